@@ -1,0 +1,95 @@
+# hwbp - build, test and install.  `make`, `make check`, `make install`.
+# SAN=1 builds everything with AddressSanitizer + UndefinedBehaviorSanitizer
+# into build-san/.  PREFIX, DESTDIR, LIBDIR as usual.
+VERSION      := 0.1.0
+SOMAJOR      := 1
+PREFIX       ?= /usr/local
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+BINDIR       ?= $(PREFIX)/bin
+MANDIR       ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+ifeq ($(SAN),1)
+BUILD   ?= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+else
+BUILD   ?= build
+SANFLAGS :=
+endif
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
+ALLCFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude -D_GNU_SOURCE
+LIBS    := -lZydis -lpthread
+
+LIB_SRC := $(wildcard src/*.c)
+LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
+LIB_PIC := $(LIB_SRC:src/%.c=$(BUILD)/pic/%.o)
+SHLIB   := $(BUILD)/libhwbp.so.$(VERSION)
+STLIB   := $(BUILD)/libhwbp.a
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+TEST_SRC := $(wildcard tests/*.c)
+TEST_BIN := $(BUILD)/tests/hwbp-tests
+TEST_HELPERS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c))
+
+.PHONY: all lib examples tests check clean install uninstall
+all: lib examples tests
+
+lib: $(SHLIB) $(STLIB) $(BUILD)/hwbp.pc
+
+$(BUILD)/obj/%.o: src/%.c src/internal.h include/hwbp.h
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -fvisibility=hidden -c $< -o $@
+
+$(BUILD)/pic/%.o: src/%.c src/internal.h include/hwbp.h
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+
+$(SHLIB): $(LIB_PIC) src/libhwbp.map
+	$(CC) $(ALLCFLAGS) -shared -Wl,-soname,libhwbp.so.$(SOMAJOR) \
+		-Wl,--version-script=src/libhwbp.map -Wl,-z,defs -o $@ $(LIB_PIC) $(LIBS)
+	ln -sf libhwbp.so.$(VERSION) $(BUILD)/libhwbp.so.$(SOMAJOR)
+	ln -sf libhwbp.so.$(SOMAJOR) $(BUILD)/libhwbp.so
+
+$(STLIB): $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/hwbp.pc: hwbp.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' $< > $@
+
+# Examples and tests link the shared library, as users do.
+LINK_LIB := -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lhwbp -lpthread
+
+examples: $(EXAMPLES)
+$(BUILD)/examples/%: examples/%.c $(SHLIB) include/hwbp.h
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) $< -o $@ $(LINK_LIB)
+
+tests: $(TEST_BIN) $(TEST_HELPERS)
+$(TEST_BIN): $(TEST_SRC) tests/testutil.h $(SHLIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -O1 $(TEST_SRC) -o $@ $(LINK_LIB) -lcriterion -lZydis
+
+$(BUILD)/tests/helpers/%: tests/helpers/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) $< -o $@ -lpthread
+
+# The whole suite; Criterion runs each test in its own process.
+check: all
+	HWBP_TEST_HELPERS=$(abspath $(BUILD))/tests/helpers $(TEST_BIN) --jobs 2 $(TESTFLAGS)
+
+install: lib
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 include/hwbp.h $(DESTDIR)$(INCLUDEDIR)/hwbp.h
+	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/
+	ln -sf libhwbp.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libhwbp.so.$(SOMAJOR)
+	ln -sf libhwbp.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libhwbp.so
+	install -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/
+	install -m 644 $(BUILD)/hwbp.pc $(DESTDIR)$(PKGCONFIGDIR)/hwbp.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/hwbp.h $(DESTDIR)$(LIBDIR)/libhwbp.* $(DESTDIR)$(PKGCONFIGDIR)/hwbp.pc
+
+clean:
+	rm -rf build build-san

@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hwbp.h - the public interface of libhwbp: hardware breakpoints and
+ * watchpoints for Linux programs through perf_event_open(PERF_TYPE_BREAKPOINT).
+ *
+ * Conventions (as liburing and libbpf):
+ *  - every function returns 0 (or a count) on success and a negative errno on
+ *    failure; errno itself is not used.  hwbp_last_error() gives the message
+ *    that names the cause (which rule, which limit, which privilege).
+ *  - handles are opaque; options structs carry their own size in .sz so the
+ *    ABI can grow: declare them with HWBP_OPTS(type, name, .field = value).
+ *  - functions marked "async-signal-safe" may be called from a hit callback.
+ */
+#ifndef HWBP_H
+#define HWBP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HWBP_VERSION_MAJOR 0
+#define HWBP_VERSION_MINOR 1
+
+/* What access triggers the breakpoint (values match HW_BREAKPOINT_R/W/X). */
+enum hwbp_access {
+	HWBP_READ = 1,  /* read only: x86 hardware has no such watchpoint */
+	HWBP_WRITE = 2, /* data writes */
+	HWBP_RW = 3,    /* data reads and writes */
+	HWBP_EXEC = 4,  /* instruction fetch: traps before the instruction */
+};
+
+/* Who is watched. */
+enum hwbp_scope {
+	HWBP_SCOPE_SELF = 0, /* the calling thread */
+	HWBP_SCOPE_THREAD,   /* one thread: opts.pid is its tid */
+	HWBP_SCOPE_PROCESS,  /* all threads of opts.pid (0: this process), and
+			      * the threads and children they create later */
+	HWBP_SCOPE_CPUS,     /* everything that runs on opts.cpus (privileged) */
+};
+
+/* How hits are delivered. */
+enum hwbp_delivery {
+	HWBP_DELIVER_COUNT = 0, /* exact count, read with hwbp_read_count() */
+	HWBP_DELIVER_SIGNAL,    /* opts.on_hit runs in the thread that hit */
+	HWBP_DELIVER_RING,      /* records into a ring buffer: hwbp_ring_poll() */
+};
+
+/* Which signal path HWBP_DELIVER_SIGNAL uses. */
+enum hwbp_signal_mode {
+	HWBP_SIGNAL_AUTO = 0, /* synchronous if the kernel has it, else async */
+	HWBP_SIGNAL_SYNC,     /* attr.sigtrap (kernel >= 5.13) or fail */
+	HWBP_SIGNAL_ASYNC,    /* O_ASYNC + F_SETOWN_EX(F_OWNER_TID); thread
+			       * scopes only; may arrive a few instructions late */
+};
+
+/* How hwbp_move() re-arms. */
+enum hwbp_rearm {
+	HWBP_REARM_AUTO = 0, /* PERF_EVENT_IOC_MODIFY_ATTRIBUTES, else reopen */
+	HWBP_REARM_MODIFY,   /* the ioctl only: fail where the kernel refuses */
+	HWBP_REARM_REOPEN,   /* always close and reopen the event */
+};
+
+/* Extra ring-buffer record contents (opts.sample). */
+#define HWBP_SAMPLE_CALLCHAIN (1u << 0) /* user callchain */
+#define HWBP_SAMPLE_REGS (1u << 1)      /* user registers, opts.regs_mask */
+#define HWBP_SAMPLE_STACK (1u << 2)     /* opts.stack_size bytes of stack */
+
+struct hwbp;
+
+/* One hit delivered to a HWBP_DELIVER_SIGNAL callback. */
+struct hwbp_hit {
+	struct hwbp *bp;           /* the handle that hit */
+	void *cookie;              /* opts.cookie */
+	uint64_t addr;             /* address the kernel reports for the hit */
+	uint64_t bp_addr;          /* the placement when the hit fired ... */
+	uint32_t bp_len;           /* ... its length ... */
+	enum hwbp_access access;   /* ... and its access type */
+	uint32_t generation;       /* placement number: 0 at create, +1 a move */
+	pid_t tid;                 /* the thread that hit (the one running) */
+	uint64_t pc;               /* PC in the ucontext: after the access for
+				    * data breakpoints, at the instruction for
+				    * execute breakpoints */
+	bool async;                /* delivered by the async fallback */
+};
+
+/*
+ * Hit callback.  Runs inside the library's SIGTRAP handler in the thread that
+ * hit: it must be async-signal-safe (no malloc, no stdio, no locks the
+ * interrupted code may hold).  ucontext is the handler's ucontext_t: it may be
+ * read and changed (hwbp_uc_set_pc, hwbp_uc_skip_insn).
+ */
+typedef void (*hwbp_hit_fn)(const struct hwbp_hit *hit, void *ucontext);
+
+/* One record read from a HWBP_DELIVER_RING buffer. */
+struct hwbp_record {
+	struct hwbp *bp;
+	void *cookie;
+	uint64_t ip;        /* user PC at the sample (after the access) */
+	uint64_t addr;      /* watched address when the hit fired */
+	uint64_t time_ns;   /* perf clock (CLOCK_MONOTONIC) */
+	uint32_t pid, tid, cpu;
+	uint32_t nr_callchain;        /* HWBP_SAMPLE_CALLCHAIN */
+	const uint64_t *callchain;
+	uint64_t regs_mask;           /* HWBP_SAMPLE_REGS: regs[] holds one */
+	const uint64_t *regs;         /* value per bit set, in bit order */
+	uint32_t abi;                 /* PERF_SAMPLE_REGS_ABI_* (0: none) */
+	uint64_t stack_size;          /* HWBP_SAMPLE_STACK */
+	const void *stack;
+};
+
+/* Ring-buffer record callback; runs in the thread calling hwbp_ring_poll. */
+typedef void (*hwbp_record_fn)(const struct hwbp_record *rec, void *cookie);
+
+struct hwbp_opts {
+	size_t sz; /* sizeof(struct hwbp_opts): set by HWBP_OPTS */
+	enum hwbp_scope scope;
+	pid_t pid;               /* tid (THREAD) or pid (PROCESS, 0: self) */
+	const void *cpus;        /* cpu_set_t * for HWBP_SCOPE_CPUS */
+	size_t cpus_size;        /* its size in bytes (sizeof(cpu_set_t)) */
+	enum hwbp_delivery delivery;
+	hwbp_hit_fn on_hit;      /* HWBP_DELIVER_SIGNAL */
+	hwbp_record_fn on_record; /* HWBP_DELIVER_RING */
+	void *cookie;            /* passed back in hits and records */
+	enum hwbp_signal_mode signal_mode;
+	enum hwbp_rearm rearm;
+	uint32_t ring_pages;     /* data pages per ring, a power of 2 (def 64) */
+	uint32_t wakeup_events;  /* records per poll wakeup (default 1) */
+	uint32_t sample;         /* HWBP_SAMPLE_* */
+	uint64_t regs_mask;      /* PERF_REG_* bits for HWBP_SAMPLE_REGS */
+	uint32_t stack_size;     /* bytes for HWBP_SAMPLE_STACK */
+	bool kernel;             /* also kernel accesses / kernel addresses */
+	bool disabled;           /* create disarmed: hwbp_enable() arms it */
+	bool no_follow;          /* PROCESS: do not follow new threads/children */
+};
+
+/* Declare and zero an options struct with its size set (libbpf's pattern). */
+#define HWBP_OPTS(TYPE, NAME, ...)                                             \
+	struct TYPE NAME = ({                                                  \
+		memset(&NAME, 0, sizeof(struct TYPE));                         \
+		(struct TYPE){ .sz = sizeof(struct TYPE), __VA_ARGS__ };       \
+	})
+
+/*
+ * Arm a breakpoint on [addr, addr+len) for `access`.  len is 1, 2, 4 or 8 and
+ * addr aligned to it (x86); execute breakpoints take len 0 or sizeof(long).
+ * opts may be NULL: count the calling thread's hits.  On success *out is the
+ * handle.  Errors: -EINVAL (a rule, named in hwbp_last_error), -EOPNOTSUPP
+ * (read-only on x86), -ENOSPC (all debug registers taken), -EACCES/-EPERM
+ * (privilege), -ESRCH (no such thread/process), -ENOSYS (no breakpoints).
+ */
+int hwbp_create(struct hwbp **out, uint64_t addr, uint32_t len,
+		enum hwbp_access access, const struct hwbp_opts *opts);
+
+/* Disarm and free; waits for callbacks of this handle still running in other
+ * threads.  NULL is accepted.  Returns 0, or -EBADF for a closed handle. */
+int hwbp_close(struct hwbp *bp);
+
+/* Arm / disarm without losing the registers' reservation.
+ * async-signal-safe. */
+int hwbp_enable(struct hwbp *bp);
+int hwbp_disable(struct hwbp *bp);
+
+/*
+ * Move to a new placement (address, length, access) in place with
+ * PERF_EVENT_IOC_MODIFY_ATTRIBUTES, or by close + reopen where the kernel
+ * refuses (opts.rearm).  Hits that fired before the move are reported with
+ * the old placement.  async-signal-safe on the modify path (and on the
+ * reopen path for thread scopes).
+ */
+int hwbp_move(struct hwbp *bp, uint64_t addr, uint32_t len,
+	      enum hwbp_access access);
+
+/* Exact number of hits since create, summed over threads and CPUs.
+ * async-signal-safe. */
+int hwbp_read_count(struct hwbp *bp, uint64_t *count);
+
+struct hwbp_stats {
+	size_t sz;
+	uint64_t signals;   /* callbacks run */
+	uint64_t stale;     /* signals that fired before a move (reported
+			     * with the old placement) */
+	uint64_t records;   /* ring records delivered */
+	uint64_t lost;      /* ring records the kernel dropped (buffer full) */
+	uint64_t moves;     /* successful hwbp_move calls */
+	uint64_t reopens;   /* moves done by close + reopen */
+	uint32_t events;    /* perf events behind this handle now */
+	uint32_t rings;     /* ring buffers behind this handle */
+};
+int hwbp_get_stats(const struct hwbp *bp, struct hwbp_stats *stats);
+
+/* HWBP_DELIVER_RING: an fd (epoll) readable when records wait. */
+int hwbp_ring_fd(const struct hwbp *bp);
+/* Wait up to timeout_ms (-1: forever) and deliver records to on_record.
+ * Returns the number of records delivered, or -errno. */
+int hwbp_ring_poll(struct hwbp *bp, int timeout_ms);
+/* Deliver what is waiting without blocking. */
+int hwbp_ring_consume(struct hwbp *bp);
+
+/* What this machine supports; fields are filled as far as info->sz allows. */
+struct hwbp_probe {
+	size_t sz;
+	int slots;           /* debug registers per thread (probed) */
+	bool breakpoints;    /* PERF_TYPE_BREAKPOINT works at all */
+	bool sigtrap;        /* synchronous signal delivery (5.13+) */
+	bool async_signal;   /* O_ASYNC owner-thread fallback */
+	bool modify;         /* PERF_EVENT_IOC_MODIFY_ATTRIBUTES (4.17+) */
+	bool read_only;      /* HWBP_READ accepted by hardware + kernel */
+	bool exec;           /* execute breakpoints */
+	bool cpu_wide;       /* HWBP_SCOPE_CPUS allowed for this caller */
+	bool kernel;         /* kernel addresses allowed for this caller */
+	bool cap_perfmon;    /* effective CAP_PERFMON */
+	bool cap_sys_admin;  /* effective CAP_SYS_ADMIN */
+	int paranoid;        /* /proc/sys/kernel/perf_event_paranoid (-99:?) */
+	int max_len;         /* longest breakpoint (bytes) */
+};
+int hwbp_probe(struct hwbp_probe *info);
+/* The probe as text, one line per feature with the reason when it is
+ * missing.  Returns the length written (as snprintf), or -errno. */
+int hwbp_probe_explain(char *buf, size_t size);
+
+/* The message of the last failure in this thread ("" if none). */
+const char *hwbp_last_error(void);
+
+enum hwbp_log_level { HWBP_LOG_WARN = 0, HWBP_LOG_INFO, HWBP_LOG_DEBUG };
+typedef void (*hwbp_print_fn)(enum hwbp_log_level level, const char *msg);
+/* Install a message callback (NULL: silence).  The default prints warnings
+ * to stderr.  Returns the previous one. */
+hwbp_print_fn hwbp_set_print(hwbp_print_fn fn);
+
+/* ucontext helpers for hit callbacks; async-signal-safe. */
+uint64_t hwbp_uc_pc(const void *ucontext);
+void hwbp_uc_set_pc(void *ucontext, uint64_t pc);
+/* Length of the instruction at code (up to avail bytes), or -EINVAL. */
+int hwbp_insn_len(const void *code, size_t avail);
+/* Move the PC past the instruction at the PC; returns its length. */
+int hwbp_uc_skip_insn(void *ucontext);
+
+/* Short name of an access type ("write", "rw", ...). */
+const char *hwbp_access_name(enum hwbp_access access);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HWBP_H */

@@ -1,0 +1,486 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * event.c - the perf events behind a handle: the attr for a placement, one
+ * event per (thread, CPU) target of the scope, re-arming in place with
+ * PERF_EVENT_IOC_MODIFY_ATTRIBUTES or by close + reopen, and the messages
+ * that explain why the kernel said no.
+ */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#ifndef PERF_EVENT_IOC_MODIFY_ATTRIBUTES
+#define PERF_EVENT_IOC_MODIFY_ATTRIBUTES _IOW('$', 11, struct perf_event_attr *)
+#endif
+
+long hwbp_perf_event_open(struct perf_event_attr *attr, pid_t pid, int cpu,
+			  int group_fd, unsigned long flags)
+{
+	return syscall(SYS_perf_event_open, attr, pid, cpu, group_fd, flags);
+}
+
+static bool sync_signal(const struct hwbp *bp)
+{
+	return bp->req.delivery == HWBP_DELIVER_SIGNAL &&
+	       bp->req.signal_mode == HWBP_SIGNAL_SYNC;
+}
+
+void hwbp_fill_attr(struct perf_event_attr *a, const struct hwbp *bp,
+		    const struct hwbp_place *p, uint32_t gen)
+{
+	const struct hwbp_req *r = &bp->req;
+
+	memset(a, 0, sizeof(*a));
+	a->type = PERF_TYPE_BREAKPOINT;
+	a->size = sizeof(*a);
+	a->bp_type = (uint32_t)p->access;
+	a->bp_addr = p->addr;
+	a->bp_len = p->len;
+	a->sample_period = 1;
+	a->exclude_kernel = !r->kernel;
+	a->exclude_hv = 1;
+	a->disabled = !bp->enabled;
+	a->inherit = r->scope == HWBP_SCOPE_PROCESS && r->follow;
+	if (sync_signal(bp)) {
+		a->sigtrap = 1;
+		a->remove_on_exec = 1; /* the kernel requires it with sigtrap */
+		a->sig_data = hwbp_slot_sig_data(bp->slot, gen);
+	}
+	if (r->delivery == HWBP_DELIVER_RING) {
+		a->sample_type = PERF_SAMPLE_IP | PERF_SAMPLE_TID |
+				 PERF_SAMPLE_TIME | PERF_SAMPLE_ADDR |
+				 PERF_SAMPLE_CPU;
+		if (r->sample & HWBP_SAMPLE_CALLCHAIN) {
+			a->sample_type |= PERF_SAMPLE_CALLCHAIN;
+			a->exclude_callchain_kernel = 1;
+		}
+		if (r->sample & HWBP_SAMPLE_REGS) {
+			a->sample_type |= PERF_SAMPLE_REGS_USER;
+			a->sample_regs_user = r->regs_mask;
+		}
+		if (r->sample & HWBP_SAMPLE_STACK) {
+			a->sample_type |= PERF_SAMPLE_STACK_USER;
+			a->sample_stack_user = r->stack_size;
+		}
+		a->wakeup_events = r->wakeup_events;
+		a->use_clockid = 1;
+		a->clockid = CLOCK_MONOTONIC;
+		a->sample_id_all = 1;
+	}
+}
+
+/* ---- targets of a scope ---- */
+
+int hwbp_list_threads(pid_t pid, pid_t **tids, int *n)
+{
+	char path[64];
+	struct dirent *d;
+	DIR *dir;
+	int cap = 16;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return hwbp_fail(ESRCH, "no process %d (%s unreadable)",
+				 (int)pid, path);
+	*n = 0;
+	*tids = malloc(cap * sizeof(pid_t));
+	while (*tids && (d = readdir(dir))) {
+		if (d->d_name[0] < '0' || d->d_name[0] > '9')
+			continue;
+		if (*n == cap) {
+			pid_t *t = realloc(*tids, (cap *= 2) * sizeof(pid_t));
+
+			if (!t) {
+				free(*tids);
+				*tids = NULL;
+				break;
+			}
+			*tids = t;
+		}
+		(*tids)[(*n)++] = atoi(d->d_name);
+	}
+	closedir(dir);
+	if (!*tids)
+		return hwbp_fail(ENOMEM, "out of memory listing threads");
+	return 0;
+}
+
+static int push_fd(struct hwbp *bp, int fd, pid_t tid, int cpu)
+{
+	if (bp->nfds == bp->cap_fds) {
+		int cap = bp->cap_fds ? bp->cap_fds * 2 : 4;
+		int *fds = realloc(bp->fds, cap * sizeof(int));
+		pid_t *tids = fds ? realloc(bp->fd_tids, cap * sizeof(pid_t)) : NULL;
+		int *cpus = tids ? realloc(bp->fd_cpus, cap * sizeof(int)) : NULL;
+
+		if (fds)
+			bp->fds = fds;
+		if (tids)
+			bp->fd_tids = tids;
+		if (!cpus)
+			return hwbp_fail(ENOMEM, "out of memory for events");
+		bp->fd_cpus = cpus;
+		bp->cap_fds = cap;
+	}
+	bp->fds[bp->nfds] = fd;
+	bp->fd_tids[bp->nfds] = tid;
+	bp->fd_cpus[bp->nfds] = cpu;
+	bp->nfds++;
+	return 0;
+}
+
+static bool has_target(const struct hwbp *bp, pid_t tid)
+{
+	for (int i = 0; i < bp->nfds; i++)
+		if (bp->fd_tids[i] == tid)
+			return true;
+	return false;
+}
+
+/* Wire a fresh event to its delivery: the ring, or the async owner. */
+static int connect_delivery(struct hwbp *bp, int fd, pid_t tid, int cpu)
+{
+	if (bp->req.delivery == HWBP_DELIVER_RING)
+		return hwbp_ring_attach(bp, fd, cpu, tid);
+	if (bp->req.delivery == HWBP_DELIVER_SIGNAL && !sync_signal(bp)) {
+		int err = hwbp_async_arm_fd(fd, tid);
+
+		if (!err)
+			hwbp_slot_set_fd(bp->slot, fd);
+		return err;
+	}
+	return 0;
+}
+
+static int open_one(struct hwbp *bp, const struct hwbp_place *p, uint32_t gen,
+		    pid_t tid, int cpu, int *out)
+{
+	struct perf_event_attr attr;
+	long fd;
+	int err;
+
+	hwbp_fill_attr(&attr, bp, p, gen);
+	fd = hwbp_perf_event_open(&attr, tid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+	if (fd < 0)
+		return hwbp_explain_open_error(errno, bp, p, tid, cpu);
+	err = connect_delivery(bp, (int)fd, tid, cpu);
+	if (err) {
+		close((int)fd);
+		return err;
+	}
+	*out = (int)fd;
+	return 0;
+}
+
+static int open_target(struct hwbp *bp, pid_t tid, int cpu)
+{
+	uint32_t gen = atomic_load(&bp->generation);
+	int fd, err = open_one(bp, &bp->req.place, gen, tid, cpu, &fd);
+
+	if (!err && (err = push_fd(bp, fd, tid, cpu)))
+		close(fd);
+	return err;
+}
+
+/* Per-CPU events (ring delivery of a process) or one event of any CPU. */
+static int open_thread(struct hwbp *bp, pid_t tid)
+{
+	int ncpu = get_nprocs_conf(), opened = 0, err = 0;
+
+	if (bp->req.delivery != HWBP_DELIVER_RING ||
+	    bp->req.scope != HWBP_SCOPE_PROCESS)
+		return open_target(bp, tid, -1);
+	for (int cpu = 0; cpu < ncpu; cpu++) {
+		err = open_target(bp, tid, cpu);
+		if (err == -ENODEV) /* offline CPU */
+			continue;
+		if (err)
+			return err;
+		opened++;
+	}
+	return opened ? 0 : err;
+}
+
+/*
+ * Every thread of the process, then again for threads that appeared while
+ * we opened (their creator may not have had the inherited event yet), until
+ * a pass finds none.  A thread that exits meanwhile (ESRCH) is skipped.
+ */
+static int open_process(struct hwbp *bp)
+{
+	for (int pass = 0; pass < 100; pass++) {
+		pid_t *tids;
+		int n, added = 0, err = hwbp_list_threads(bp->req.pid, &tids, &n);
+
+		if (err)
+			return err;
+		for (int i = 0; i < n && !err; i++) {
+			if (has_target(bp, tids[i]))
+				continue;
+			err = open_thread(bp, tids[i]);
+			if (err == -ESRCH && bp->nfds) {
+				err = 0;
+				hwbp_clear_error();
+			} else if (!err) {
+				added++;
+			}
+		}
+		free(tids);
+		if (err)
+			return err;
+		if (!added || !bp->req.follow)
+			return bp->nfds ? 0 : hwbp_fail(ESRCH, "process %d has "
+							"no threads left",
+							(int)bp->req.pid);
+	}
+	return 0;
+}
+
+int hwbp_events_open(struct hwbp *bp)
+{
+	int err = 0;
+
+	switch (bp->req.scope) {
+	case HWBP_SCOPE_SELF:
+		err = open_target(bp, (pid_t)syscall(SYS_gettid), -1);
+		break;
+	case HWBP_SCOPE_THREAD:
+		err = open_target(bp, bp->req.pid, -1);
+		break;
+	case HWBP_SCOPE_PROCESS:
+		err = open_process(bp);
+		break;
+	case HWBP_SCOPE_CPUS:
+		for (int i = 0; i < bp->req.ncpus && !err; i++)
+			err = open_target(bp, -1, bp->req.cpus[i]);
+		break;
+	}
+	if (err)
+		hwbp_events_close(bp);
+	return err;
+}
+
+void hwbp_events_close(struct hwbp *bp)
+{
+	for (int i = 0; i < bp->nfds; i++)
+		close(bp->fds[i]);
+	bp->nfds = 0;
+}
+
+/* async-signal-safe */
+int hwbp_events_ioctl_all(struct hwbp *bp, unsigned long req)
+{
+	for (int i = 0; i < bp->nfds; i++)
+		if (ioctl(bp->fds[i], req, 0))
+			return -errno;
+	return 0;
+}
+
+/* async-signal-safe */
+int hwbp_events_count(struct hwbp *bp, uint64_t *count)
+{
+	uint64_t sum = 0, v;
+
+	for (int i = 0; i < bp->nfds; i++) {
+		if (read(bp->fds[i], &v, sizeof(v)) != sizeof(v))
+			return -errno ?: -EIO;
+		sum += v;
+	}
+	*count = sum;
+	return 0;
+}
+
+/* ---- re-arming ---- */
+
+static int modify_all(struct hwbp *bp, const struct hwbp_place *p, uint32_t gen)
+{
+	struct perf_event_attr attr;
+
+	hwbp_fill_attr(&attr, bp, p, gen);
+	for (int i = 0; i < bp->nfds; i++)
+		if (ioctl(bp->fds[i], PERF_EVENT_IOC_MODIFY_ATTRIBUTES, &attr))
+			return -errno;
+	return 0;
+}
+
+/*
+ * One event at a time: open the new one before closing the old (so the
+ * registers never go unwatched), or, when no register is free, close first.
+ * Allocates nothing: async-signal-safe for thread scopes.
+ */
+static int swap_one(struct hwbp *bp, int i, const struct hwbp_place *p,
+		    uint32_t gen, const struct hwbp_place *old, uint32_t old_gen)
+{
+	int fd, err = open_one(bp, p, gen, bp->fd_tids[i], bp->fd_cpus[i], &fd);
+
+	if (err == -ENOSPC) {
+		close(bp->fds[i]);
+		err = open_one(bp, p, gen, bp->fd_tids[i], bp->fd_cpus[i], &fd);
+		if (err && !open_one(bp, old, old_gen, bp->fd_tids[i],
+				     bp->fd_cpus[i], &bp->fds[i]))
+			return err;
+		if (err)
+			bp->fds[i] = -1;
+	} else if (!err) {
+		close(bp->fds[i]);
+	}
+	if (!err)
+		bp->fds[i] = fd;
+	return err;
+}
+
+static int reopen_all(struct hwbp *bp, const struct hwbp_place *p, uint32_t gen)
+{
+	struct hwbp_place old = bp->req.place;
+	uint32_t old_gen = atomic_load(&bp->generation);
+	int err = 0;
+
+	atomic_fetch_add(&bp->reopens, 1);
+	if (bp->req.scope == HWBP_SCOPE_PROCESS) {
+		/* Inherited copies die with their parent event: open anew so
+		 * the threads created since are covered again. */
+		hwbp_events_close(bp);
+		bp->req.place = *p;
+		atomic_store(&bp->generation, gen);
+		err = hwbp_events_open(bp);
+		if (err) {
+			int saved = err;
+
+			bp->req.place = old;
+			atomic_store(&bp->generation, old_gen);
+			hwbp_events_open(bp);
+			return saved;
+		}
+		return 0;
+	}
+	for (int i = 0; i < bp->nfds && !err; i++)
+		err = swap_one(bp, i, p, gen, &old, old_gen);
+	return err;
+}
+
+/* The kernel said the ioctl does not exist or does not apply here. */
+static bool modify_unsupported(int err)
+{
+	return err == -ENOTTY || err == -EINVAL || err == -EOPNOTSUPP;
+}
+
+int hwbp_events_move(struct hwbp *bp, const struct hwbp_place *p, uint32_t gen)
+{
+	int err;
+
+	if (bp->req.rearm == HWBP_REARM_REOPEN || bp->modify_refused)
+		return reopen_all(bp, p, gen);
+	err = modify_all(bp, p, gen);
+	if (!err || bp->req.rearm == HWBP_REARM_MODIFY) {
+		if (err)
+			return hwbp_fail(-err, "PERF_EVENT_IOC_MODIFY_ATTRIBUTES "
+					 "refused (needs kernel >= 4.17): %s; "
+					 "use HWBP_REARM_AUTO to fall back",
+					 strerror(-err));
+		return 0;
+	}
+	if (modify_unsupported(err))
+		bp->modify_refused = true;
+	return reopen_all(bp, p, gen);
+}
+
+/* ---- why the kernel said no ---- */
+
+static int read_paranoid(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/perf_event_paranoid", "r");
+	int v = -99;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -99;
+		fclose(f);
+	}
+	return v;
+}
+
+static int explain_privilege(int err, const struct hwbp *bp,
+			     const struct hwbp_place *p, pid_t tid)
+{
+	int par = read_paranoid();
+
+	if (par >= 3)
+		return hwbp_fail(err, "perf_event_paranoid is %d: this kernel "
+				 "forbids perf_event_open to unprivileged users "
+				 "(sysctl kernel.perf_event_paranoid=2, or "
+				 "CAP_PERFMON)", par);
+	if (bp->req.scope == HWBP_SCOPE_CPUS)
+		return hwbp_fail(err, "CPU-wide breakpoints need CAP_PERFMON "
+				 "(or CAP_SYS_ADMIN) or perf_event_paranoid "
+				 "<= 0 (now %d)", par);
+	if (bp->req.kernel || p->addr >= hwbp_arch.user_top)
+		return hwbp_fail(err, "kernel accesses at 0x%llx need "
+				 "CAP_PERFMON (or CAP_SYS_ADMIN) or "
+				 "perf_event_paranoid <= 1 (now %d)",
+				 (unsigned long long)p->addr, par);
+	return hwbp_fail(err, "no permission to watch thread %d: it needs "
+			 "ptrace access (same user, kernel.yama.ptrace_scope, "
+			 "or CAP_SYS_PTRACE)", (int)tid);
+}
+
+int hwbp_explain_open_error(int err, const struct hwbp *bp,
+			    const struct hwbp_place *p, pid_t tid, int cpu)
+{
+	unsigned long long a = (unsigned long long)p->addr;
+
+	switch (err) {
+	case ENOSPC: {
+		int ours = hwbp_count_self_bps_on(tid);
+
+		return hwbp_fail(ENOSPC, "no free debug register for %s at "
+				 "0x%llx on %s %d: the CPU has %d per thread and "
+				 "all are taken (%d by hwbp breakpoints of this "
+				 "process, the rest by others: a debugger, "
+				 "perf)", hwbp_access_name(p->access), a,
+				 tid > 0 ? "thread" : "CPU", tid > 0 ? tid : cpu,
+				 hwbp_probe_cached(NULL), ours);
+	}
+	case EACCES:
+	case EPERM:
+		return explain_privilege(err, bp, p, tid);
+	case ESRCH:
+		return hwbp_fail(ESRCH, "no thread %d (exited, or never "
+				 "existed)", (int)tid);
+	case ENOENT:
+	case ENODEV:
+	case EOPNOTSUPP:
+		if (cpu >= 0 && err == ENODEV)
+			return hwbp_fail(ENODEV, "CPU %d is offline", cpu);
+		return hwbp_fail(ENOSYS, "this kernel has no breakpoint PMU "
+				 "(CONFIG_HAVE_HW_BREAKPOINT): %s",
+				 strerror(err));
+	case EMFILE:
+	case ENFILE:
+		return hwbp_fail(err, "out of file descriptors (ulimit -n): a "
+				 "breakpoint needs one per thread or CPU it "
+				 "covers");
+	case EINVAL:
+		if (sync_signal(bp))
+			return hwbp_fail(EINVAL, "the kernel rejected %s len %u "
+					 "at 0x%llx with sigtrap (synchronous "
+					 "signals need kernel >= 5.13)",
+					 hwbp_access_name(p->access), p->len, a);
+		return hwbp_fail(EINVAL, "the kernel rejected %s len %u at "
+				 "0x%llx", hwbp_access_name(p->access), p->len,
+				 a);
+	}
+	return hwbp_fail(err, "perf_event_open(%s len %u at 0x%llx, tid %d, "
+			 "cpu %d): %s", hwbp_access_name(p->access), p->len, a,
+			 (int)tid, cpu, strerror(err));
+}

@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hwbp.c - the public lifecycle: create, enable/disable, move, count,
+ * stats and close.  Keeps the registry of open handles (to name how many
+ * registers this library holds when the kernel says ENOSPC, and to refuse a
+ * double close) and a short quarantine of closed handles, so that using a
+ * handle just after closing it is -EBADF instead of a use-after-free.
+ */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define QUARANTINE 64
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hwbp **registry;
+static int nreg, cap_reg;
+static struct hwbp *quarantine[QUARANTINE];
+static int q_next;
+
+static int registry_add(struct hwbp *bp)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&reg_lock);
+	if (nreg == cap_reg) {
+		int cap = cap_reg ? cap_reg * 2 : 16;
+		struct hwbp **r = realloc(registry, cap * sizeof(*r));
+
+		if (r) {
+			registry = r;
+			cap_reg = cap;
+		} else {
+			err = hwbp_fail(ENOMEM, "out of memory for the handle "
+					"registry");
+		}
+	}
+	if (!err)
+		registry[nreg++] = bp;
+	pthread_mutex_unlock(&reg_lock);
+	return err;
+}
+
+/* Remove bp (compared as a pointer, never dereferenced); false if absent. */
+static bool registry_remove(struct hwbp *bp)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&reg_lock);
+	for (int i = 0; i < nreg && !found; i++)
+		if (registry[i] == bp) {
+			registry[i] = registry[--nreg];
+			found = true;
+		}
+	pthread_mutex_unlock(&reg_lock);
+	return found;
+}
+
+int hwbp_count_self_bps_on(pid_t tid)
+{
+	pid_t self = getpid();
+	int n = 0;
+
+	pthread_mutex_lock(&reg_lock);
+	for (int i = 0; i < nreg; i++) {
+		struct hwbp *bp = registry[i];
+		bool hit = bp->req.scope == HWBP_SCOPE_PROCESS &&
+			   bp->req.follow && bp->req.pid == self;
+
+		for (int f = 0; f < bp->nfds && !hit; f++)
+			hit = bp->fd_tids[f] == tid;
+		n += hit;
+	}
+	pthread_mutex_unlock(&reg_lock);
+	return n;
+}
+
+static void destroy(struct hwbp *bp)
+{
+	hwbp_events_close(bp);
+	if (bp->slot >= 0)
+		hwbp_slot_release(bp->slot);
+	hwbp_rings_close(bp);
+	hwbp_req_release(&bp->req);
+	free(bp->fds);
+	free(bp->fd_tids);
+	free(bp->fd_cpus);
+	bp->fds = NULL;
+	bp->fd_tids = NULL;
+	bp->fd_cpus = NULL;
+}
+
+static void quarantine_push(struct hwbp *bp)
+{
+	struct hwbp *old;
+
+	pthread_mutex_lock(&reg_lock);
+	old = quarantine[q_next];
+	quarantine[q_next] = bp;
+	q_next = (q_next + 1) % QUARANTINE;
+	pthread_mutex_unlock(&reg_lock);
+	free(old);
+}
+
+__attribute__((destructor)) static void free_quarantine(void)
+{
+	for (int i = 0; i < QUARANTINE; i++) {
+		free(quarantine[i]);
+		quarantine[i] = NULL;
+	}
+	free(registry);
+	registry = NULL;
+	nreg = cap_reg = 0;
+}
+
+/* Pick sync or async signals for HWBP_SIGNAL_AUTO; refuse what cannot be. */
+static int resolve_signal_mode(struct hwbp_req *req, const struct hwbp_probe *pr)
+{
+	if (req->delivery != HWBP_DELIVER_SIGNAL)
+		return 0;
+	if (req->signal_mode == HWBP_SIGNAL_AUTO)
+		req->signal_mode = pr->sigtrap ? HWBP_SIGNAL_SYNC
+					       : HWBP_SIGNAL_ASYNC;
+	if (req->signal_mode == HWBP_SIGNAL_SYNC && !pr->sigtrap)
+		return hwbp_fail(EOPNOTSUPP, "synchronous signals (attr.sigtrap) "
+				 "need kernel >= 5.13; HWBP_SIGNAL_ASYNC works "
+				 "for thread scopes");
+	if (req->signal_mode == HWBP_SIGNAL_ASYNC &&
+	    req->scope == HWBP_SCOPE_PROCESS)
+		return hwbp_fail(EOPNOTSUPP, "process-wide signal delivery needs "
+				 "attr.sigtrap (kernel >= 5.13): async signals "
+				 "reach one owner thread only");
+	return 0;
+}
+
+static int check_machine(const struct hwbp_probe *pr, const struct hwbp_req *req)
+{
+	if (!pr->breakpoints)
+		return hwbp_fail(ENOSYS, "perf_event_open(PERF_TYPE_BREAKPOINT) "
+				 "does not work here (no "
+				 "CONFIG_HAVE_HW_BREAKPOINT, or "
+				 "perf_event_paranoid %d forbids it)",
+				 pr->paranoid);
+	if (req->place.access == HWBP_EXEC && !pr->exec)
+		return hwbp_fail(EOPNOTSUPP, "execute breakpoints are refused "
+				 "by this kernel");
+	return 0;
+}
+
+HWBP_API int hwbp_create(struct hwbp **out, uint64_t addr, uint32_t len,
+			 enum hwbp_access access, const struct hwbp_opts *opts)
+{
+	struct hwbp_probe pr;
+	struct hwbp *bp;
+	int err;
+
+	hwbp_clear_error();
+	if (!out)
+		return hwbp_fail(EINVAL, "hwbp_create: out is NULL");
+	*out = NULL;
+	bp = calloc(1, sizeof(*bp));
+	if (!bp)
+		return hwbp_fail(ENOMEM, "out of memory for a breakpoint");
+	bp->slot = -1;
+	bp->epfd = -1;
+	err = hwbp_req_from_opts(&bp->req, addr, len, access, opts);
+	if (err) {
+		free(bp);
+		return err;
+	}
+	bp->enabled = !bp->req.disabled;
+	hwbp_probe_cached(&pr);
+	err = check_machine(&pr, &bp->req);
+	if (!err)
+		err = resolve_signal_mode(&bp->req, &pr);
+	if (!err && bp->req.delivery == HWBP_DELIVER_SIGNAL) {
+		err = hwbp_signal_install();
+		if (!err)
+			err = bp->slot = hwbp_slot_claim(bp);
+		if (err >= 0) {
+			hwbp_slot_place(bp->slot, 0, &bp->req.place);
+			err = 0;
+		}
+	}
+	if (!err && bp->req.delivery == HWBP_DELIVER_RING)
+		err = hwbp_rings_open(bp);
+	if (!err)
+		err = hwbp_events_open(bp);
+	if (!err)
+		err = registry_add(bp);
+	if (err) {
+		if (bp->slot < 0)
+			bp->slot = -1;
+		destroy(bp);
+		free(bp);
+		return err;
+	}
+	*out = bp;
+	return 0;
+}
+
+/* A usable handle, or -EBADF/-EINVAL with the message set. */
+static int check_handle(const struct hwbp *bp, const char *fn)
+{
+	if (!bp)
+		return hwbp_fail(EINVAL, "%s: bp is NULL", fn);
+	if (atomic_load(&bp->closed))
+		return hwbp_fail(EBADF, "%s: this breakpoint is closed", fn);
+	return 0;
+}
+
+HWBP_API int hwbp_close(struct hwbp *bp)
+{
+	if (!bp)
+		return 0;
+	if (!registry_remove(bp))
+		return hwbp_fail(EBADF, "hwbp_close: not an open hwbp handle "
+				 "(closed already?)");
+	atomic_store(&bp->closed, 1);
+	destroy(bp);
+	quarantine_push(bp);
+	return 0;
+}
+
+static int set_enabled(struct hwbp *bp, bool on, const char *fn)
+{
+	int err = check_handle(bp, fn);
+
+	if (err)
+		return err;
+	err = hwbp_events_ioctl_all(bp, on ? PERF_EVENT_IOC_ENABLE
+					   : PERF_EVENT_IOC_DISABLE);
+	if (err)
+		return hwbp_fail(-err, "%s: ioctl failed: %s", fn,
+				 strerror(-err));
+	bp->enabled = on;
+	return 0;
+}
+
+HWBP_API int hwbp_enable(struct hwbp *bp)
+{
+	return set_enabled(bp, true, "hwbp_enable");
+}
+
+HWBP_API int hwbp_disable(struct hwbp *bp)
+{
+	return set_enabled(bp, false, "hwbp_disable");
+}
+
+HWBP_API int hwbp_move(struct hwbp *bp, uint64_t addr, uint32_t len,
+		       enum hwbp_access access)
+{
+	struct hwbp_place p = { addr, len, access };
+	uint32_t old_gen, gen;
+	int err = check_handle(bp, "hwbp_move");
+
+	if (err)
+		return err;
+	if (access == HWBP_EXEC && len == 0)
+		p.len = hwbp_arch.exec_len;
+	err = hwbp_check_place(&p, bp->req.kernel);
+	if (err)
+		return err;
+	old_gen = atomic_load(&bp->generation);
+	gen = (old_gen + 1) & 0xffff;
+	/* Publish the new placement before the kernel can report a hit on it. */
+	if (bp->slot >= 0)
+		hwbp_slot_place(bp->slot, gen, &p);
+	err = hwbp_events_move(bp, &p, gen);
+	if (err) {
+		if (bp->slot >= 0)
+			hwbp_slot_place(bp->slot, old_gen, &bp->req.place);
+		return err;
+	}
+	bp->req.place = p;
+	atomic_store(&bp->generation, gen);
+	atomic_fetch_add(&bp->moves, 1);
+	return 0;
+}
+
+HWBP_API int hwbp_read_count(struct hwbp *bp, uint64_t *count)
+{
+	int err = check_handle(bp, "hwbp_read_count");
+
+	if (!err && !count)
+		err = hwbp_fail(EINVAL, "hwbp_read_count: count is NULL");
+	if (!err && (err = hwbp_events_count(bp, count)))
+		err = hwbp_fail(-err, "hwbp_read_count: read failed: %s",
+				strerror(-err));
+	return err;
+}
+
+HWBP_API int hwbp_get_stats(const struct hwbp *bp, struct hwbp_stats *st)
+{
+	struct hwbp_stats all;
+	int err = check_handle(bp, "hwbp_get_stats");
+
+	if (!err && !st)
+		err = hwbp_fail(EINVAL, "hwbp_get_stats: stats is NULL");
+	if (!err)
+		err = hwbp_opts_valid(st, st->sz, sizeof(*st), "hwbp_stats");
+	if (err)
+		return err;
+	all = (struct hwbp_stats){
+		.sz = st->sz,
+		.signals = hwbp_slot_signals(bp->slot),
+		.stale = hwbp_slot_stale(bp->slot),
+		.records = atomic_load(&bp->records),
+		.lost = atomic_load(&bp->lost),
+		.moves = atomic_load(&bp->moves),
+		.reopens = atomic_load(&bp->reopens),
+		.events = (uint32_t)bp->nfds,
+		.rings = (uint32_t)bp->nrings,
+	};
+	memcpy(st, &all, st->sz < sizeof(all) ? st->sz : sizeof(all));
+	return 0;
+}

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h - what the layers of libhwbp share: the handle, the request a
+ * handle is made from, the signal slot table and each layer's entry points.
+ * Layers: request.c (rules) -> event.c (perf events) -> signal.c / ring.c
+ * (delivery) -> hwbp.c (public lifecycle); arch_*.c holds the CPU rules.
+ */
+#ifndef HWBP_INTERNAL_H
+#define HWBP_INTERNAL_H
+
+#include <linux/perf_event.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "hwbp.h"
+
+#define HWBP_API __attribute__((visibility("default")))
+/* Thread-local storage safe to touch from a signal handler in a shared
+ * library: initial-exec never calls __tls_get_addr (which may malloc). */
+#define HWBP_TLS __thread __attribute__((tls_model("initial-exec")))
+
+/* ---- options (libbpf's OPTS_VALID / OPTS_GET) ---- */
+#define HWBP_OPTS_HAS(opts, field)                                             \
+	((opts) && (opts)->sz >= offsetof(typeof(*(opts)), field) +            \
+				       sizeof((opts)->field))
+#define HWBP_OPTS_GET(opts, field, def)                                        \
+	(HWBP_OPTS_HAS(opts, field) ? (opts)->field : (def))
+int hwbp_opts_valid(const void *opts, size_t user_sz, size_t known_sz,
+		    const char *type_name);
+
+/* ---- log.c ---- */
+/* Record `fmt` as this thread's last error, print it at WARN level when
+ * `loud`, and return -err (so callers can `return hwbp_fail(...)`). */
+int hwbp_fail(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void hwbp_log(enum hwbp_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void hwbp_clear_error(void);
+
+/* ---- request.c: a checked request ---- */
+struct hwbp_place {
+	uint64_t addr;
+	uint32_t len;
+	enum hwbp_access access;
+};
+
+struct hwbp_req {
+	struct hwbp_place place;
+	enum hwbp_scope scope;
+	pid_t pid;
+	int *cpus; /* malloc'd list of CPU numbers (SCOPE_CPUS) */
+	int ncpus;
+	enum hwbp_delivery delivery;
+	hwbp_hit_fn on_hit;
+	hwbp_record_fn on_record;
+	void *cookie;
+	enum hwbp_signal_mode signal_mode;
+	enum hwbp_rearm rearm;
+	uint32_t ring_pages, wakeup_events, sample, stack_size;
+	uint64_t regs_mask;
+	bool kernel, disabled, follow;
+};
+int hwbp_req_from_opts(struct hwbp_req *req, uint64_t addr, uint32_t len,
+		       enum hwbp_access access, const struct hwbp_opts *opts);
+int hwbp_check_place(const struct hwbp_place *p, bool kernel);
+void hwbp_req_release(struct hwbp_req *req);
+
+/* ---- arch_*.c: the CPU's rules ---- */
+struct hwbp_arch {
+	const char *name;
+	int max_len;         /* longest data breakpoint */
+	uint32_t exec_len;   /* the length execute breakpoints need */
+	uint64_t user_top;   /* first address that is not user space */
+	bool has_read_only;
+};
+extern const struct hwbp_arch hwbp_arch;
+int hwbp_arch_check(const struct hwbp_place *p); /* -errno + message */
+
+/* ---- the handle ---- */
+struct hwbp_ring {
+	int fd;           /* the dummy event that owns the buffer */
+	void *base;       /* mmap: 1 header page + data pages */
+	size_t size;      /* mapping size */
+	int cpu;          /* the CPU it collects (-1: its task's, any CPU) */
+	bool hup;         /* its task is gone: removed from epoll */
+};
+
+struct hwbp {
+	struct hwbp_req req;
+	int slot;          /* index in the signal slot table, -1: none */
+	int *fds;          /* breakpoint events */
+	int nfds, cap_fds;
+	pid_t *fd_tids;    /* the thread each fd targets (-1 CPU-wide) */
+	int *fd_cpus;      /* the CPU each fd targets (-1 any) */
+	struct hwbp_ring *rings;
+	int nrings;
+	int epfd;
+	void *scratch;     /* a wrapped ring record is copied here */
+	bool enabled;
+	bool modify_refused; /* the kernel refused the ioctl once: reopen */
+	_Atomic uint32_t generation;
+	_Atomic uint64_t moves, reopens, records, lost;
+	_Atomic int closed;
+};
+
+/* ---- event.c: perf events behind a handle ---- */
+void hwbp_fill_attr(struct perf_event_attr *attr, const struct hwbp *bp,
+		    const struct hwbp_place *p, uint32_t gen);
+int hwbp_events_open(struct hwbp *bp);
+void hwbp_events_close(struct hwbp *bp);
+int hwbp_events_ioctl_all(struct hwbp *bp, unsigned long req);
+int hwbp_events_move(struct hwbp *bp, const struct hwbp_place *p, uint32_t gen);
+int hwbp_events_count(struct hwbp *bp, uint64_t *count);
+long hwbp_perf_event_open(struct perf_event_attr *attr, pid_t pid, int cpu,
+			  int group_fd, unsigned long flags);
+int hwbp_explain_open_error(int err, const struct hwbp *bp,
+			    const struct hwbp_place *p, pid_t tid, int cpu);
+int hwbp_list_threads(pid_t pid, pid_t **tids, int *n);
+
+/* ---- signal.c: SIGTRAP delivery ---- */
+#define HWBP_MAX_SLOTS 1024
+int hwbp_slot_claim(struct hwbp *bp);
+void hwbp_slot_place(int slot, uint32_t gen, const struct hwbp_place *p);
+void hwbp_slot_set_fd(int slot, int fd);
+void hwbp_slot_release(int slot);
+uint64_t hwbp_slot_sig_data(int slot, uint32_t gen);
+uint64_t hwbp_slot_signals(int slot);
+uint64_t hwbp_slot_stale(int slot);
+int hwbp_signal_install(void);
+bool hwbp_in_handler(void); /* inside a hit callback of this thread */
+int hwbp_async_arm_fd(int fd, pid_t tid);
+
+/* ---- ring.c: ring buffers ---- */
+int hwbp_rings_open(struct hwbp *bp);
+void hwbp_rings_close(struct hwbp *bp);
+int hwbp_ring_attach(struct hwbp *bp, int fd, int cpu, pid_t tid);
+/* Decode one PERF_RECORD_SAMPLE body (after its header) laid out for
+ * `sample_type`; bounds-checked, so corrupted input gives -EINVAL. */
+int hwbp_decode_sample(const void *body, size_t size, uint64_t sample_type,
+		       uint64_t regs_mask, struct hwbp_record *out);
+
+/* ---- probe.c ---- */
+int hwbp_probe_cached(struct hwbp_probe *out);
+int hwbp_count_self_bps_on(pid_t tid);
+
+#endif

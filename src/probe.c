@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * probe.c - what this machine supports, found by trying each feature once
+ * (libbpf's probes) in a fresh thread, so breakpoints the caller already
+ * holds do not hide free registers.  The answer is cached.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#ifndef PERF_EVENT_IOC_MODIFY_ATTRIBUTES
+#define PERF_EVENT_IOC_MODIFY_ATTRIBUTES _IOW('$', 11, struct perf_event_attr *)
+#endif
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+
+static struct hwbp_probe cached;
+static volatile uint64_t probe_target[2] __attribute__((aligned(16)));
+
+static void probe_exec_target(void) {}
+
+static int try_open(uint64_t addr, uint32_t len, uint32_t type, bool sigtrap,
+		    bool kernel, pid_t pid, int cpu)
+{
+	struct perf_event_attr a = {
+		.type = PERF_TYPE_BREAKPOINT,
+		.size = sizeof(a),
+		.bp_addr = addr,
+		.bp_len = len,
+		.bp_type = type,
+		.sample_period = 1,
+		.exclude_kernel = !kernel,
+		.exclude_hv = 1,
+		.disabled = 1,
+		.sigtrap = sigtrap,
+		.remove_on_exec = sigtrap,
+	};
+	long fd = hwbp_perf_event_open(&a, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+
+	return fd < 0 ? -errno : (int)fd;
+}
+
+static bool works(int fd)
+{
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+static int count_slots(void)
+{
+	int fds[32], n = 0;
+
+	while (n < 32) {
+		fds[n] = try_open((uint64_t)(uintptr_t)&probe_target[0], 8,
+				  HWBP_WRITE, false, false, 0, -1);
+		if (fds[n] < 0)
+			break;
+		n++;
+	}
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	return n;
+}
+
+static bool probe_modify(void)
+{
+	int fd = try_open((uint64_t)(uintptr_t)&probe_target[0], 8, HWBP_WRITE,
+			  false, false, 0, -1);
+	struct perf_event_attr a = {
+		.type = PERF_TYPE_BREAKPOINT,
+		.size = sizeof(a),
+		.bp_addr = (uint64_t)(uintptr_t)&probe_target[1],
+		.bp_len = 4,
+		.bp_type = HWBP_RW,
+		.sample_period = 1,
+		.exclude_kernel = 1,
+		.exclude_hv = 1,
+		.disabled = 1,
+	};
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = ioctl(fd, PERF_EVENT_IOC_MODIFY_ATTRIBUTES, &a) == 0;
+	close(fd);
+	return ok;
+}
+
+static bool probe_async(void)
+{
+	int fd = try_open((uint64_t)(uintptr_t)&probe_target[0], 8, HWBP_WRITE,
+			  false, false, 0, -1);
+	struct f_owner_ex owner = { .type = F_OWNER_TID, .pid = gettid() };
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = fcntl(fd, F_SETOWN_EX, &owner) == 0 &&
+	     fcntl(fd, 10 /* F_SETSIG */, 0) == 0;
+	close(fd);
+	return ok;
+}
+
+static void read_caps(struct hwbp_probe *p)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2] = { 0 };
+
+	if (syscall(SYS_capget, &h, d))
+		return;
+	p->cap_sys_admin = d[CAP_SYS_ADMIN / 32].effective &
+			   (1u << (CAP_SYS_ADMIN % 32));
+	p->cap_perfmon = d[CAP_PERFMON / 32].effective &
+			 (1u << (CAP_PERFMON % 32));
+}
+
+static int read_paranoid(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/perf_event_paranoid", "r");
+	int v = -99;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -99;
+		fclose(f);
+	}
+	return v;
+}
+
+static void *probe_thread(void *arg)
+{
+	struct hwbp_probe *p = arg;
+	uint64_t data = (uint64_t)(uintptr_t)&probe_target[0];
+
+	p->breakpoints = works(try_open(data, 8, HWBP_WRITE, false, false, 0, -1));
+	if (!p->breakpoints)
+		return NULL;
+	p->slots = count_slots();
+	p->sigtrap = works(try_open(data, 8, HWBP_WRITE, true, false, 0, -1));
+	p->modify = probe_modify();
+	p->async_signal = probe_async();
+	p->read_only = works(try_open(data, 8, HWBP_READ, false, false, 0, -1));
+	p->exec = works(try_open((uint64_t)(uintptr_t)probe_exec_target,
+				 hwbp_arch.exec_len, HWBP_EXEC, false, false,
+				 0, -1));
+	p->cpu_wide = works(try_open(data, 8, HWBP_WRITE, false, false, -1, 0));
+	p->kernel = works(try_open(data, 8, HWBP_WRITE, false, true, 0, -1));
+	return NULL;
+}
+
+static void probe_once(void)
+{
+	pthread_t t;
+
+	cached.sz = sizeof(cached);
+	cached.max_len = hwbp_arch.max_len;
+	cached.paranoid = read_paranoid();
+	read_caps(&cached);
+	if (pthread_create(&t, NULL, probe_thread, &cached) == 0)
+		pthread_join(t, NULL);
+	else
+		probe_thread(&cached);
+}
+
+/* The cached probe; returns the number of debug registers per thread. */
+int hwbp_probe_cached(struct hwbp_probe *out)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, probe_once);
+	if (out)
+		*out = cached;
+	return cached.slots;
+}
+
+HWBP_API int hwbp_probe(struct hwbp_probe *info)
+{
+	struct hwbp_probe all;
+	int err;
+
+	if (!info)
+		return hwbp_fail(EINVAL, "hwbp_probe: info is NULL");
+	err = hwbp_opts_valid(info, info->sz, sizeof(*info), "hwbp_probe");
+	if (err)
+		return err;
+	hwbp_probe_cached(&all);
+	all.sz = info->sz;
+	memcpy(info, &all, info->sz < sizeof(all) ? info->sz : sizeof(all));
+	return 0;
+}
+
+static const char *yes_no(bool v)
+{
+	return v ? "yes" : "no";
+}
+
+HWBP_API int hwbp_probe_explain(char *buf, size_t size)
+{
+	struct hwbp_probe p;
+	char par[24];
+
+	if (!buf && size)
+		return hwbp_fail(EINVAL, "hwbp_probe_explain: buf is NULL");
+	hwbp_probe_cached(&p);
+	snprintf(par, sizeof(par), "%d", p.paranoid);
+	return snprintf(buf, size,
+		"arch              %s\n"
+		"breakpoints       %s%s\n"
+		"debug registers   %d per thread\n"
+		"max length        %d bytes\n"
+		"sync signals      %s%s\n"
+		"async signals     %s%s\n"
+		"modify in place   %s%s\n"
+		"read-only         %s%s\n"
+		"execute           %s\n"
+		"cpu-wide          %s%s%s)\n"
+		"kernel accesses   %s%s%s)\n"
+		"perf_event_paranoid %s\n"
+		"CAP_PERFMON       %s\n"
+		"CAP_SYS_ADMIN     %s\n",
+		hwbp_arch.name, yes_no(p.breakpoints),
+		p.breakpoints ? "" : " (perf_event_open(PERF_TYPE_BREAKPOINT) "
+				     "failed: no CONFIG_HAVE_HW_BREAKPOINT, or "
+				     "perf_event_paranoid 3)",
+		p.slots, p.max_len,
+		yes_no(p.sigtrap), p.sigtrap ? " (attr.sigtrap)" :
+			" (attr.sigtrap needs kernel >= 5.13)",
+		yes_no(p.async_signal), p.async_signal ? " (O_ASYNC + F_SETOWN_EX)" : "",
+		yes_no(p.modify), p.modify ? " (PERF_EVENT_IOC_MODIFY_ATTRIBUTES)" :
+			" (PERF_EVENT_IOC_MODIFY_ATTRIBUTES needs kernel >= 4.17: "
+			"moves close and reopen)",
+		yes_no(p.read_only), p.read_only ? "" :
+			" (the hardware has no read-only watchpoint)",
+		yes_no(p.exec),
+		yes_no(p.cpu_wide), p.cpu_wide ? " (" :
+			" (needs CAP_PERFMON or perf_event_paranoid <= 0; now ",
+		p.cpu_wide ? "privileged" : par,
+		yes_no(p.kernel), p.kernel ? " (" :
+			" (needs CAP_PERFMON or perf_event_paranoid <= 1; now ",
+		p.kernel ? "privileged" : par,
+		par, yes_no(p.cap_perfmon), yes_no(p.cap_sys_admin));
+}

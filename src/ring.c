@@ -1,0 +1,364 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ring.c - ring-buffer delivery.  Each ring belongs to a software "dummy"
+ * event (as perf record does); breakpoint events send their samples to it
+ * with PERF_EVENT_IOC_SET_OUTPUT, so moving or reopening a breakpoint never
+ * remaps a buffer.  A process is followed with per-CPU rings, because an
+ * inherited per-task event cannot be mmapped.  Records are decoded with
+ * bounds checks; the kernel's LOST records are added up, never hidden.
+ */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define SCRATCH_SIZE 65536 /* a record's size is a u16 */
+
+static int open_ring(struct hwbp *bp, struct hwbp_ring *r, pid_t tid, int cpu)
+{
+	struct perf_event_attr a = {
+		.type = PERF_TYPE_SOFTWARE,
+		.size = sizeof(a),
+		.config = PERF_COUNT_SW_DUMMY,
+		.exclude_kernel = 1,
+		.exclude_hv = 1,
+		.use_clockid = 1,
+		.clockid = CLOCK_MONOTONIC,
+		.sample_id_all = 1,
+	};
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	struct epoll_event ev = { .events = EPOLLIN };
+	long fd = hwbp_perf_event_open(&a, tid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+
+	if (fd < 0) {
+		if (errno == ENODEV)
+			return -ENODEV;
+		return hwbp_explain_open_error(errno, bp, &bp->req.place, tid,
+					       cpu);
+	}
+	r->fd = (int)fd;
+	r->cpu = cpu;
+	r->size = page * (1 + bp->req.ring_pages);
+	r->base = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       r->fd, 0);
+	if (r->base == MAP_FAILED) {
+		int err = errno;
+
+		close(r->fd);
+		return hwbp_fail(err, "mmap of a %u-page ring failed: %s (the "
+				 "limit is kernel.perf_event_mlock_kb per user)",
+				 bp->req.ring_pages, strerror(err));
+	}
+	ev.data.ptr = r;
+	if (epoll_ctl(bp->epfd, EPOLL_CTL_ADD, r->fd, &ev)) {
+		int err = errno;
+
+		munmap(r->base, r->size);
+		close(r->fd);
+		return hwbp_fail(err, "epoll_ctl on a ring failed");
+	}
+	return 0;
+}
+
+static int ring_targets(struct hwbp *bp, pid_t *tid, int **cpus, int *n)
+{
+	switch (bp->req.scope) {
+	case HWBP_SCOPE_SELF:
+	case HWBP_SCOPE_THREAD:
+		*tid = bp->req.scope == HWBP_SCOPE_SELF ? gettid() : bp->req.pid;
+		*n = 1;
+		*cpus = malloc(sizeof(int));
+		if (*cpus)
+			(*cpus)[0] = -1;
+		break;
+	case HWBP_SCOPE_PROCESS:
+		*tid = bp->req.pid;
+		*n = get_nprocs_conf();
+		*cpus = malloc(*n * sizeof(int));
+		for (int c = 0; *cpus && c < *n; c++)
+			(*cpus)[c] = c;
+		break;
+	case HWBP_SCOPE_CPUS:
+		*tid = -1;
+		*n = bp->req.ncpus;
+		*cpus = malloc(*n * sizeof(int));
+		if (*cpus)
+			memcpy(*cpus, bp->req.cpus, *n * sizeof(int));
+		break;
+	}
+	return *cpus ? 0 : hwbp_fail(ENOMEM, "out of memory for rings");
+}
+
+int hwbp_rings_open(struct hwbp *bp)
+{
+	int *cpus = NULL, n = 0, err;
+	pid_t tid = -1;
+
+	bp->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (bp->epfd < 0)
+		return hwbp_fail(errno, "epoll_create1 failed");
+	bp->scratch = malloc(SCRATCH_SIZE);
+	err = ring_targets(bp, &tid, &cpus, &n);
+	if (err)
+		return err;
+	bp->rings = calloc((size_t)n, sizeof(*bp->rings));
+	if (!bp->rings || !bp->scratch) {
+		free(cpus);
+		return hwbp_fail(ENOMEM, "out of memory for rings");
+	}
+	for (int i = 0; i < n; i++) {
+		err = open_ring(bp, &bp->rings[bp->nrings], tid, cpus[i]);
+		if (err == -ENODEV) /* offline CPU */
+			continue;
+		if (err)
+			break;
+		bp->nrings++;
+	}
+	free(cpus);
+	return err == -ENODEV ? 0 : err;
+}
+
+void hwbp_rings_close(struct hwbp *bp)
+{
+	for (int i = 0; i < bp->nrings; i++) {
+		munmap(bp->rings[i].base, bp->rings[i].size);
+		close(bp->rings[i].fd);
+	}
+	free(bp->rings);
+	bp->rings = NULL;
+	bp->nrings = 0;
+	if (bp->epfd >= 0)
+		close(bp->epfd);
+	bp->epfd = -1;
+	free(bp->scratch);
+	bp->scratch = NULL;
+}
+
+int hwbp_ring_attach(struct hwbp *bp, int fd, int cpu, pid_t tid)
+{
+	for (int i = 0; i < bp->nrings; i++) {
+		if (bp->rings[i].cpu != cpu)
+			continue;
+		if (ioctl(fd, PERF_EVENT_IOC_SET_OUTPUT, bp->rings[i].fd))
+			return hwbp_fail(errno, "PERF_EVENT_IOC_SET_OUTPUT to "
+					 "the ring of CPU %d failed (tid %d)",
+					 cpu, (int)tid);
+		return 0;
+	}
+	return hwbp_fail(ENODEV, "no ring for CPU %d", cpu);
+}
+
+/* ---- decoding ---- */
+
+struct cursor {
+	const uint8_t *p, *end;
+};
+
+static bool take(struct cursor *c, void *out, size_t n)
+{
+	if ((size_t)(c->end - c->p) < n)
+		return false;
+	if (out)
+		memcpy(out, c->p, n);
+	c->p += n;
+	return true;
+}
+
+static bool take_array(struct cursor *c, uint64_t count, size_t elem,
+		       const void **out)
+{
+	if (count > (size_t)(c->end - c->p) / elem)
+		return false;
+	*out = c->p;
+	c->p += count * elem;
+	return true;
+}
+
+int hwbp_decode_sample(const void *body, size_t size, uint64_t t,
+		       uint64_t regs_mask, struct hwbp_record *r)
+{
+	struct cursor c = { body, (const uint8_t *)body + size };
+	uint32_t pair[2] = { 0, 0 };
+	uint64_t v = 0;
+	bool ok = true;
+
+	memset(r, 0, sizeof(*r));
+	if (t & PERF_SAMPLE_IP)
+		ok = ok && take(&c, &r->ip, 8);
+	if (t & PERF_SAMPLE_TID) {
+		ok = ok && take(&c, pair, 8);
+		r->pid = pair[0];
+		r->tid = pair[1];
+	}
+	if (t & PERF_SAMPLE_TIME)
+		ok = ok && take(&c, &r->time_ns, 8);
+	if (t & PERF_SAMPLE_ADDR)
+		ok = ok && take(&c, &r->addr, 8);
+	if (t & PERF_SAMPLE_CPU) {
+		ok = ok && take(&c, pair, 8);
+		r->cpu = pair[0];
+	}
+	if (ok && (t & PERF_SAMPLE_CALLCHAIN)) {
+		const void *ips;
+
+		ok = take(&c, &v, 8) && take_array(&c, v, 8, &ips);
+		r->nr_callchain = ok ? (uint32_t)v : 0;
+		r->callchain = ok ? ips : NULL;
+	}
+	if (ok && (t & PERF_SAMPLE_REGS_USER)) {
+		const void *regs;
+
+		ok = take(&c, &v, 8);
+		r->abi = (uint32_t)v;
+		if (ok && v) {
+			ok = take_array(&c, (uint64_t)__builtin_popcountll(regs_mask),
+					8, &regs);
+			r->regs_mask = regs_mask;
+			r->regs = ok ? regs : NULL;
+		}
+	}
+	if (ok && (t & PERF_SAMPLE_STACK_USER)) {
+		const void *data;
+		uint64_t dyn;
+
+		ok = take(&c, &v, 8);
+		if (ok && v) {
+			ok = take_array(&c, v, 1, &data) && take(&c, &dyn, 8);
+			r->stack = ok ? data : NULL;
+			r->stack_size = ok && dyn <= v ? dyn : 0;
+		}
+	}
+	return ok ? 0 : -EINVAL;
+}
+
+/* A record, contiguous: in place, or copied out of the wrap-around. */
+static const struct perf_event_header *record_at(struct hwbp *bp,
+						 const uint8_t *data,
+						 uint64_t size, uint64_t off)
+{
+	const struct perf_event_header *h = (const void *)(data + off);
+	struct perf_event_header hdr;
+	uint64_t first;
+
+	if (off + sizeof(hdr) <= size && off + h->size <= size)
+		return h;
+	first = size - off;
+	memcpy(&hdr, data + off, first < sizeof(hdr) ? first : sizeof(hdr));
+	if (first < sizeof(hdr))
+		memcpy((uint8_t *)&hdr + first, data, sizeof(hdr) - first);
+	if (first > hdr.size)
+		first = hdr.size;
+	memcpy(bp->scratch, data + off, first);
+	memcpy((uint8_t *)bp->scratch + first, data, hdr.size - first);
+	return bp->scratch;
+}
+
+static int handle_record(struct hwbp *bp, const struct perf_event_header *h,
+			 uint64_t sample_type)
+{
+	struct hwbp_record rec;
+	const uint64_t *body = (const void *)(h + 1);
+	size_t body_size = h->size - sizeof(*h);
+
+	switch (h->type) {
+	case PERF_RECORD_SAMPLE:
+		if (hwbp_decode_sample(body, body_size, sample_type,
+				       bp->req.regs_mask, &rec)) {
+			atomic_fetch_add(&bp->lost, 1); /* unreadable: lost */
+			return 0;
+		}
+		rec.bp = bp;
+		rec.cookie = bp->req.cookie;
+		atomic_fetch_add(&bp->records, 1);
+		bp->req.on_record(&rec, bp->req.cookie);
+		return 1;
+	case PERF_RECORD_LOST: /* u64 id, u64 lost */
+		if (body_size >= 16)
+			atomic_fetch_add(&bp->lost, body[1]);
+		return 0;
+	case PERF_RECORD_LOST_SAMPLES: /* u64 lost */
+		if (body_size >= 8)
+			atomic_fetch_add(&bp->lost, body[0]);
+		return 0;
+	}
+	return 0;
+}
+
+static int consume_ring(struct hwbp *bp, struct hwbp_ring *r,
+			uint64_t sample_type)
+{
+	struct perf_event_mmap_page *pg = r->base;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	const uint8_t *data = (const uint8_t *)r->base + page;
+	uint64_t size = r->size - page;
+	uint64_t head = __atomic_load_n(&pg->data_head, __ATOMIC_ACQUIRE);
+	uint64_t tail = pg->data_tail;
+	int n = 0;
+
+	while (tail < head) {
+		const struct perf_event_header *h =
+			record_at(bp, data, size, tail % size);
+
+		if (h->size < sizeof(*h))
+			break; /* corrupt: drop the rest of this batch */
+		n += handle_record(bp, h, sample_type);
+		tail += h->size;
+	}
+	__atomic_store_n(&pg->data_tail, head, __ATOMIC_RELEASE);
+	return n;
+}
+
+HWBP_API int hwbp_ring_consume(struct hwbp *bp)
+{
+	struct perf_event_attr attr;
+	int n = 0;
+
+	if (!bp || bp->req.delivery != HWBP_DELIVER_RING)
+		return hwbp_fail(EINVAL, "hwbp_ring_consume: %s",
+				 bp ? "this breakpoint has no ring (delivery "
+				      "is not HWBP_DELIVER_RING)"
+				    : "bp is NULL");
+	hwbp_fill_attr(&attr, bp, &bp->req.place, 0);
+	for (int i = 0; i < bp->nrings; i++)
+		n += consume_ring(bp, &bp->rings[i], attr.sample_type);
+	return n;
+}
+
+HWBP_API int hwbp_ring_poll(struct hwbp *bp, int timeout_ms)
+{
+	struct epoll_event ev[16];
+	int n;
+
+	if (!bp || bp->req.delivery != HWBP_DELIVER_RING)
+		return hwbp_ring_consume(bp);
+	n = epoll_wait(bp->epfd, ev, 16, timeout_ms);
+	if (n < 0)
+		return -errno;
+	for (int i = 0; i < n; i++) {
+		struct hwbp_ring *r = ev[i].data.ptr;
+
+		/* Its task is gone: keep reading it, stop waking on it. */
+		if ((ev[i].events & EPOLLHUP) && !r->hup) {
+			r->hup = true;
+			epoll_ctl(bp->epfd, EPOLL_CTL_DEL, r->fd, NULL);
+		}
+	}
+	return hwbp_ring_consume(bp);
+}
+
+HWBP_API int hwbp_ring_fd(const struct hwbp *bp)
+{
+	if (!bp || bp->req.delivery != HWBP_DELIVER_RING)
+		return hwbp_fail(EINVAL, "hwbp_ring_fd: %s",
+				 bp ? "this breakpoint has no ring (delivery "
+				      "is not HWBP_DELIVER_RING)"
+				    : "bp is NULL");
+	return bp->epfd;
+}
