@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * testutil.h - helpers shared by the Criterion tests: skip with the
+ * machine's reason when a feature is missing, count open fds and mappings
+ * (leak checks), and the watched variables' storage.
+ */
+#ifndef HWBP_TESTUTIL_H
+#define HWBP_TESTUTIL_H
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <hwbp.h>
+
+static inline struct hwbp_probe tu_probe(void)
+{
+	HWBP_OPTS(hwbp_probe, p);
+	cr_assert_eq(hwbp_probe(&p), 0, "hwbp_probe: %s", hwbp_last_error());
+	return p;
+}
+
+/* Skip (printing why) unless the machine has `what`. */
+#define TU_REQUIRE(cond, why)                                                  \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			cr_skip_test("skipped: %s", why);                      \
+		}                                                              \
+	} while (0)
+
+#define TU_REQUIRE_BREAKPOINTS()                                               \
+	TU_REQUIRE(tu_probe().breakpoints,                                     \
+		   "perf_event_open(PERF_TYPE_BREAKPOINT) does not work here")
+#define TU_REQUIRE_SIGTRAP()                                                   \
+	TU_REQUIRE(tu_probe().sigtrap,                                         \
+		   "attr.sigtrap needs kernel >= 5.13")
+#define TU_REQUIRE_MODIFY()                                                    \
+	TU_REQUIRE(tu_probe().modify,                                          \
+		   "PERF_EVENT_IOC_MODIFY_ATTRIBUTES needs kernel >= 4.17")
+#define TU_REQUIRE_CPU_WIDE()                                                  \
+	TU_REQUIRE(tu_probe().cpu_wide,                                        \
+		   "CPU-wide events need CAP_PERFMON or perf_event_paranoid <= 0")
+
+static inline int tu_count_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert(d, "opendir %s", path);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static inline int tu_open_fds(void)
+{
+	return tu_count_dir("/proc/self/fd") - 1; /* minus the dir's own fd */
+}
+
+static inline int tu_mappings(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	int n = 0, c;
+
+	cr_assert(f);
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+static inline pid_t tu_gettid(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
+/* Assert a call failed with `err` and left a message. */
+#define TU_ASSERT_ERR(call, err)                                               \
+	do {                                                                   \
+		int tu_rc_ = (call);                                           \
+		cr_assert_eq(tu_rc_, (err), "%s: got %d (%s), want %d (%s): %s", \
+			     #call, tu_rc_, strerror(-tu_rc_), (err),          \
+			     strerror(-(err)), hwbp_last_error());             \
+		cr_assert_neq(hwbp_last_error()[0], '\0',                      \
+			      "%s: no message", #call);                        \
+	} while (0)
+
+/* Write through a volatile pointer so the compiler emits each store. */
+#define TU_WRITE(var, val) (*(volatile __typeof__(var) *)&(var) = (val))
+#define TU_READ(var) (*(volatile __typeof__(var) *)&(var))
+
+#endif
