@@ -271,10 +271,23 @@ int hwbp_events_open(struct hwbp *bp)
 	return err;
 }
 
+/* Close one event, keeping its hits in the handle's count.
+ * async-signal-safe */
+static void close_counted(struct hwbp *bp, int fd)
+{
+	uint64_t v;
+
+	if (fd < 0)
+		return;
+	if (read(fd, &v, sizeof(v)) == sizeof(v))
+		atomic_fetch_add(&bp->count_carry, v);
+	close(fd);
+}
+
 void hwbp_events_close(struct hwbp *bp)
 {
 	for (int i = 0; i < bp->nfds; i++)
-		close(bp->fds[i]);
+		close_counted(bp, bp->fds[i]);
 	bp->nfds = 0;
 }
 
@@ -282,7 +295,7 @@ void hwbp_events_close(struct hwbp *bp)
 int hwbp_events_ioctl_all(struct hwbp *bp, unsigned long req)
 {
 	for (int i = 0; i < bp->nfds; i++)
-		if (ioctl(bp->fds[i], req, 0))
+		if (bp->fds[i] >= 0 && ioctl(bp->fds[i], req, 0))
 			return -errno;
 	return 0;
 }
@@ -290,9 +303,11 @@ int hwbp_events_ioctl_all(struct hwbp *bp, unsigned long req)
 /* async-signal-safe */
 int hwbp_events_count(struct hwbp *bp, uint64_t *count)
 {
-	uint64_t sum = 0, v;
+	uint64_t sum = atomic_load(&bp->count_carry), v;
 
 	for (int i = 0; i < bp->nfds; i++) {
+		if (bp->fds[i] < 0)
+			continue;
 		if (read(bp->fds[i], &v, sizeof(v)) != sizeof(v))
 			return -errno ?: -EIO;
 		sum += v;
@@ -309,7 +324,8 @@ static int modify_all(struct hwbp *bp, const struct hwbp_place *p, uint32_t gen)
 
 	hwbp_fill_attr(&attr, bp, p, gen);
 	for (int i = 0; i < bp->nfds; i++)
-		if (ioctl(bp->fds[i], PERF_EVENT_IOC_MODIFY_ATTRIBUTES, &attr))
+		if (bp->fds[i] >= 0 &&
+		    ioctl(bp->fds[i], PERF_EVENT_IOC_MODIFY_ATTRIBUTES, &attr))
 			return -errno;
 	return 0;
 }
@@ -325,7 +341,7 @@ static int swap_one(struct hwbp *bp, int i, const struct hwbp_place *p,
 	int fd, err = open_one(bp, p, gen, bp->fd_tids[i], bp->fd_cpus[i], &fd);
 
 	if (err == -ENOSPC) {
-		close(bp->fds[i]);
+		close_counted(bp, bp->fds[i]);
 		err = open_one(bp, p, gen, bp->fd_tids[i], bp->fd_cpus[i], &fd);
 		if (err && !open_one(bp, old, old_gen, bp->fd_tids[i],
 				     bp->fd_cpus[i], &bp->fds[i]))
@@ -333,7 +349,7 @@ static int swap_one(struct hwbp *bp, int i, const struct hwbp_place *p,
 		if (err)
 			bp->fds[i] = -1;
 	} else if (!err) {
-		close(bp->fds[i]);
+		close_counted(bp, bp->fds[i]);
 	}
 	if (!err)
 		bp->fds[i] = fd;

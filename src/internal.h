@@ -100,6 +100,7 @@ struct hwbp {
 	bool modify_refused; /* the kernel refused the ioctl once: reopen */
 	_Atomic uint32_t generation;
 	_Atomic uint64_t moves, reopens, records, lost;
+	_Atomic uint64_t count_carry; /* hits of events closed by a reopen */
 	_Atomic int closed;
 };
 

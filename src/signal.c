@@ -258,7 +258,10 @@ static bool handle_async(const siginfo_t *si, void *uc)
 {
 	int high = atomic_load(&slots_high);
 
-	if (si->si_code != POLL_IN || si->si_band != (POLLIN | POLLRDNORM))
+	/* F_SETSIG signals carry the poll band and the fd; 6.x kernels say
+	 * SI_SIGIO where older ones said POLL_IN. */
+	if ((si->si_code != POLL_IN && si->si_code != SI_SIGIO) ||
+	    si->si_band != (POLLIN | POLLRDNORM))
 		return false;
 	for (int i = 0; i < high; i++)
 		if (atomic_load(&slots[i].async_fd) == si->si_fd) {

@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_signal.c - synchronous delivery: the callback runs in the thread
+ * that hit, with the right address, cookie and placement; skipping an
+ * instruction; the async fallback; chaining to the program's own SIGTRAP
+ * handler; no callback after hwbp_close returns.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+
+#include "testutil.h"
+
+static volatile uint64_t target;
+static volatile uint64_t other;
+
+struct seen {
+	atomic_int hits;
+	atomic_int wrong;   /* hits whose fields were not as expected */
+	pid_t want_tid;
+	uint64_t want_addr;
+	void *want_cookie;
+	bool want_async;
+	volatile uint64_t value_in_cb;
+};
+
+static struct seen seen;
+
+/* async-signal-safe: atomics and plain stores only */
+static void check_hit(const struct hwbp_hit *hit, void *uc)
+{
+	bool ok = hit->tid == seen.want_tid && hit->addr == seen.want_addr &&
+		  hit->bp_addr == seen.want_addr && hit->bp_len == 8 &&
+		  hit->access == HWBP_WRITE && hit->cookie == seen.want_cookie &&
+		  hit->bp && hit->async == seen.want_async &&
+		  hit->pc == hwbp_uc_pc(uc) && hit->pc != 0;
+
+	if (!ok)
+		atomic_fetch_add(&seen.wrong, 1);
+	seen.value_in_cb = target;
+	atomic_fetch_add(&seen.hits, 1);
+}
+
+static void *write_in_thread(void *arg)
+{
+	enum hwbp_signal_mode mode = (enum hwbp_signal_mode)(intptr_t)arg;
+	HWBP_OPTS(hwbp_opts, opts, .delivery = HWBP_DELIVER_SIGNAL,
+		  .on_hit = check_hit, .cookie = &seen, .signal_mode = mode);
+	struct hwbp *bp;
+	uint64_t n = 0;
+	int err;
+
+	seen.want_tid = tu_gettid();
+	seen.want_addr = (uintptr_t)&target;
+	seen.want_cookie = &seen;
+	seen.want_async = mode == HWBP_SIGNAL_ASYNC;
+	err = hwbp_create(&bp, (uintptr_t)&target, 8, HWBP_WRITE, &opts);
+	if (err)
+		return (void *)(intptr_t)err;
+	for (int i = 1; i <= 500; i++)
+		TU_WRITE(target, (uint64_t)i);
+	hwbp_read_count(bp, &n);
+	hwbp_close(bp);
+	return (void *)(intptr_t)(n == 500 ? 0 : -1000);
+}
+
+static void run_writer(enum hwbp_signal_mode mode)
+{
+	pthread_t t;
+	void *ret;
+
+	cr_assert_eq(pthread_create(&t, NULL, write_in_thread,
+				    (void *)(intptr_t)mode), 0);
+	pthread_join(t, &ret);
+	cr_assert_eq((intptr_t)ret, 0, "writer: %d (%s)", (int)(intptr_t)ret,
+		     hwbp_last_error());
+	cr_assert_eq(atomic_load(&seen.hits), 500);
+	cr_assert_eq(atomic_load(&seen.wrong), 0,
+		     "%d hits had the wrong tid/addr/cookie/placement",
+		     atomic_load(&seen.wrong));
+	cr_assert_eq(seen.value_in_cb, 500, "the write is visible in the "
+		     "callback (data breakpoints trap after the access)");
+}
+
+Test(signal, sync_callback_in_hitting_thread)
+{
+	TU_REQUIRE_SIGTRAP();
+	run_writer(HWBP_SIGNAL_SYNC);
+}
+
+Test(signal, async_fallback_owner_thread)
+{
+	TU_REQUIRE(tu_probe().async_signal, "no O_ASYNC owner-thread signals");
+	run_writer(HWBP_SIGNAL_ASYNC);
+}
+
+Test(signal, async_refused_for_process_scope)
+{
+	HWBP_OPTS(hwbp_opts, opts, .delivery = HWBP_DELIVER_SIGNAL,
+		  .on_hit = check_hit, .scope = HWBP_SCOPE_PROCESS,
+		  .signal_mode = HWBP_SIGNAL_ASYNC);
+	struct hwbp *bp;
+
+	TU_ASSERT_ERR(hwbp_create(&bp, (uintptr_t)&target, 8, HWBP_WRITE,
+				  &opts), -EINVAL);
+}
+
+/* The seed's request: an execute breakpoint whose handler skips the
+ * instruction.  skip_me is the address of a 7-byte incq. */
+static volatile long skipped_counter;
+extern const char skip_me[];
+__attribute__((noinline)) static void bump(void)
+{
+	__asm__ volatile(".globl skip_me\n"
+			 "skip_me: incq %0\n"
+			 : "+m"(skipped_counter));
+}
+
+static atomic_int skip_calls;
+static void skip_it(const struct hwbp_hit *hit, void *uc)
+{
+	if (hit->pc == (uintptr_t)skip_me && hwbp_uc_skip_insn(uc) > 0)
+		atomic_fetch_add(&skip_calls, 1);
+}
+
+Test(signal, exec_handler_skips_instruction)
+{
+	HWBP_OPTS(hwbp_opts, opts, .delivery = HWBP_DELIVER_SIGNAL,
+		  .on_hit = skip_it);
+	struct hwbp *bp;
+
+	TU_REQUIRE_SIGTRAP();
+	cr_assert_eq(hwbp_insn_len(skip_me, 15), 7, "incq m64(%%rip) is 7 "
+		     "bytes");
+	cr_assert_eq(hwbp_create(&bp, (uintptr_t)skip_me, 0, HWBP_EXEC, &opts),
+		     0, "%s", hwbp_last_error());
+	for (int i = 0; i < 10; i++)
+		bump();
+	cr_assert_eq(atomic_load(&skip_calls), 10);
+	cr_assert_eq(skipped_counter, 0, "every incq was skipped");
+	hwbp_close(bp);
+	bump();
+	cr_assert_eq(skipped_counter, 1, "runs again once disarmed");
+}
+
+/* A SIGTRAP that is not a hit reaches the handler installed before us. */
+static atomic_int user_traps;
+static void user_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig, (void)si, (void)uc;
+	atomic_fetch_add(&user_traps, 1);
+}
+
+static void count_only(const struct hwbp_hit *hit, void *uc)
+{
+	(void)hit, (void)uc;
+	atomic_fetch_add(&seen.hits, 1);
+}
+
+Test(signal, chains_foreign_sigtrap)
+{
+	struct sigaction sa = { .sa_sigaction = user_handler,
+				.sa_flags = SA_SIGINFO };
+	HWBP_OPTS(hwbp_opts, opts, .delivery = HWBP_DELIVER_SIGNAL,
+		  .on_hit = count_only);
+	struct hwbp *bp;
+
+	TU_REQUIRE_SIGTRAP();
+	sigemptyset(&sa.sa_mask);
+	cr_assert_eq(sigaction(SIGTRAP, &sa, NULL), 0);
+	cr_assert_eq(hwbp_create(&bp, (uintptr_t)&target, 8, HWBP_WRITE,
+				 &opts), 0, "%s", hwbp_last_error());
+	raise(SIGTRAP);
+	__asm__ volatile("int3");
+	for (int i = 0; i < 20; i++)
+		TU_WRITE(target, (uint64_t)i);
+	cr_assert_eq(atomic_load(&user_traps), 2);
+	cr_assert_eq(atomic_load(&seen.hits), 20);
+	hwbp_close(bp);
+}
+
+Test(signal, foreign_sigtrap_keeps_default_action)
+{
+	pid_t pid = fork();
+	int status;
+
+	TU_REQUIRE_SIGTRAP();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		HWBP_OPTS(hwbp_opts, opts, .delivery = HWBP_DELIVER_SIGNAL,
+			  .on_hit = count_only);
+		struct hwbp *bp;
+
+		if (hwbp_create(&bp, (uintptr_t)&target, 8, HWBP_WRITE, &opts))
+			_exit(3);
+		TU_WRITE(target, 1);
+		raise(SIGTRAP); /* not ours: SIG_DFL kills the process */
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGTRAP,
+		  "status 0x%x", status);
+}
+
+/* After hwbp_close returns, no callback of that handle runs again, even
+ * with another thread writing the whole time. */
+static atomic_int stop_writer;
+static void *write_forever(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&stop_writer))
+		TU_WRITE(target, target + 1);
+	return NULL;
+}
+
+Test(signal, no_callback_after_close)
+{
+	HWBP_OPTS(hwbp_opts, opts, .delivery = HWBP_DELIVER_SIGNAL,
+		  .on_hit = count_only, .scope = HWBP_SCOPE_PROCESS);
+	struct hwbp *bp;
+	pthread_t t;
+	int at_close;
+
+	TU_REQUIRE_SIGTRAP();
+	cr_assert_eq(hwbp_create(&bp, (uintptr_t)&target, 8, HWBP_WRITE,
+				 &opts), 0, "%s", hwbp_last_error());
+	pthread_create(&t, NULL, write_forever, NULL);
+	while (atomic_load(&seen.hits) < 200)
+		sched_yield();
+	cr_assert_eq(hwbp_close(bp), 0);
+	at_close = atomic_load(&seen.hits);
+	usleep(100 * 1000);
+	atomic_store(&stop_writer, 1);
+	pthread_join(t, NULL);
+	cr_assert_eq(atomic_load(&seen.hits), at_close);
+}
+
+/* Witch-style re-arming from inside the callback: each hit moves the
+ * breakpoint to the other variable. */
+static struct hwbp *pingpong_bp;
+static atomic_int pingpong_hits, pingpong_wrong;
+static void pingpong(const struct hwbp_hit *hit, void *uc)
+{
+	uint64_t next = hit->bp_addr == (uintptr_t)&target ? (uintptr_t)&other
+							   : (uintptr_t)&target;
+
+	(void)uc;
+	if (hit->generation != (uint32_t)atomic_load(&pingpong_hits))
+		atomic_fetch_add(&pingpong_wrong, 1);
+	atomic_fetch_add(&pingpong_hits, 1);
+	if (hwbp_move(pingpong_bp, next, 8, HWBP_WRITE))
+		atomic_fetch_add(&pingpong_wrong, 1);
+}
+
+static void run_pingpong(enum hwbp_rearm rearm)
+{
+	HWBP_OPTS(hwbp_opts, opts, .delivery = HWBP_DELIVER_SIGNAL,
+		  .on_hit = pingpong, .rearm = rearm);
+	HWBP_OPTS(hwbp_stats, st);
+
+	cr_assert_eq(hwbp_create(&pingpong_bp, (uintptr_t)&target, 8,
+				 HWBP_WRITE, &opts), 0, "%s", hwbp_last_error());
+	for (int i = 0; i < 50; i++) {
+		TU_WRITE(target, (uint64_t)i); /* hits: moves to other */
+		TU_WRITE(target, (uint64_t)i); /* no hit */
+		TU_WRITE(other, (uint64_t)i);  /* hits: moves back */
+	}
+	cr_assert_eq(atomic_load(&pingpong_hits), 100);
+	cr_assert_eq(atomic_load(&pingpong_wrong), 0);
+	cr_assert_eq(hwbp_get_stats(pingpong_bp, &st), 0);
+	cr_assert_eq(st.moves, 100);
+	cr_assert_eq(st.reopens, rearm == HWBP_REARM_REOPEN ? 100 : 0);
+	cr_assert_eq(st.signals, 100);
+	hwbp_close(pingpong_bp);
+}
+
+Test(signal, rearm_in_callback_modify)
+{
+	TU_REQUIRE_SIGTRAP();
+	TU_REQUIRE_MODIFY();
+	run_pingpong(HWBP_REARM_MODIFY);
+}
+
+Test(signal, rearm_in_callback_reopen)
+{
+	TU_REQUIRE_SIGTRAP();
+	run_pingpong(HWBP_REARM_REOPEN);
+}
