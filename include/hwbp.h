@@ -79,7 +79,8 @@ struct hwbp_hit {
 	void *cookie;              /* opts.cookie */
 	uint64_t addr;             /* address the kernel reports for the hit */
 	uint64_t bp_addr;          /* the placement when the hit fired ... */
-	uint32_t bp_len;           /* ... its length ... */
+	uint32_t bp_len;           /* ... its length (0: unknown, moved over
+				    * 32 times between the hit and now) ... */
 	enum hwbp_access access;   /* ... and its access type */
 	uint32_t generation;       /* placement number: 0 at create, +1 a move */
 	pid_t tid;                 /* the thread that hit (the one running) */

@@ -30,7 +30,7 @@
 #endif
 
 #define SIG_MAGIC 0x4877ull /* "Hw" */
-#define HIST 8              /* placements remembered per slot */
+#define HIST 32             /* placements remembered per slot */
 
 enum { SLOT_FREE = 0, SLOT_LIVE, SLOT_CLOSING };
 
@@ -179,7 +179,9 @@ static bool read_placement(struct slot *s, uint32_t gen, struct hwbp_place *p)
  * The kernel reads sig_data when it sends the signal, not when the hit fires,
  * so a move between the two can tag an old hit with the new generation.
  * si_addr is taken at the hit: when it disagrees with the tagged placement,
- * the hit belongs to the newest older placement at that address.
+ * the hit belongs to the newest older placement at that address.  If that is
+ * no longer remembered, the hit keeps its address with len 0 (unknown) and
+ * is never given a placement it did not fire at.
  */
 static uint32_t attribute(struct slot *s, uint32_t gen, uint64_t addr,
 			  struct hwbp_place *p)
@@ -192,8 +194,9 @@ static uint32_t attribute(struct slot *s, uint32_t gen, uint64_t addr,
 		if (read_placement(s, g, p) && p->addr == addr)
 			return g;
 	}
-	read_placement(s, gen, p);
-	return gen;
+	/* Moved more than HIST times since: the address is all we know. */
+	*p = (struct hwbp_place){ .addr = addr, .len = 0, .access = 0 };
+	return (gen - HIST) & 0xffff;
 }
 
 static void dispatch(struct slot *s, int idx, uint32_t gen, uint64_t addr,
