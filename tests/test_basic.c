@@ -7,6 +7,7 @@
 #include "testutil.h"
 
 static uint8_t buf[64] __attribute__((aligned(64)));
+typedef uint32_t u32_unaligned __attribute__((aligned(1)));
 
 static struct hwbp *must_create(void *addr, uint32_t len, enum hwbp_access a,
 				const struct hwbp_opts *opts)
@@ -111,7 +112,9 @@ Test(basic, only_covered_bytes_hit)
 	store(&buf[4], 4, 10);  /* [4,8): just before */
 	store(&buf[12], 4, 10); /* [12,16): just after */
 	store(&buf[10], 1, 3);  /* inside */
-	store(&buf[6], 4, 5);   /* [6,10): overlaps the first two bytes */
+	/* [6,10): a misaligned store over the first two bytes */
+	for (int i = 0; i < 5; i++)
+		TU_WRITE(*(u32_unaligned *)&buf[6], (uint32_t)i);
 	cr_assert_eq(count_of(bp), 8);
 	hwbp_close(bp);
 }
