@@ -33,8 +33,8 @@ TEST_SRC := $(wildcard tests/*.c)
 TEST_BIN := $(BUILD)/tests/hwbp-tests
 TEST_HELPERS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: all lib examples tests check clean install uninstall
-all: lib examples tests
+.PHONY: all lib tool examples tests check clean install uninstall
+all: lib tool examples tests
 
 lib: $(SHLIB) $(STLIB) $(BUILD)/hwbp.pc
 
@@ -61,6 +61,13 @@ $(BUILD)/hwbp.pc: hwbp.pc.in Makefile
 # Examples and tests link the shared library, as users do.
 LINK_LIB := -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lhwbp -lpthread
 
+# The hwbp command links the static library: one self-contained binary.
+TOOL_SRC := $(wildcard tools/*.c)
+TOOL     := $(BUILD)/hwbp
+tool: $(TOOL)
+$(TOOL): $(TOOL_SRC) tools/tool.h include/hwbp.h $(STLIB)
+	$(CC) $(ALLCFLAGS) $(TOOL_SRC) -o $@ $(STLIB) -ldw -lelf -lZydis -lpthread
+
 examples: $(EXAMPLES)
 $(BUILD)/examples/%: examples/%.c $(SHLIB) include/hwbp.h
 	@mkdir -p $(@D)
@@ -79,7 +86,7 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c
 check: all
 	HWBP_TEST_HELPERS=$(abspath $(BUILD))/tests/helpers $(TEST_BIN) --jobs 2 $(TESTFLAGS)
 
-install: lib
+install: lib tool
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 644 include/hwbp.h $(DESTDIR)$(INCLUDEDIR)/hwbp.h
 	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/
@@ -87,9 +94,11 @@ install: lib
 	ln -sf libhwbp.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libhwbp.so
 	install -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/
 	install -m 644 $(BUILD)/hwbp.pc $(DESTDIR)$(PKGCONFIGDIR)/hwbp.pc
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 755 $(TOOL) $(DESTDIR)$(BINDIR)/hwbp
 
 uninstall:
-	rm -f $(DESTDIR)$(INCLUDEDIR)/hwbp.h $(DESTDIR)$(LIBDIR)/libhwbp.* $(DESTDIR)$(PKGCONFIGDIR)/hwbp.pc
+	rm -f $(DESTDIR)$(BINDIR)/hwbp $(DESTDIR)$(INCLUDEDIR)/hwbp.h $(DESTDIR)$(LIBDIR)/libhwbp.* $(DESTDIR)$(PKGCONFIGDIR)/hwbp.pc
 
 clean:
 	rm -rf build build-san

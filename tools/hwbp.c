@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hwbp.c - the `hwbp` command line: subcommands (watch, probe), options,
+ * and usage errors (exit 2, one clear line).  The work is in watch.c.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tool.h"
+
+#define VERSION "0.1.0"
+
+static const char watch_usage[] =
+"usage: hwbp watch [OPTIONS] LOCATION [LOCATION...] -- COMMAND [ARGS...]\n"
+"       hwbp watch [OPTIONS] LOCATION [LOCATION...] -p PID\n"
+"       hwbp watch [OPTIONS] --cpu LIST --kernel LOCATION... [-- COMMAND]\n"
+"\n"
+"Report every access to LOCATION while COMMAND (or process PID) runs.\n"
+"\n"
+"LOCATION: name, lib.so:name, name+OFFSET, name.member, name[INDEX], 0xADDR,\n"
+"          each with an optional :LEN in bytes (1, 2, 4 or 8)\n"
+"\n"
+"  -w, --write        report writes (the default)\n"
+"      --rw           report reads and writes (each hit says which)\n"
+"      --exec         LOCATION is a function: report calls\n"
+"  -p, --pid PID      attach to a running process (all its threads)\n"
+"      --tid TID      only this thread\n"
+"      --no-follow    do not follow new threads and forked children\n"
+"      --json         one JSON object per hit, a summary object last\n"
+"      --bt           a symbolized backtrace under each hit\n"
+"      --count        count hits only (like perf stat); print at the end\n"
+"      --if EXPR      report only hits whose new value matches, e.g. '== 0'\n"
+"      --max N        stop after N hits (the command keeps running)\n"
+"      --cpu LIST     watch CPUs (0,2-3) instead of a process (privileged)\n"
+"      --kernel       also kernel accesses / kernel symbols (privileged)\n"
+"  -o, --output FILE  write hits and the summary to FILE\n"
+"      --ring-pages N ring buffer pages per CPU (power of 2, default 64)\n"
+"  -h, --help         this help\n"
+"\n"
+"Exit status: the command's when hwbp launched it; 2 usage; 1 runtime error.\n";
+
+static const char main_usage[] =
+"usage: hwbp watch [OPTIONS] LOCATION... -- COMMAND [ARGS...]\n"
+"       hwbp watch [OPTIONS] LOCATION... -p PID\n"
+"       hwbp probe\n"
+"       hwbp --version | --help\n"
+"\n"
+"hwbp reports every access to a variable with the CPU's debug registers,\n"
+"without stopping the program.  `hwbp watch --help` lists the options.\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "hwbp: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (hwbp watch --help)\n");
+	return EXIT_USAGE;
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(s, &end, 0);
+	return !errno && end != s && !*end && *s != '-';
+}
+
+/* "0,2-3" into a list of CPU numbers. */
+static int parse_cpus(const char *text, struct watch_cfg *c)
+{
+	const char *p = text;
+
+	while (*p) {
+		char *end;
+		long lo = strtol(p, &end, 10), hi = lo;
+
+		if (end == p || lo < 0 || lo >= CPU_SETSIZE)
+			return usage_error("--cpu '%s': a list like 0,2-3", text);
+		if (*end == '-') {
+			p = end + 1;
+			hi = strtol(p, &end, 10);
+			if (end == p || hi < lo || hi >= CPU_SETSIZE)
+				return usage_error("--cpu '%s': a list like 0,2-3",
+						   text);
+		}
+		for (long cpu = lo; cpu <= hi; cpu++) {
+			int *n = realloc(c->cpus, (c->ncpus + 1) * sizeof(int));
+
+			if (!n)
+				return EXIT_RUNTIME;
+			c->cpus = n;
+			c->cpus[c->ncpus++] = (int)cpu;
+		}
+		p = *end == ',' ? end + 1 : end;
+		if (*end && *end != ',')
+			return usage_error("--cpu '%s': a list like 0,2-3", text);
+	}
+	return 0;
+}
+
+enum { O_RW = 256, O_EXEC, O_TID, O_NOFOLLOW, O_JSON, O_BT, O_COUNT, O_IF,
+       O_MAX, O_CPU, O_KERNEL, O_RING, O_READ };
+
+static const struct option watch_opts[] = {
+	{ "write", no_argument, NULL, 'w' },
+	{ "rw", no_argument, NULL, O_RW },
+	{ "read", no_argument, NULL, O_READ },
+	{ "exec", no_argument, NULL, O_EXEC },
+	{ "pid", required_argument, NULL, 'p' },
+	{ "tid", required_argument, NULL, O_TID },
+	{ "no-follow", no_argument, NULL, O_NOFOLLOW },
+	{ "json", no_argument, NULL, O_JSON },
+	{ "bt", no_argument, NULL, O_BT },
+	{ "count", no_argument, NULL, O_COUNT },
+	{ "if", required_argument, NULL, O_IF },
+	{ "max", required_argument, NULL, O_MAX },
+	{ "cpu", required_argument, NULL, O_CPU },
+	{ "kernel", no_argument, NULL, O_KERNEL },
+	{ "output", required_argument, NULL, 'o' },
+	{ "ring-pages", required_argument, NULL, O_RING },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int set_access(struct watch_cfg *c, enum hwbp_access a, int *naccess)
+{
+	c->access = a;
+	if (++*naccess > 1)
+		return usage_error("%s: give one of --write, --rw, --exec",
+				   "conflicting options");
+	return 0;
+}
+
+static int parse_option(int opt, struct watch_cfg *c, const char **output,
+			int *naccess)
+{
+	uint64_t v;
+	char msg[256];
+
+	switch (opt) {
+	case 'w': return set_access(c, HWBP_WRITE, naccess);
+	case O_RW: return set_access(c, HWBP_RW, naccess);
+	case O_EXEC: return set_access(c, HWBP_EXEC, naccess);
+	case O_READ:
+		return usage_error("%s: x86 has no read-only watchpoint; use "
+				   "--rw (each hit says read or write)",
+				   "--read");
+	case 'p':
+		if (!parse_u64(optarg, &v) || !v || v > INT_MAX)
+			return usage_error("-p '%s': a process id", optarg);
+		c->pid = (pid_t)v;
+		return 0;
+	case O_TID:
+		if (!parse_u64(optarg, &v) || !v || v > INT_MAX)
+			return usage_error("--tid '%s': a thread id", optarg);
+		c->tid = (pid_t)v;
+		return 0;
+	case O_NOFOLLOW: c->follow = false; return 0;
+	case O_JSON: c->json = true; return 0;
+	case O_BT: c->bt = true; return 0;
+	case O_COUNT: c->count = true; return 0;
+	case O_KERNEL: c->kernel = true; return 0;
+	case O_IF:
+		if (cond_parse(optarg, &c->cond, msg, sizeof(msg)))
+			return usage_error("%s", msg);
+		c->has_cond = true;
+		return 0;
+	case O_MAX:
+		if (!parse_u64(optarg, &c->max) || !c->max)
+			return usage_error("--max '%s': a number > 0", optarg);
+		return 0;
+	case O_RING:
+		if (!parse_u64(optarg, &v) || !v || (v & (v - 1)) || v > 65536)
+			return usage_error("--ring-pages '%s': a power of 2, "
+					   "1..65536", optarg);
+		c->ring_pages = (uint32_t)v;
+		return 0;
+	case O_CPU: return parse_cpus(optarg, c);
+	case 'o': *output = optarg; return 0;
+	case 'h': fputs(watch_usage, stdout); return -1;
+	}
+	return usage_error("%s", "unknown option");
+}
+
+static int check_combination(const struct watch_cfg *c)
+{
+	if (!c->nlocs)
+		return usage_error("%s: no LOCATION to watch", "hwbp watch");
+	if (c->cmd && c->pid)
+		return usage_error("%s: give a COMMAND after -- or -p PID, not "
+				   "both", "conflicting options");
+	if (!c->cmd && !c->pid && !c->ncpus)
+		return usage_error("%s: give a COMMAND after --, -p PID or "
+				   "--cpu LIST", "nothing to watch");
+	if (c->ncpus && (c->pid || c->tid))
+		return usage_error("%s: --cpu watches CPUs, not a process or "
+				   "thread", "conflicting options");
+	if (c->tid && !c->pid)
+		return usage_error("%s: --tid needs -p PID", "conflicting options");
+	if (c->count && (c->bt || c->has_cond || c->max))
+		return usage_error("%s: --count only counts; it has no "
+				   "--bt, --if or --max", "conflicting options");
+	if (c->has_cond && c->access == HWBP_EXEC)
+		return usage_error("%s: --if tests a written value; --exec has "
+				   "none", "conflicting options");
+	return 0;
+}
+
+static int cmd_watch(int argc, char **argv)
+{
+	struct watch_cfg c = { .access = HWBP_WRITE, .follow = true,
+			       .out = stdout };
+	const char *output = NULL;
+	int dashdash = argc, opt, err, naccess = 0;
+
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--")) {
+			dashdash = i;
+			break;
+		}
+	if (dashdash < argc) {
+		c.cmd = &argv[dashdash + 1];
+		if (!*c.cmd)
+			return usage_error("%s: nothing after --", "hwbp watch");
+	}
+	optind = 1;
+	while ((opt = getopt_long(dashdash, argv, "wp:o:h", watch_opts,
+				  NULL)) != -1)
+		if ((err = parse_option(opt, &c, &output, &naccess)))
+			return err < 0 ? 0 : err;
+	c.locs = &argv[optind];
+	c.nlocs = dashdash - optind;
+	if ((err = check_combination(&c)))
+		return err;
+	if (output && !(c.out = fopen(output, "w"))) {
+		fprintf(stderr, "hwbp: cannot write %s: %s\n", output,
+			strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	err = watch_run(&c);
+	if (output)
+		fclose(c.out);
+	free(c.cpus);
+	return err;
+}
+
+static int cmd_probe(int argc, char **argv)
+{
+	char text[4096];
+
+	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		puts("usage: hwbp probe\n\nWhat this machine supports for "
+		     "hardware breakpoints, and why not.");
+		return 0;
+	}
+	if (argc > 1)
+		return usage_error("probe: unexpected '%s'", argv[1]);
+	if (hwbp_probe_explain(text, sizeof(text)) < 0) {
+		fprintf(stderr, "hwbp: probe failed: %s\n", hwbp_last_error());
+		return EXIT_RUNTIME;
+	}
+	fputs(text, stdout);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	hwbp_set_print(NULL); /* hwbp prints the library's messages itself */
+	if (argc < 2) {
+		fputs(main_usage, stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "watch"))
+		return cmd_watch(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "probe"))
+		return cmd_probe(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
+		fputs(main_usage, stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		puts("hwbp " VERSION);
+		return 0;
+	}
+	return usage_error("unknown command '%s'", argv[1]);
+}

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * target.c - the watched program.  Launching uses ptrace only to stop the
+ * new program at its exec, before its first instruction (the dynamic
+ * loader's), where the executable is mapped at its ASLR address: the watches
+ * are armed there, then ptrace detaches and never comes back, so hwbp dying
+ * later (even by SIGKILL) leaves nothing in the target: its breakpoints are
+ * perf events that die with hwbp's file descriptors.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tool.h"
+
+static void child_exec(char **argv, int errpipe)
+{
+	int err;
+
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) == 0)
+		execvp(argv[0], argv);
+	err = errno;
+	if (write(errpipe, &err, sizeof(err)) < 0)
+		_exit(127);
+	_exit(127);
+}
+
+int target_launch(char **argv, bool unused, struct target *t, char *msg,
+		  size_t ml)
+{
+	int pipefd[2], err = 0, status;
+	sigset_t all, old;
+
+	(void)unused;
+	memset(t, 0, sizeof(*t));
+	t->pidfd = -1;
+	if (pipe2(pipefd, O_CLOEXEC)) {
+		snprintf(msg, ml, "pipe: %s", strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	t->pid = fork();
+	if (t->pid == 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		close(pipefd[0]);
+		child_exec(argv, pipefd[1]);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(pipefd[1]);
+	if (t->pid < 0) {
+		close(pipefd[0]);
+		snprintf(msg, ml, "fork: %s", strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	t->launched = true;
+	if (read(pipefd[0], &err, sizeof(err)) == sizeof(err)) {
+		close(pipefd[0]);
+		waitpid(t->pid, &status, 0);
+		t->exited = true;
+		snprintf(msg, ml, "cannot run '%s': %s%s", argv[0], strerror(err),
+			 err == ENOEXEC ? " (not an executable: ELF or #! "
+					  "script expected)" : "");
+		return EXIT_RUNTIME;
+	}
+	close(pipefd[0]);
+	/* The exec stop: SIGTRAP, with the new image mapped. */
+	if (waitpid(t->pid, &status, 0) != t->pid || !WIFSTOPPED(status)) {
+		t->exited = true;
+		t->status = status;
+		snprintf(msg, ml, "'%s' ended before its first instruction",
+			 argv[0]);
+		return EXIT_RUNTIME;
+	}
+	return 0;
+}
+
+int target_resume(struct target *t)
+{
+	return ptrace(PTRACE_DETACH, t->pid, NULL, NULL) ? -errno : 0;
+}
+
+int target_attach(pid_t pid, struct target *t, char *msg, size_t ml)
+{
+	memset(t, 0, sizeof(*t));
+	t->pid = pid;
+	t->pidfd = -1;
+	if (pid <= 0) {
+		snprintf(msg, ml, "-p %d: a process id is a number > 0",
+			 (int)pid);
+		return EXIT_USAGE;
+	}
+	if (kill(pid, 0) && errno == ESRCH) {
+		snprintf(msg, ml, "no process %d", (int)pid);
+		return EXIT_RUNTIME;
+	}
+	t->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	return 0;
+}
+
+bool target_read(uint64_t addr, void *buf, size_t len, void *ctx)
+{
+	const struct target *t = ctx;
+	struct iovec local = { buf, len };
+	struct iovec remote = { (void *)(uintptr_t)addr, len };
+
+	return t && !(t->exited && t->launched) &&
+	       process_vm_readv(t->pid, &local, 1, &remote, 1, 0) == (ssize_t)len;
+}
+
+bool target_poll_exit(struct target *t, bool block)
+{
+	int status;
+
+	if (t->exited)
+		return true;
+	if (t->launched) {
+		pid_t r = waitpid(t->pid, &status, block ? 0 : WNOHANG);
+
+		if (r == t->pid && (WIFEXITED(status) || WIFSIGNALED(status))) {
+			t->exited = true;
+			t->status = status;
+		}
+		return t->exited;
+	}
+	if (kill(t->pid, 0) && errno == ESRCH)
+		t->exited = true;
+	return t->exited;
+}
+
+int target_exit_code(const struct target *t)
+{
+	if (!t->launched || !t->exited)
+		return 0;
+	if (WIFEXITED(t->status))
+		return WEXITSTATUS(t->status);
+	if (WIFSIGNALED(t->status))
+		return 128 + WTERMSIG(t->status);
+	return EXIT_RUNTIME;
+}

@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tool.h - what the files of the `hwbp` command share: locations resolved
+ * from symbols and DWARF, code locations, decoded values, output.
+ *   hwbp.c (options, subcommands) -> target.c (launch/attach) ->
+ *   symbols.c (libdwfl) -> values.c (Zydis: what a write stored) ->
+ *   watch.c (the event loop) -> output.c (human, JSON, summary)
+ */
+#ifndef HWBP_TOOL_H
+#define HWBP_TOOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include <hwbp.h>
+
+/* Exit statuses: usage errors 2, runtime errors 1. */
+#define EXIT_USAGE 2
+#define EXIT_RUNTIME 1
+
+/* How a value is shown, from its DWARF type. */
+enum vkind {
+	V_HEX = 0, /* unknown: hex */
+	V_SIGNED,
+	V_UNSIGNED,
+	V_BOOL,
+	V_CHAR,
+	V_POINTER,
+	V_ENUM,
+	V_FLOAT,
+};
+
+struct vtype {
+	enum vkind kind;
+	uint32_t size;
+	char name[64];        /* C type name, "" if unknown */
+	int nenums;
+	struct { int64_t value; char name[48]; } *enums;
+};
+
+struct location {
+	char spec[256];       /* as typed */
+	char name[256];       /* shown: the spec without :LEN */
+	char module[256];     /* module the symbol is in ("" for 0xADDR) */
+	uint64_t addr;
+	uint32_t len;
+	enum hwbp_access access;
+	struct vtype type;
+	bool resolved;
+};
+
+struct code_loc {
+	char function[256];   /* "" if unknown */
+	uint64_t offset;      /* from the function's start */
+	char file[512];       /* "" if no line info */
+	int line;
+	char module[256];
+};
+
+struct syms;
+int syms_open(struct syms **out, pid_t pid, bool kernel);
+void syms_close(struct syms *s);
+void syms_refresh(struct syms *s);
+/* 0, or an exit status (EXIT_USAGE for a bad name) with msg set. */
+int syms_resolve(struct syms *s, const char *spec, enum hwbp_access access,
+		 struct location *loc, char *msg, size_t msglen);
+void syms_describe(struct syms *s, uint64_t ip, struct code_loc *out);
+/* Bytes of code at addr from the module's ELF file (works after the
+ * process exited); returns the count read. */
+size_t syms_read_code(struct syms *s, uint64_t addr, void *buf, size_t len);
+/* The start of the function containing addr, or 0. */
+uint64_t syms_function_start(struct syms *s, uint64_t addr);
+
+/* ---- values.c: what a write stored ---- */
+
+/* perf user registers sampled with each hit (x86-64 PERF_REG_X86_*):
+ * AX..FLAGS (bits 0-9) and R8..R15 (bits 16-23). */
+#define SAMPLED_REGS_MASK (0x3ffull | (0xffull << 16))
+
+/* The access an instruction made, decoded. */
+struct access {
+	bool decoded;      /* found the instruction that ended at the IP */
+	uint64_t insn_addr; /* its address */
+	uint32_t insn_len;
+	char mnemonic[24];
+	bool mem_known;    /* mem_addr computed from registers */
+	uint64_t mem_addr;
+	uint32_t mem_size;
+	bool reads, writes;
+};
+
+enum vquality { VQ_NONE = 0, VQ_APPROX, VQ_EXACT };
+
+/* A location's bytes as the sequence of hits left them. */
+struct value_chain {
+	uint8_t bytes[8];
+	enum vquality quality;
+};
+
+struct values;
+struct values *values_new(struct syms *s);
+void values_free(struct values *v);
+/* Decode the instruction that ended at `ip` (cached by ip). */
+void values_decode(struct values *v, uint64_t ip, struct access *out);
+/* Apply a write hit at `ip` to `chain` (the watched [addr, addr+len)):
+ * old is the value before, new after, each with its quality.  `regs` are the
+ * sampled registers (NULL if none); `mem` reads the target's memory now. */
+struct hit_values {
+	uint64_t old_value, new_value;
+	enum vquality old_q, new_q;
+};
+void values_apply(struct values *v, uint64_t ip, const uint64_t *regs,
+		  uint64_t addr, uint32_t len, struct value_chain *chain,
+		  bool (*mem)(uint64_t addr, void *buf, size_t len, void *ctx),
+		  void *mem_ctx, struct hit_values *out);
+
+/* ---- target.c: the watched program ---- */
+struct target {
+	pid_t pid;
+	bool launched;   /* we started it (and report its exit status) */
+	bool exited;
+	int status;      /* wait status once exited */
+	int pidfd;       /* readable when an attached process exits (-1) */
+};
+/* Start argv stopped at its first instruction (exec); 0 or exit status. */
+int target_launch(char **argv, bool no_aslr_change, struct target *t,
+		  char *msg, size_t ml);
+/* Let the launched program run (ptrace detach). */
+int target_resume(struct target *t);
+int target_attach(pid_t pid, struct target *t, char *msg, size_t ml);
+/* Read the target's memory now (process_vm_readv). */
+bool target_read(uint64_t addr, void *buf, size_t len, void *ctx);
+/* Reap a launched target if it has exited; true once it has. */
+bool target_poll_exit(struct target *t, bool block);
+/* The exit code hwbp should return for the target's wait status. */
+int target_exit_code(const struct target *t);
+
+/* ---- output.c ---- */
+struct frame {
+	uint64_t ip;
+	struct code_loc where;
+};
+
+/* One hit, ready to print. */
+struct hit_event {
+	uint64_t time_ns;       /* since the watch started */
+	pid_t pid, tid;
+	const char *thread;
+	const char *access;     /* "write", "read", "exec", "rw" */
+	const struct location *loc;
+	uint64_t addr;
+	bool has_values;
+	struct hit_values val;
+	struct code_loc where;
+	const struct frame *bt; /* NULL without --bt */
+	int nbt;
+};
+
+struct out {
+	FILE *f;
+	bool json;
+	bool broken;            /* the reader went away (EPIPE) */
+};
+
+void out_hit(struct out *o, const struct hit_event *e);
+void out_value(FILE *f, const struct vtype *t, uint64_t v, uint32_t len,
+	       bool json);
+void out_json_string(FILE *f, const char *s);
+
+/* The summary's rows. */
+struct loc_count {
+	char key[1024];         /* function+offset (file:line) */
+	struct code_loc where;
+	const char *location;   /* the watched name */
+	uint64_t hits;
+};
+struct thread_count {
+	pid_t tid;
+	char name[32];
+	uint64_t hits;
+};
+struct summary {
+	uint64_t hits, lost, filtered, wall_ns;
+	struct loc_count *by_loc;
+	int nloc;
+	struct thread_count *by_thread;
+	int nthread;
+	const struct location *locs;
+	const uint64_t *counts; /* --count: per location, else NULL */
+	int nlocs;
+};
+void out_summary(struct out *o, FILE *human, const struct summary *s);
+
+/* ---- cond.c: --if ---- */
+enum cond_op { C_EQ, C_NE, C_LT, C_LE, C_GT, C_GE, C_AND };
+struct cond {
+	enum cond_op op;
+	uint64_t value;  /* as typed, two's complement for negatives */
+};
+/* "== 0", "!=5", "> -1", "& 0x4": 0, or -EINVAL with msg set. */
+int cond_parse(const char *text, struct cond *c, char *msg, size_t ml);
+/* The new value `v` of `len` bytes, signed or not, against c. */
+bool cond_eval(const struct cond *c, uint64_t v, uint32_t len, bool is_signed);
+
+/* ---- watch.c: the event loop ---- */
+struct watch_cfg {
+	enum hwbp_access access;
+	bool json, bt, count, follow, kernel;
+	pid_t pid;           /* -p, 0 when launching */
+	pid_t tid;           /* --tid, 0: all threads */
+	bool has_cond;
+	struct cond cond;
+	uint64_t max;        /* --max, 0: no limit */
+	int *cpus;           /* --cpu */
+	int ncpus;
+	uint32_t ring_pages;
+	FILE *out;
+	char **locs;
+	int nlocs;
+	char **cmd;          /* after --, NULL with -p or --cpu alone */
+};
+int watch_run(const struct watch_cfg *cfg);
+
+#endif

@@ -1,0 +1,520 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * watch.c - `hwbp watch`: arm one breakpoint per location on the target
+ * (process scope, following threads and children, ring-buffer delivery with
+ * the user registers and callchain sampled at each hit), then read the
+ * rings, put the hits of all CPUs in time order (the value chain of a
+ * location depends on it), and print them.  Ends when the target exits, on
+ * SIGINT/SIGTERM, or after --max hits, with a summary.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tool.h"
+
+#define MAX_BT 64
+#define NREGS 18 /* popcount(SAMPLED_REGS_MASK) */
+
+struct pending {
+	uint64_t time_ns, ip, addr;
+	uint32_t pid, tid;
+	int loc;
+	bool has_regs;
+	uint64_t regs[NREGS];
+	uint32_t nchain;
+	uint64_t chain[MAX_BT];
+};
+
+struct thread_name {
+	pid_t tid;
+	char name[32];
+};
+
+struct watch;
+struct loc_ctx { /* the cookie of a location's breakpoint */
+	struct watch *w;
+	int idx;
+};
+
+struct watch {
+	const struct watch_cfg *cfg;
+	struct loc_ctx *ctx;
+	struct target target;
+	struct syms *syms;
+	struct values *values;
+	struct location *locs;
+	struct hwbp **bps;
+	struct value_chain *chains;
+	struct pending *pend;
+	size_t npend, cap_pend;
+	struct summary sum;
+	struct thread_name *names;
+	int nnames;
+	struct out out;
+	uint64_t start_ns;
+	bool stop, oom;
+	char msg[1024];
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- collecting records (hwbp_ring_poll calls this) ---- */
+
+static void collect(const struct hwbp_record *r, void *cookie)
+{
+	const struct loc_ctx *ctx = cookie;
+	struct watch *w = ctx->w;
+	struct pending *p;
+
+	if (w->npend == w->cap_pend) {
+		size_t cap = w->cap_pend ? w->cap_pend * 2 : 256;
+		struct pending *np = realloc(w->pend, cap * sizeof(*np));
+
+		if (!np) {
+			w->oom = true;
+			w->sum.lost++;
+			return;
+		}
+		w->pend = np;
+		w->cap_pend = cap;
+	}
+	p = &w->pend[w->npend++];
+	p->time_ns = r->time_ns;
+	p->ip = r->ip;
+	p->addr = r->addr;
+	p->pid = r->pid;
+	p->tid = r->tid;
+	p->loc = ctx->idx;
+	p->has_regs = r->regs && r->regs_mask == SAMPLED_REGS_MASK;
+	if (p->has_regs)
+		memcpy(p->regs, r->regs, sizeof(p->regs));
+	p->nchain = r->nr_callchain < MAX_BT ? r->nr_callchain : MAX_BT;
+	if (p->nchain)
+		memcpy(p->chain, r->callchain, p->nchain * sizeof(uint64_t));
+}
+
+static int by_time(const void *a, const void *b)
+{
+	const struct pending *x = a, *y = b;
+
+	return x->time_ns < y->time_ns ? -1 : x->time_ns > y->time_ns;
+}
+
+/* ---- per-hit processing ---- */
+
+static const char *thread_name(struct watch *w, pid_t pid, pid_t tid)
+{
+	char path[64];
+	struct thread_name *t;
+	FILE *f;
+
+	for (int i = 0; i < w->nnames; i++)
+		if (w->names[i].tid == tid)
+			return w->names[i].name;
+	t = realloc(w->names, (w->nnames + 1) * sizeof(*t));
+	if (!t)
+		return "?";
+	w->names = t;
+	t = &w->names[w->nnames++];
+	t->tid = tid;
+	snprintf(t->name, sizeof(t->name), "?");
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
+	f = fopen(path, "r");
+	if (f) {
+		if (fgets(t->name, sizeof(t->name), f))
+			t->name[strcspn(t->name, "\n")] = '\0';
+		fclose(f);
+	}
+	return t->name;
+}
+
+static void count_location(struct watch *w, const struct location *loc,
+			   const struct code_loc *where, uint64_t ip)
+{
+	char key[1024];
+	struct loc_count *l;
+
+	if (where->function[0] && where->file[0])
+		snprintf(key, sizeof(key), "%s+%" PRIu64 " (%s:%d)",
+			 where->function, where->offset, where->file,
+			 where->line);
+	else if (where->function[0])
+		snprintf(key, sizeof(key), "%s+%" PRIu64, where->function,
+			 where->offset);
+	else
+		snprintf(key, sizeof(key), "0x%" PRIx64, ip);
+	for (int i = 0; i < w->sum.nloc; i++)
+		if (w->sum.by_loc[i].location == loc->name &&
+		    !strcmp(w->sum.by_loc[i].key, key)) {
+			w->sum.by_loc[i].hits++;
+			return;
+		}
+	l = realloc(w->sum.by_loc, (w->sum.nloc + 1) * sizeof(*l));
+	if (!l)
+		return;
+	w->sum.by_loc = l;
+	l = &l[w->sum.nloc++];
+	snprintf(l->key, sizeof(l->key), "%s", key);
+	l->where = *where;
+	l->location = loc->name;
+	l->hits = 1;
+}
+
+static void count_thread(struct watch *w, pid_t tid, const char *name)
+{
+	struct thread_count *t;
+
+	for (int i = 0; i < w->sum.nthread; i++)
+		if (w->sum.by_thread[i].tid == tid) {
+			w->sum.by_thread[i].hits++;
+			return;
+		}
+	t = realloc(w->sum.by_thread, (w->sum.nthread + 1) * sizeof(*t));
+	if (!t)
+		return;
+	w->sum.by_thread = t;
+	t = &t[w->sum.nthread++];
+	t->tid = tid;
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->hits = 1;
+}
+
+/* Callers from the sampled callchain (frame pointers). */
+static int backtrace_of(struct watch *w, const struct pending *p,
+			struct frame *bt)
+{
+	int n = 0;
+	bool first = true;
+
+	for (uint32_t i = 0; i < p->nchain && n < MAX_BT; i++) {
+		uint64_t ip = p->chain[i];
+
+		if (ip >= (uint64_t)-4095) /* PERF_CONTEXT_* markers */
+			continue;
+		if (first) { /* the hit's own IP: shown on the hit line */
+			first = false;
+			continue;
+		}
+		bt[n].ip = ip;
+		/* A return address is after its call: look up the call. */
+		syms_describe(w->syms, ip - 1, &bt[n].where);
+		n++;
+	}
+	return n;
+}
+
+static bool type_signed(const struct vtype *t)
+{
+	return t->kind == V_SIGNED || t->kind == V_CHAR || t->kind == V_ENUM;
+}
+
+static void process(struct watch *w, const struct pending *p)
+{
+	const struct location *loc = &w->locs[p->loc];
+	struct hit_event e = { 0 };
+	struct frame bt[MAX_BT];
+	struct access acc = { 0 };
+	uint64_t code_ip = p->ip;
+
+	e.time_ns = p->time_ns > w->start_ns ? p->time_ns - w->start_ns : 0;
+	e.pid = (pid_t)p->pid;
+	e.tid = (pid_t)p->tid;
+	e.loc = loc;
+	e.addr = p->addr;
+	e.access = hwbp_access_name(loc->access);
+	if (loc->access != HWBP_EXEC && p->ip < 0x0000800000000000ull) {
+		values_decode(w->values, p->ip, &acc);
+		if (acc.decoded) {
+			code_ip = acc.insn_addr;
+			if (loc->access == HWBP_RW)
+				e.access = acc.writes ? "write" : "read";
+		}
+		if (!acc.decoded || acc.writes) {
+			values_apply(w->values, p->ip, p->has_regs ? p->regs : NULL,
+				     loc->addr, loc->len, &w->chains[p->loc],
+				     target_read, &w->target, &e.val);
+			e.has_values = true;
+		}
+	}
+	if (w->cfg->has_cond && (!e.has_values || e.val.new_q == VQ_NONE ||
+				 !cond_eval(&w->cfg->cond, e.val.new_value,
+					    loc->len, type_signed(&loc->type)))) {
+		w->sum.filtered++;
+		return;
+	}
+	syms_describe(w->syms, code_ip, &e.where);
+	e.thread = thread_name(w, e.pid, e.tid);
+	if (w->cfg->bt) {
+		e.nbt = backtrace_of(w, p, bt);
+		e.bt = bt;
+	}
+	out_hit(&w->out, &e);
+	w->sum.hits++;
+	count_location(w, loc, &e.where, code_ip);
+	count_thread(w, e.tid, e.thread);
+	if (w->cfg->max && w->sum.hits >= w->cfg->max)
+		w->stop = true;
+}
+
+static void drain(struct watch *w)
+{
+	for (int i = 0; i < w->cfg->nlocs; i++)
+		if (w->bps[i] && !w->cfg->count)
+			hwbp_ring_consume(w->bps[i]);
+	qsort(w->pend, w->npend, sizeof(*w->pend), by_time);
+	for (size_t i = 0; i < w->npend && !(w->stop && w->cfg->max &&
+					     w->sum.hits >= w->cfg->max); i++)
+		process(w, &w->pend[i]);
+	w->npend = 0;
+}
+
+/* ---- arming ---- */
+
+static int arm(struct watch *w, int i)
+{
+	const struct watch_cfg *c = w->cfg;
+	struct location *loc = &w->locs[i];
+	cpu_set_t set;
+	HWBP_OPTS(hwbp_opts, o,
+		  .delivery = c->count ? HWBP_DELIVER_COUNT : HWBP_DELIVER_RING,
+		  .on_record = collect,
+		  .cookie = &w->ctx[i],
+		  .sample = HWBP_SAMPLE_REGS | (c->bt ? HWBP_SAMPLE_CALLCHAIN : 0),
+		  .regs_mask = SAMPLED_REGS_MASK,
+		  .ring_pages = c->ring_pages,
+		  .kernel = c->kernel,
+		  .no_follow = !c->follow);
+	int err;
+
+	if (c->ncpus) {
+		CPU_ZERO(&set);
+		for (int k = 0; k < c->ncpus; k++)
+			CPU_SET(c->cpus[k], &set);
+		o.scope = HWBP_SCOPE_CPUS;
+		o.cpus = &set;
+		o.cpus_size = sizeof(set);
+	} else if (c->tid) {
+		o.scope = HWBP_SCOPE_THREAD;
+		o.pid = c->tid;
+	} else {
+		o.scope = HWBP_SCOPE_PROCESS;
+		o.pid = w->target.pid;
+	}
+	w->ctx[i] = (struct loc_ctx){ w, i };
+	err = hwbp_create(&w->bps[i], loc->addr, loc->len, loc->access, &o);
+	if (err) {
+		w->bps[i] = NULL;
+		snprintf(w->msg, sizeof(w->msg), "cannot watch %s (0x%" PRIx64
+			 ", %u bytes, %s): %s", loc->name, loc->addr, loc->len,
+			 hwbp_access_name(loc->access), hwbp_last_error());
+		return EXIT_RUNTIME;
+	}
+	return 0;
+}
+
+/* ---- the loop ---- */
+
+static int setup_signals(sigset_t *old)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, old);
+	signal(SIGPIPE, SIG_IGN);
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+static void on_signal(struct watch *w, int sfd)
+{
+	struct signalfd_siginfo si;
+
+	while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD) {
+			if (target_poll_exit(&w->target, false))
+				w->stop = true;
+			continue;
+		}
+		w->stop = true;
+		/* Ask a program we started to end too, as perf record does. */
+		if (w->target.launched && !w->target.exited)
+			kill(w->target.pid, SIGTERM);
+	}
+}
+
+static void loop(struct watch *w, int sfd)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
+	if (w->target.pidfd >= 0)
+		epoll_ctl(ep, EPOLL_CTL_ADD, w->target.pidfd, &ev);
+	for (int i = 0; i < w->cfg->nlocs && !w->cfg->count; i++)
+		epoll_ctl(ep, EPOLL_CTL_ADD, hwbp_ring_fd(w->bps[i]), &ev);
+	while (!w->stop) {
+		struct epoll_event got[8];
+
+		/* Whatever woke us, look at everything: cheap, and simple. */
+		epoll_wait(ep, got, 8, 100);
+		on_signal(w, sfd);
+		if (w->target.pid && target_poll_exit(&w->target, false))
+			w->stop = true;
+		drain(w);
+		if (w->out.broken)
+			w->stop = true;
+	}
+	close(ep);
+	drain(w);
+}
+
+static void cleanup(struct watch *w)
+{
+	for (int i = 0; i < w->cfg->nlocs; i++) {
+		hwbp_close(w->bps[i]);
+		free(w->locs[i].type.enums);
+	}
+	free(w->bps);
+	free(w->ctx);
+	free(w->locs);
+	free(w->chains);
+	free(w->pend);
+	free(w->names);
+	free(w->sum.by_loc);
+	free(w->sum.by_thread);
+	values_free(w->values);
+	syms_close(w->syms);
+}
+
+static int start_target(struct watch *w)
+{
+	const struct watch_cfg *c = w->cfg;
+
+	if (c->cmd)
+		return target_launch(c->cmd, false, &w->target, w->msg,
+				     sizeof(w->msg));
+	if (c->pid)
+		return target_attach(c->pid, &w->target, w->msg, sizeof(w->msg));
+	w->target.pidfd = -1;
+	return 0;
+}
+
+static int resolve_all(struct watch *w)
+{
+	const struct watch_cfg *c = w->cfg;
+	int err = syms_open(&w->syms, w->target.pid, c->kernel);
+
+	if (err) {
+		snprintf(w->msg, sizeof(w->msg), "cannot read symbols: %s",
+			 strerror(-err));
+		return EXIT_RUNTIME;
+	}
+	w->values = values_new(w->syms);
+	if (!w->values)
+		return EXIT_RUNTIME;
+	for (int i = 0; i < c->nlocs; i++) {
+		err = syms_resolve(w->syms, c->locs[i], c->access, &w->locs[i],
+				   w->msg, sizeof(w->msg));
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static void read_initial_values(struct watch *w)
+{
+	for (int i = 0; i < w->cfg->nlocs; i++) {
+		struct value_chain *ch = &w->chains[i];
+
+		if (target_read(w->locs[i].addr, ch->bytes, w->locs[i].len,
+				&w->target))
+			/* Stopped at exec: nothing runs, the value is exact. */
+			ch->quality = w->target.launched ? VQ_EXACT : VQ_APPROX;
+	}
+}
+
+static void finish(struct watch *w)
+{
+	uint64_t *counts = NULL;
+	HWBP_OPTS(hwbp_stats, st);
+
+	if (w->cfg->count) {
+		counts = calloc((size_t)w->cfg->nlocs, sizeof(*counts));
+		for (int i = 0; counts && i < w->cfg->nlocs; i++) {
+			hwbp_read_count(w->bps[i], &counts[i]);
+			w->sum.hits += counts[i];
+		}
+		w->sum.counts = counts;
+	}
+	for (int i = 0; i < w->cfg->nlocs; i++)
+		if (!hwbp_get_stats(w->bps[i], &st))
+			w->sum.lost += st.lost;
+	w->sum.locs = w->locs;
+	w->sum.nlocs = w->cfg->nlocs;
+	w->sum.wall_ns = now_ns() - w->start_ns;
+	out_summary(&w->out, stderr, &w->sum);
+	free(counts);
+	w->sum.counts = NULL;
+}
+
+int watch_run(const struct watch_cfg *c)
+{
+	struct watch w = { .cfg = c, .out = { .f = c->out, .json = c->json } };
+	sigset_t old;
+	int sfd = setup_signals(&old), rc;
+
+	w.locs = calloc((size_t)c->nlocs, sizeof(*w.locs));
+	w.bps = calloc((size_t)c->nlocs, sizeof(*w.bps));
+	w.ctx = calloc((size_t)c->nlocs, sizeof(*w.ctx));
+	w.chains = calloc((size_t)c->nlocs, sizeof(*w.chains));
+	rc = start_target(&w);
+	if (!rc)
+		rc = resolve_all(&w);
+	for (int i = 0; !rc && i < c->nlocs; i++)
+		rc = arm(&w, i);
+	if (rc) {
+		fprintf(stderr, "hwbp: %s\n", w.msg);
+		if (w.target.launched && !w.target.exited) {
+			kill(w.target.pid, SIGKILL);
+			waitpid(w.target.pid, NULL, 0);
+		}
+		cleanup(&w);
+		return rc;
+	}
+	read_initial_values(&w);
+	w.start_ns = now_ns();
+	if (w.target.launched)
+		target_resume(&w.target);
+	loop(&w, sfd);
+	/* Disarm first: the target goes on with no breakpoint left. */
+	for (int i = 0; i < c->nlocs && !c->count; i++) {
+		hwbp_close(w.bps[i]);
+		w.bps[i] = NULL;
+	}
+	finish(&w);
+	if (w.target.launched)
+		target_poll_exit(&w.target, true);
+	rc = target_exit_code(&w.target);
+	cleanup(&w);
+	close(sfd);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
