@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tool.h"
@@ -27,6 +28,8 @@ struct ksym {
 struct syms {
 	Dwfl *dwfl;
 	pid_t pid;
+	uint64_t refreshes;     /* module reports since open */
+	struct timespec last_refresh;
 	char exe[PATH_MAX];
 	struct ksym *ksyms;
 	size_t nksyms;
@@ -793,9 +796,30 @@ static void describe_kernel(struct syms *s, uint64_t ip, struct code_loc *out)
 	snprintf(out->module, sizeof(out->module), "[kernel]");
 }
 
+/* The module of a user address; libraries loaded since the last report
+ * are found by reporting /proc/PID/maps again (at most every 10 ms). */
+static Dwfl_Module *module_of(struct syms *s, uint64_t addr)
+{
+	Dwfl_Module *mod;
+	struct timespec now;
+
+	if (!s->dwfl)
+		return NULL;
+	mod = dwfl_addrmodule(s->dwfl, addr);
+	if (mod || addr >= 0x0000800000000000ull)
+		return mod;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if ((now.tv_sec - s->last_refresh.tv_sec) * 1000000000ll +
+	    (now.tv_nsec - s->last_refresh.tv_nsec) < 10000000ll)
+		return NULL;
+	s->last_refresh = now;
+	syms_refresh(s);
+	return dwfl_addrmodule(s->dwfl, addr);
+}
+
 void syms_describe(struct syms *s, uint64_t ip, struct code_loc *out)
 {
-	Dwfl_Module *mod = s->dwfl ? dwfl_addrmodule(s->dwfl, ip) : NULL;
+	Dwfl_Module *mod = module_of(s, ip);
 	GElf_Off off = 0;
 	GElf_Sym sym;
 	Dwfl_Line *line;
@@ -822,7 +846,7 @@ void syms_describe(struct syms *s, uint64_t ip, struct code_loc *out)
 
 uint64_t syms_function_start(struct syms *s, uint64_t addr)
 {
-	Dwfl_Module *mod = s->dwfl ? dwfl_addrmodule(s->dwfl, addr) : NULL;
+	Dwfl_Module *mod = module_of(s, addr);
 	GElf_Off off = 0;
 	GElf_Sym sym;
 
@@ -834,7 +858,7 @@ uint64_t syms_function_start(struct syms *s, uint64_t addr)
 
 size_t syms_read_code(struct syms *s, uint64_t addr, void *buf, size_t len)
 {
-	Dwfl_Module *mod = s->dwfl ? dwfl_addrmodule(s->dwfl, addr) : NULL;
+	Dwfl_Module *mod = module_of(s, addr);
 	Elf_Scn *scn = NULL;
 	GElf_Addr bias;
 	Elf *elf;
