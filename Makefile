@@ -73,18 +73,21 @@ $(BUILD)/examples/%: examples/%.c $(SHLIB) include/hwbp.h
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) $< -o $@ $(LINK_LIB)
 
-tests: $(TEST_BIN) $(TEST_HELPERS)
+tests: $(TEST_BIN) $(TEST_HELPERS) $(TOOL)
 $(TEST_BIN): $(TEST_SRC) tests/testutil.h $(SHLIB)
 	@mkdir -p $(@D)
-	$(CC) $(ALLCFLAGS) -O1 $(TEST_SRC) -o $@ $(LINK_LIB) -lcriterion -lZydis
+	$(CC) $(ALLCFLAGS) -O1 $(TEST_SRC) -o $@ $(LINK_LIB) -lcriterion -lZydis -ljson-c
 
+# Programs the tests run (and watch): -O0 so every store in the source is
+# one store in the binary.
 $(BUILD)/tests/helpers/%: tests/helpers/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALLCFLAGS) $< -o $@ -lpthread
+	$(CC) $(ALLCFLAGS) -O0 $< -o $@ -lpthread
 
 # The whole suite; Criterion runs each test in its own process.
 check: all
-	HWBP_TEST_HELPERS=$(abspath $(BUILD))/tests/helpers $(TEST_BIN) --jobs 2 $(TESTFLAGS)
+	HWBP_TEST_HELPERS=$(abspath $(BUILD))/tests/helpers HWBP_BIN=$(abspath $(TOOL)) \
+		$(TEST_BIN) --jobs 2 $(TESTFLAGS)
 
 install: lib tool
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)

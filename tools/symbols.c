@@ -225,6 +225,7 @@ struct sym_query {
 	bool want_func;
 	struct sym_hit best;
 	int found;
+	int modules; /* modules whose name matched */
 };
 
 static const char *base_name(const char *path)
@@ -254,11 +255,13 @@ static int find_in_module(Dwfl_Module *mod, void **ud, const char *modname,
 			  Dwarf_Addr start, void *arg)
 {
 	struct sym_query *q = arg;
-	int n = dwfl_module_getsymtab(mod);
+	int n;
 
 	(void)ud, (void)start;
 	if (!module_matches(q->sp->module, modname))
 		return DWARF_CB_OK;
+	q->modules++;
+	n = dwfl_module_getsymtab(mod);
 	for (int i = 1; i < n; i++) {
 		GElf_Sym sym;
 		GElf_Addr addr;
@@ -696,6 +699,10 @@ static int resolve_symbol(struct syms *s, struct spec *sp, struct location *loc,
 
 	if (s->dwfl)
 		dwfl_getmodules(s->dwfl, find_in_module, &q, 0);
+	if (!q.found && sp->module[0] && !q.modules && s->dwfl) {
+		snprintf(msg, ml, "'%s' is not loaded (yet)", sp->module);
+		return RESOLVE_PENDING;
+	}
 	if (!q.found && s->nksyms)
 		return resolve_kernel(s, sp, loc, msg, ml);
 	if (!q.found) {

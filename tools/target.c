@@ -12,7 +12,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <elf.h>
+#include <stdio.h>
 #include <sys/ptrace.h>
+#include <sys/user.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -82,6 +85,70 @@ int target_launch(char **argv, bool unused, struct target *t, char *msg,
 			 argv[0]);
 		return EXIT_RUNTIME;
 	}
+	return 0;
+}
+
+static uint64_t auxv_entry(pid_t pid)
+{
+	char path[64];
+	uint64_t pair[2], entry = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/auxv", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fread(pair, sizeof(pair), 1, f) == 1 && pair[0] != AT_NULL)
+		if (pair[0] == AT_ENTRY)
+			entry = pair[1];
+	fclose(f);
+	return entry;
+}
+
+/*
+ * A temporary int3 at the entry point: the loader has mapped every library
+ * the program needs when it gets there.  Signals that arrive meanwhile are
+ * passed on.  Killed at this moment, hwbp would leave the int3 behind: the
+ * window is the loader's start-up, and only with `lib.so:` locations.
+ */
+int target_run_to_entry(struct target *t, char *msg, size_t ml)
+{
+	uint64_t entry = auxv_entry(t->pid);
+	struct user_regs_struct regs;
+	long word, trapped;
+	int status, sig = 0;
+
+	errno = 0;
+	word = entry ? ptrace(PTRACE_PEEKTEXT, t->pid, (void *)entry, NULL) : 0;
+	if (!entry || errno) {
+		snprintf(msg, ml, "cannot find the entry point of %d", (int)t->pid);
+		return EXIT_RUNTIME;
+	}
+	trapped = (word & ~0xffL) | 0xcc;
+	if (ptrace(PTRACE_POKETEXT, t->pid, (void *)entry, (void *)trapped)) {
+		snprintf(msg, ml, "cannot set a breakpoint at the entry point: "
+			 "%s", strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	for (;;) {
+		if (ptrace(PTRACE_CONT, t->pid, NULL, (void *)(long)sig) ||
+		    waitpid(t->pid, &status, 0) != t->pid || !WIFSTOPPED(status)) {
+			t->exited = !WIFSTOPPED(status);
+			t->status = status;
+			snprintf(msg, ml, "the program ended before its entry point");
+			return EXIT_RUNTIME;
+		}
+		sig = WSTOPSIG(status);
+		if (sig != SIGTRAP)
+			continue;
+		ptrace(PTRACE_GETREGS, t->pid, NULL, &regs);
+		if (regs.rip == entry + 1)
+			break;
+		sig = 0;
+	}
+	regs.rip = entry;
+	ptrace(PTRACE_SETREGS, t->pid, NULL, &regs);
+	ptrace(PTRACE_POKETEXT, t->pid, (void *)entry, (void *)word);
 	return 0;
 }
 

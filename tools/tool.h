@@ -59,6 +59,9 @@ struct code_loc {
 	char module[256];
 };
 
+/* syms_resolve's answer for `lib.so:name` while lib.so is not loaded. */
+#define RESOLVE_PENDING 100
+
 struct syms;
 int syms_open(struct syms **out, pid_t pid, bool kernel);
 void syms_close(struct syms *s);
@@ -127,6 +130,9 @@ struct target {
 /* Start argv stopped at its first instruction (exec); 0 or exit status. */
 int target_launch(char **argv, bool no_aslr_change, struct target *t,
 		  char *msg, size_t ml);
+/* Run a launched program (still stopped at exec) to its entry point, so
+ * the libraries it needs are mapped; it stays stopped there. */
+int target_run_to_entry(struct target *t, char *msg, size_t ml);
 /* Let the launched program run (ptrace detach). */
 int target_resume(struct target *t);
 int target_attach(pid_t pid, struct target *t, char *msg, size_t ml);

@@ -62,6 +62,7 @@ struct watch {
 	struct out out;
 	uint64_t start_ns;
 	bool stop, oom;
+	bool ring_added;   /* every armed ring fd is in the epoll set */
 	char msg[1024];
 };
 
@@ -329,6 +330,8 @@ static int arm(struct watch *w, int i)
 
 /* ---- the loop ---- */
 
+static void arm_pending(struct watch *w);
+
 static int setup_signals(sigset_t *old)
 {
 	sigset_t set;
@@ -368,10 +371,17 @@ static void loop(struct watch *w, int sfd)
 	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
 	if (w->target.pidfd >= 0)
 		epoll_ctl(ep, EPOLL_CTL_ADD, w->target.pidfd, &ev);
-	for (int i = 0; i < w->cfg->nlocs && !w->cfg->count; i++)
-		epoll_ctl(ep, EPOLL_CTL_ADD, hwbp_ring_fd(w->bps[i]), &ev);
 	while (!w->stop) {
 		struct epoll_event got[8];
+
+		if (!w->ring_added) {
+			/* EEXIST for rings already in the set: harmless. */
+			for (int i = 0; i < w->cfg->nlocs; i++)
+				if (w->bps[i] && !w->cfg->count)
+					epoll_ctl(ep, EPOLL_CTL_ADD,
+						  hwbp_ring_fd(w->bps[i]), &ev);
+			w->ring_added = true;
+		}
 
 		/* Whatever woke us, look at everything: cheap, and simple. */
 		epoll_wait(ep, got, 8, 100);
@@ -379,6 +389,7 @@ static void loop(struct watch *w, int sfd)
 		if (w->target.pid && target_poll_exit(&w->target, false))
 			w->stop = true;
 		drain(w);
+		arm_pending(w);
 		if (w->out.broken)
 			w->stop = true;
 	}
@@ -430,13 +441,56 @@ static int resolve_all(struct watch *w)
 	w->values = values_new(w->syms);
 	if (!w->values)
 		return EXIT_RUNTIME;
-	for (int i = 0; i < c->nlocs; i++) {
-		err = syms_resolve(w->syms, c->locs[i], c->access, &w->locs[i],
-				   w->msg, sizeof(w->msg));
+	for (int pass = 0; pass < 2; pass++) {
+		int pending = 0;
+
+		for (int i = 0; i < c->nlocs; i++) {
+			if (w->locs[i].resolved)
+				continue;
+			err = syms_resolve(w->syms, c->locs[i], c->access,
+					   &w->locs[i], w->msg, sizeof(w->msg));
+			if (err == RESOLVE_PENDING)
+				pending++;
+			else if (err)
+				return err;
+		}
+		/* lib.so:name before lib.so is mapped: run to the entry
+		 * point, where the libraries it needs are; later, dlopen. */
+		if (!pending || pass || !w->target.launched)
+			return 0;
+		err = target_run_to_entry(&w->target, w->msg, sizeof(w->msg));
 		if (err)
 			return err;
+		syms_refresh(w->syms);
 	}
 	return 0;
+}
+
+/* Libraries loaded since: resolve and arm what waited for them. */
+static void arm_pending(struct watch *w)
+{
+	bool refreshed = false;
+
+	for (int i = 0; i < w->cfg->nlocs; i++) {
+		if (w->locs[i].resolved)
+			continue;
+		if (!refreshed) {
+			syms_refresh(w->syms);
+			refreshed = true;
+		}
+		if (syms_resolve(w->syms, w->cfg->locs[i], w->cfg->access,
+				 &w->locs[i], w->msg, sizeof(w->msg)))
+			continue;
+		if (arm(w, i) == 0) {
+			target_read(w->locs[i].addr, w->chains[i].bytes,
+				    w->locs[i].len, &w->target);
+			w->chains[i].quality = VQ_APPROX;
+			w->ring_added = false;
+		} else {
+			fprintf(stderr, "hwbp: %s\n", w->msg);
+			w->locs[i].resolved = false;
+		}
+	}
 }
 
 static void read_initial_values(struct watch *w)
@@ -459,14 +513,19 @@ static void finish(struct watch *w)
 	if (w->cfg->count) {
 		counts = calloc((size_t)w->cfg->nlocs, sizeof(*counts));
 		for (int i = 0; counts && i < w->cfg->nlocs; i++) {
-			hwbp_read_count(w->bps[i], &counts[i]);
+			if (w->bps[i])
+				hwbp_read_count(w->bps[i], &counts[i]);
 			w->sum.hits += counts[i];
 		}
 		w->sum.counts = counts;
 	}
-	for (int i = 0; i < w->cfg->nlocs; i++)
-		if (!hwbp_get_stats(w->bps[i], &st))
+	for (int i = 0; i < w->cfg->nlocs; i++) {
+		if (w->bps[i] && !hwbp_get_stats(w->bps[i], &st))
 			w->sum.lost += st.lost;
+		if (!w->locs[i].resolved)
+			fprintf(stderr, "hwbp: %s was never loaded: not watched\n",
+				w->cfg->locs[i]);
+	}
 	w->sum.locs = w->locs;
 	w->sum.nlocs = w->cfg->nlocs;
 	w->sum.wall_ns = now_ns() - w->start_ns;
@@ -489,7 +548,8 @@ int watch_run(const struct watch_cfg *c)
 	if (!rc)
 		rc = resolve_all(&w);
 	for (int i = 0; !rc && i < c->nlocs; i++)
-		rc = arm(&w, i);
+		if (w.locs[i].resolved)
+			rc = arm(&w, i);
 	if (rc) {
 		fprintf(stderr, "hwbp: %s\n", w.msg);
 		if (w.target.launched && !w.target.exited) {
