@@ -272,16 +272,28 @@ static void process(struct watch *w, const struct pending *p)
 		w->stop = true;
 }
 
-static void drain(struct watch *w)
+/*
+ * Read every ring, then process in time order only the hits stamped before
+ * the read began: a later one may still have an earlier-stamped sibling on a
+ * ring already read, and each location's value chain needs the true order.
+ * The rest wait for the next round (or are taken all when `final`).
+ */
+static void drain(struct watch *w, bool final)
 {
+	uint64_t cutoff = final ? UINT64_MAX : now_ns();
+	size_t done = 0;
+
 	for (int i = 0; i < w->cfg->nlocs; i++)
 		if (w->bps[i] && !w->cfg->count)
 			hwbp_ring_consume(w->bps[i]);
 	qsort(w->pend, w->npend, sizeof(*w->pend), by_time);
-	for (size_t i = 0; i < w->npend && !(w->stop && w->cfg->max &&
-					     w->sum.hits >= w->cfg->max); i++)
-		process(w, &w->pend[i]);
-	w->npend = 0;
+	for (; done < w->npend && w->pend[done].time_ns < cutoff; done++) {
+		if (w->cfg->max && w->sum.hits >= w->cfg->max)
+			continue; /* --max reached: the rest are not shown */
+		process(w, &w->pend[done]);
+	}
+	memmove(w->pend, w->pend + done, (w->npend - done) * sizeof(*w->pend));
+	w->npend -= done;
 }
 
 /* ---- arming ---- */
@@ -388,13 +400,13 @@ static void loop(struct watch *w, int sfd)
 		on_signal(w, sfd);
 		if (w->target.pid && target_poll_exit(&w->target, false))
 			w->stop = true;
-		drain(w);
+		drain(w, false);
 		arm_pending(w);
 		if (w->out.broken)
 			w->stop = true;
 	}
 	close(ep);
-	drain(w);
+	drain(w, true);
 }
 
 static void cleanup(struct watch *w)
