@@ -493,8 +493,10 @@ int hwbp_explain_open_error(int err, const struct hwbp *bp,
 					 "signals need kernel >= 5.13)",
 					 hwbp_access_name(p->access), p->len, a);
 		return hwbp_fail(EINVAL, "the kernel rejected %s len %u at "
-				 "0x%llx", hwbp_access_name(p->access), p->len,
-				 a);
+				 "0x%llx%s", hwbp_access_name(p->access), p->len,
+				 a, p->addr >= hwbp_arch.user_top ?
+				 " (it refuses breakpoints on parts of its own "
+				 "text and data, e.g. entry and noinstr code)" : "");
 	}
 	return hwbp_fail(err, "perf_event_open(%s len %u at 0x%llx, tid %d, "
 			 "cpu %d): %s", hwbp_access_name(p->access), p->len, a,

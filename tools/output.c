@@ -116,8 +116,19 @@ static void human_hit(FILE *f, const struct hit_event *e)
 				  e->loc->len, false);
 		}
 	}
+	if (e->has_read) {
+		fputs(" = ", f);
+		if (e->val.new_q == VQ_NONE)
+			fputs("?", f);
+		else {
+			if (e->val.new_q == VQ_APPROX)
+				fputs("~", f);
+			out_value(f, &e->loc->type, e->val.new_value,
+				  e->loc->len, false);
+		}
+	}
 	fputs("  ", f);
-	human_where(f, &e->where, e->where.offset);
+	human_where(f, &e->where, e->where.ip);
 	fputc('\n', f);
 	for (int i = 0; i < e->nbt; i++) {
 		fprintf(f, "        #%d ", i);
@@ -158,6 +169,8 @@ static void json_hit(FILE *f, const struct hit_event *e)
 		json_value(f, "old", e, e->val.old_value, e->val.old_q);
 		json_value(f, "new", e, e->val.new_value, e->val.new_q);
 	}
+	if (e->has_read)
+		json_value(f, "value", e, e->val.new_value, e->val.new_q);
 	fputc(',', f);
 	json_where(f, &e->where);
 	if (e->bt) {

@@ -23,6 +23,7 @@
 struct ksym {
 	uint64_t addr;
 	char *name;
+	bool is_data;
 };
 
 struct syms {
@@ -70,6 +71,7 @@ static void load_kallsyms(struct syms *s)
 				break;
 			s->ksyms = k;
 		}
+		s->ksyms[s->nksyms].is_data = strchr("dDbBrR", type) != NULL;
 		s->ksyms[s->nksyms].addr = addr;
 		s->ksyms[s->nksyms++].name = strdup(name);
 	}
@@ -681,9 +683,15 @@ static int resolve_kernel(struct syms *s, struct spec *sp, struct location *loc,
 			snprintf(loc->module, sizeof(loc->module), "[kernel]");
 			return 0;
 		}
+	size_t data = 0;
+
+	for (size_t i = 0; i < s->nksyms; i++)
+		data += s->ksyms[i].is_data;
 	return fail(msg, ml, "no kernel symbol '%s' in /proc/kallsyms%s",
-		    sp->ident, s->nksyms ? "" : " (unreadable: needs root or "
-		    "kernel.kptr_restrict=0)");
+		    sp->ident, !s->nksyms ? " (unreadable: needs root or "
+		    "kernel.kptr_restrict=0)"
+		    : data < 1000 ? " (this kernel lists almost no data symbols: "
+		    "CONFIG_KALLSYMS_ALL is off; give its address as 0x...)" : "");
 }
 
 static int resolve_symbol(struct syms *s, struct spec *sp, struct location *loc,
@@ -810,10 +818,12 @@ static Dwfl_Module *module_of(struct syms *s, uint64_t addr)
 	Dwfl_Module *mod;
 	struct timespec now;
 
-	if (!s->dwfl)
+	/* Kernel addresses are kallsyms' (libdwfl may claim them for the
+	 * last module of the process). */
+	if (!s->dwfl || addr >= 0x0000800000000000ull)
 		return NULL;
 	mod = dwfl_addrmodule(s->dwfl, addr);
-	if (mod || addr >= 0x0000800000000000ull)
+	if (mod)
 		return mod;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if ((now.tv_sec - s->last_refresh.tv_sec) * 1000000000ll +
@@ -833,6 +843,7 @@ void syms_describe(struct syms *s, uint64_t ip, struct code_loc *out)
 	const char *name, *file;
 
 	memset(out, 0, sizeof(*out));
+	out->ip = ip;
 	if (!mod) {
 		if (s->nksyms)
 			describe_kernel(s, ip, out);

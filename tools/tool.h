@@ -52,6 +52,7 @@ struct location {
 };
 
 struct code_loc {
+	uint64_t ip;          /* the address described */
 	char function[256];   /* "" if unknown */
 	uint64_t offset;      /* from the function's start */
 	char file[512];       /* "" if no line info */
@@ -157,7 +158,8 @@ struct hit_event {
 	const char *access;     /* "write", "read", "exec", "rw" */
 	const struct location *loc;
 	uint64_t addr;
-	bool has_values;
+	bool has_values;        /* a write: old -> new */
+	bool has_read;          /* a read: the value read (val.new_*) */
 	struct hit_values val;
 	struct code_loc where;
 	const struct frame *bt; /* NULL without --bt */

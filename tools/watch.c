@@ -250,9 +250,17 @@ static void process(struct watch *w, const struct pending *p)
 				     loc->addr, loc->len, &w->chains[p->loc],
 				     target_read, &w->target, &e.val);
 			e.has_values = true;
+		} else {
+			/* A read sees the value the chain holds. */
+			memcpy(&e.val.new_value, w->chains[p->loc].bytes, 8);
+			e.val.new_value &= loc->len >= 8 ? ~0ull
+						: (1ull << (loc->len * 8)) - 1;
+			e.val.new_q = w->chains[p->loc].quality;
+			e.has_read = true;
 		}
 	}
-	if (w->cfg->has_cond && (!e.has_values || e.val.new_q == VQ_NONE ||
+	if (w->cfg->has_cond && (!(e.has_values || e.has_read) ||
+				 e.val.new_q == VQ_NONE ||
 				 !cond_eval(&w->cfg->cond, e.val.new_value,
 					    loc->len, type_signed(&loc->type)))) {
 		w->sum.filtered++;
