@@ -98,6 +98,14 @@ struct hwbp_hit {
  */
 typedef void (*hwbp_hit_fn)(const struct hwbp_hit *hit, void *ucontext);
 
+/* What a ring record is (opts.task_events adds the last three). */
+enum hwbp_record_kind {
+	HWBP_REC_HIT = 0, /* a breakpoint hit: the sample fields */
+	HWBP_REC_COMM,    /* a task got a name: pid, tid, comm */
+	HWBP_REC_FORK,    /* a task was created: pid, tid, ppid, ptid */
+	HWBP_REC_EXIT,    /* a task ended: pid, tid, ppid, ptid */
+};
+
 /* One record read from a HWBP_DELIVER_RING buffer. */
 struct hwbp_record {
 	struct hwbp *bp;
@@ -113,6 +121,9 @@ struct hwbp_record {
 	uint32_t abi;                 /* PERF_SAMPLE_REGS_ABI_* (0: none) */
 	uint64_t stack_size;          /* HWBP_SAMPLE_STACK */
 	const void *stack;
+	enum hwbp_record_kind kind;
+	const char *comm;             /* HWBP_REC_COMM: the new name */
+	uint32_t ppid, ptid;          /* HWBP_REC_FORK/EXIT: the parent */
 };
 
 /* Ring-buffer record callback; runs in the thread calling hwbp_ring_poll. */
@@ -138,6 +149,8 @@ struct hwbp_opts {
 	bool kernel;             /* also kernel accesses / kernel addresses */
 	bool disabled;           /* create disarmed: hwbp_enable() arms it */
 	bool no_follow;          /* PROCESS: do not follow new threads/children */
+	bool task_events;        /* RING: also COMM/FORK/EXIT records of the
+				  * watched tasks (thread names, lifetimes) */
 };
 
 /* Declare and zero an options struct with its size set (libbpf's pattern). */

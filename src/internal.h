@@ -58,7 +58,7 @@ struct hwbp_req {
 	enum hwbp_rearm rearm;
 	uint32_t ring_pages, wakeup_events, sample, stack_size;
 	uint64_t regs_mask;
-	bool kernel, disabled, follow;
+	bool kernel, disabled, follow, task_events;
 };
 int hwbp_req_from_opts(struct hwbp_req *req, uint64_t addr, uint32_t len,
 		       enum hwbp_access access, const struct hwbp_opts *opts);

@@ -139,6 +139,10 @@ static int check_delivery(struct hwbp_req *req)
 			return hwbp_fail(EINVAL, "stack_size %u: a multiple of "
 					 "8 in 8..65528 with HWBP_SAMPLE_STACK",
 					 req->stack_size);
+		if (req->task_events && req->scope == HWBP_SCOPE_CPUS)
+			return hwbp_fail(EINVAL, "task_events follow the "
+					 "watched tasks: a thread or process "
+					 "scope, not cpus");
 		if ((req->sample & HWBP_SAMPLE_REGS) && !req->regs_mask)
 			return hwbp_fail(EINVAL, "HWBP_SAMPLE_REGS needs "
 					 "opts.regs_mask");
@@ -176,6 +180,7 @@ int hwbp_req_from_opts(struct hwbp_req *req, uint64_t addr, uint32_t len,
 	req->kernel = HWBP_OPTS_GET(o, kernel, false);
 	req->disabled = HWBP_OPTS_GET(o, disabled, false);
 	req->follow = !HWBP_OPTS_GET(o, no_follow, false);
+	req->task_events = HWBP_OPTS_GET(o, task_events, false);
 
 	if ((unsigned)req->rearm > HWBP_REARM_REOPEN)
 		return hwbp_fail(EINVAL, "rearm %d is not a hwbp_rearm",

@@ -35,7 +35,17 @@ static int open_ring(struct hwbp *bp, struct hwbp_ring *r, pid_t tid, int cpu)
 	};
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	struct epoll_event ev = { .events = EPOLLIN };
-	long fd = hwbp_perf_event_open(&a, tid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+	long fd;
+
+	if (bp->req.task_events) {
+		/* Names and lifetimes of the tasks, and of those they create. */
+		a.comm = 1;
+		a.comm_exec = 1;
+		a.task = 1;
+		a.inherit = bp->req.scope == HWBP_SCOPE_PROCESS && bp->req.follow;
+		a.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME;
+	}
+	fd = hwbp_perf_event_open(&a, tid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
 
 	if (fd < 0) {
 		if (errno == ENODEV)
@@ -260,6 +270,39 @@ static const struct perf_event_header *record_at(struct hwbp *bp,
 	return bp->scratch;
 }
 
+static int deliver_task(struct hwbp *bp, uint32_t type, const void *body,
+			size_t size)
+{
+	struct hwbp_record rec = { .bp = bp, .cookie = bp->req.cookie };
+	uint32_t ids[4];
+	char comm[17];
+
+	if (!bp->req.task_events || size < 8)
+		return 0;
+	memcpy(ids, body, size < 16 ? 8 : 16);
+	rec.pid = ids[0];
+	if (type == PERF_RECORD_COMM) {
+		size_t n = size - 8 < sizeof(comm) - 1 ? size - 8
+						       : sizeof(comm) - 1;
+
+		memcpy(comm, (const char *)body + 8, n);
+		comm[n] = '\0';
+		rec.kind = HWBP_REC_COMM;
+		rec.tid = ids[1];
+		rec.comm = comm;
+	} else {
+		if (size < 16)
+			return 0;
+		rec.kind = type == PERF_RECORD_FORK ? HWBP_REC_FORK
+						    : HWBP_REC_EXIT;
+		rec.ppid = ids[1];
+		rec.tid = ids[2];
+		rec.ptid = ids[3];
+	}
+	bp->req.on_record(&rec, bp->req.cookie);
+	return 0;
+}
+
 static int handle_record(struct hwbp *bp, const struct perf_event_header *h,
 			 uint64_t sample_type)
 {
@@ -279,6 +322,10 @@ static int handle_record(struct hwbp *bp, const struct perf_event_header *h,
 		atomic_fetch_add(&bp->records, 1);
 		bp->req.on_record(&rec, bp->req.cookie);
 		return 1;
+	case PERF_RECORD_COMM: /* u32 pid, tid; char comm[] */
+	case PERF_RECORD_FORK: /* u32 pid, ppid, tid, ptid; u64 time */
+	case PERF_RECORD_EXIT:
+		return deliver_task(bp, h->type, body, body_size);
 	case PERF_RECORD_LOST: /* u64 id, u64 lost */
 		if (body_size >= 16)
 			atomic_fetch_add(&bp->lost, body[1]);

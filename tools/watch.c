@@ -74,6 +74,71 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* ---- thread names: from /proc at first sight, then the kernel's COMM and
+ * FORK records, so a thread that has exited by the time its hits are
+ * printed still has its name ---- */
+
+static struct thread_name *name_slot(struct watch *w, pid_t tid)
+{
+	struct thread_name *t;
+
+	for (int i = 0; i < w->nnames; i++)
+		if (w->names[i].tid == tid)
+			return &w->names[i];
+	t = realloc(w->names, (w->nnames + 1) * sizeof(*t));
+	if (!t)
+		return NULL;
+	w->names = t;
+	t = &w->names[w->nnames++];
+	t->tid = tid;
+	t->name[0] = '\0';
+	return t;
+}
+
+static void read_comm(pid_t pid, pid_t tid, char *name, size_t len)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
+	f = fopen(path, "r");
+	if (f) {
+		if (fgets(name, (int)len, f))
+			name[strcspn(name, "\n")] = '\0';
+		fclose(f);
+	}
+}
+
+static const char *thread_name(struct watch *w, pid_t pid, pid_t tid)
+{
+	struct thread_name *t = name_slot(w, tid);
+
+	if (!t)
+		return "?";
+	if (!t->name[0])
+		read_comm(pid, tid, t->name, sizeof(t->name));
+	return t->name[0] ? t->name : "?";
+}
+
+static void task_record(struct watch *w, const struct hwbp_record *r)
+{
+	struct thread_name *t = name_slot(w, (pid_t)r->tid), *parent;
+
+	if (!t)
+		return;
+	if (r->kind == HWBP_REC_COMM)
+		snprintf(t->name, sizeof(t->name), "%s", r->comm);
+	else if (r->kind == HWBP_REC_FORK && !t->name[0] &&
+		 (parent = name_slot(w, (pid_t)r->ptid))) {
+		/* A new task starts with its creator's name. */
+		if (!parent->name[0])
+			read_comm((pid_t)r->ppid, (pid_t)r->ptid, parent->name,
+				  sizeof(parent->name));
+		snprintf(w->names[t - w->names].name, sizeof(t->name), "%s",
+			 parent->name);
+	}
+}
+
 /* ---- collecting records (hwbp_ring_poll calls this) ---- */
 
 static void collect(const struct hwbp_record *r, void *cookie)
@@ -81,6 +146,11 @@ static void collect(const struct hwbp_record *r, void *cookie)
 	const struct loc_ctx *ctx = cookie;
 	struct watch *w = ctx->w;
 	struct pending *p;
+
+	if (r->kind != HWBP_REC_HIT) {
+		task_record(w, r);
+		return;
+	}
 
 	if (w->npend == w->cap_pend) {
 		size_t cap = w->cap_pend ? w->cap_pend * 2 : 256;
@@ -117,32 +187,6 @@ static int by_time(const void *a, const void *b)
 }
 
 /* ---- per-hit processing ---- */
-
-static const char *thread_name(struct watch *w, pid_t pid, pid_t tid)
-{
-	char path[64];
-	struct thread_name *t;
-	FILE *f;
-
-	for (int i = 0; i < w->nnames; i++)
-		if (w->names[i].tid == tid)
-			return w->names[i].name;
-	t = realloc(w->names, (w->nnames + 1) * sizeof(*t));
-	if (!t)
-		return "?";
-	w->names = t;
-	t = &w->names[w->nnames++];
-	t->tid = tid;
-	snprintf(t->name, sizeof(t->name), "?");
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
-	f = fopen(path, "r");
-	if (f) {
-		if (fgets(t->name, sizeof(t->name), f))
-			t->name[strcspn(t->name, "\n")] = '\0';
-		fclose(f);
-	}
-	return t->name;
-}
 
 static void count_location(struct watch *w, const struct location *loc,
 			   const struct code_loc *where, uint64_t ip)
@@ -319,7 +363,8 @@ static int arm(struct watch *w, int i)
 		  .regs_mask = SAMPLED_REGS_MASK,
 		  .ring_pages = c->ring_pages,
 		  .kernel = c->kernel,
-		  .no_follow = !c->follow);
+		  .no_follow = !c->follow,
+		  .task_events = !c->ncpus && !c->count);
 	int err;
 
 	if (c->ncpus) {
@@ -580,6 +625,8 @@ int watch_run(const struct watch_cfg *c)
 		return rc;
 	}
 	read_initial_values(&w);
+	if (w.target.pid)
+		(void)thread_name(&w, w.target.pid, w.target.pid);
 	w.start_ns = now_ns();
 	if (w.target.launched)
 		target_resume(&w.target);
