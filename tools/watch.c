@@ -350,6 +350,14 @@ static void drain(struct watch *w, bool final)
 
 /* ---- arming ---- */
 
+/* Records per wakeup: a quarter of the ring, at ~200 bytes a record. */
+static uint32_t wakeup_batch(uint32_t ring_pages)
+{
+	uint32_t records = (ring_pages ? ring_pages : 64) * 4096u / 200u / 4u;
+
+	return records ? records : 1;
+}
+
 static int arm(struct watch *w, int i)
 {
 	const struct watch_cfg *c = w->cfg;
@@ -362,6 +370,10 @@ static int arm(struct watch *w, int i)
 		  .sample = HWBP_SAMPLE_REGS | (c->bt ? HWBP_SAMPLE_CALLCHAIN : 0),
 		  .regs_mask = SAMPLED_REGS_MASK,
 		  .ring_pages = c->ring_pages,
+		  /* Wake the reader every quarter ring, not every hit (a
+		   * wakeup per hit doubled the cost of a hit); a slow trickle
+		   * is still read within the loop's 100 ms tick. */
+		  .wakeup_events = wakeup_batch(c->ring_pages),
 		  .kernel = c->kernel,
 		  .no_follow = !c->follow,
 		  .task_events = !c->ncpus && !c->count);
