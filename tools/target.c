@@ -167,10 +167,26 @@ int target_attach(pid_t pid, struct target *t, char *msg, size_t ml)
 			 (int)pid);
 		return EXIT_USAGE;
 	}
+	char maps[64];
+	int fd;
+
 	if (kill(pid, 0) && errno == ESRCH) {
 		snprintf(msg, ml, "no process %d", (int)pid);
 		return EXIT_RUNTIME;
 	}
+	/* Its symbols come from its maps: readable with ptrace read access,
+	 * the same right perf_event_open checks. */
+	snprintf(maps, sizeof(maps), "/proc/%d/maps", (int)pid);
+	fd = open(maps, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || read(fd, maps, 1) < 0) {
+		snprintf(msg, ml, "no permission to watch process %d: it needs "
+			 "ptrace read access (the same user, or CAP_SYS_PTRACE; "
+			 "%s)", (int)pid, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return EXIT_RUNTIME;
+	}
+	close(fd);
 	t->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	return 0;
 }
