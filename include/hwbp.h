@@ -232,6 +232,9 @@ struct hwbp_probe {
 	bool cap_sys_admin;  /* effective CAP_SYS_ADMIN */
 	int paranoid;        /* /proc/sys/kernel/perf_event_paranoid (-99:?) */
 	int max_len;         /* longest breakpoint (bytes) */
+	bool fires;          /* an armed watchpoint really traps: false where
+			      * the kernel accepts breakpoints but the CPU
+			      * never delivers a hit (some hypervisors) */
 };
 int hwbp_probe(struct hwbp_probe *info);
 /* The probe as text, one line per feature with the reason when it is

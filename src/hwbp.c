@@ -145,6 +145,12 @@ static int check_machine(const struct hwbp_probe *pr, const struct hwbp_req *req
 				 "CONFIG_HAVE_HW_BREAKPOINT, or "
 				 "perf_event_paranoid %d forbids it)",
 				 pr->paranoid);
+	if (!pr->fires) {
+		static atomic_bool warned;
+
+		if (!atomic_exchange(&warned, true))
+			hwbp_log(HWBP_LOG_WARN, "warning: %s", HWBP_NOFIRE_WHY);
+	}
 	if (req->place.access == HWBP_EXEC && !pr->exec)
 		return hwbp_fail(EOPNOTSUPP, "execute breakpoints are refused "
 				 "by this kernel");

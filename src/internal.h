@@ -15,6 +15,12 @@
 #include "hwbp.h"
 
 #define HWBP_API __attribute__((visibility("default")))
+
+/* Why hwbp_probe().fires is false: said by the probe and by hwbp_create. */
+#define HWBP_NOFIRE_WHY                                                        \
+	"the kernel arms breakpoints but the CPU never traps: this machine's " \
+	"hypervisor does not deliver debug-register exceptions (perf test "    \
+	"'Watchpoint' fails here too); no hit can be reported"
 /* Thread-local storage safe to touch from a signal handler in a shared
  * library: initial-exec never calls __tls_get_addr (which may malloc). */
 #define HWBP_TLS __thread __attribute__((tls_model("initial-exec")))

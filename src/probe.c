@@ -111,6 +111,30 @@ static bool probe_async(void)
 	return ok;
 }
 
+/*
+ * Arm a write watchpoint on this thread, write twice, read the count.  The
+ * kernel accepting the event does not prove the CPU traps: some hypervisors
+ * (seen: a PVM guest) take the debug registers and never deliver a hit.
+ */
+static bool probe_fires(void)
+{
+	int fd = try_open((uint64_t)(uintptr_t)&probe_target[0], 8, HWBP_WRITE,
+			  false, false, 0, -1);
+	uint64_t count = 0;
+
+	if (fd < 0)
+		return false;
+	if (ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) == 0) {
+		probe_target[0] = 1;
+		probe_target[0] = 2;
+		ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
+		if (read(fd, &count, sizeof(count)) != sizeof(count))
+			count = 0;
+	}
+	close(fd);
+	return count == 2;
+}
+
 static void read_caps(struct hwbp_probe *p)
 {
 	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
@@ -146,6 +170,7 @@ static void *probe_thread(void *arg)
 	if (!p->breakpoints)
 		return NULL;
 	p->slots = count_slots();
+	p->fires = probe_fires();
 	p->sigtrap = works(try_open(data, 8, HWBP_WRITE, true, false, 0, -1));
 	p->modify = probe_modify();
 	p->async_signal = probe_async();
@@ -216,6 +241,7 @@ HWBP_API int hwbp_probe_explain(char *buf, size_t size)
 	return snprintf(buf, size,
 		"arch              %s\n"
 		"breakpoints       %s%s\n"
+		"hits fire         %s%s\n"
 		"debug registers   %d per thread\n"
 		"max length        %d bytes\n"
 		"sync signals      %s%s\n"
@@ -232,6 +258,8 @@ HWBP_API int hwbp_probe_explain(char *buf, size_t size)
 		p.breakpoints ? "" : " (perf_event_open(PERF_TYPE_BREAKPOINT) "
 				     "failed: no CONFIG_HAVE_HW_BREAKPOINT, or "
 				     "perf_event_paranoid 3)",
+		p.breakpoints ? yes_no(p.fires) : "no",
+		p.fires || !p.breakpoints ? "" : " (" HWBP_NOFIRE_WHY ")",
 		p.slots, p.max_len,
 		yes_no(p.sigtrap), p.sigtrap ? " (attr.sigtrap)" :
 			" (attr.sigtrap needs kernel >= 5.13)",

@@ -61,6 +61,7 @@ Test(basic, write_every_length)
 	static const uint32_t lens[] = { 1, 2, 4, 8 };
 
 	TU_REQUIRE_BREAKPOINTS();
+	TU_REQUIRE_HITS();
 	for (int i = 0; i < 4; i++) {
 		void *p = &buf[16 + lens[i]]; /* aligned to len */
 		struct hwbp *bp = must_create(p, lens[i], HWBP_WRITE, NULL);
@@ -78,6 +79,7 @@ Test(basic, rw_counts_reads_and_writes)
 	static const uint32_t lens[] = { 1, 2, 4, 8 };
 
 	TU_REQUIRE_BREAKPOINTS();
+	TU_REQUIRE_HITS();
 	for (int i = 0; i < 4; i++) {
 		void *p = &buf[32];
 		struct hwbp *bp = must_create(p, lens[i], HWBP_RW, NULL);
@@ -95,6 +97,7 @@ Test(basic, len1_at_odd_address)
 	struct hwbp *bp;
 
 	TU_REQUIRE_BREAKPOINTS();
+	TU_REQUIRE_HITS();
 	bp = must_create(&buf[5], 1, HWBP_WRITE, NULL);
 	store(&buf[5], 1, 77);
 	store(&buf[4], 1, 10); /* the neighbour byte */
@@ -108,6 +111,7 @@ Test(basic, only_covered_bytes_hit)
 	struct hwbp *bp;
 
 	TU_REQUIRE_BREAKPOINTS();
+	TU_REQUIRE_HITS();
 	bp = must_create(&buf[8], 4, HWBP_WRITE, NULL);
 	store(&buf[4], 4, 10);  /* [4,8): just before */
 	store(&buf[12], 4, 10); /* [12,16): just after */
@@ -133,6 +137,7 @@ Test(basic, exec_counts_calls)
 
 	TU_REQUIRE_BREAKPOINTS();
 	TU_REQUIRE(tu_probe().exec, "execute breakpoints refused here");
+	TU_REQUIRE_HITS();
 	bp = must_create((void *)(uintptr_t)exec_target, 0, HWBP_EXEC, NULL);
 	for (int i = 0; i < 25; i++)
 		sum += fn(i);
@@ -147,6 +152,7 @@ Test(basic, disabled_until_enabled)
 	struct hwbp *bp;
 
 	TU_REQUIRE_BREAKPOINTS();
+	TU_REQUIRE_HITS();
 	bp = must_create(&buf[0], 8, HWBP_WRITE, &opts);
 	store(&buf[0], 8, 10);
 	cr_assert_eq(count_of(bp), 0);
@@ -176,6 +182,7 @@ Test(basic, four_registers_fifth_enospc)
 		  hwbp_last_error());
 	cr_assert(strstr(hwbp_last_error(), "4 by hwbp breakpoints"), "%s",
 		  hwbp_last_error());
+	TU_REQUIRE_HITS();
 	/* All four still count, and closing one frees a register. */
 	for (int i = 0; i < 4; i++)
 		store(&buf[8 * i], 8, i + 1);

@@ -141,6 +141,7 @@ Test(errors, opts_sizes)
 	big.o.delivery = HWBP_DELIVER_SIGNAL; /* beyond its sz: ignored */
 	cr_assert_eq(hwbp_create(&bp, (uintptr_t)&word, 8, HWBP_WRITE, &big.o),
 		     0, "%s", hwbp_last_error());
+	TU_REQUIRE_HITS();
 	TU_WRITE(word, 1);
 	cr_assert_eq(hwbp_read_count(bp, &n), 0);
 	cr_assert_eq(n, 1);

@@ -52,12 +52,14 @@ Test(move, modify_in_place)
 {
 	TU_REQUIRE_BREAKPOINTS();
 	TU_REQUIRE_MODIFY();
+	TU_REQUIRE_HITS();
 	move_and_count(HWBP_REARM_MODIFY);
 }
 
 Test(move, reopen_fallback)
 {
 	TU_REQUIRE_BREAKPOINTS();
+	TU_REQUIRE_HITS();
 	move_and_count(HWBP_REARM_REOPEN);
 }
 
@@ -68,6 +70,7 @@ Test(move, reopen_with_all_registers_taken)
 	uint64_t spare[3], n;
 
 	TU_REQUIRE_BREAKPOINTS();
+	TU_REQUIRE_HITS();
 	for (int i = 0; i < 3; i++)
 		cr_assert_eq(hwbp_create(&others[i], (uintptr_t)&spare[i], 8,
 					 HWBP_WRITE, NULL), 0);
@@ -103,6 +106,7 @@ Test(move, bad_move_changes_nothing)
 		      -EINVAL);
 	TU_ASSERT_ERR(hwbp_move(bp, 0xffffffff81000000ull, 8, HWBP_WRITE),
 		      -EINVAL);
+	TU_REQUIRE_HITS();
 	TU_WRITE(a, 5);
 	cr_assert_eq(hwbp_read_count(bp, &n), 0);
 	cr_assert_eq(n, 1, "still armed at the old place");
@@ -165,11 +169,13 @@ Test(move, inflight_hits_keep_old_placement_modify)
 {
 	TU_REQUIRE_SIGTRAP();
 	TU_REQUIRE_MODIFY();
+	TU_REQUIRE_HITS();
 	moves_race_writes(HWBP_REARM_MODIFY);
 }
 
 Test(move, inflight_hits_keep_old_placement_reopen)
 {
 	TU_REQUIRE_SIGTRAP();
+	TU_REQUIRE_HITS();
 	moves_race_writes(HWBP_REARM_REOPEN);
 }

@@ -86,12 +86,14 @@ static void run_writer(enum hwbp_signal_mode mode)
 Test(signal, sync_callback_in_hitting_thread)
 {
 	TU_REQUIRE_SIGTRAP();
+	TU_REQUIRE_HITS();
 	run_writer(HWBP_SIGNAL_SYNC);
 }
 
 Test(signal, async_fallback_owner_thread)
 {
 	TU_REQUIRE(tu_probe().async_signal, "no O_ASYNC owner-thread signals");
+	TU_REQUIRE_HITS();
 	run_writer(HWBP_SIGNAL_ASYNC);
 }
 
@@ -131,6 +133,7 @@ Test(signal, exec_handler_skips_instruction)
 	struct hwbp *bp;
 
 	TU_REQUIRE_SIGTRAP();
+	TU_REQUIRE_HITS();
 	cr_assert_eq(hwbp_insn_len(skip_me, 15), 7, "incq m64(%%rip) is 7 "
 		     "bytes");
 	cr_assert_eq(hwbp_create(&bp, (uintptr_t)skip_me, 0, HWBP_EXEC, &opts),
@@ -167,6 +170,7 @@ Test(signal, chains_foreign_sigtrap)
 	struct hwbp *bp;
 
 	TU_REQUIRE_SIGTRAP();
+	TU_REQUIRE_HITS();
 	sigemptyset(&sa.sa_mask);
 	cr_assert_eq(sigaction(SIGTRAP, &sa, NULL), 0);
 	cr_assert_eq(hwbp_create(&bp, (uintptr_t)&target, 8, HWBP_WRITE,
@@ -223,6 +227,7 @@ Test(signal, no_callback_after_close)
 	int at_close;
 
 	TU_REQUIRE_SIGTRAP();
+	TU_REQUIRE_HITS();
 	cr_assert_eq(hwbp_create(&bp, (uintptr_t)&target, 8, HWBP_WRITE,
 				 &opts), 0, "%s", hwbp_last_error());
 	pthread_create(&t, NULL, write_forever, NULL);
@@ -279,11 +284,13 @@ Test(signal, rearm_in_callback_modify)
 {
 	TU_REQUIRE_SIGTRAP();
 	TU_REQUIRE_MODIFY();
+	TU_REQUIRE_HITS();
 	run_pingpong(HWBP_REARM_MODIFY);
 }
 
 Test(signal, rearm_in_callback_reopen)
 {
 	TU_REQUIRE_SIGTRAP();
+	TU_REQUIRE_HITS();
 	run_pingpong(HWBP_REARM_REOPEN);
 }

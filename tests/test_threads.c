@@ -57,6 +57,7 @@ Test(threads, concurrent_create_move_close)
 	int fds;
 
 	TU_REQUIRE_SIGTRAP();
+	TU_REQUIRE_HITS();
 	fds = tu_open_fds();
 	for (int i = 0; i < THREADS; i++)
 		pthread_create(&t[i], NULL, churn, (void *)(intptr_t)i);

@@ -35,6 +35,17 @@ static inline struct hwbp_probe tu_probe(void)
 #define TU_REQUIRE_BREAKPOINTS()                                               \
 	TU_REQUIRE(tu_probe().breakpoints,                                     \
 		   "perf_event_open(PERF_TYPE_BREAKPOINT) does not work here")
+/* Tests that count or receive hits: the kernel may accept breakpoints on a
+ * machine whose CPU never traps (a hypervisor without debug registers). */
+#define TU_REQUIRE_HITS()                                                      \
+	do {                                                                   \
+		TU_REQUIRE_BREAKPOINTS();                                      \
+		TU_REQUIRE(tu_probe().fires,                                   \
+			   "debug registers do not fire on this machine: the " \
+			   "kernel arms breakpoints but the hypervisor never " \
+			   "delivers a trap (hwbp probe: 'hits fire no'; "     \
+			   "perf test Watchpoint fails too)");                 \
+	} while (0)
 #define TU_REQUIRE_SIGTRAP()                                                   \
 	TU_REQUIRE(tu_probe().sigtrap,                                         \
 		   "attr.sigtrap needs kernel >= 5.13")

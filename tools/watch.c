@@ -611,6 +611,19 @@ static void finish(struct watch *w)
 	w->sum.counts = NULL;
 }
 
+/* Say it before the run, not after a silent one: on some hypervisors the
+ * kernel arms breakpoints that never trap. */
+static void warn_if_no_traps(void)
+{
+	HWBP_OPTS(hwbp_probe, pr);
+
+	if (hwbp_probe(&pr) == 0 && pr.breakpoints && !pr.fires)
+		fprintf(stderr, "hwbp: warning: debug registers do not fire on "
+			"this machine: the kernel arms the watchpoints but the "
+			"hypervisor never delivers a trap, so no hit can be "
+			"seen (see 'hwbp probe')\n");
+}
+
 int watch_run(const struct watch_cfg *c)
 {
 	struct watch w = { .cfg = c, .out = { .f = c->out, .json = c->json } };
@@ -636,6 +649,7 @@ int watch_run(const struct watch_cfg *c)
 		cleanup(&w);
 		return rc;
 	}
+	warn_if_no_traps();
 	read_initial_values(&w);
 	if (w.target.pid)
 		(void)thread_name(&w, w.target.pid, w.target.pid);
