@@ -87,6 +87,7 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c
 # The whole suite; Criterion runs each test in its own process.
 check: all
 	HWBP_TEST_HELPERS=$(abspath $(BUILD))/tests/helpers HWBP_BIN=$(abspath $(TOOL)) \
+		HWBP_EXAMPLES=$(abspath $(BUILD))/examples \
 		tests/run $(TEST_BIN) --jobs 2 $(TESTFLAGS)
 
 install: lib tool
