@@ -258,6 +258,30 @@ int hwbp_insn_len(const void *code, size_t avail);
 /* Move the PC past the instruction at the PC; returns its length. */
 int hwbp_uc_skip_insn(void *ucontext);
 
+/* ---- Ranges: the scheduler's building blocks, usable alone ---- */
+
+/* One debug register's worth of a range. */
+struct hwbp_piece {
+	uint64_t addr;
+	uint32_t len; /* 1, 2, 4 or 8; addr aligned to it */
+};
+#define HWBP_SPLIT_EXACT (1u << 0) /* no byte outside the range (gdb's
+				    * split); default: fewest registers */
+/*
+ * Split [addr, addr+len) into aligned pieces the hardware takes.  By default
+ * the fewest registers: one per aligned 8-byte block the range touches,
+ * each the narrowest aligned block covering the range's bytes there (it may
+ * watch a few bytes outside the range: filter those hits with
+ * hwbp_range_overlaps on the decoded access).  HWBP_SPLIT_EXACT never
+ * watches a byte outside the range and may need more registers.  Writes up
+ * to max pieces to out and returns how many the range needs (more than
+ * max: call again with a bigger array), or -EINVAL.
+ */
+int hwbp_range_split(uint64_t addr, uint64_t len, unsigned flags,
+		     struct hwbp_piece *out, int max);
+/* Whether [a, a+alen) and [b, b+blen) share a byte.  async-signal-safe. */
+bool hwbp_range_overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen);
+
 /* Short name of an access type ("write", "rw", ...). */
 const char *hwbp_access_name(enum hwbp_access access);
 
