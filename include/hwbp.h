@@ -282,6 +282,50 @@ int hwbp_range_split(uint64_t addr, uint64_t len, unsigned flags,
 /* Whether [a, a+alen) and [b, b+blen) share a byte.  async-signal-safe. */
 bool hwbp_range_overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen);
 
+/* ---- Decoding what an instruction did to memory (x86-64: Zydis) ---- */
+
+#define HWBP_NREGS 24 /* registers indexed as PERF_REG_X86_AX..R15 */
+
+struct hwbp_mem_access {
+	uint64_t addr;   /* first byte (when addr_known) */
+	uint32_t len;    /* bytes */
+	bool addr_known; /* false: built from a register the instruction
+			  * changed, from fs/gs, or no registers given */
+	bool reads, writes; /* both for a read-modify-write */
+};
+struct hwbp_insn_info {
+	uint64_t insn_addr;
+	uint32_t insn_len;
+	int nmem;                      /* memory operands, 0..2 (movs) */
+	struct hwbp_mem_access mem[2];
+};
+/*
+ * Decode the instruction at code (avail bytes; it runs at insn_addr) and
+ * say which memory it accesses.  regs (may be NULL) are the registers
+ * *after* it ran, as a data watchpoint sees them.  0 or -EINVAL.
+ * async-signal-safe.
+ */
+int hwbp_insn_decode(const void *code, size_t avail, uint64_t insn_addr,
+		     const uint64_t *regs, struct hwbp_insn_info *info);
+#define HWBP_TOUCH_READ (1 << 0)
+#define HWBP_TOUCH_WRITE (1 << 1)
+#define HWBP_TOUCH_UNSURE (1 << 2) /* an address was unknown: may touch */
+/* How a decoded instruction touched [addr, addr+len): HWBP_TOUCH_* bits,
+ * 0 when it did not (a stray hit).  async-signal-safe. */
+int hwbp_insn_touches(const struct hwbp_insn_info *info, uint64_t addr,
+		      uint64_t len);
+/*
+ * In this process: the instruction that ended at pc (a data watchpoint's
+ * PC) and touched [addr, addr+len).  0, -ENOENT (none does), -ENOTUNIQ
+ * (several byte sequences could be it: no guess), -EINVAL.
+ * async-signal-safe.
+ */
+int hwbp_insn_before(uint64_t pc, uint64_t addr, uint64_t len,
+		     const uint64_t *regs, struct hwbp_insn_info *info);
+/* The ucontext's general registers in PERF_REG_X86_* order (segment
+ * registers 0).  async-signal-safe. */
+void hwbp_uc_regs(const void *ucontext, uint64_t regs[HWBP_NREGS]);
+
 /* Short name of an access type ("write", "rw", ...). */
 const char *hwbp_access_name(enum hwbp_access access);
 
