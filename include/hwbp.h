@@ -88,6 +88,10 @@ struct hwbp_hit {
 				    * data breakpoints, at the instruction for
 				    * execute breakpoints */
 	bool async;                /* delivered by the async fallback */
+	/* Set for hits of a scheduler's watch (hwbp_sched_add): */
+	struct hwbp_watch *watch;  /* the watch (cookie is the watch's) */
+	int touch;                 /* HWBP_TOUCH_* the decoded instruction
+				    * did to the watch's bytes; 0: unknown */
 };
 
 /*
@@ -325,6 +329,73 @@ int hwbp_insn_before(uint64_t pc, uint64_t addr, uint64_t len,
 /* The ucontext's general registers in PERF_REG_X86_* order (segment
  * registers 0).  async-signal-safe. */
 void hwbp_uc_regs(const void *ucontext, uint64_t regs[HWBP_NREGS]);
+
+/* ---- The scheduler: any number of watches, any byte range ---- */
+
+/*
+ * Debug-register constraint handling in user space: a scheduler accepts
+ * any number of watches on one scope, splits each byte range onto
+ * registers (hwbp_range_split), and keeps as many armed as the registers
+ * allow by its policy, re-arming in place (PERF_EVENT_IOC_MODIFY_ATTRIBUTES).
+ * Hits are decoded (hwbp_insn_before) so a hit on bytes outside the watch
+ * (a register widened for alignment) is dropped and counted, and HWBP_READ
+ * works on x86: armed as read-write, the hits whose instruction only
+ * writes are dropped.
+ */
+enum hwbp_policy {
+	HWBP_POLICY_PINNED = 0, /* always armed; a watch that does not fit
+				 * fails with -ENOSPC */
+	HWBP_POLICY_RR,         /* round-robin time slices (quantum_us) */
+	HWBP_POLICY_RESERVOIR,  /* Witch: a new watch replaces an armed one
+				 * with probability k/n, so each of the n
+				 * watches seen is armed with equal chance */
+};
+
+struct hwbp_sched_opts {
+	size_t sz;
+	enum hwbp_policy policy;
+	uint32_t registers;  /* registers to use (0: all the probe finds) */
+	uint32_t quantum_us; /* RR time slice (0: 10000) */
+	uint64_t seed;       /* RESERVOIR random seed (0: 1) */
+	unsigned split;      /* HWBP_SPLIT_EXACT: no widened registers */
+	bool manual;         /* RR: no timer thread; call hwbp_sched_rotate */
+	/* For every register: scope, pid, cpus, kernel, signal_mode, rearm.
+	 * Delivery is the scheduler's: hits go to on_hit (may be NULL: count
+	 * only, read with hwbp_watch_get_stats). */
+	const struct hwbp_opts *bp_opts;
+	hwbp_hit_fn on_hit;
+};
+
+struct hwbp_sched;
+struct hwbp_watch;
+
+struct hwbp_watch_stats {
+	size_t sz;
+	uint64_t hits;      /* delivered */
+	uint64_t strays;    /* dropped: the access missed the watch's bytes */
+	uint64_t filtered;  /* dropped: a write on a HWBP_READ watch */
+	uint64_t unsure;    /* delivered without a decoded instruction */
+	uint64_t armed_ns;  /* time armed since hwbp_sched_add ... */
+	uint64_t total_ns;  /* ... out of this long: the coverage */
+	uint32_t registers; /* registers it needs */
+	bool armed;         /* armed now */
+};
+
+int hwbp_sched_create(struct hwbp_sched **out,
+		      const struct hwbp_sched_opts *opts);
+/* Close every register and free every watch.  NULL is accepted. */
+int hwbp_sched_close(struct hwbp_sched *s);
+/* Watch [addr, addr+len) for access (HWBP_READ too); the hits carry
+ * cookie.  *out (may be NULL) is the watch.  -ENOSPC: a pinned watch that
+ * does not fit, or a range that needs more registers than there are. */
+int hwbp_sched_add(struct hwbp_sched *s, uint64_t addr, uint64_t len,
+		   enum hwbp_access access, void *cookie,
+		   struct hwbp_watch **out);
+int hwbp_sched_remove(struct hwbp_sched *s, struct hwbp_watch *w);
+/* RR: the next time slice now (the timer thread calls it every quantum). */
+int hwbp_sched_rotate(struct hwbp_sched *s);
+int hwbp_watch_get_stats(const struct hwbp_watch *w,
+			 struct hwbp_watch_stats *stats);
 
 /* Short name of an access type ("write", "rw", ...). */
 const char *hwbp_access_name(enum hwbp_access access);

@@ -1,0 +1,663 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sched.c - debug-register constraint handling in user space (the layer the
+ * kernel keeps in kernel/events/hw_breakpoint.c, which only says ENOSPC):
+ * any number of watches per scheduler, each range split onto registers,
+ * armed by a policy (pinned, round-robin time slices, Witch's reservoir),
+ * re-armed in place with hwbp_move.  Hits are decoded in the SIGTRAP
+ * handler: strays (bytes a widened register covers outside the watch) and
+ * writes on read-only watches are dropped and counted.
+ *
+ * Locking: s->lock serializes add/remove/rotate/stats.  The hit handler
+ * takes no lock: it finds the watch in the register's owner table, indexed
+ * by the placement generation the hit carries, and removed watches stay
+ * allocated until hwbp_sched_close (after the registers' callbacks end).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define OWNERS 64         /* placements remembered per register (2^n) */
+#define DEFAULT_QUANTUM_US 10000
+
+struct reg {
+	struct hwbp_sched *s;
+	struct hwbp *bp;          /* NULL until first armed */
+	uint32_t gen;             /* its placement generation now */
+	struct hwbp_watch *_Atomic owner[OWNERS]; /* by generation */
+	struct hwbp_watch *w;     /* armed for this watch now (NULL: free) */
+	bool enabled;
+};
+
+struct hwbp_watch {
+	struct hwbp_sched *s;
+	uint64_t addr, len;
+	enum hwbp_access access;
+	void *cookie;
+	struct hwbp_piece *pieces;
+	int npieces;
+	bool widened;             /* some register covers bytes outside */
+	bool armed;
+	uint64_t added_ns, armed_since, armed_ns;
+	_Atomic uint64_t hits, strays, filtered, unsure;
+};
+
+struct watch_list {
+	struct hwbp_watch **v;
+	int n, cap;
+};
+
+struct hwbp_sched {
+	enum hwbp_policy policy;
+	uint32_t quantum_us;
+	unsigned split;
+	uint64_t rng;
+	struct hwbp_opts bp_opts;
+	hwbp_hit_fn on_hit;
+	struct reg *regs;
+	int nregs;
+	struct watch_list live;   /* in add order: the round-robin queue */
+	struct watch_list dead;   /* removed; freed at close */
+	uint64_t seen;            /* reservoir: watches offered so far */
+	int rr_next;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	pthread_t timer;
+	bool has_timer, stop;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* xorshift64*: reproducible from the seed, good enough for sampling. */
+static uint64_t next_random(struct hwbp_sched *s)
+{
+	s->rng ^= s->rng >> 12;
+	s->rng ^= s->rng << 25;
+	s->rng ^= s->rng >> 27;
+	return s->rng * 0x2545f4914f6cdd1dull;
+}
+
+static int list_push(struct watch_list *l, struct hwbp_watch *w)
+{
+	if (l->n == l->cap) {
+		int cap = l->cap ? 2 * l->cap : 16;
+		void *v = realloc(l->v, (size_t)cap * sizeof(*l->v));
+
+		if (!v)
+			return hwbp_fail(ENOMEM, "out of memory for a watch");
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = w;
+	return 0;
+}
+
+static int list_find(const struct watch_list *l, const struct hwbp_watch *w)
+{
+	for (int i = 0; i < l->n; i++)
+		if (l->v[i] == w)
+			return i;
+	return -1;
+}
+
+/* ---- the hit path: async-signal-safe, no locks ---- */
+
+/* How the instruction that hit touched the watch: HWBP_TOUCH_* bits, 0
+ * when unknown, -1 for a stray (it touched the register's bytes only). */
+static int classify(const struct hwbp_watch *w, const struct hwbp_hit *hit,
+		    void *uc)
+{
+	uint64_t regs[HWBP_NREGS];
+	struct hwbp_insn_info info;
+	int how;
+
+	if (w->access == HWBP_EXEC)
+		return 0;
+	hwbp_uc_regs(uc, regs);
+	if (hwbp_insn_before(hit->pc, hit->bp_addr, hit->bp_len ? hit->bp_len : 1,
+			     regs, &info))
+		return 0; /* not decoded: deliver, counted unsure */
+	how = hwbp_insn_touches(&info, w->addr, w->len);
+	if (how == 0)
+		return w->widened ? -1 : 0;
+	return how & HWBP_TOUCH_UNSURE ? 0 : how;
+}
+
+static bool only_writes(int how)
+{
+	return (how & HWBP_TOUCH_WRITE) && !(how & HWBP_TOUCH_READ);
+}
+
+static void sched_hit(const struct hwbp_hit *hit, void *uc)
+{
+	struct reg *r = hit->cookie;
+	struct hwbp_watch *w = atomic_load(&r->owner[hit->generation % OWNERS]);
+	struct hwbp_hit h;
+	int how;
+
+	if (!w)
+		return;
+	how = classify(w, hit, uc);
+	if (how < 0) {
+		atomic_fetch_add(&w->strays, 1);
+		return;
+	}
+	if (w->access == HWBP_READ && only_writes(how)) {
+		atomic_fetch_add(&w->filtered, 1);
+		return;
+	}
+	if (how == 0 && w->access != HWBP_EXEC)
+		atomic_fetch_add(&w->unsure, 1);
+	atomic_fetch_add(&w->hits, 1);
+	if (!r->s->on_hit)
+		return;
+	h = *hit;
+	h.cookie = w->cookie;
+	h.watch = w;
+	h.touch = how;
+	r->s->on_hit(&h, uc);
+}
+
+/* ---- registers ---- */
+
+static enum hwbp_access hw_access(enum hwbp_access a)
+{
+	return a == HWBP_READ ? HWBP_RW : a; /* x86: no read-only register */
+}
+
+static int reg_create(struct hwbp_sched *s, struct reg *r,
+		      const struct hwbp_piece *p, enum hwbp_access access)
+{
+	struct hwbp_opts o = s->bp_opts;
+
+	o.delivery = HWBP_DELIVER_SIGNAL;
+	o.on_hit = sched_hit;
+	o.cookie = r;
+	o.disabled = false;
+	r->gen = 0;
+	return hwbp_create(&r->bp, p->addr, access == HWBP_EXEC ? 0 : p->len,
+			   access, &o);
+}
+
+/* Point register r at piece p of watch w.  The owner of the placement is
+ * published before the kernel can report a hit on it. */
+static int reg_place(struct hwbp_sched *s, struct reg *r,
+		     const struct hwbp_piece *p, struct hwbp_watch *w)
+{
+	enum hwbp_access access = hw_access(w->access);
+	uint32_t next = r->bp ? (r->gen + 1) & 0xffff : 0;
+	int err;
+
+	atomic_store(&r->owner[next % OWNERS], w);
+	if (!r->bp)
+		err = reg_create(s, r, p, access);
+	else
+		err = hwbp_move(r->bp, p->addr,
+				access == HWBP_EXEC ? 0 : p->len, access);
+	if (err)
+		return err;
+	r->gen = next;
+	if (!r->enabled && (err = hwbp_enable(r->bp)))
+		return err;
+	r->enabled = true;
+	r->w = w;
+	return 0;
+}
+
+static void reg_free(struct reg *r)
+{
+	if (r->bp && r->enabled)
+		hwbp_disable(r->bp); /* keeps the kernel's reservation */
+	r->enabled = false;
+	r->w = NULL;
+}
+
+static int free_regs(const struct hwbp_sched *s)
+{
+	int n = 0;
+
+	for (int i = 0; i < s->nregs; i++)
+		n += !s->regs[i].w;
+	return n;
+}
+
+static void disarm(struct hwbp_sched *s, struct hwbp_watch *w)
+{
+	if (!w->armed)
+		return;
+	for (int i = 0; i < s->nregs; i++)
+		if (s->regs[i].w == w)
+			reg_free(&s->regs[i]);
+	w->armed = false;
+	w->armed_ns += now_ns() - w->armed_since;
+}
+
+static int arm(struct hwbp_sched *s, struct hwbp_watch *w)
+{
+	int piece = 0, err = 0;
+
+	if (w->armed)
+		return 0;
+	for (int i = 0; i < s->nregs && piece < w->npieces && !err; i++)
+		if (!s->regs[i].w)
+			err = reg_place(s, &s->regs[i], &w->pieces[piece++], w);
+	if (!err && piece < w->npieces)
+		err = hwbp_fail(ENOSPC, "internal: no free register");
+	w->armed = true;
+	w->armed_since = now_ns();
+	if (err)
+		disarm(s, w);
+	return err;
+}
+
+/* ---- policies ---- */
+
+static int add_pinned(struct hwbp_sched *s, struct hwbp_watch *w)
+{
+	int spare = free_regs(s);
+
+	if (w->npieces > spare)
+		return hwbp_fail(ENOSPC, "pinned watch at 0x%llx (%llu bytes) "
+				 "needs %d debug register%s, %d of %d free: "
+				 "the others hold pinned watches (use the "
+				 "round-robin or reservoir policy to share them)",
+				 (unsigned long long)w->addr,
+				 (unsigned long long)w->len, w->npieces,
+				 w->npieces == 1 ? "" : "s", spare, s->nregs);
+	return arm(s, w);
+}
+
+/* Witch's reservoir: the n-th watch is armed with probability k/n, in
+ * place of a random armed one, so every watch seen is equally likely to
+ * be armed. */
+static int add_reservoir(struct hwbp_sched *s, struct hwbp_watch *w)
+{
+	int armed = 0;
+
+	s->seen++;
+	if (w->npieces <= free_regs(s))
+		return arm(s, w);
+	for (int i = 0; i < s->live.n; i++)
+		armed += s->live.v[i]->armed;
+	if (!armed || next_random(s) % s->seen >= (uint64_t)armed)
+		return 0; /* stays a candidate, unarmed */
+	while (w->npieces > free_regs(s)) {
+		uint64_t victim = next_random(s) % (uint64_t)armed;
+
+		for (int i = 0; i < s->live.n; i++)
+			if (s->live.v[i]->armed && victim-- == 0) {
+				disarm(s, s->live.v[i]);
+				armed--;
+				break;
+			}
+	}
+	return arm(s, w);
+}
+
+/* One round-robin step: the watches from rr_next on, as many as fit. */
+static int rotate_locked(struct hwbp_sched *s)
+{
+	int n = s->live.n, err = 0, i;
+
+	if (s->policy != HWBP_POLICY_RR || !n)
+		return 0;
+	for (i = 0; i < n; i++)
+		disarm(s, s->live.v[i]);
+	if (s->rr_next >= n)
+		s->rr_next = 0;
+	for (i = 0; i < n && !err; i++) {
+		struct hwbp_watch *w = s->live.v[(s->rr_next + i) % n];
+
+		if (w->npieces > free_regs(s))
+			break;
+		err = arm(s, w);
+	}
+	s->rr_next = (s->rr_next + i) % n;
+	return err;
+}
+
+static void *rr_timer(void *arg)
+{
+	struct hwbp_sched *s = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->stop) {
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += (long)s->quantum_us * 1000;
+		until.tv_sec += until.tv_nsec / 1000000000;
+		until.tv_nsec %= 1000000000;
+		if (pthread_cond_timedwait(&s->wake, &s->lock, &until) ==
+		    ETIMEDOUT && !s->stop)
+			rotate_locked(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* ---- public ---- */
+
+/* SIGTRAP goes to the thread that hit: it must be one of ours. */
+static bool signals_reach_us(const struct hwbp_opts *bo)
+{
+	enum hwbp_scope scope = HWBP_OPTS_GET(bo, scope, HWBP_SCOPE_SELF);
+	pid_t pid = HWBP_OPTS_GET(bo, pid, 0);
+	char path[64];
+
+	if (scope == HWBP_SCOPE_PROCESS)
+		return pid == 0 || pid == getpid();
+	if (scope == HWBP_SCOPE_THREAD) {
+		snprintf(path, sizeof(path), "/proc/self/task/%d", (int)pid);
+		return access(path, F_OK) == 0;
+	}
+	return scope == HWBP_SCOPE_SELF; /* CPUS: any process may hit */
+}
+
+static int sched_opts_check(const struct hwbp_sched_opts *o, int slots)
+{
+	enum hwbp_policy policy = HWBP_OPTS_GET(o, policy, HWBP_POLICY_PINNED);
+	uint32_t regs = HWBP_OPTS_GET(o, registers, 0);
+	const struct hwbp_opts *bo = HWBP_OPTS_GET(o, bp_opts, NULL);
+	int err = o ? hwbp_opts_valid(o, o->sz, sizeof(*o), "hwbp_sched_opts")
+		    : 0;
+
+	if (err)
+		return err;
+	if (policy > HWBP_POLICY_RESERVOIR)
+		return hwbp_fail(EINVAL, "hwbp_sched_create: unknown policy %d",
+				 (int)policy);
+	if (regs > (uint32_t)slots)
+		return hwbp_fail(EINVAL, "hwbp_sched_create: %u registers "
+				 "asked, this machine has %d per thread", regs,
+				 slots);
+	if (HWBP_OPTS_GET(o, split, 0) & ~HWBP_SPLIT_EXACT)
+		return hwbp_fail(EINVAL, "hwbp_sched_create: unknown split "
+				 "flags");
+	if (bo && (err = hwbp_opts_valid(bo, bo->sz, sizeof(*bo), "hwbp_opts")))
+		return err;
+	if (bo && HWBP_OPTS_GET(bo, delivery, HWBP_DELIVER_COUNT) ==
+		  HWBP_DELIVER_RING)
+		return hwbp_fail(EOPNOTSUPP, "hwbp_sched_create: the scheduler "
+				 "delivers hits to on_hit (signals), not to "
+				 "ring buffers");
+	if (bo && !signals_reach_us(bo))
+		return hwbp_fail(EOPNOTSUPP, "hwbp_sched_create: the scheduler "
+				 "decodes hits in this process's SIGTRAP "
+				 "handler: pid %d is not one of its threads",
+				 (int)HWBP_OPTS_GET(bo, pid, 0));
+	return 0;
+}
+
+static void copy_bp_opts(struct hwbp_opts *dst, const struct hwbp_opts *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	if (src)
+		memcpy(dst, src, src->sz < sizeof(*dst) ? src->sz : sizeof(*dst));
+	dst->sz = sizeof(*dst);
+}
+
+HWBP_API int hwbp_sched_create(struct hwbp_sched **out,
+			       const struct hwbp_sched_opts *opts)
+{
+	int slots = hwbp_probe_cached(NULL), err;
+	struct hwbp_sched *s;
+
+	hwbp_clear_error();
+	if (!out)
+		return hwbp_fail(EINVAL, "hwbp_sched_create: out is NULL");
+	*out = NULL;
+	if ((err = sched_opts_check(opts, slots)))
+		return err;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return hwbp_fail(ENOMEM, "out of memory for a scheduler");
+	s->policy = HWBP_OPTS_GET(opts, policy, HWBP_POLICY_PINNED);
+	s->nregs = (int)HWBP_OPTS_GET(opts, registers, 0);
+	if (!s->nregs)
+		s->nregs = slots;
+	s->quantum_us = HWBP_OPTS_GET(opts, quantum_us, 0);
+	if (!s->quantum_us)
+		s->quantum_us = DEFAULT_QUANTUM_US;
+	s->rng = HWBP_OPTS_GET(opts, seed, 0);
+	if (!s->rng)
+		s->rng = 1;
+	s->split = HWBP_OPTS_GET(opts, split, 0);
+	s->on_hit = HWBP_OPTS_GET(opts, on_hit, NULL);
+	copy_bp_opts(&s->bp_opts, HWBP_OPTS_GET(opts, bp_opts, NULL));
+	s->regs = calloc((size_t)s->nregs, sizeof(*s->regs));
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	for (int i = 0; s->regs && i < s->nregs; i++)
+		s->regs[i].s = s;
+	if (!s->regs) {
+		hwbp_sched_close(s);
+		return hwbp_fail(ENOMEM, "out of memory for a scheduler");
+	}
+	if (s->policy == HWBP_POLICY_RR && !HWBP_OPTS_GET(opts, manual, false)) {
+		err = -pthread_create(&s->timer, NULL, rr_timer, s);
+		if (err) {
+			hwbp_sched_close(s);
+			return hwbp_fail(-err, "hwbp_sched_create: no timer "
+					 "thread: %s", strerror(-err));
+		}
+		s->has_timer = true;
+	}
+	*out = s;
+	return 0;
+}
+
+static int new_watch(struct hwbp_sched *s, uint64_t addr, uint64_t len,
+		     enum hwbp_access access, void *cookie,
+		     struct hwbp_watch **out)
+{
+	struct hwbp_watch *w = calloc(1, sizeof(*w));
+	int n;
+
+	if (!w)
+		return hwbp_fail(ENOMEM, "out of memory for a watch");
+	*w = (struct hwbp_watch){ .s = s, .addr = addr, .len = len,
+				  .access = access, .cookie = cookie };
+	if (access == HWBP_EXEC) {
+		n = 1;
+		w->pieces = malloc(sizeof(*w->pieces));
+		if (w->pieces)
+			w->pieces[0] = (struct hwbp_piece){ addr, 0 };
+	} else {
+		n = hwbp_range_split(addr, len, s->split, NULL, 0);
+		w->pieces = n > 0 ? calloc((size_t)n, sizeof(*w->pieces)) : NULL;
+		if (w->pieces)
+			hwbp_range_split(addr, len, s->split, w->pieces, n);
+	}
+	if (n > 0 && !w->pieces)
+		n = hwbp_fail(ENOMEM, "out of memory for a watch");
+	if (n < 0) {
+		free(w);
+		return n;
+	}
+	w->npieces = n;
+	for (int i = 0; i < n && access != HWBP_EXEC; i++)
+		w->widened |= w->pieces[i].addr < addr ||
+			      w->pieces[i].addr + w->pieces[i].len > addr + len;
+	w->added_ns = now_ns();
+	*out = w;
+	return 0;
+}
+
+static void free_watch(struct hwbp_watch *w)
+{
+	if (w)
+		free(w->pieces);
+	free(w);
+}
+
+static int check_watch_args(struct hwbp_sched *s, uint64_t addr, uint64_t len,
+			    enum hwbp_access access)
+{
+	struct hwbp_place p = { addr, 1, hw_access(access) };
+
+	if (!s)
+		return hwbp_fail(EINVAL, "hwbp_sched_add: scheduler is NULL");
+	if (access != HWBP_READ && access != HWBP_WRITE && access != HWBP_RW &&
+	    access != HWBP_EXEC)
+		return hwbp_fail(EINVAL, "hwbp_sched_add: access %d is not "
+				 "HWBP_READ/WRITE/RW/EXEC", (int)access);
+	if (access != HWBP_EXEC && !len)
+		return hwbp_fail(EINVAL, "hwbp_sched_add: len 0 at 0x%llx",
+				 (unsigned long long)addr);
+	if (access == HWBP_EXEC)
+		p.len = hwbp_arch.exec_len;
+	return hwbp_check_place(&p, s->bp_opts.kernel);
+}
+
+HWBP_API int hwbp_sched_add(struct hwbp_sched *s, uint64_t addr, uint64_t len,
+			    enum hwbp_access access, void *cookie,
+			    struct hwbp_watch **out)
+{
+	struct hwbp_watch *w = NULL;
+	int err;
+
+	hwbp_clear_error();
+	if (out)
+		*out = NULL;
+	if ((err = check_watch_args(s, addr, len, access)) ||
+	    (err = new_watch(s, addr, len, access, cookie, &w)))
+		return err;
+	if (w->npieces > s->nregs) {
+		err = hwbp_fail(ENOSPC, "watch at 0x%llx (%llu bytes) needs %d "
+				"debug registers, the scheduler has %d",
+				(unsigned long long)addr,
+				(unsigned long long)len, w->npieces, s->nregs);
+		free_watch(w);
+		return err;
+	}
+	pthread_mutex_lock(&s->lock);
+	err = list_push(&s->live, w);
+	if (!err && s->policy == HWBP_POLICY_PINNED)
+		err = add_pinned(s, w);
+	else if (!err && s->policy == HWBP_POLICY_RESERVOIR)
+		err = add_reservoir(s, w);
+	else if (!err && w->npieces <= free_regs(s))
+		err = arm(s, w);
+	if (err && list_find(&s->live, w) >= 0)
+		s->live.n--; /* it was pushed last */
+	pthread_mutex_unlock(&s->lock);
+	if (err) {
+		free_watch(w);
+		return err;
+	}
+	if (out)
+		*out = w;
+	return 0;
+}
+
+HWBP_API int hwbp_sched_remove(struct hwbp_sched *s, struct hwbp_watch *w)
+{
+	int at, err = 0;
+
+	hwbp_clear_error();
+	if (!s || !w)
+		return hwbp_fail(EINVAL, "hwbp_sched_remove: %s is NULL",
+				 s ? "watch" : "scheduler");
+	pthread_mutex_lock(&s->lock);
+	at = list_find(&s->live, w);
+	if (at < 0) {
+		err = hwbp_fail(ENOENT, "hwbp_sched_remove: not a live watch "
+				"of this scheduler (removed already?)");
+	} else {
+		disarm(s, w);
+		memmove(&s->live.v[at], &s->live.v[at + 1],
+			(size_t)(s->live.n - at - 1) * sizeof(*s->live.v));
+		s->live.n--;
+		if (s->rr_next > at)
+			s->rr_next--;
+		/* A signal may still name it: freed at close. */
+		err = list_push(&s->dead, w);
+		if (err)
+			s->live.v[s->live.n++] = w; /* keep it reachable */
+	}
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+HWBP_API int hwbp_sched_rotate(struct hwbp_sched *s)
+{
+	int err;
+
+	if (!s)
+		return hwbp_fail(EINVAL, "hwbp_sched_rotate: scheduler is NULL");
+	pthread_mutex_lock(&s->lock);
+	err = rotate_locked(s);
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+HWBP_API int hwbp_watch_get_stats(const struct hwbp_watch *w,
+				  struct hwbp_watch_stats *st)
+{
+	struct hwbp_watch_stats all = { .sz = sizeof(all) };
+	struct hwbp_sched *s;
+	uint64_t now = now_ns();
+	int err;
+
+	if (!w || !st)
+		return hwbp_fail(EINVAL, "hwbp_watch_get_stats: %s is NULL",
+				 w ? "stats" : "watch");
+	if ((err = hwbp_opts_valid(st, st->sz, sizeof(*st), "hwbp_watch_stats")))
+		return err;
+	s = w->s;
+	pthread_mutex_lock(&s->lock);
+	all.hits = atomic_load(&w->hits);
+	all.strays = atomic_load(&w->strays);
+	all.filtered = atomic_load(&w->filtered);
+	all.unsure = atomic_load(&w->unsure);
+	all.armed_ns = w->armed_ns + (w->armed ? now - w->armed_since : 0);
+	all.total_ns = now - w->added_ns;
+	all.registers = (uint32_t)w->npieces;
+	all.armed = w->armed;
+	pthread_mutex_unlock(&s->lock);
+	all.sz = st->sz;
+	memcpy(st, &all, st->sz < sizeof(all) ? st->sz : sizeof(all));
+	return 0;
+}
+
+HWBP_API int hwbp_sched_close(struct hwbp_sched *s)
+{
+	if (!s)
+		return 0;
+	if (s->has_timer) {
+		pthread_mutex_lock(&s->lock);
+		s->stop = true;
+		pthread_cond_signal(&s->wake);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->timer, NULL);
+	}
+	/* hwbp_close waits for callbacks still running: then nothing can
+	 * name a watch any more. */
+	for (int i = 0; s->regs && i < s->nregs; i++)
+		hwbp_close(s->regs[i].bp);
+	for (int i = 0; i < s->live.n; i++)
+		free_watch(s->live.v[i]);
+	for (int i = 0; i < s->dead.n; i++)
+		free_watch(s->dead.v[i]);
+	free(s->live.v);
+	free(s->dead.v);
+	free(s->regs);
+	pthread_cond_destroy(&s->wake);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	return 0;
+}
