@@ -489,10 +489,15 @@ Test(ring, bad_options)
 	cr_assert_eq(tu_open_fds(), fds, "fds leaked by failed creates");
 }
 
+static void noop_hit(const struct hwbp_hit *h, void *uc)
+{
+	(void)h, (void)uc;
+}
+
 Test(ring, ring_calls_on_other_handles)
 {
 	HWBP_OPTS(hwbp_opts, sig, .delivery = HWBP_DELIVER_SIGNAL,
-		  .on_hit = (hwbp_hit_fn)1);
+		  .on_hit = noop_hit);
 	HWBP_OPTS(hwbp_opts, ring, .delivery = HWBP_DELIVER_RING,
 		  .on_record = keep);
 	struct hwbp *bp;
