@@ -362,16 +362,26 @@ static int consume_ring(struct hwbp *bp, struct hwbp_ring *r,
 	return n;
 }
 
+/* A usable ring handle, or -EINVAL/-EBADF with the message set. */
+static int check_ring(const struct hwbp *bp, const char *fn)
+{
+	if (!bp)
+		return hwbp_fail(EINVAL, "%s: bp is NULL", fn);
+	if (atomic_load(&bp->closed))
+		return hwbp_fail(EBADF, "%s: this breakpoint is closed", fn);
+	if (bp->req.delivery != HWBP_DELIVER_RING)
+		return hwbp_fail(EINVAL, "%s: this breakpoint has no ring "
+				 "(delivery is not HWBP_DELIVER_RING)", fn);
+	return 0;
+}
+
 HWBP_API int hwbp_ring_consume(struct hwbp *bp)
 {
 	struct perf_event_attr attr;
-	int n = 0;
+	int n = check_ring(bp, "hwbp_ring_consume");
 
-	if (!bp || bp->req.delivery != HWBP_DELIVER_RING)
-		return hwbp_fail(EINVAL, "hwbp_ring_consume: %s",
-				 bp ? "this breakpoint has no ring (delivery "
-				      "is not HWBP_DELIVER_RING)"
-				    : "bp is NULL");
+	if (n)
+		return n;
 	hwbp_fill_attr(&attr, bp, &bp->req.place, 0);
 	for (int i = 0; i < bp->nrings; i++)
 		n += consume_ring(bp, &bp->rings[i], attr.sample_type);
@@ -381,10 +391,10 @@ HWBP_API int hwbp_ring_consume(struct hwbp *bp)
 HWBP_API int hwbp_ring_poll(struct hwbp *bp, int timeout_ms)
 {
 	struct epoll_event ev[16];
-	int n;
+	int n = check_ring(bp, "hwbp_ring_poll");
 
-	if (!bp || bp->req.delivery != HWBP_DELIVER_RING)
-		return hwbp_ring_consume(bp);
+	if (n)
+		return n;
 	n = epoll_wait(bp->epfd, ev, 16, timeout_ms);
 	if (n < 0)
 		return -errno;
@@ -402,10 +412,7 @@ HWBP_API int hwbp_ring_poll(struct hwbp *bp, int timeout_ms)
 
 HWBP_API int hwbp_ring_fd(const struct hwbp *bp)
 {
-	if (!bp || bp->req.delivery != HWBP_DELIVER_RING)
-		return hwbp_fail(EINVAL, "hwbp_ring_fd: %s",
-				 bp ? "this breakpoint has no ring (delivery "
-				      "is not HWBP_DELIVER_RING)"
-				    : "bp is NULL");
-	return bp->epfd;
+	int err = check_ring(bp, "hwbp_ring_fd");
+
+	return err ? err : bp->epfd;
 }
