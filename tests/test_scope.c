@@ -569,3 +569,219 @@ Test(scope, cpus_count_what_runs_there)
 	cr_assert_eq(n, 25, "CPU 0: %llu hits for the 25 writes made there%s",
 		     (unsigned long long)n, nw == 2 ? " (+35 on CPU 1)" : "");
 }
+
+/* ---- 7. what an unprivileged user may do ---- */
+
+enum { P_CPUS, P_KERNEL, P_KADDR, P_KADDR_KERNEL, P_FOREIGN, P_SELF, P_N };
+
+struct priv_result {
+	int rc[P_N];
+	char msg[P_N][240];
+	uint32_t self_events;
+	int self_close;
+};
+
+static void priv_try(struct priv_result *r, int i, uint64_t addr,
+		     const struct hwbp_opts *opts)
+{
+	struct hwbp *bp = NULL;
+
+	r->rc[i] = hwbp_create(&bp, addr, 8, HWBP_WRITE, opts);
+	snprintf(r->msg[i], sizeof(r->msg[i]), "%s", hwbp_last_error());
+	if (!r->rc[i] && i == P_SELF) {
+		HWBP_OPTS(hwbp_stats, st);
+
+		hwbp_get_stats(bp, &st);
+		r->self_events = st.events;
+	}
+	if (!r->rc[i])
+		r->self_close = hwbp_close(bp);
+}
+
+/* In the child, as nobody: every attempt, its result into the pipe. */
+static void priv_child(int out, pid_t parent)
+{
+	struct priv_result r;
+	uint64_t v = (uintptr_t)&priv_var, kaddr = 0xffffffff81000000ull;
+	cpu_set_t cpu0;
+
+	memset(&r, 0, sizeof(r));
+	if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+		_exit(2);
+	if (getuid() != 65534 || geteuid() != 65534)
+		_exit(3);
+	CPU_ZERO(&cpu0);
+	CPU_SET(0, &cpu0);
+	{
+		HWBP_OPTS(hwbp_opts, cpus, .scope = HWBP_SCOPE_CPUS,
+			  .cpus = &cpu0, .cpus_size = sizeof(cpu0));
+		HWBP_OPTS(hwbp_opts, kernel, .kernel = true);
+		HWBP_OPTS(hwbp_opts, foreign, .scope = HWBP_SCOPE_PROCESS,
+			  .pid = parent);
+
+		priv_try(&r, P_CPUS, v, &cpus);
+		priv_try(&r, P_KERNEL, v, &kernel);
+		priv_try(&r, P_KADDR, kaddr, NULL);
+		priv_try(&r, P_KADDR_KERNEL, kaddr, &kernel);
+		priv_try(&r, P_FOREIGN, v, &foreign);
+		priv_try(&r, P_SELF, v, NULL);
+	}
+	if (write(out, &r, sizeof(r)) != (ssize_t)sizeof(r))
+		_exit(4);
+	_exit(0);
+}
+
+static int read_paranoid(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/perf_event_paranoid", "r");
+	int v = -99;
+
+	cr_assert(f);
+	cr_assert_eq(fscanf(f, "%d", &v), 1);
+	fclose(f);
+	return v;
+}
+
+static struct priv_result run_as_nobody(void)
+{
+	struct priv_result r;
+	int p[2], status;
+	pid_t pid;
+
+	cr_assert_eq(pipe(p), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		close(p[0]);
+		priv_child(p[1], getppid());
+	}
+	close(p[1]);
+	cr_assert_eq(read(p[0], &r, sizeof(r)), (ssize_t)sizeof(r),
+		     "no result from the child");
+	close(p[0]);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "child status 0x%x (2: cannot become nobody)", status);
+	return r;
+}
+
+#define PRIV_ASSERT(r, i, err, piece1, piece2)                                \
+	do {                                                                   \
+		cr_assert_eq((r).rc[i], (err), #i ": got %d (%s), want %d: %s", \
+			     (r).rc[i], strerror(-(r).rc[i]), (err),           \
+			     (r).msg[i]);                                      \
+		cr_assert(strstr((r).msg[i], piece1) &&                        \
+			  strstr((r).msg[i], piece2),                          \
+			  #i ": message '%s' lacks '%s' or '%s'", (r).msg[i],  \
+			  piece1, piece2);                                     \
+	} while (0)
+
+Test(scope, unprivileged_user_refusals)
+{
+	int par = read_paranoid(), fds = tu_open_fds();
+	struct priv_result r;
+
+	TU_REQUIRE_BREAKPOINTS();
+	TU_REQUIRE(getuid() == 0, "needs root to drop to user nobody");
+	r = run_as_nobody();
+	cr_assert_eq(tu_open_fds(), fds);
+	/* perf_allow_cpu / perf_allow_kernel: EACCES, at paranoid 3 too. */
+	PRIV_ASSERT(r, P_CPUS, -EACCES, "perf_event_paranoid", "CAP_PERFMON");
+	PRIV_ASSERT(r, P_KERNEL, -EACCES, "perf_event_paranoid",
+		    "CAP_PERFMON");
+	/* Refused before any syscall: opts.kernel is not set. */
+	PRIV_ASSERT(r, P_KADDR, -EINVAL, "kernel address", "opts.kernel");
+	PRIV_ASSERT(r, P_KADDR_KERNEL, -EACCES, "perf_event_paranoid",
+		    "CAP_PERFMON");
+	if (par <= 2) {
+		/* root's process: ptrace_may_access says no. */
+		PRIV_ASSERT(r, P_FOREIGN, -EACCES, "no permission", "ptrace");
+		cr_assert_eq(r.rc[P_SELF], 0, "paranoid %d allows user-space "
+			     "breakpoints on oneself: %s", par, r.msg[P_SELF]);
+		cr_assert_eq(r.self_events, 1);
+		cr_assert_eq(r.self_close, 0);
+	} else {
+		PRIV_ASSERT(r, P_SELF, -EACCES, "perf_event_paranoid",
+			    "CAP_PERFMON");
+	}
+}
+
+/* ---- 8. the events behind each scope, and nothing left after close ---- */
+
+static void noop_record(const struct hwbp_record *rec, void *cookie)
+{
+	(void)rec, (void)cookie;
+}
+
+static void expect_events(const struct hwbp_opts *opts, uint32_t events,
+			  uint32_t rings, const char *what)
+{
+	int fds = tu_open_fds(), maps = tu_mappings();
+	struct hwbp_stats st;
+	struct hwbp *bp;
+
+	bp = must_create(&stat_var, opts);
+	st = stats_of(bp);
+	cr_assert_eq(st.events, events, "%s: %u events, want %u", what,
+		     st.events, events);
+	cr_assert_eq(st.rings, rings, "%s: %u rings, want %u", what, st.rings,
+		     rings);
+	close_checked(bp, fds);
+	cr_assert_eq(tu_mappings(), maps, "%s: a ring is still mapped", what);
+}
+
+Test(scope, events_per_scope)
+{
+	struct worker w[3] = {
+		{ .var = &stat_var, .cpu = -1 },
+		{ .var = &stat_var, .cpu = -1 },
+		{ .var = &stat_var, .cpu = -1 },
+	};
+	uint32_t cpus = (uint32_t)get_nprocs(), threads;
+	pthread_barrier_t gate;
+
+	TU_REQUIRE_BREAKPOINTS();
+	start_gated(w, 3, &gate);
+	threads = (uint32_t)nthreads();
+	{
+		HWBP_OPTS(hwbp_opts, self);
+		HWBP_OPTS(hwbp_opts, self_ring, .delivery = HWBP_DELIVER_RING,
+			  .on_record = noop_record, .ring_pages = 1);
+		HWBP_OPTS(hwbp_opts, thread, .scope = HWBP_SCOPE_THREAD,
+			  .pid = w[1].tid);
+		HWBP_OPTS(hwbp_opts, proc, .scope = HWBP_SCOPE_PROCESS);
+		HWBP_OPTS(hwbp_opts, proc_nf, .scope = HWBP_SCOPE_PROCESS,
+			  .no_follow = true);
+		HWBP_OPTS(hwbp_opts, proc_ring, .scope = HWBP_SCOPE_PROCESS,
+			  .delivery = HWBP_DELIVER_RING,
+			  .on_record = noop_record, .ring_pages = 1);
+
+		expect_events(&self, 1, 0, "self");
+		expect_events(&self_ring, 1, 1, "self ring");
+		expect_events(&thread, 1, 0, "thread");
+		expect_events(&proc, threads, 0, "process");
+		expect_events(&proc_nf, threads, 0, "process no_follow");
+		/* an inherited event is mmapped per CPU: thread x CPU */
+		expect_events(&proc_ring, threads * cpus, cpus, "process ring");
+	}
+	if (tu_probe().cpu_wide) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		for (uint32_t c = 0; c < cpus; c++)
+			CPU_SET(c, &set);
+		{
+			HWBP_OPTS(hwbp_opts, on_cpus, .scope = HWBP_SCOPE_CPUS,
+				  .cpus = &set, .cpus_size = sizeof(set));
+			HWBP_OPTS(hwbp_opts, cpus_ring,
+				  .scope = HWBP_SCOPE_CPUS, .cpus = &set,
+				  .cpus_size = sizeof(set),
+				  .delivery = HWBP_DELIVER_RING,
+				  .on_record = noop_record, .ring_pages = 1);
+
+			expect_events(&on_cpus, cpus, 0, "cpus");
+			expect_events(&cpus_ring, cpus, cpus, "cpus ring");
+		}
+	}
+	release_and_join(w, 3, &gate);
+}
