@@ -785,3 +785,61 @@ Test(scope, events_per_scope)
 	}
 	release_and_join(w, 3, &gate);
 }
+
+/* ---- signal delivery is for this process only ---- */
+
+static void noop_hit(const struct hwbp_hit *hit, void *uc)
+{
+	(void)hit, (void)uc;
+}
+
+/* The callback runs in the thread that hit: another process has no handler
+ * and a SIGTRAP would kill it, so such a target is refused up front. */
+Test(scope, signal_delivery_refuses_another_process)
+{
+	static const enum hwbp_signal_mode modes[] = { HWBP_SIGNAL_AUTO,
+						       HWBP_SIGNAL_ASYNC };
+	int go[2], done[2], fds, status;
+	struct hwbp *bp;
+	pid_t pid;
+
+	TU_REQUIRE_BREAKPOINTS();
+	TU_REQUIRE_SIGTRAP();
+	fds = tu_open_fds();
+	cr_assert_eq(pipe(go), 0);
+	cr_assert_eq(pipe(done), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		close(go[1]);
+		close(done[0]);
+		other_child(go[0], done[1], 0);
+	}
+	close(go[0]);
+	close(done[1]);
+	{
+		HWBP_OPTS(hwbp_opts, opts, .scope = HWBP_SCOPE_PROCESS,
+			  .pid = pid, .delivery = HWBP_DELIVER_SIGNAL,
+			  .on_hit = noop_hit);
+
+		TU_ASSERT_ERR(hwbp_create(&bp, (uintptr_t)&other_var, 8,
+					  HWBP_WRITE, &opts), -EINVAL);
+		assert_msg_has("this process");
+	}
+	for (int i = 0; i < 2; i++) {
+		HWBP_OPTS(hwbp_opts, opts, .scope = HWBP_SCOPE_THREAD,
+			  .pid = pid, .delivery = HWBP_DELIVER_SIGNAL,
+			  .on_hit = noop_hit, .signal_mode = modes[i]);
+
+		TU_ASSERT_ERR(hwbp_create(&bp, (uintptr_t)&other_var, 8,
+					  HWBP_WRITE, &opts), -EINVAL);
+		assert_msg_has("this process");
+	}
+	cr_assert_eq(write(go[1], "g", 1), 1);
+	close(go[1]);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "child status 0x%x", status);
+	close(done[0]);
+	cr_assert_eq(tu_open_fds(), fds);
+}
