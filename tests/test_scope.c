@@ -843,3 +843,91 @@ Test(scope, signal_delivery_refuses_another_process)
 	close(done[0]);
 	cr_assert_eq(tu_open_fds(), fds);
 }
+
+/* ---- a process whose main thread has exited ---- */
+
+struct zl_pipes {
+	int go, done;
+};
+
+static void *zl_worker(void *arg)
+{
+	struct zl_pipes *p = arg;
+
+	other_child(p->go, p->done, 60); /* exits the process */
+	return NULL;
+}
+
+/* The leader calls pthread_exit; a worker writes when told. */
+static void zombie_leader_child(int go, int done)
+{
+	static struct zl_pipes p;
+	pthread_t t;
+
+	p = (struct zl_pipes){ go, done };
+	if (pthread_create(&t, NULL, zl_worker, &p))
+		_exit(5);
+	pthread_exit(NULL);
+}
+
+static bool leader_is_zombie(pid_t pid)
+{
+	char path[64], buf[256], *s;
+	FILE *f;
+	bool z = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (f && fgets(buf, sizeof(buf), f) && (s = strrchr(buf, ')')))
+		z = s[1] == ' ' && s[2] == 'Z';
+	if (f)
+		fclose(f);
+	return z;
+}
+
+Test(scope, process_whose_main_thread_exited)
+{
+	int go[2], done[2], fds, status;
+	struct hwbp *bp;
+	uint64_t n;
+	pid_t pid;
+	char c;
+
+	TU_REQUIRE_BREAKPOINTS();
+	fds = tu_open_fds();
+	cr_assert_eq(pipe(go), 0);
+	cr_assert_eq(pipe(done), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		close(go[1]);
+		close(done[0]);
+		zombie_leader_child(go[0], done[1]);
+	}
+	close(go[0]);
+	close(done[1]);
+	for (int i = 0; i < 2000 && !leader_is_zombie(pid); i++)
+		usleep(1000);
+	cr_assert(leader_is_zombie(pid), "the child's main thread exited");
+	{
+		HWBP_OPTS(hwbp_opts, opts, .scope = HWBP_SCOPE_PROCESS,
+			  .pid = pid);
+
+		bp = must_create(&other_var, &opts);
+	}
+	cr_assert_eq(stats_of(bp).events, 1, "the live thread; not the "
+		     "zombie leader");
+	cr_assert_eq(write(go[1], "g", 1), 1);
+	cr_assert_eq(read(done[0], &c, 1), 1, "the child wrote");
+	n = count_of(bp);
+	close(go[1]);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "child status 0x%x", status);
+	close(done[0]);
+	close_checked(bp, fds);
+
+	TU_REQUIRE_HITS();
+	cr_assert_eq(n, 60, "%llu hits for 60 writes of the live thread",
+		     (unsigned long long)n);
+}
