@@ -255,12 +255,13 @@ Test(scope, process_counts_old_new_threads_and_children)
 	};
 	HWBP_OPTS(hwbp_opts, opts, .scope = HWBP_SCOPE_PROCESS);
 	pthread_barrier_t gate;
-	int fds, base = nthreads();
+	int fds, base;
 	struct hwbp *bp;
 	uint64_t n;
 
 	TU_REQUIRE_BREAKPOINTS();
 	fds = tu_open_fds();
+	base = nthreads();
 	start_gated(pre, 2, &gate);
 	bp = must_create(&proc_var, &opts);
 	/* One event per thread alive at create; later ones inherit them. */
@@ -275,6 +276,9 @@ Test(scope, process_counts_old_new_threads_and_children)
 	child_writes(&proc_var, 16);
 	cr_assert_eq(stats_of(bp).events, (uint32_t)(base + 2),
 		     "inherited copies are the kernel's, not the handle's");
+	/* hwbp_read_count reads the parent events; the kernel's read adds
+	 * the inherited copies: live ones, and those of exited threads and
+	 * children (folded into the parent at exit). */
 	n = count_of(bp);
 	close_checked(bp, fds);
 
@@ -339,7 +343,7 @@ Test(scope, process_signal_reports_the_writing_thread)
 		  .delivery = HWBP_DELIVER_SIGNAL, .on_hit = record_tid,
 		  .cookie = &hit_tid);
 	pthread_barrier_t gate;
-	int fds, base = nthreads();
+	int fds, base;
 	struct hwbp_stats st;
 	struct hwbp *bp;
 	uint64_t n;
@@ -347,6 +351,7 @@ Test(scope, process_signal_reports_the_writing_thread)
 	TU_REQUIRE_BREAKPOINTS();
 	TU_REQUIRE_SIGTRAP();
 	fds = tu_open_fds();
+	base = nthreads();
 	start_gated(w, 2, &gate);
 	bp = must_create(&sig_var, &opts);
 	cr_assert_eq(stats_of(bp).events, (uint32_t)(base + 2));
@@ -387,12 +392,13 @@ Test(scope, process_no_follow_counts_existing_threads_only)
 	HWBP_OPTS(hwbp_opts, opts, .scope = HWBP_SCOPE_PROCESS,
 		  .no_follow = true);
 	pthread_barrier_t gate;
-	int fds, base = nthreads();
+	int fds, base;
 	struct hwbp *bp;
 	uint64_t n;
 
 	TU_REQUIRE_BREAKPOINTS();
 	fds = tu_open_fds();
+	base = nthreads();
 	start_gated(pre, 2, &gate);
 	bp = must_create(&nofollow_var, &opts);
 	cr_assert_eq(stats_of(bp).events, (uint32_t)(base + 2));
