@@ -47,7 +47,8 @@ enum hwbp_scope {
 /* How hits are delivered. */
 enum hwbp_delivery {
 	HWBP_DELIVER_COUNT = 0, /* exact count, read with hwbp_read_count() */
-	HWBP_DELIVER_SIGNAL,    /* opts.on_hit runs in the thread that hit */
+	HWBP_DELIVER_SIGNAL,    /* opts.on_hit runs in the thread that hit
+				 * (targets in this process only) */
 	HWBP_DELIVER_RING,      /* records into a ring buffer: hwbp_ring_poll() */
 };
 

@@ -215,7 +215,9 @@ static int open_thread(struct hwbp *bp, pid_t tid)
 /*
  * Every thread of the process, then again for threads that appeared while
  * we opened (their creator may not have had the inherited event yet), until
- * a pass finds none.  A thread that exits meanwhile (ESRCH) is skipped.
+ * a pass finds none.  A thread that exits meanwhile (ESRCH) is skipped, the
+ * first one listed too: a main thread that called pthread_exit stays listed
+ * (a zombie leader) while the other threads run.
  */
 static int open_process(struct hwbp *bp)
 {
@@ -229,7 +231,7 @@ static int open_process(struct hwbp *bp)
 			if (has_target(bp, tids[i]))
 				continue;
 			err = open_thread(bp, tids[i]);
-			if (err == -ESRCH && bp->nfds) {
+			if (err == -ESRCH) {
 				err = 0;
 				hwbp_clear_error();
 			} else if (!err) {

@@ -7,7 +7,9 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
@@ -95,6 +97,30 @@ static int check_scope(struct hwbp_req *req, const struct hwbp_opts *opts)
 	return hwbp_fail(EINVAL, "scope %d is not a hwbp_scope", (int)req->scope);
 }
 
+/*
+ * Signals run opts.on_hit in the thread that hit, so the target must be this
+ * process: another one has no handler, and the SIGTRAP would kill it.  A tid
+ * that exists nowhere is left to perf_event_open (ESRCH).
+ */
+static int check_signal_target(const struct hwbp_req *req)
+{
+	pid_t self = getpid();
+
+	if (req->scope == HWBP_SCOPE_PROCESS && req->pid != self)
+		return hwbp_fail(EINVAL, "signal delivery runs opts.on_hit in "
+				 "the thread that hit: process %d is not this "
+				 "process (%d); use count or ring delivery",
+				 (int)req->pid, (int)self);
+	if (req->scope == HWBP_SCOPE_THREAD &&
+	    syscall(SYS_tgkill, self, req->pid, 0) && errno == ESRCH &&
+	    (!kill(req->pid, 0) || errno == EPERM))
+		return hwbp_fail(EINVAL, "signal delivery runs opts.on_hit in "
+				 "the thread that hit: thread %d is not in this "
+				 "process (%d); use count or ring delivery",
+				 (int)req->pid, (int)self);
+	return 0;
+}
+
 static int check_delivery(struct hwbp_req *req)
 {
 	switch (req->delivery) {
@@ -117,7 +143,7 @@ static int check_delivery(struct hwbp_req *req)
 			return hwbp_fail(EINVAL, "async signals go to one owner "
 					 "thread: they need a thread scope, "
 					 "not process");
-		return 0;
+		return check_signal_target(req);
 	case HWBP_DELIVER_RING:
 		if (!req->on_record)
 			return hwbp_fail(EINVAL, "ring delivery needs "
