@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_sched.c - the scheduler: pinned watches fill the registers and the
+ * next one fails with the reason; ranges take as many registers as they
+ * need; round-robin gives every watch its turn; the reservoir arms every
+ * candidate with the same probability (fixed seeds, a bound a wrong policy
+ * fails); with traps: exact counts, strays dropped, read-only emulated.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "testutil.h"
+
+static volatile uint64_t vars[64] __attribute__((aligned(64)));
+
+static struct hwbp_sched *make_sched(enum hwbp_policy policy, uint32_t regs,
+				     uint64_t seed, hwbp_hit_fn on_hit)
+{
+	HWBP_OPTS(hwbp_sched_opts, o, .policy = policy, .registers = regs,
+		  .seed = seed, .manual = true, .on_hit = on_hit);
+	struct hwbp_sched *s;
+
+	cr_assert_eq(hwbp_sched_create(&s, &o), 0, "%s", hwbp_last_error());
+	return s;
+}
+
+static struct hwbp_watch *must_add(struct hwbp_sched *s, volatile void *at,
+				   uint64_t len, enum hwbp_access access)
+{
+	struct hwbp_watch *w;
+
+	cr_assert_eq(hwbp_sched_add(s, (uintptr_t)at, len, access, (void *)at,
+				    &w), 0, "%s", hwbp_last_error());
+	return w;
+}
+
+static struct hwbp_watch_stats stats_of(struct hwbp_watch *w)
+{
+	HWBP_OPTS(hwbp_watch_stats, st);
+
+	cr_assert_eq(hwbp_watch_get_stats(w, &st), 0, "%s", hwbp_last_error());
+	return st;
+}
+
+Test(sched, pinned_fills_registers_then_enospc)
+{
+	struct hwbp_sched *s;
+	struct hwbp_watch *w[4], *extra = (void *)1;
+
+	TU_REQUIRE_BREAKPOINTS();
+	s = make_sched(HWBP_POLICY_PINNED, 0, 0, NULL);
+	for (int i = 0; i < 4; i++) {
+		w[i] = must_add(s, &vars[i], 8, HWBP_WRITE);
+		cr_assert(stats_of(w[i]).armed);
+		cr_assert_eq(stats_of(w[i]).registers, 1);
+	}
+	TU_ASSERT_ERR(hwbp_sched_add(s, (uintptr_t)&vars[4], 8, HWBP_WRITE,
+				     NULL, &extra), -ENOSPC);
+	cr_assert_null(extra);
+	cr_assert(strstr(hwbp_last_error(), "0 of 4 free"), "%s",
+		  hwbp_last_error());
+	cr_assert(strstr(hwbp_last_error(), "round-robin"));
+	cr_assert_eq(hwbp_sched_remove(s, w[2]), 0);
+	cr_assert(!stats_of(w[2]).armed);
+	/* A 16-byte range needs 2 registers: 1 is free. */
+	TU_ASSERT_ERR(hwbp_sched_add(s, (uintptr_t)&vars[8], 16, HWBP_WRITE,
+				     NULL, NULL), -ENOSPC);
+	cr_assert(strstr(hwbp_last_error(), "needs 2 debug registers, 1 of 4"),
+		  "%s", hwbp_last_error());
+	extra = must_add(s, &vars[8], 8, HWBP_READ);
+	cr_assert(stats_of(extra).armed);
+	TU_ASSERT_ERR(hwbp_sched_remove(s, w[2]), -ENOENT);
+	cr_assert_eq(hwbp_sched_close(s), 0);
+}
+
+Test(sched, ranges_take_the_registers_they_need)
+{
+	struct hwbp_sched *s;
+	struct hwbp_watch *w;
+
+	TU_REQUIRE_BREAKPOINTS();
+	s = make_sched(HWBP_POLICY_PINNED, 0, 0, NULL);
+	w = must_add(s, (volatile char *)&vars[0] + 1, 3, HWBP_WRITE);
+	cr_assert_eq(stats_of(w).registers, 1, "3 bytes in one 4-byte register");
+	w = must_add(s, (volatile char *)&vars[1] + 6, 4, HWBP_WRITE);
+	cr_assert_eq(stats_of(w).registers, 2, "crosses an 8-byte block");
+	TU_ASSERT_ERR(hwbp_sched_add(s, (uintptr_t)&vars[8], 40, HWBP_RW, NULL,
+				     NULL), -ENOSPC);
+	cr_assert(strstr(hwbp_last_error(), "needs 5 debug registers, the "
+			 "scheduler has 4"), "%s", hwbp_last_error());
+	hwbp_sched_close(s);
+}
+
+Test(sched, round_robin_gives_every_watch_its_turn)
+{
+	struct hwbp_sched *s;
+	struct hwbp_watch *w[6];
+	int turns[6] = { 0 };
+
+	TU_REQUIRE_BREAKPOINTS();
+	s = make_sched(HWBP_POLICY_RR, 0, 0, NULL);
+	for (int i = 0; i < 6; i++)
+		w[i] = must_add(s, &vars[i], 8, HWBP_WRITE);
+	for (int i = 0; i < 6; i++)
+		cr_assert_eq(stats_of(w[i]).armed, i < 4, "watch %d", i);
+	for (int round = 0; round < 30; round++) {
+		int armed = 0;
+
+		cr_assert_eq(hwbp_sched_rotate(s), 0, "%s", hwbp_last_error());
+		for (int i = 0; i < 6; i++) {
+			bool on = stats_of(w[i]).armed;
+
+			turns[i] += on;
+			armed += on;
+		}
+		cr_assert_eq(armed, 4, "every register busy");
+	}
+	for (int i = 0; i < 6; i++)
+		cr_assert_eq(turns[i], 20, "watch %d armed %d of 30 rounds "
+			     "(4 registers for 6 watches: 20)", i, turns[i]);
+	hwbp_sched_close(s);
+}
+
+Test(sched, round_robin_timer_rotates)
+{
+	HWBP_OPTS(hwbp_sched_opts, o, .policy = HWBP_POLICY_RR,
+		  .quantum_us = 1000);
+	struct hwbp_sched *s;
+	struct hwbp_watch *w[8];
+	int fds = tu_open_fds();
+
+	TU_REQUIRE_BREAKPOINTS();
+	cr_assert_eq(hwbp_sched_create(&s, &o), 0, "%s", hwbp_last_error());
+	for (int i = 0; i < 8; i++)
+		w[i] = must_add(s, &vars[i], 8, HWBP_WRITE);
+	usleep(300 * 1000);
+	for (int i = 0; i < 8; i++) {
+		struct hwbp_watch_stats st = stats_of(w[i]);
+
+		cr_assert_gt(st.armed_ns, 0, "watch %d never armed", i);
+		cr_assert_lt(st.armed_ns, st.total_ns, "watch %d never off", i);
+	}
+	hwbp_sched_close(s);
+	cr_assert_eq(tu_open_fds(), fds, "the scheduler left fds");
+}
+
+/* Reservoir: add 20 candidates for 4 registers, 4000 times with seeds
+ * 1..4000; each candidate must end armed ~4/20 of the time.  "Never
+ * replace" arms 0-3 always; "always replace" arms 16-19 always. */
+Test(sched, reservoir_is_uniform)
+{
+	enum { N = 20, K = 4, TRIALS = 4000 };
+	int armed_count[N] = { 0 };
+	double expect = (double)TRIALS * K / N, chi2 = 0;
+
+	TU_REQUIRE_BREAKPOINTS();
+	for (int t = 1; t <= TRIALS; t++) {
+		struct hwbp_sched *s = make_sched(HWBP_POLICY_RESERVOIR, K,
+						  (uint64_t)t, NULL);
+		struct hwbp_watch *w[N];
+		int armed = 0;
+
+		for (int i = 0; i < N; i++)
+			cr_assert_eq(hwbp_sched_add(s, (uintptr_t)&vars[i], 8,
+						    HWBP_WRITE, NULL, &w[i]), 0,
+				     "trial %d add %d: %s", t, i,
+				     hwbp_last_error());
+		for (int i = 0; i < N; i++) {
+			bool on = stats_of(w[i]).armed;
+
+			armed_count[i] += on;
+			armed += on;
+		}
+		cr_assert_eq(armed, K, "trial %d: %d armed", t, armed);
+		hwbp_sched_close(s);
+	}
+	for (int i = 0; i < N; i++) {
+		double d = armed_count[i] - expect;
+
+		chi2 += d * d / expect;
+		/* 5 standard deviations (sd = sqrt(T p (1-p)) = 25.3) */
+		cr_assert(d < 127 && d > -127, "candidate %d armed %d times, "
+			  "expected %.0f", i, armed_count[i], expect);
+	}
+	/* 19 degrees of freedom: P(chi2 > 43.8) = 0.001 */
+	cr_assert_lt(chi2, 43.8, "chi-square %.1f: not uniform", chi2);
+}
+
+Test(sched, bad_arguments)
+{
+	HWBP_OPTS(hwbp_sched_opts, o);
+	HWBP_OPTS(hwbp_opts, ring, .delivery = HWBP_DELIVER_RING);
+	HWBP_OPTS(hwbp_opts, other, .scope = HWBP_SCOPE_PROCESS, .pid = 1);
+	HWBP_OPTS(hwbp_watch_stats, st);
+	struct hwbp_sched *s = (void *)1;
+
+	TU_REQUIRE_BREAKPOINTS();
+	TU_ASSERT_ERR(hwbp_sched_create(NULL, &o), -EINVAL);
+	o.policy = (enum hwbp_policy)7;
+	TU_ASSERT_ERR(hwbp_sched_create(&s, &o), -EINVAL);
+	cr_assert_null(s);
+	o.policy = HWBP_POLICY_PINNED;
+	o.registers = 5;
+	TU_ASSERT_ERR(hwbp_sched_create(&s, &o), -EINVAL);
+	cr_assert(strstr(hwbp_last_error(), "4 per thread"));
+	o.registers = 0;
+	o.split = 0x10;
+	TU_ASSERT_ERR(hwbp_sched_create(&s, &o), -EINVAL);
+	o.split = 0;
+	o.bp_opts = &ring;
+	TU_ASSERT_ERR(hwbp_sched_create(&s, &o), -EOPNOTSUPP);
+	o.bp_opts = &other;
+	TU_ASSERT_ERR(hwbp_sched_create(&s, &o), -EOPNOTSUPP);
+	o.bp_opts = NULL;
+	o.sz = 3;
+	TU_ASSERT_ERR(hwbp_sched_create(&s, &o), -EINVAL);
+	s = make_sched(HWBP_POLICY_PINNED, 2, 0, NULL);
+	TU_ASSERT_ERR(hwbp_sched_add(NULL, (uintptr_t)&vars[0], 8, HWBP_WRITE,
+				     NULL, NULL), -EINVAL);
+	TU_ASSERT_ERR(hwbp_sched_add(s, (uintptr_t)&vars[0], 0, HWBP_WRITE,
+				     NULL, NULL), -EINVAL);
+	TU_ASSERT_ERR(hwbp_sched_add(s, (uintptr_t)&vars[0], 8,
+				     (enum hwbp_access)9, NULL, NULL), -EINVAL);
+	TU_ASSERT_ERR(hwbp_sched_add(s, 0, 8, HWBP_WRITE, NULL, NULL), -EINVAL);
+	TU_ASSERT_ERR(hwbp_sched_add(s, 0xffffffff81000000ull, 8, HWBP_WRITE,
+				     NULL, NULL), -EINVAL);
+	TU_ASSERT_ERR(hwbp_sched_remove(s, NULL), -EINVAL);
+	TU_ASSERT_ERR(hwbp_sched_rotate(NULL), -EINVAL);
+	TU_ASSERT_ERR(hwbp_watch_get_stats(NULL, &st), -EINVAL);
+	cr_assert_eq(hwbp_sched_close(NULL), 0);
+	hwbp_sched_close(s);
+}
+
+Test(sched, no_leaks)
+{
+	int fds, maps;
+
+	TU_REQUIRE_BREAKPOINTS();
+	hwbp_sched_close(make_sched(HWBP_POLICY_PINNED, 0, 0, NULL));
+	fds = tu_open_fds();
+	maps = tu_mappings();
+	for (int i = 0; i < 300; i++) {
+		struct hwbp_sched *s = make_sched(
+			(enum hwbp_policy)(i % 3), 0, 1, NULL);
+
+		for (int j = 0; j < 6; j++)
+			(void)hwbp_sched_add(s, (uintptr_t)&vars[j], 8,
+					     HWBP_WRITE, NULL, NULL);
+		hwbp_sched_rotate(s);
+		hwbp_sched_close(s);
+	}
+	cr_assert_eq(tu_open_fds(), fds);
+	cr_assert_eq(tu_mappings(), maps);
+	/* All 4 registers free again. */
+	hwbp_sched_close(make_sched(HWBP_POLICY_PINNED, 0, 0, NULL));
+	{
+		struct hwbp *bp[4];
+
+		for (int i = 0; i < 4; i++)
+			cr_assert_eq(hwbp_create(&bp[i], (uintptr_t)&vars[i], 8,
+						 HWBP_WRITE, NULL), 0);
+		for (int i = 0; i < 4; i++)
+			hwbp_close(bp[i]);
+	}
+}
+
+/* ---- with traps ---- */
+
+static atomic_int seen_touch[8];
+static atomic_int seen_hits;
+
+static void note_hit(const struct hwbp_hit *hit, void *uc)
+{
+	(void)uc;
+	if (hit->watch && hit->touch >= 0 && hit->touch < 8)
+		atomic_fetch_add(&seen_touch[hit->touch], 1);
+	atomic_fetch_add(&seen_hits, 1);
+}
+
+Test(sched, pinned_exact_counts)
+{
+	struct hwbp_sched *s;
+	struct hwbp_watch *w[3];
+
+	TU_REQUIRE_SIGTRAP();
+	s = make_sched(HWBP_POLICY_PINNED, 0, 0, note_hit);
+	w[0] = must_add(s, &vars[0], 8, HWBP_WRITE);
+	w[1] = must_add(s, &vars[2], 16, HWBP_WRITE); /* 2 registers */
+	w[2] = must_add(s, &vars[5], 4, HWBP_WRITE);
+	TU_REQUIRE_HITS();
+	for (int i = 0; i < 100; i++) {
+		TU_WRITE(vars[0], (uint64_t)i);
+		TU_WRITE(vars[3], (uint64_t)i); /* second register of w[1] */
+		TU_WRITE(vars[2], (uint64_t)i);
+		TU_WRITE(vars[6], (uint64_t)i); /* not watched */
+	}
+	cr_assert_eq(stats_of(w[0]).hits, 100);
+	cr_assert_eq(stats_of(w[1]).hits, 200);
+	cr_assert_eq(stats_of(w[2]).hits, 0);
+	cr_assert_eq(atomic_load(&seen_hits), 300);
+	cr_assert_eq(atomic_load(&seen_touch[HWBP_TOUCH_WRITE]), 300,
+		     "every hit decoded as a write");
+	hwbp_sched_close(s);
+}
+
+Test(sched, strays_dropped_and_counted)
+{
+	volatile uint8_t *bytes = (volatile uint8_t *)&vars[0];
+	struct hwbp_sched *s;
+	struct hwbp_watch *w;
+	struct hwbp_watch_stats st;
+
+	TU_REQUIRE_SIGTRAP();
+	s = make_sched(HWBP_POLICY_PINNED, 0, 0, note_hit);
+	w = must_add(s, bytes + 1, 3, HWBP_WRITE); /* register: 4 at +0 */
+	cr_assert_eq(stats_of(w).registers, 1);
+	TU_REQUIRE_HITS();
+	for (int i = 0; i < 50; i++) {
+		bytes[0] = (uint8_t)i;  /* in the register, not the watch */
+		bytes[2] = (uint8_t)i;  /* in the watch */
+		bytes[4] = (uint8_t)i;  /* outside the register */
+	}
+	st = stats_of(w);
+	cr_assert_eq(st.hits, 50);
+	cr_assert_eq(st.strays, 50);
+	cr_assert_eq(st.unsure, 0);
+	hwbp_sched_close(s);
+}
+
+Test(sched, read_only_emulated)
+{
+	struct hwbp_sched *s;
+	struct hwbp_watch *w;
+	struct hwbp_watch_stats st;
+	uint64_t sum = 0;
+
+	TU_REQUIRE_SIGTRAP();
+	s = make_sched(HWBP_POLICY_PINNED, 0, 0, note_hit);
+	w = must_add(s, &vars[0], 8, HWBP_READ);
+	TU_REQUIRE_HITS();
+	for (int i = 0; i < 40; i++) {
+		sum += TU_READ(vars[0]);                         /* read */
+		TU_WRITE(vars[0], (uint64_t)i);                  /* write */
+		TU_WRITE(vars[0], (uint64_t)i);                  /* same value */
+		__atomic_fetch_add(&vars[0], 1, __ATOMIC_SEQ_CST); /* rmw */
+	}
+	st = stats_of(w);
+	cr_assert_eq(st.hits, 80, "40 reads + 40 read-modify-writes (sum %llu)",
+		     (unsigned long long)sum);
+	cr_assert_eq(st.filtered, 80, "80 plain writes dropped");
+	cr_assert_eq(atomic_load(&seen_touch[HWBP_TOUCH_READ]), 40);
+	cr_assert_eq(atomic_load(&seen_touch[HWBP_TOUCH_READ |
+					     HWBP_TOUCH_WRITE]), 40);
+	hwbp_sched_close(s);
+}
