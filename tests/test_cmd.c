@@ -828,7 +828,9 @@ Test(cmd, human_line_format, .timeout = 30)
 	text = read_file(t.path);
 	tmp_remove(&t);
 	cr_assert(strstr(text, "--- hwbp: "), "no summary: %s", text);
-	cr_assert(sscanf(strstr(r.out, "bump_line="), "bump_line=%d", &line));
+	cr_assert(strstr(r.out, "bump_line=") &&
+		  sscanf(strstr(r.out, "bump_line="), "bump_line=%d", &line),
+		  "%s", r.out);
 	TU_REQUIRE_HITS();
 	/* "  0.000123 4242/4242 cmd_vars        write counter 0 -> 1  bump+10
 	 * (tests/helpers/cmd_vars.c:36)" */
@@ -1035,6 +1037,7 @@ Test(cmd, count_mode, .timeout = 30)
 	r = HWBP("watch", "--count", "--json", "counter", "--",
 		 helper("cmd_vars"), "count", "1000");
 	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "{\"type\""), "no JSON: %s", r.out);
 	h = parse_json(strstr(r.out, "{\"type\""), true);
 	cr_assert_eq(h.n, 0, "--count prints no hit");
 	row = json_object_array_get_idx(jarray(h.summary, "by_location"), 0);
@@ -1089,14 +1092,15 @@ Test(cmd, exec_reports_each_call, .timeout = 30)
 {
 	struct run r = HWBP("watch", "--count", "--exec", "callee", "--",
 			    helper("cmd_vars"), "calls", "25");
+	struct watched w;
 
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert(strstr(r.out, "  callee (0x"), "%s", r.out);
 	TU_REQUIRE_HITS();
 	cr_assert(strstr(r.out, "          25  callee (0x"), "%s", r.out);
 	free_run(&r);
-	struct watched w = WATCH_JSON("--exec", "callee", "--",
-				      helper("cmd_vars"), "calls", "25");
+	w = WATCH_JSON("--exec", "callee", "--", helper("cmd_vars"), "calls",
+		       "25");
 	cr_assert_eq(w.h.n, 25);
 	for (int i = 0; i < w.h.n; i++) {
 		cr_assert_str_eq(jstr(w.h.hit[i], "access"), "exec");
