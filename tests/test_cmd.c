@@ -598,6 +598,15 @@ Test(cmd, tid_of_another_process_is_an_error, .timeout = 30)
 	free_run(&r);
 }
 
+Test(cmd, unwritable_output_is_a_runtime_error)
+{
+	struct run r = HWBP("watch", "-o", "/nonexistent/hwbp/hits", "counter",
+			    "--", helper("cmd_vars"), "count", "1");
+
+	assert_error(&r, 1, "cannot write /nonexistent/hwbp/hits");
+	free_run(&r);
+}
+
 Test(cmd, five_locations_is_one_too_many)
 {
 	struct run r;
