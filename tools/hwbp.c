@@ -136,8 +136,20 @@ static int set_access(struct watch_cfg *c, enum hwbp_access a, int *naccess)
 	return 0;
 }
 
+/* The option getopt stopped at, as typed (opterr is 0: we say it). */
+static const char *bad_option(char **argv)
+{
+	static char shortopt[3];
+
+	if (optopt && optopt < 256) { /* a short option */
+		snprintf(shortopt, sizeof(shortopt), "-%c", optopt);
+		return shortopt;
+	}
+	return argv[optind - 1];
+}
+
 static int parse_option(int opt, struct watch_cfg *c, const char **output,
-			int *naccess)
+			int *naccess, const char *argv_opt)
 {
 	uint64_t v;
 	char msg[256];
@@ -183,8 +195,9 @@ static int parse_option(int opt, struct watch_cfg *c, const char **output,
 	case O_CPU: return parse_cpus(optarg, c);
 	case 'o': *output = optarg; return 0;
 	case 'h': fputs(watch_usage, stdout); return -1;
+	case ':': return usage_error("%s: needs an argument", argv_opt);
 	}
-	return usage_error("%s", "unknown option");
+	return usage_error("unknown option '%s'", argv_opt);
 }
 
 static int check_combination(const struct watch_cfg *c)
@@ -229,9 +242,11 @@ static int cmd_watch(int argc, char **argv)
 			return usage_error("%s: nothing after --", "hwbp watch");
 	}
 	optind = 1;
-	while ((opt = getopt_long(dashdash, argv, "wp:o:h", watch_opts,
+	opterr = 0;
+	while ((opt = getopt_long(dashdash, argv, ":wp:o:h", watch_opts,
 				  NULL)) != -1)
-		if ((err = parse_option(opt, &c, &output, &naccess)))
+		if ((err = parse_option(opt, &c, &output, &naccess,
+					bad_option(argv))))
 			return err < 0 ? 0 : err;
 	c.locs = &argv[optind];
 	c.nlocs = dashdash - optind;

@@ -23,6 +23,36 @@
 
 #include "tool.h"
 
+/*
+ * execvp without its fallback: execvp runs a file the kernel cannot execute
+ * (ENOEXEC) with /bin/sh, and hwbp would then watch the shell.  Search PATH
+ * and execv, so a file that is neither ELF nor #! says so.
+ */
+static void exec_path(char **argv)
+{
+	const char *path = getenv("PATH"), *p, *end;
+	char file[4096];
+	bool denied = false;
+
+	if (strchr(argv[0], '/')) {
+		execv(argv[0], argv);
+		return;
+	}
+	for (p = path ? path : "/usr/local/bin:/usr/bin:/bin"; ; p = end + 1) {
+		end = strchrnul(p, ':');
+		snprintf(file, sizeof(file), "%.*s%s%s", (int)(end - p), p,
+			 end > p ? "/" : "", argv[0]);
+		execv(file, argv);
+		if (errno == EACCES)
+			denied = true;
+		else if (errno != ENOENT && errno != ENOTDIR)
+			return;
+		if (!*end)
+			break;
+	}
+	errno = denied ? EACCES : ENOENT;
+}
+
 static void child_exec(char **argv, int errpipe)
 {
 	int err;
@@ -31,7 +61,7 @@ static void child_exec(char **argv, int errpipe)
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) == 0)
-		execvp(argv[0], argv);
+		exec_path(argv);
 	err = errno;
 	if (write(errpipe, &err, sizeof(err)) < 0)
 		_exit(127);

@@ -492,6 +492,15 @@ static void cleanup(struct watch *w)
 	syms_close(w->syms);
 }
 
+/* Is tid a thread of pid?  (--tid of another process would watch it.) */
+static bool thread_of(pid_t pid, pid_t tid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)pid, (int)tid);
+	return access(path, F_OK) == 0;
+}
+
 static int start_target(struct watch *w)
 {
 	const struct watch_cfg *c = w->cfg;
@@ -499,8 +508,17 @@ static int start_target(struct watch *w)
 	if (c->cmd)
 		return target_launch(c->cmd, false, &w->target, w->msg,
 				     sizeof(w->msg));
-	if (c->pid)
-		return target_attach(c->pid, &w->target, w->msg, sizeof(w->msg));
+	if (c->pid) {
+		int err = target_attach(c->pid, &w->target, w->msg,
+					sizeof(w->msg));
+
+		if (!err && c->tid && !thread_of(c->pid, c->tid)) {
+			snprintf(w->msg, sizeof(w->msg), "--tid %d: process %d "
+				 "has no such thread", (int)c->tid, (int)c->pid);
+			return EXIT_RUNTIME;
+		}
+		return err;
+	}
 	w->target.pidfd = -1;
 	return 0;
 }

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_threads.c - a target for test_cmd.c: two named threads writing one
+ * variable.  `cmd_threads named A B`: writer-a stores `shared` A times,
+ * writer-b B times.  `cmd_threads race N`: racer-1 and racer-2 each add 1 to
+ * `total` N times with a locked add, at the same moment.
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+int shared;
+int total;
+
+struct job {
+	const char *name;
+	int n;
+	bool race;
+};
+
+static pthread_barrier_t start;
+
+static void *work(void *arg)
+{
+	const struct job *j = arg;
+
+	prctl(PR_SET_NAME, j->name);
+	pthread_barrier_wait(&start);
+	for (int i = 1; i <= j->n; i++) {
+		if (j->race)
+			__atomic_fetch_add(&total, 1, __ATOMIC_RELAXED);
+		else
+			shared = i;
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	bool race = argc > 1 && !strcmp(argv[1], "race");
+	int a = argc > 2 ? atoi(argv[2]) : 0, b = argc > 3 ? atoi(argv[3]) : a;
+	struct job jobs[2] = {
+		{ race ? "racer-1" : "writer-a", a, race },
+		{ race ? "racer-2" : "writer-b", b, race },
+	};
+	pthread_t t[2];
+
+	pthread_barrier_init(&start, NULL, 2);
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, work, &jobs[i]);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	printf("shared=%d total=%d\n", shared, total);
+	return 0;
+}

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_vars.c - a target for test_cmd.c: globals of each kind, written in a
+ * fixed order by the mode given on the command line (`cmd_vars MODE [N]`),
+ * so the tests know every hit hwbp must report.  No hwbp inside.
+ */
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum color { RED, GREEN, BLUE };
+
+struct config {
+	int before;
+	int limit;
+	int after;
+};
+
+int counter;
+struct config cfg;
+int table[8];
+bool flag;
+char letter;
+enum color color;
+double ratio;
+void *pointer;
+int zeros;
+int reads_me;
+volatile int sink;
+
+__attribute__((noinline)) void bump(int v)
+{
+	counter = v;
+}
+enum { BUMP_LINE = __LINE__ - 2 }; /* the store in bump() */
+
+__attribute__((noinline)) void callee(void)
+{
+	sink++;
+}
+
+static void count(int n)
+{
+	for (int i = 1; i <= n; i++)
+		bump(i);
+	printf("bump_line=%d\ndone counter=%d\n", BUMP_LINE, counter);
+}
+
+/* cfg.limit and table[3] between written neighbours. */
+static void neighbours(int n)
+{
+	for (int i = 1; i <= n; i++) {
+		cfg.before = i;
+		cfg.limit = i;
+		cfg.after = i;
+		table[2] = i;
+		table[3] = 10 * i;
+		table[4] = i;
+	}
+}
+
+/* Two writes each; ratio's store is a vector one (approximate), so it
+ * stays in memory a while for hwbp to read. */
+static void typed(void)
+{
+	flag = true;
+	letter = 'A';
+	color = GREEN;
+	pointer = &counter;
+	ratio = 1.5;
+	usleep(300000);
+	flag = false;
+	letter = 'z';
+	color = BLUE;
+	pointer = NULL;
+	ratio = -2.25;
+	usleep(300000);
+	printf("&counter=%p\n", (void *)&counter);
+}
+
+static void reads(int n)
+{
+	int sum = 0;
+
+	reads_me = 7;
+	for (int i = 0; i < n; i++)
+		sum += reads_me;
+	sink = sum;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+	int n = argc > 2 ? atoi(argv[2]) : 0;
+
+	if (!strcmp(mode, "count"))
+		count(n);
+	else if (!strcmp(mode, "neighbours"))
+		neighbours(n);
+	else if (!strcmp(mode, "typed"))
+		typed();
+	else if (!strcmp(mode, "zeros"))
+		for (int i = 0; i < n; i++)
+			zeros = i % 3;
+	else if (!strcmp(mode, "reads"))
+		reads(n);
+	else if (!strcmp(mode, "calls"))
+		for (int i = 0; i < n; i++)
+			callee();
+	else if (!strcmp(mode, "exit"))
+		return n;
+	else if (!strcmp(mode, "signal"))
+		kill(getpid(), n);
+	else
+		return fprintf(stderr, "cmd_vars: unknown mode '%s'\n", mode), 100;
+	return 0;
+}

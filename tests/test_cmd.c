@@ -1,0 +1,1138 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_cmd.c - the `hwbp` command end to end: usage and runtime errors (exit
+ * status, one line naming the problem), the launched command's exit status,
+ * the JSON schema, attaching and detaching, the target surviving hwbp's
+ * SIGKILL; and, where debug registers fire, exact hits, values, threads,
+ * forks and each option.  HWBP_BIN is the command, HWBP_TEST_HELPERS the
+ * directory of the targets (tests/helpers/cmd_*.c).
+ */
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "testutil.h"
+
+#define HWBP_ALARM_S 20 /* hwbp is killed after this: a hang fails */
+#define MAX_ARGS 32
+
+/* ---- running processes ---- */
+
+struct proc {
+	pid_t pid;
+	int out, err; /* read ends of its stdout and stderr */
+};
+
+struct run {
+	int status; /* exit status, 128 + signal if killed */
+	char *out, *err;
+};
+
+static const char *env_or_skip(const char *name)
+{
+	const char *v = getenv(name);
+
+	if (!v || !*v)
+		cr_skip_test("skipped: %s is not set (run the suite with "
+			     "make check)", name);
+	return v;
+}
+
+static const char *helper(const char *name)
+{
+	static char paths[4][4096];
+	static int k;
+	char *p = paths[k++ % 4];
+
+	snprintf(p, sizeof(paths[0]), "%s/%s", env_or_skip("HWBP_TEST_HELPERS"),
+		 name);
+	return p;
+}
+
+/* argv[0] with args, stdout and stderr piped to us. */
+static struct proc spawn(const char *path, const char *const *args,
+			 unsigned alarm_s)
+{
+	const char *argv[MAX_ARGS + 2] = { path };
+	int o[2], e[2], n = 1;
+	struct proc p;
+
+	while (*args && n <= MAX_ARGS)
+		argv[n++] = *args++;
+	cr_assert(!pipe2(o, O_CLOEXEC) && !pipe2(e, O_CLOEXEC));
+	p.pid = fork();
+	cr_assert_geq(p.pid, 0, "fork: %s", strerror(errno));
+	if (p.pid == 0) {
+		dup2(o[1], 1);
+		dup2(e[1], 2);
+		if (alarm_s)
+			alarm(alarm_s);
+		execv(path, (char **)argv);
+		_exit(127);
+	}
+	close(o[1]);
+	close(e[1]);
+	p.out = o[0];
+	p.err = e[0];
+	return p;
+}
+
+static struct proc start_hwbp(const char *const *args)
+{
+	return spawn(env_or_skip("HWBP_BIN"), args, HWBP_ALARM_S);
+}
+
+static void append(char **buf, size_t *len, const char *data, size_t n)
+{
+	*buf = realloc(*buf, *len + n + 1);
+	cr_assert(*buf);
+	memcpy(*buf + *len, data, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+}
+
+static int status_of(int wstatus)
+{
+	return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus)
+				  : 128 + WTERMSIG(wstatus);
+}
+
+/* Read stdout and stderr to their end, then reap. */
+static struct run finish(struct proc *p)
+{
+	struct pollfd fds[2] = { { p->out, POLLIN, 0 }, { p->err, POLLIN, 0 } };
+	char *bufs[2] = { NULL, NULL }, chunk[4096];
+	size_t lens[2] = { 0, 0 };
+	int open = 2, wstatus;
+	struct run r;
+
+	append(&bufs[0], &lens[0], "", 0);
+	append(&bufs[1], &lens[1], "", 0);
+	while (open) {
+		int n = poll(fds, 2, (HWBP_ALARM_S + 5) * 1000);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		cr_assert_gt(n, 0, "no end of output after %d s",
+			     HWBP_ALARM_S + 5);
+		for (int i = 0; i < 2; i++) {
+			ssize_t got;
+
+			if (fds[i].fd < 0 || !fds[i].revents)
+				continue;
+			got = read(fds[i].fd, chunk, sizeof(chunk));
+			if (got > 0) {
+				append(&bufs[i], &lens[i], chunk, (size_t)got);
+				continue;
+			}
+			close(fds[i].fd);
+			fds[i].fd = -1;
+			open--;
+		}
+	}
+	cr_assert_eq(waitpid(p->pid, &wstatus, 0), p->pid);
+	r.status = status_of(wstatus);
+	r.out = bufs[0];
+	r.err = bufs[1];
+	return r;
+}
+
+static struct run run_hwbp(const char *const *args)
+{
+	struct proc p = start_hwbp(args);
+
+	return finish(&p);
+}
+
+#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+#define HWBP(...) run_hwbp(ARGS(__VA_ARGS__))
+#define START(...) start_hwbp(ARGS(__VA_ARGS__))
+
+static void free_run(struct run *r)
+{
+	free(r->out);
+	free(r->err);
+}
+
+/* A line from fd (up to '\n'), waiting at most 10 s. */
+static void read_line(int fd, char *line, size_t len)
+{
+	size_t n = 0;
+	struct pollfd pf = { fd, POLLIN, 0 };
+
+	while (n + 1 < len) {
+		cr_assert_gt(poll(&pf, 1, 10000), 0, "no line after 10 s");
+		cr_assert_eq(read(fd, &line[n], 1), 1, "EOF before a line");
+		if (line[n] == '\n')
+			break;
+		n++;
+	}
+	line[n] = '\0';
+}
+
+/* cmd_loop for `ms` milliseconds, started and ready (its main runs). */
+static pid_t start_loop(int ms, struct proc *p)
+{
+	char arg[16], line[64];
+	int pid = 0;
+
+	snprintf(arg, sizeof(arg), "%d", ms);
+	*p = spawn(helper("cmd_loop"), ARGS(arg), 0);
+	read_line(p->out, line, sizeof(line));
+	cr_assert_eq(sscanf(line, "ready %d", &pid), 1, "cmd_loop: '%s'", line);
+	return pid;
+}
+
+/* Has pid opened a perf event (armed a watch)?  Waits up to 10 s. */
+static void wait_armed(pid_t pid)
+{
+	char dir[64], path[320], link[128];
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	for (int tries = 0; tries < 1000; tries++) {
+		DIR *d = opendir(dir);
+		struct dirent *e;
+
+		cr_assert(d, "hwbp %d is gone", (int)pid);
+		while ((e = readdir(d))) {
+			ssize_t n;
+
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			n = readlink(path, link, sizeof(link) - 1);
+			if (n > 0 && (link[n] = '\0', strstr(link, "perf_event"))) {
+				closedir(d);
+				return;
+			}
+		}
+		closedir(d);
+		usleep(10000);
+	}
+	cr_assert_fail("hwbp %d armed nothing in 10 s", (int)pid);
+}
+
+/* The process runs on: not stopped (ptrace or SIGSTOP), not a zombie. */
+static void assert_running(pid_t pid)
+{
+	char path[64], buf[512], *paren;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	cr_assert(f, "target %d is gone", (int)pid);
+	cr_assert(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	paren = strrchr(buf, ')');
+	cr_assert(paren && paren[1] == ' ');
+	cr_assert(!strchr("tTZX", paren[2]), "target %d is in state %c",
+		  (int)pid, paren[2]);
+}
+
+static void assert_exits_0(pid_t pid)
+{
+	int wstatus;
+
+	cr_assert_eq(waitpid(pid, &wstatus, 0), pid, "waitpid %d: %s",
+		     (int)pid, strerror(errno));
+	cr_assert(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0,
+		  "target %d ended with status %d (want exit 0)", (int)pid,
+		  status_of(wstatus));
+}
+
+/* ---- output ---- */
+
+/* Exit `status`, nothing on stdout, and one line "hwbp: ...want...". */
+static void assert_error(const struct run *r, int status, const char *want)
+{
+	const char *nl = strchr(r->err, '\n');
+
+	cr_assert_eq(r->status, status, "[%s] exit %d, want %d; stderr: %s",
+		     want, r->status, status, r->err);
+	cr_assert_str_empty(r->out, "[%s] stdout: %s", want, r->out);
+	cr_assert(!strncmp(r->err, "hwbp: ", 6), "[%s] stderr: %s", want,
+		  r->err);
+	cr_assert(nl && !nl[1], "[%s] not one line: %s", want, r->err);
+	cr_assert(strstr(r->err, want), "'%s' not in: %s", want, r->err);
+}
+
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL, chunk[4096];
+	size_t len = 0, n;
+
+	cr_assert(f, "%s: %s", path, strerror(errno));
+	append(&buf, &len, "", 0);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)))
+		append(&buf, &len, chunk, n);
+	fclose(f);
+	return buf;
+}
+
+struct hits {
+	json_object **hit;
+	int n;
+	json_object *summary;
+};
+
+static json_object *jget(json_object *o, const char *key)
+{
+	json_object *v = NULL;
+
+	cr_assert(json_object_object_get_ex(o, key, &v), "no \"%s\" in %s",
+		  key, json_object_to_json_string(o));
+	return v;
+}
+
+static int64_t jint(json_object *o, const char *key)
+{
+	json_object *v = jget(o, key);
+
+	cr_assert(json_object_is_type(v, json_type_int), "\"%s\" in %s",
+		  key, json_object_to_json_string(o));
+	return json_object_get_int64(v);
+}
+
+static const char *jstr(json_object *o, const char *key)
+{
+	json_object *v = jget(o, key);
+
+	cr_assert(json_object_is_type(v, json_type_string), "\"%s\" in %s",
+		  key, json_object_to_json_string(o));
+	return json_object_get_string(v);
+}
+
+static json_object *jarray(json_object *o, const char *key)
+{
+	json_object *v = jget(o, key);
+
+	cr_assert(json_object_is_type(v, json_type_array), "\"%s\" in %s",
+		  key, json_object_to_json_string(o));
+	return v;
+}
+
+/* The summary's schema (man hwbp, JSON OUTPUT). */
+static void check_summary(json_object *s, int hit_lines, bool count_mode)
+{
+	json_object *locs = jarray(s, "by_location");
+	json_object *threads = jarray(s, "by_thread");
+
+	cr_assert_str_eq(jstr(s, "type"), "summary");
+	cr_assert_geq(jint(s, "hits"), 0);
+	cr_assert_eq(jint(s, "lost"), 0);
+	cr_assert_geq(jint(s, "filtered"), 0);
+	cr_assert_geq(jint(s, "wall_ns"), 0);
+	if (!count_mode)
+		cr_assert_eq(jint(s, "hits"), hit_lines);
+	for (size_t i = 0; i < json_object_array_length(locs); i++) {
+		json_object *l = json_object_array_get_idx(locs, i);
+
+		(void)jstr(l, "location");
+		cr_assert_geq(jint(l, "hits"), count_mode ? 0 : 1);
+		(void)jstr(l, count_mode ? "addr" : "function");
+	}
+	for (size_t i = 0; i < json_object_array_length(threads); i++) {
+		json_object *t = json_object_array_get_idx(threads, i);
+
+		cr_assert_gt(jint(t, "tid"), 0);
+		(void)jstr(t, "thread");
+		cr_assert_gt(jint(t, "hits"), 0);
+	}
+}
+
+/* Every line one JSON object: hits, then the summary last. */
+static struct hits parse_json(const char *text, bool count_mode)
+{
+	struct hits h = { calloc(1, sizeof(json_object *)), 0, NULL };
+	char *copy = strdup(text), *save = NULL;
+
+	for (char *l = strtok_r(copy, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save)) {
+		json_object *o = json_tokener_parse(l);
+
+		cr_assert(o && json_object_is_type(o, json_type_object),
+			  "not a JSON object: %s", l);
+		cr_assert_null(h.summary, "a line after the summary: %s", l);
+		if (!strcmp(jstr(o, "type"), "summary")) {
+			h.summary = o;
+			continue;
+		}
+		cr_assert_str_eq(jstr(o, "type"), "hit", "%s", l);
+		h.hit = realloc(h.hit, (size_t)(h.n + 1) * sizeof(*h.hit));
+		h.hit[h.n++] = o;
+	}
+	free(copy);
+	cr_assert_not_null(h.summary, "no summary line in: %s", text);
+	check_summary(h.summary, h.n, count_mode);
+	return h;
+}
+
+static struct hits parse_json_file(const char *path)
+{
+	char *text = read_file(path);
+	struct hits h = parse_json(text, false);
+
+	free(text);
+	return h;
+}
+
+/* A file name in a fresh directory under /tmp. */
+struct tmp {
+	char dir[64], path[128];
+};
+
+static void tmp_make(struct tmp *t, const char *name)
+{
+	snprintf(t->dir, sizeof(t->dir), "/tmp/hwbp-test-XXXXXX");
+	cr_assert(mkdtemp(t->dir), "mkdtemp: %s", strerror(errno));
+	snprintf(t->path, sizeof(t->path), "%s/%s", t->dir, name);
+}
+
+static void tmp_remove(struct tmp *t)
+{
+	unlink(t->path);
+	rmdir(t->dir);
+}
+
+/* ---- usage: exit 2, one line naming the problem ---- */
+
+struct usage_case {
+	const char *args[10];
+	const char *want;
+};
+
+static const struct usage_case usage_cases[] = {
+	{ { "watch", "--", "true" }, "no LOCATION to watch" },
+	{ { "watch", "counter" }, "give a COMMAND after --, -p PID" },
+	{ { "watch", "counter", "--" }, "nothing after --" },
+	{ { "watch", "--bogus", "counter", "-p", "1" }, "unknown option '--bogus'" },
+	{ { "watch", "-x", "counter", "-p", "1" }, "unknown option '-x'" },
+	{ { "watch", "counter", "--max" }, "--max: needs an argument" },
+	{ { "watch", "--read", "counter", "-p", "1" },
+	  "no read-only watchpoint; use --rw" },
+	{ { "watch", "--max", "0", "counter", "-p", "1" }, "--max '0'" },
+	{ { "watch", "--max", "abc", "counter", "-p", "1" }, "--max 'abc'" },
+	{ { "watch", "--max", "-3", "counter", "-p", "1" }, "--max '-3'" },
+	{ { "watch", "--cpu", "1-0", "counter" }, "--cpu '1-0'" },
+	{ { "watch", "--cpu", "x", "counter" }, "--cpu 'x'" },
+	{ { "watch", "--tid", "5", "counter", "--", "true" }, "--tid needs -p PID" },
+	{ { "watch", "-p", "abc", "counter" }, "-p 'abc'" },
+	{ { "watch", "-p", "0", "counter" }, "-p '0'" },
+	{ { "watch", "--rw", "--exec", "f", "-p", "1" },
+	  "give one of --write, --rw, --exec" },
+	{ { "watch", "counter", "-p", "1", "--", "true" }, "not both" },
+	{ { "watch", "--cpu", "0", "-p", "1", "counter" }, "--cpu watches CPUs" },
+	{ { "watch", "--count", "--max", "3", "counter", "-p", "1" },
+	  "--count only counts" },
+	{ { "watch", "--count", "--bt", "counter", "-p", "1" },
+	  "--count only counts" },
+	{ { "watch", "--exec", "--if", "== 0", "f", "-p", "1" },
+	  "--exec has none" },
+	{ { "watch", "--if", "=~ 3", "counter", "-p", "1" }, "--if '=~ 3'" },
+	{ { "watch", "--ring-pages", "3", "counter", "-p", "1" },
+	  "--ring-pages '3'" },
+	{ { "probe", "extra" }, "unexpected 'extra'" },
+	{ { "frobnicate" }, "unknown command 'frobnicate'" },
+};
+
+Test(cmd, usage_errors_exit_2_with_one_line, .timeout = 60)
+{
+	for (size_t i = 0; i < sizeof(usage_cases) / sizeof(*usage_cases); i++) {
+		const struct usage_case *c = &usage_cases[i];
+		struct run r = run_hwbp(c->args);
+
+		assert_error(&r, 2, c->want);
+		free_run(&r);
+	}
+}
+
+Test(cmd, no_arguments_prints_usage_exit_2)
+{
+	struct run r = run_hwbp(ARGS(NULL));
+
+	cr_assert_eq(r.status, 2);
+	cr_assert(strstr(r.err, "usage: hwbp watch"), "%s", r.err);
+	free_run(&r);
+}
+
+Test(cmd, help_version_probe_exit_0)
+{
+	struct run r = HWBP("--help");
+
+	cr_assert_eq(r.status, 0);
+	cr_assert(strstr(r.out, "usage: hwbp watch"), "%s", r.out);
+	free_run(&r);
+	r = HWBP("watch", "--help");
+	cr_assert_eq(r.status, 0);
+	cr_assert(strstr(r.out, "--rw") && strstr(r.out, "Exit status"), "%s",
+		  r.out);
+	free_run(&r);
+	r = HWBP("--version");
+	cr_assert_eq(r.status, 0);
+	cr_assert(!strncmp(r.out, "hwbp ", 5) && r.out[5] >= '0' &&
+		  r.out[5] <= '9', "%s", r.out);
+	free_run(&r);
+	r = HWBP("probe");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "debug registers") && strstr(r.out, "hits fire"),
+		  "%s", r.out);
+	free_run(&r);
+}
+
+/* ---- LOCATION and runtime errors ---- */
+
+Test(cmd, unknown_symbol_suggests_a_name)
+{
+	struct run r = HWBP("watch", "countr", "--", helper("cmd_vars"),
+			    "count", "1");
+
+	/* man hwbp: an unknown LOCATION is a usage error (2). */
+	assert_error(&r, 2, "unknown symbol 'countr'; did you mean: counter");
+	free_run(&r);
+}
+
+Test(cmd, bad_member_and_index)
+{
+	struct run r = HWBP("watch", "cfg.nosuch", "--", helper("cmd_vars"),
+			    "count", "1");
+
+	assert_error(&r, 2, "no member 'nosuch' in struct config");
+	free_run(&r);
+	r = HWBP("watch", "table[8]", "--", helper("cmd_vars"), "count", "1");
+	assert_error(&r, 2, "index 8 is out of bounds (the array has 8 "
+		     "elements)");
+	free_run(&r);
+	r = HWBP("watch", "counter.x", "--", helper("cmd_vars"), "count", "1");
+	assert_error(&r, 2, "'.x': not a struct or union");
+	free_run(&r);
+}
+
+static bool copy_file(const char *from, const char *to)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", from, to);
+	return system(cmd) == 0;
+}
+
+Test(cmd, stripped_program_says_so_and_takes_addresses)
+{
+	struct tmp t;
+	char cmd[256];
+	struct run r;
+
+	tmp_make(&t, "stripped_vars");
+	cr_assert(copy_file(helper("cmd_vars"), t.path));
+	snprintf(cmd, sizeof(cmd), "strip '%s' 2>/dev/null", t.path);
+	if (system(cmd) != 0) {
+		tmp_remove(&t);
+		cr_skip_test("skipped: no working `strip` (binutils)");
+	}
+	r = HWBP("watch", "counter", "--", t.path, "count", "1");
+	assert_error(&r, 2, "is stripped");
+	cr_assert(strstr(r.err, "give an address (0x...)"), "%s", r.err);
+	free_run(&r);
+	/* An address needs no symbols (unmapped here: armed, never hit). */
+	r = HWBP("watch", "--json", "0x1000", "--", t.path, "exit", "0");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	parse_json(r.out, false);
+	free_run(&r);
+	tmp_remove(&t);
+}
+
+Test(cmd, non_elf_command_is_a_runtime_error)
+{
+	struct tmp t;
+	FILE *f;
+	struct run r;
+
+	tmp_make(&t, "not-a-program");
+	f = fopen(t.path, "w");
+	cr_assert(f);
+	fputs("this is text, not ELF and not #!\n", f);
+	fclose(f);
+	chmod(t.path, 0755);
+	r = HWBP("watch", "counter", "--", t.path);
+	assert_error(&r, 1, "not an executable");
+	free_run(&r);
+	r = HWBP("watch", "counter", "--", "/nonexistent/hwbp-no-such-file");
+	assert_error(&r, 1, "No such file");
+	free_run(&r);
+	tmp_remove(&t);
+}
+
+Test(cmd, no_such_pid_is_a_runtime_error)
+{
+	pid_t dead = fork();
+	char pid[16], want[64];
+	struct run r;
+
+	if (dead == 0)
+		_exit(0);
+	cr_assert_eq(waitpid(dead, NULL, 0), dead);
+	snprintf(pid, sizeof(pid), "%d", (int)dead);
+	snprintf(want, sizeof(want), "no process %d", (int)dead);
+	r = HWBP("watch", "counter", "-p", pid);
+	assert_error(&r, 1, want);
+	free_run(&r);
+}
+
+Test(cmd, tid_of_another_process_is_an_error, .timeout = 30)
+{
+	struct proc loop;
+	pid_t target = start_loop(3000, &loop);
+	char pid[16], tid[16];
+	struct run r;
+
+	snprintf(pid, sizeof(pid), "%d", (int)target);
+	snprintf(tid, sizeof(tid), "%d", (int)getpid());
+	r = HWBP("watch", "ticks", "-p", pid, "--tid", tid);
+	kill(target, SIGKILL);
+	waitpid(target, NULL, 0);
+	assert_error(&r, 1, "has no such thread");
+	free_run(&r);
+}
+
+Test(cmd, unwritable_output_is_a_runtime_error)
+{
+	struct run r = HWBP("watch", "-o", "/nonexistent/hwbp/hits", "counter",
+			    "--", helper("cmd_vars"), "count", "1");
+
+	assert_error(&r, 1, "cannot write /nonexistent/hwbp/hits");
+	free_run(&r);
+}
+
+Test(cmd, five_locations_is_one_too_many)
+{
+	struct run r;
+
+	TU_REQUIRE_BREAKPOINTS();
+	r = HWBP("watch", "counter", "cfg.limit", "table[3]", "flag", "letter",
+		 "--", helper("cmd_vars"), "count", "1");
+	assert_error(&r, 1, "no free debug register");
+	free_run(&r);
+}
+
+/* ---- the launched command's exit status ---- */
+
+Test(cmd, exit_status_is_the_commands)
+{
+	struct run r;
+
+	TU_REQUIRE_BREAKPOINTS();
+	r = HWBP("watch", "counter", "--", helper("cmd_vars"), "exit", "3");
+	cr_assert_eq(r.status, 3, "%s", r.err);
+	cr_assert(strstr(r.out, "--- hwbp: 0 hits in"), "%s", r.out);
+	free_run(&r);
+	r = HWBP("watch", "counter", "--", helper("cmd_vars"), "exit", "0");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	free_run(&r);
+	/* man hwbp, EXIT STATUS: 128 + the signal that ended it. */
+	r = HWBP("watch", "counter", "--", helper("cmd_vars"), "signal", "10");
+	cr_assert_eq(r.status, 128 + SIGUSR1, "%s", r.err);
+	cr_assert(strstr(r.out, "--- hwbp: 0 hits in"), "%s", r.out);
+	free_run(&r);
+}
+
+Test(cmd, json_summary_with_no_hits)
+{
+	struct run r;
+	struct hits h;
+
+	TU_REQUIRE_BREAKPOINTS();
+	r = HWBP("watch", "--json", "counter", "--", helper("cmd_vars"), "exit",
+		 "0");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	h = parse_json(r.out, false);
+	cr_assert_eq(h.n, 0);
+	cr_assert_eq(jint(h.summary, "hits"), 0);
+	cr_assert_eq(json_object_array_length(jarray(h.summary, "by_location")),
+		     0);
+	cr_assert_eq(json_object_array_length(jarray(h.summary, "by_thread")),
+		     0);
+	free_run(&r);
+}
+
+/* ---- attaching, detaching, and hwbp's death ---- */
+
+Test(cmd, attach_sigint_detaches_target_runs_on, .timeout = 30)
+{
+	struct proc loop, p;
+	pid_t target = start_loop(1500, &loop);
+	char pid[16];
+	struct run r;
+	struct hits h;
+
+	TU_REQUIRE_BREAKPOINTS();
+	snprintf(pid, sizeof(pid), "%d", (int)target);
+	p = START("watch", "--json", "ticks", "-p", pid);
+	wait_armed(p.pid);
+	usleep(200000);
+	kill(p.pid, SIGINT);
+	r = finish(&p);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	h = parse_json(r.out, false);
+	assert_running(target);
+	assert_exits_0(target); /* ran its 1.5 s to the end */
+	for (int i = 0; i < h.n; i++) {
+		cr_assert_eq(jint(h.hit[i], "pid"), target);
+		cr_assert_str_eq(jstr(h.hit[i], "location"), "ticks");
+	}
+	TU_REQUIRE_HITS();
+	cr_assert_gt(h.n, 0, "200 ms of a store every 5 ms: no hit");
+	free_run(&r);
+}
+
+static void sigkill_hwbp(struct proc *p, pid_t target)
+{
+	int wstatus;
+
+	wait_armed(p->pid);
+	usleep(100000);
+	kill(p->pid, SIGKILL);
+	cr_assert_eq(waitpid(p->pid, &wstatus, 0), p->pid);
+	cr_assert(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL);
+	close(p->out);
+	close(p->err);
+	assert_running(target);
+	assert_exits_0(target); /* no SIGTRAP, no stop: its normal end */
+}
+
+Test(cmd, sigkill_of_hwbp_leaves_launched_target_unharmed, .timeout = 30)
+{
+	struct proc p;
+	char line[64];
+	int target = 0;
+
+	TU_REQUIRE_BREAKPOINTS();
+	/* hwbp's orphaned child is reparented to us: we can reap it. */
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	p = START("watch", "ticks", "--", helper("cmd_loop"), "800");
+	read_line(p.out, line, sizeof(line));
+	cr_assert_eq(sscanf(line, "ready %d", &target), 1, "'%s'", line);
+	sigkill_hwbp(&p, target);
+}
+
+Test(cmd, sigkill_of_hwbp_leaves_attached_target_unharmed, .timeout = 30)
+{
+	struct proc loop, p;
+	pid_t target = start_loop(1000, &loop);
+	char pid[16];
+
+	TU_REQUIRE_BREAKPOINTS();
+	snprintf(pid, sizeof(pid), "%d", (int)target);
+	p = START("watch", "ticks", "-p", pid);
+	sigkill_hwbp(&p, target);
+}
+
+/* ---- hits: exact counts, values, sources (need working traps) ---- */
+
+/* hwbp watch --json -o FILE ARGS...: the status, the command's stdout, and
+ * the hits parsed from FILE (the summary's schema checked). */
+struct watched {
+	struct run run;
+	struct hits h;
+};
+
+static struct watched watch_json(const char *const *args)
+{
+	const char *argv[MAX_ARGS + 1] = { "watch", "--json", "-o" };
+	struct watched w;
+	struct tmp t;
+	int n = 4;
+
+	tmp_make(&t, "hits.json");
+	argv[3] = t.path;
+	while (*args && n < MAX_ARGS)
+		argv[n++] = *args++;
+	w.run = run_hwbp(argv);
+	cr_assert_eq(w.run.status, 0, "exit %d: %s", w.run.status, w.run.err);
+	w.h = parse_json_file(t.path);
+	tmp_remove(&t);
+	return w;
+}
+
+#define WATCH_JSON(...) watch_json(ARGS(__VA_ARGS__))
+
+static bool ends_with(const char *s, const char *tail)
+{
+	size_t ls = strlen(s), lt = strlen(tail);
+
+	return ls >= lt && !strcmp(s + ls - lt, tail);
+}
+
+static bool jbool(json_object *o, const char *key)
+{
+	json_object *v = jget(o, key);
+
+	cr_assert(json_object_is_type(v, json_type_boolean), "\"%s\" in %s",
+		  key, json_object_to_json_string(o));
+	return json_object_get_boolean(v);
+}
+
+/* hits[from..from+n) store 1..n (times mul): chained old -> new, exact. */
+static void assert_chain(json_object **hit, int n, int mul)
+{
+	for (int i = 0; i < n; i++) {
+		const char *s = json_object_to_json_string(hit[i]);
+
+		cr_assert_str_eq(jstr(hit[i], "access"), "write", "%s", s);
+		cr_assert_eq(jint(hit[i], "new"), (int64_t)(i + 1) * mul, "%s", s);
+		cr_assert_eq(jint(hit[i], "old"), (int64_t)i * mul, "%s", s);
+		cr_assert(jbool(hit[i], "new_exact") && jbool(hit[i], "old_exact"),
+			  "%s", s);
+	}
+}
+
+Test(cmd, counter_1000_writes_exact, .timeout = 30)
+{
+	struct watched w = WATCH_JSON("counter", "--", helper("cmd_vars"),
+				      "count", "1000");
+	json_object *locs, *threads;
+	int line = 0;
+	const char *lp = strstr(w.run.out, "bump_line=");
+
+	cr_assert(lp && sscanf(lp, "bump_line=%d", &line) == 1, "%s", w.run.out);
+	cr_assert(strstr(w.run.out, "done counter=1000"), "%s", w.run.out);
+	TU_REQUIRE_HITS();
+	cr_assert_eq(w.h.n, 1000);
+	assert_chain(w.h.hit, 1000, 1);
+	for (int i = 0; i < w.h.n; i++) {
+		json_object *o = w.h.hit[i];
+
+		cr_assert_str_eq(jstr(o, "location"), "counter");
+		cr_assert_str_eq(jstr(o, "function"), "bump");
+		cr_assert(ends_with(jstr(o, "file"), "cmd_vars.c"), "%s",
+			  jstr(o, "file"));
+		cr_assert_eq(jint(o, "line"), line);
+		cr_assert_eq(jint(o, "pid"), jint(o, "tid"));
+		cr_assert_str_eq(jstr(o, "thread"), "cmd_vars");
+	}
+	locs = jarray(w.h.summary, "by_location");
+	threads = jarray(w.h.summary, "by_thread");
+	cr_assert_eq(json_object_array_length(locs), 1);
+	cr_assert_eq(jint(json_object_array_get_idx(locs, 0), "hits"), 1000);
+	cr_assert_eq(jint(json_object_array_get_idx(locs, 0), "line"), line);
+	cr_assert_eq(json_object_array_length(threads), 1);
+	cr_assert_eq(jint(json_object_array_get_idx(threads, 0), "hits"), 1000);
+}
+
+Test(cmd, human_line_format, .timeout = 30)
+{
+	struct tmp t;
+	struct run r;
+	char *text, want[160];
+	regex_t re;
+	int line = 0;
+
+	tmp_make(&t, "hits.txt");
+	r = HWBP("watch", "-o", t.path, "counter", "--", helper("cmd_vars"),
+		 "count", "3");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	text = read_file(t.path);
+	tmp_remove(&t);
+	cr_assert(strstr(text, "--- hwbp: "), "no summary: %s", text);
+	cr_assert(strstr(r.out, "bump_line=") &&
+		  sscanf(strstr(r.out, "bump_line="), "bump_line=%d", &line),
+		  "%s", r.out);
+	TU_REQUIRE_HITS();
+	/* "  0.000123 4242/4242 cmd_vars        write counter 0 -> 1  bump+10
+	 * (tests/helpers/cmd_vars.c:36)" */
+	snprintf(want, sizeof(want), "^ *[0-9]+\\.[0-9]{6} ([0-9]+)/\\1 "
+		 "cmd_vars +write counter 0 -> 1  bump\\+[0-9]+ "
+		 "\\([^ ]*cmd_vars\\.c:%d\\)$", line);
+	cr_assert_eq(regcomp(&re, want, REG_EXTENDED | REG_NEWLINE), 0);
+	cr_assert_eq(regexec(&re, text, 0, NULL, 0), 0, "no line like %s in:\n%s",
+		     want, text);
+	regfree(&re);
+	cr_assert(strstr(text, "write counter 2 -> 3  bump+"), "%s", text);
+	cr_assert(strstr(text, "--- hwbp: 3 hits in "), "%s", text);
+}
+
+static json_object *thread_row(json_object *summary, const char *name)
+{
+	json_object *rows = jarray(summary, "by_thread");
+
+	for (size_t i = 0; i < json_object_array_length(rows); i++) {
+		json_object *t = json_object_array_get_idx(rows, i);
+
+		if (!strcmp(jstr(t, "thread"), name))
+			return t;
+	}
+	cr_assert_fail("no thread %s in %s", name,
+		       json_object_to_json_string(summary));
+	return NULL;
+}
+
+Test(cmd, threads_by_name, .timeout = 30)
+{
+	struct watched w = WATCH_JSON("shared", "--", helper("cmd_threads"),
+				      "named", "300", "500");
+	int next[2] = { 1, 1 };
+
+	TU_REQUIRE_HITS();
+	cr_assert_eq(w.h.n, 800);
+	cr_assert_eq(jint(thread_row(w.h.summary, "writer-a"), "hits"), 300);
+	cr_assert_eq(jint(thread_row(w.h.summary, "writer-b"), "hits"), 500);
+	cr_assert_eq(json_object_array_length(jarray(w.h.summary, "by_thread")),
+		     2);
+	/* Each thread's own stores come in its program order: 1, 2, ... */
+	for (int i = 0; i < w.h.n; i++) {
+		const char *name = jstr(w.h.hit[i], "thread");
+		int k = !strcmp(name, "writer-b");
+
+		cr_assert(k || !strcmp(name, "writer-a"), "thread %s", name);
+		cr_assert_eq(jint(w.h.hit[i], "new"), next[k]++, "%s",
+			     json_object_to_json_string(w.h.hit[i]));
+	}
+}
+
+Test(cmd, atomic_race_values_exact, .timeout = 30)
+{
+	struct watched w = WATCH_JSON("total", "--", helper("cmd_threads"),
+				      "race", "2000");
+	static bool seen[4001];
+
+	cr_assert(strstr(w.run.out, "total=4000"), "%s", w.run.out);
+	TU_REQUIRE_HITS();
+	cr_assert_eq(w.h.n, 4000);
+	for (int i = 0; i < w.h.n; i++) {
+		int64_t v = jint(w.h.hit[i], "new");
+
+		cr_assert(v >= 1 && v <= 4000 && !seen[v], "new %lld twice or "
+			  "out of 1..4000", (long long)v);
+		seen[v] = true;
+	}
+	cr_assert_eq(jint(thread_row(w.h.summary, "racer-1"), "hits"), 2000);
+	cr_assert_eq(jint(thread_row(w.h.summary, "racer-2"), "hits"), 2000);
+}
+
+static void count_by_pid(const struct hits *h, int parent, int child,
+			 int *np, int *nc)
+{
+	*np = *nc = 0;
+	for (int i = 0; i < h->n; i++) {
+		int64_t pid = jint(h->hit[i], "pid");
+
+		cr_assert(pid == parent || pid == child, "pid %lld",
+			  (long long)pid);
+		*(pid == parent ? np : nc) += 1;
+	}
+}
+
+Test(cmd, fork_followed_or_not, .timeout = 30)
+{
+	struct watched w = WATCH_JSON("counter", "--", helper("cmd_fork"));
+	int parent = 0, child = 0, np, nc;
+
+	cr_assert_eq(sscanf(w.run.out, "parent=%d child=%d", &parent, &child),
+		     2, "%s", w.run.out);
+	TU_REQUIRE_HITS();
+	count_by_pid(&w.h, parent, child, &np, &nc);
+	cr_assert_eq(np, 20);
+	cr_assert_eq(nc, 100);
+	w = WATCH_JSON("--no-follow", "counter", "--", helper("cmd_fork"));
+	cr_assert_eq(sscanf(w.run.out, "parent=%d child=%d", &parent, &child),
+		     2, "%s", w.run.out);
+	count_by_pid(&w.h, parent, child, &np, &nc);
+	cr_assert_eq(np, 20);
+	cr_assert_eq(nc, 0);
+}
+
+/* The hits at one location, in order. */
+static int hits_at(const struct hits *h, const char *loc, json_object **out)
+{
+	int n = 0;
+
+	for (int i = 0; i < h->n; i++)
+		if (!strcmp(jstr(h->hit[i], "location"), loc))
+			out[n++] = h->hit[i];
+	return n;
+}
+
+Test(cmd, member_and_element_only_their_bytes, .timeout = 30)
+{
+	struct watched w = WATCH_JSON("cfg.limit", "table[3]", "--",
+				      helper("cmd_vars"), "neighbours", "50");
+	json_object *at[100];
+
+	TU_REQUIRE_HITS();
+	cr_assert_eq(w.h.n, 100, "neighbours' writes reported?");
+	cr_assert_eq(hits_at(&w.h, "cfg.limit", at), 50);
+	assert_chain(at, 50, 1);
+	cr_assert_eq(hits_at(&w.h, "table[3]", at), 50);
+	assert_chain(at, 50, 10);
+}
+
+/* new values of the two writes to loc, as JSON text. */
+static void assert_two(const struct hits *h, const char *loc, const char *old0,
+		       const char *new0, const char *new1)
+{
+	json_object *at[4];
+
+	cr_assert_eq(hits_at(h, loc, at), 2, "%s", loc);
+	cr_assert_str_eq(json_object_to_json_string(jget(at[0], "old")), old0);
+	cr_assert_str_eq(json_object_to_json_string(jget(at[0], "new")), new0);
+	cr_assert_str_eq(json_object_to_json_string(jget(at[1], "old")), new0);
+	cr_assert_str_eq(json_object_to_json_string(jget(at[1], "new")), new1);
+}
+
+Test(cmd, typed_values_json, .timeout = 30)
+{
+	struct watched w = WATCH_JSON("flag", "letter", "color", "pointer", "--",
+				      helper("cmd_vars"), "typed");
+	char addr[64] = "", quoted[80];
+	const char *p = strstr(w.run.out, "&counter=");
+	json_object *at[4];
+
+	cr_assert(p && sscanf(p, "&counter=%63s", addr) == 1, "%s", w.run.out);
+	TU_REQUIRE_HITS();
+	assert_two(&w.h, "flag", "false", "true", "false");
+	assert_two(&w.h, "letter", "0", "65", "122");
+	assert_two(&w.h, "color", "\"RED\"", "\"GREEN\"", "\"BLUE\"");
+	snprintf(quoted, sizeof(quoted), "\"%s\"", addr);
+	assert_two(&w.h, "pointer", "\"0x0\"", quoted, "\"0x0\"");
+	/* A double stored from an xmm register (not sampled): read from
+	 * memory, maybe approximate, but the value is still there. */
+	w = WATCH_JSON("ratio", "--", helper("cmd_vars"), "typed");
+	cr_assert_eq(hits_at(&w.h, "ratio", at), 2);
+	cr_assert_float_eq(json_object_get_double(jget(at[0], "new")), 1.5, 1e-9);
+	cr_assert_float_eq(json_object_get_double(jget(at[1], "new")), -2.25,
+			   1e-9);
+}
+
+Test(cmd, typed_values_human, .timeout = 30)
+{
+	static const char *const want[] = {
+		"write flag false -> true  typed+",
+		"write flag true -> false  typed+",
+		"write letter 0 -> 'A'  typed+",
+		"write letter 'A' -> 'z'  typed+",
+		"write color RED -> GREEN  typed+",
+		"write color GREEN -> BLUE  typed+",
+	};
+	struct tmp t;
+	struct run r;
+	char *text;
+
+	tmp_make(&t, "hits.txt");
+	r = HWBP("watch", "-o", t.path, "flag", "letter", "color", "--",
+		 helper("cmd_vars"), "typed");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	text = read_file(t.path);
+	tmp_remove(&t);
+	TU_REQUIRE_HITS();
+	for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++)
+		cr_assert(strstr(text, want[i]), "no '%s' in:\n%s", want[i], text);
+}
+
+/* ---- options ---- */
+
+Test(cmd, count_mode, .timeout = 30)
+{
+	struct run r = HWBP("watch", "--count", "counter", "--",
+			    helper("cmd_vars"), "count", "1000");
+	json_object *row;
+	struct hits h;
+
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "  counter (0x"), "%s", r.out);
+	free_run(&r);
+	r = HWBP("watch", "--count", "--json", "counter", "--",
+		 helper("cmd_vars"), "count", "1000");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "{\"type\""), "no JSON: %s", r.out);
+	h = parse_json(strstr(r.out, "{\"type\""), true);
+	cr_assert_eq(h.n, 0, "--count prints no hit");
+	row = json_object_array_get_idx(jarray(h.summary, "by_location"), 0);
+	cr_assert_not_null(row);
+	cr_assert_str_eq(jstr(row, "location"), "counter");
+	cr_assert(!strncmp(jstr(row, "addr"), "0x", 2));
+	TU_REQUIRE_HITS();
+	cr_assert_eq(jint(row, "hits"), 1000);
+	cr_assert_eq(jint(h.summary, "hits"), 1000);
+}
+
+Test(cmd, if_reports_only_matching_values, .timeout = 30)
+{
+	struct watched w = WATCH_JSON("--if", "== 0", "zeros", "--",
+				      helper("cmd_vars"), "zeros", "30");
+
+	TU_REQUIRE_HITS();
+	cr_assert_eq(w.h.n, 10);
+	for (int i = 0; i < w.h.n; i++)
+		cr_assert_eq(jint(w.h.hit[i], "new"), 0);
+	cr_assert_eq(jint(w.h.summary, "filtered"), 20);
+}
+
+Test(cmd, max_stops_and_command_runs_on, .timeout = 30)
+{
+	struct watched w = WATCH_JSON("--max", "10", "counter", "--",
+				      helper("cmd_vars"), "count", "1000");
+
+	cr_assert(strstr(w.run.out, "done counter=1000"), "%s", w.run.out);
+	TU_REQUIRE_HITS();
+	cr_assert_eq(w.h.n, 10);
+	assert_chain(w.h.hit, 10, 1);
+}
+
+Test(cmd, rw_reports_reads, .timeout = 30)
+{
+	struct watched w = WATCH_JSON("--rw", "reads_me", "--",
+				      helper("cmd_vars"), "reads", "5");
+
+	TU_REQUIRE_HITS();
+	cr_assert_eq(w.h.n, 6);
+	cr_assert_str_eq(jstr(w.h.hit[0], "access"), "write");
+	cr_assert_eq(jint(w.h.hit[0], "new"), 7);
+	for (int i = 1; i < 6; i++) {
+		cr_assert_str_eq(jstr(w.h.hit[i], "access"), "read");
+		cr_assert_eq(jint(w.h.hit[i], "value"), 7);
+		cr_assert_str_eq(jstr(w.h.hit[i], "function"), "reads");
+	}
+}
+
+Test(cmd, exec_reports_each_call, .timeout = 30)
+{
+	struct run r = HWBP("watch", "--count", "--exec", "callee", "--",
+			    helper("cmd_vars"), "calls", "25");
+	struct watched w;
+
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "  callee (0x"), "%s", r.out);
+	TU_REQUIRE_HITS();
+	cr_assert(strstr(r.out, "          25  callee (0x"), "%s", r.out);
+	free_run(&r);
+	w = WATCH_JSON("--exec", "callee", "--", helper("cmd_vars"), "calls",
+		       "25");
+	cr_assert_eq(w.h.n, 25);
+	for (int i = 0; i < w.h.n; i++) {
+		cr_assert_str_eq(jstr(w.h.hit[i], "access"), "exec");
+		cr_assert_str_eq(jstr(w.h.hit[i], "function"), "callee");
+		cr_assert_eq(jint(w.h.hit[i], "offset"), 0);
+	}
+}
+
+Test(cmd, attach_max_ends_watch_target_runs_on, .timeout = 30)
+{
+	struct proc loop;
+	pid_t target;
+	char pid[16];
+	struct watched w;
+
+	TU_REQUIRE_HITS(); /* without hits --max never ends the watch */
+	target = start_loop(1500, &loop);
+	snprintf(pid, sizeof(pid), "%d", (int)target);
+	w = WATCH_JSON("--max", "5", "ticks", "-p", pid);
+	cr_assert_eq(w.h.n, 5);
+	for (int i = 1; i < 5; i++)
+		cr_assert_eq(jint(w.h.hit[i], "new"),
+			     jint(w.h.hit[i - 1], "new") + 1);
+	assert_running(target);
+	assert_exits_0(target);
+}
