@@ -87,7 +87,7 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c
 # The whole suite; Criterion runs each test in its own process.
 check: all
 	HWBP_TEST_HELPERS=$(abspath $(BUILD))/tests/helpers HWBP_BIN=$(abspath $(TOOL)) \
-		HWBP_EXAMPLES=$(abspath $(BUILD))/examples \
+		HWBP_EXAMPLES=$(abspath $(BUILD))/examples HWBP_SRCDIR=$(CURDIR) \
 		tests/run $(TEST_BIN) --jobs 2 $(TESTFLAGS)
 
 install: lib tool
@@ -100,9 +100,13 @@ install: lib tool
 	install -m 644 $(BUILD)/hwbp.pc $(DESTDIR)$(PKGCONFIGDIR)/hwbp.pc
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 755 $(TOOL) $(DESTDIR)$(BINDIR)/hwbp
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
+	install -m 644 man/hwbp.1 $(DESTDIR)$(MANDIR)/man1/hwbp.1
+	install -m 644 man/*.3 $(DESTDIR)$(MANDIR)/man3/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/hwbp $(DESTDIR)$(INCLUDEDIR)/hwbp.h $(DESTDIR)$(LIBDIR)/libhwbp.* $(DESTDIR)$(PKGCONFIGDIR)/hwbp.pc
+	rm -f $(DESTDIR)$(MANDIR)/man1/hwbp.1 $(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(wildcard man/*.3)))
 
 clean:
 	rm -rf build build-san
