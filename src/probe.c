@@ -178,7 +178,11 @@ static void *probe_thread(void *arg)
 	p->exec = works(try_open((uint64_t)(uintptr_t)probe_exec_target,
 				 hwbp_arch.exec_len, HWBP_EXEC, false, false,
 				 0, -1));
-	p->cpu_wide = works(try_open(data, 8, HWBP_WRITE, false, false, -1, 0));
+	/* Not by opening one: a CPU-wide breakpoint, even for a moment,
+	 * takes a register from every thread on the machine (the kernel
+	 * counts it against each task's 4).  The kernel's own rule
+	 * (perf_allow_cpu) says it instead. */
+	p->cpu_wide = p->cap_perfmon || p->cap_sys_admin || p->paranoid <= 0;
 	p->kernel = works(try_open(data, 8, HWBP_WRITE, false, true, 0, -1));
 	return NULL;
 }

@@ -509,7 +509,7 @@ static int create_on_cpus(const cpu_set_t *set, size_t size, struct hwbp **bp)
 	return hwbp_create(bp, (uintptr_t)&cpu_var, 8, HWBP_WRITE, &opts);
 }
 
-Test(scope, cpus_bad_sets)
+Test(cpuwide, bad_cpu_sets)
 {
 	cpu_set_t empty, beyond, cpu0;
 	int fds = tu_open_fds(), last = get_nprocs_conf();
@@ -534,7 +534,7 @@ Test(scope, cpus_bad_sets)
 	cr_assert_eq(tu_open_fds(), fds);
 }
 
-Test(scope, cpus_count_what_runs_there)
+Test(cpuwide, counts_what_runs_there)
 {
 	struct worker w[2] = {
 		{ .var = &cpu_var, .writes = 25, .cpu = 0 },
@@ -770,26 +770,32 @@ Test(scope, events_per_scope)
 		/* an inherited event is mmapped per CPU: thread x CPU */
 		expect_events(&proc_ring, threads * cpus, cpus, "process ring");
 	}
-	if (tu_probe().cpu_wide) {
-		cpu_set_t set;
-
-		CPU_ZERO(&set);
-		for (uint32_t c = 0; c < cpus; c++)
-			CPU_SET(c, &set);
-		{
-			HWBP_OPTS(hwbp_opts, on_cpus, .scope = HWBP_SCOPE_CPUS,
-				  .cpus = &set, .cpus_size = sizeof(set));
-			HWBP_OPTS(hwbp_opts, cpus_ring,
-				  .scope = HWBP_SCOPE_CPUS, .cpus = &set,
-				  .cpus_size = sizeof(set),
-				  .delivery = HWBP_DELIVER_RING,
-				  .on_record = noop_record, .ring_pages = 1);
-
-			expect_events(&on_cpus, cpus, 0, "cpus");
-			expect_events(&cpus_ring, cpus, cpus, "cpus ring");
-		}
-	}
 	release_and_join(w, 3, &gate);
+}
+
+/* CPU-wide events take a register from every thread on the machine, so
+ * the suite runs the "cpuwide" tests alone (tests/run). */
+Test(cpuwide, events_per_cpu_scope)
+{
+	uint32_t cpus = (uint32_t)get_nprocs();
+	cpu_set_t set;
+
+	TU_REQUIRE_BREAKPOINTS();
+	TU_REQUIRE_CPU_WIDE();
+	CPU_ZERO(&set);
+	for (uint32_t c = 0; c < cpus; c++)
+		CPU_SET(c, &set);
+	{
+		HWBP_OPTS(hwbp_opts, on_cpus, .scope = HWBP_SCOPE_CPUS,
+			  .cpus = &set, .cpus_size = sizeof(set));
+		HWBP_OPTS(hwbp_opts, cpus_ring, .scope = HWBP_SCOPE_CPUS,
+			  .cpus = &set, .cpus_size = sizeof(set),
+			  .delivery = HWBP_DELIVER_RING,
+			  .on_record = noop_record, .ring_pages = 1);
+
+		expect_events(&on_cpus, cpus, 0, "cpus");
+		expect_events(&cpus_ring, cpus, cpus, "cpus ring");
+	}
 }
 
 /* ---- signal delivery is for this process only ---- */
