@@ -240,6 +240,8 @@ struct hwbp_probe {
 	bool fires;          /* an armed watchpoint really traps: false where
 			      * the kernel accepts breakpoints but the CPU
 			      * never delivers a hit (some hypervisors) */
+	bool lost_count;     /* PERF_FORMAT_LOST (6.0+): ring drops are known
+			      * at once, not with the kernel's next record */
 };
 int hwbp_probe(struct hwbp_probe *info);
 /* The probe as text, one line per feature with the reason when it is

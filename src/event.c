@@ -76,6 +76,8 @@ void hwbp_fill_attr(struct perf_event_attr *a, const struct hwbp *bp,
 		a->use_clockid = 1;
 		a->clockid = CLOCK_MONOTONIC;
 		a->sample_id_all = 1;
+		if (bp->lost_format)
+			a->read_format = PERF_FORMAT_LOST;
 	}
 }
 
@@ -273,16 +275,33 @@ int hwbp_events_open(struct hwbp *bp)
 	return err;
 }
 
-/* Close one event, keeping its hits in the handle's count.
+/* One event's count, and with PERF_FORMAT_LOST the samples it could not
+ * write to its ring.  async-signal-safe */
+static int read_event(const struct hwbp *bp, int fd, uint64_t *count,
+		      uint64_t *lost)
+{
+	uint64_t v[2] = { 0, 0 };
+	ssize_t want = bp->lost_format ? 16 : 8;
+
+	if (read(fd, v, (size_t)want) != want)
+		return -errno ?: -EIO;
+	*count = v[0];
+	*lost = v[1];
+	return 0;
+}
+
+/* Close one event, keeping its hits (and drops) in the handle's counts.
  * async-signal-safe */
 static void close_counted(struct hwbp *bp, int fd)
 {
-	uint64_t v;
+	uint64_t v, lost;
 
 	if (fd < 0)
 		return;
-	if (read(fd, &v, sizeof(v)) == sizeof(v))
+	if (read_event(bp, fd, &v, &lost) == 0) {
 		atomic_fetch_add(&bp->count_carry, v);
+		atomic_fetch_add(&bp->lost_carry, lost);
+	}
 	close(fd);
 }
 
@@ -303,18 +322,23 @@ int hwbp_events_ioctl_all(struct hwbp *bp, unsigned long req)
 }
 
 /* async-signal-safe */
-int hwbp_events_count(struct hwbp *bp, uint64_t *count)
+int hwbp_events_count(struct hwbp *bp, uint64_t *count, uint64_t *lost)
 {
-	uint64_t sum = atomic_load(&bp->count_carry), v;
+	uint64_t sum = atomic_load(&bp->count_carry), v, l;
+	uint64_t lost_sum = atomic_load(&bp->lost_carry);
+	int err;
 
 	for (int i = 0; i < bp->nfds; i++) {
 		if (bp->fds[i] < 0)
 			continue;
-		if (read(bp->fds[i], &v, sizeof(v)) != sizeof(v))
-			return -errno ?: -EIO;
+		if ((err = read_event(bp, bp->fds[i], &v, &l)))
+			return err;
 		sum += v;
+		lost_sum += l;
 	}
 	*count = sum;
+	if (lost)
+		*lost = lost_sum;
 	return 0;
 }
 

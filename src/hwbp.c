@@ -151,6 +151,14 @@ static int check_machine(const struct hwbp_probe *pr, const struct hwbp_req *req
 		if (!atomic_exchange(&warned, true))
 			hwbp_log(HWBP_LOG_WARN, "warning: %s", HWBP_NOFIRE_WHY);
 	}
+	/* Said before the syscall: the kernel reserves a CPU-wide event's
+	 * registers before it checks permission, so a busy machine would
+	 * answer ENOSPC where the cause is privilege. */
+	if (req->scope == HWBP_SCOPE_CPUS && !pr->cpu_wide)
+		return hwbp_fail(EACCES, "CPU-wide breakpoints need CAP_PERFMON "
+				 "(or CAP_SYS_ADMIN) or perf_event_paranoid <= 0 "
+				 "(it is %d: sysctl kernel.perf_event_paranoid=0)",
+				 pr->paranoid);
 	if (req->place.access == HWBP_EXEC && !pr->exec)
 		return hwbp_fail(EOPNOTSUPP, "execute breakpoints are refused "
 				 "by this kernel");
@@ -180,6 +188,7 @@ HWBP_API int hwbp_create(struct hwbp **out, uint64_t addr, uint32_t len,
 	}
 	bp->enabled = !bp->req.disabled;
 	hwbp_probe_cached(&pr);
+	bp->lost_format = pr.lost_count && bp->req.delivery == HWBP_DELIVER_RING;
 	err = check_machine(&pr, &bp->req);
 	if (!err)
 		err = resolve_signal_mode(&bp->req, &pr);
@@ -294,7 +303,7 @@ HWBP_API int hwbp_read_count(struct hwbp *bp, uint64_t *count)
 
 	if (!err && !count)
 		err = hwbp_fail(EINVAL, "hwbp_read_count: count is NULL");
-	if (!err && (err = hwbp_events_count(bp, count)))
+	if (!err && (err = hwbp_events_count(bp, count, NULL)))
 		err = hwbp_fail(-err, "hwbp_read_count: read failed: %s",
 				strerror(-err));
 	return err;
@@ -303,6 +312,7 @@ HWBP_API int hwbp_read_count(struct hwbp *bp, uint64_t *count)
 HWBP_API int hwbp_get_stats(const struct hwbp *bp, struct hwbp_stats *st)
 {
 	struct hwbp_stats all;
+	uint64_t count, event_lost, ring_lost = 0;
 	int err = check_handle(bp, "hwbp_get_stats");
 
 	if (!err && !st)
@@ -311,12 +321,19 @@ HWBP_API int hwbp_get_stats(const struct hwbp *bp, struct hwbp_stats *st)
 		err = hwbp_opts_valid(st, st->sz, sizeof(*st), "hwbp_stats");
 	if (err)
 		return err;
+	/* A LOST record only comes with the next record the kernel writes:
+	 * after a flood with no hit since, the events' own drop counters
+	 * (PERF_FORMAT_LOST) already know.  Both are lower bounds. */
+	if (bp->lost_format && hwbp_events_count((struct hwbp *)bp, &count,
+						 &event_lost) == 0)
+		ring_lost = event_lost;
 	all = (struct hwbp_stats){
 		.sz = st->sz,
 		.signals = hwbp_slot_signals(bp->slot),
 		.stale = hwbp_slot_stale(bp->slot),
 		.records = atomic_load(&bp->records),
-		.lost = atomic_load(&bp->lost),
+		.lost = ring_lost > atomic_load(&bp->lost) ?
+			ring_lost : atomic_load(&bp->lost),
 		.moves = atomic_load(&bp->moves),
 		.reopens = atomic_load(&bp->reopens),
 		.events = (uint32_t)bp->nfds,

@@ -107,6 +107,8 @@ struct hwbp {
 	_Atomic uint32_t generation;
 	_Atomic uint64_t moves, reopens, records, lost;
 	_Atomic uint64_t count_carry; /* hits of events closed by a reopen */
+	_Atomic uint64_t lost_carry;  /* their dropped samples */
+	bool lost_format;  /* events read PERF_FORMAT_LOST (kernel >= 6.0) */
 	_Atomic int closed;
 };
 
@@ -117,7 +119,8 @@ int hwbp_events_open(struct hwbp *bp);
 void hwbp_events_close(struct hwbp *bp);
 int hwbp_events_ioctl_all(struct hwbp *bp, unsigned long req);
 int hwbp_events_move(struct hwbp *bp, const struct hwbp_place *p, uint32_t gen);
-int hwbp_events_count(struct hwbp *bp, uint64_t *count);
+/* Hits, and (PERF_FORMAT_LOST) samples the rings dropped; lost may be NULL. */
+int hwbp_events_count(struct hwbp *bp, uint64_t *count, uint64_t *lost);
 long hwbp_perf_event_open(struct perf_event_attr *attr, pid_t pid, int cpu,
 			  int group_fd, unsigned long flags);
 int hwbp_explain_open_error(int err, const struct hwbp *bp,

@@ -135,6 +135,25 @@ static bool probe_fires(void)
 	return count == 2;
 }
 
+static bool probe_lost_count(void)
+{
+	struct perf_event_attr a = {
+		.type = PERF_TYPE_BREAKPOINT,
+		.size = sizeof(a),
+		.bp_addr = (uint64_t)(uintptr_t)&probe_target[0],
+		.bp_len = 8,
+		.bp_type = HWBP_WRITE,
+		.sample_period = 1,
+		.exclude_kernel = 1,
+		.exclude_hv = 1,
+		.disabled = 1,
+		.read_format = PERF_FORMAT_LOST,
+	};
+
+	return works((int)hwbp_perf_event_open(&a, 0, -1, -1,
+					       PERF_FLAG_FD_CLOEXEC));
+}
+
 static void read_caps(struct hwbp_probe *p)
 {
 	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
@@ -171,6 +190,7 @@ static void *probe_thread(void *arg)
 		return NULL;
 	p->slots = count_slots();
 	p->fires = probe_fires();
+	p->lost_count = probe_lost_count();
 	p->sigtrap = works(try_open(data, 8, HWBP_WRITE, true, false, 0, -1));
 	p->modify = probe_modify();
 	p->async_signal = probe_async();

@@ -429,6 +429,14 @@ Test(ring, overload_counts_every_drop)
 	first = hwbp_ring_consume(bp);
 	cr_assert(first > 0 && first < w, "a 1-page ring held %d of %d",
 		  first, w);
+	/* With PERF_FORMAT_LOST the drops are known at once. */
+	if (tu_probe().lost_count) {
+		st = stats_of(bp);
+		cr_assert_eq(st.records + st.lost, (uint64_t)w,
+			     "before any LOST record: records %llu + lost %llu",
+			     (unsigned long long)st.records,
+			     (unsigned long long)st.lost);
+	}
 	/* The kernel reports the drops in a LOST record written with the
 	 * next record that fits: one more write brings it. */
 	write_n(&var, 0, 1);

@@ -576,7 +576,9 @@ Test(cpuwide, counts_what_runs_there)
 		     (unsigned long long)n, nw == 2 ? " (+35 on CPU 1)" : "");
 }
 
-/* ---- 7. what an unprivileged user may do ---- */
+/* ---- 7. (cpuwide suite: the kernel reserves the registers of a CPU-wide
+ * breakpoint before it checks permission, so a parallel test holding 4
+ * registers turns EACCES into ENOSPC) what an unprivileged user may do ---- */
 
 enum { P_CPUS, P_KERNEL, P_KADDR, P_KADDR_KERNEL, P_FOREIGN, P_SELF, P_N };
 
@@ -682,7 +684,7 @@ static struct priv_result run_as_nobody(void)
 			  piece1, piece2);                                     \
 	} while (0)
 
-Test(scope, unprivileged_user_refusals)
+Test(cpuwide, unprivileged_user_refusals)
 {
 	int par = read_paranoid(), fds = tu_open_fds();
 	struct priv_result r;
