@@ -216,7 +216,10 @@ int hwbp_get_stats(const struct hwbp *bp, struct hwbp_stats *stats);
 /* HWBP_DELIVER_RING: an fd (epoll) readable when records wait. */
 int hwbp_ring_fd(const struct hwbp *bp);
 /* Wait up to timeout_ms (-1: forever) and deliver records to on_record.
- * Returns the number of records delivered, or -errno. */
+ * Returns the number of hit records delivered (task records of
+ * opts.task_events are delivered too, not counted), or -errno.  After an
+ * fd from hwbp_ring_fd polled readable, call hwbp_ring_consume: the
+ * readiness was used up. */
 int hwbp_ring_poll(struct hwbp *bp, int timeout_ms);
 /* Deliver what is waiting without blocking. */
 int hwbp_ring_consume(struct hwbp *bp);

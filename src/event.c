@@ -481,6 +481,11 @@ int hwbp_explain_open_error(int err, const struct hwbp *bp,
 {
 	unsigned long long a = (unsigned long long)p->addr;
 
+	/* In a hit callback: no registry lock (the interrupted thread may
+	 * hold it) and no stdio; the errno says what happened. */
+	if (hwbp_in_handler())
+		return hwbp_fail(err, "perf_event_open refused the re-armed "
+				 "breakpoint (in a hit callback: see the errno)");
 	switch (err) {
 	case ENOSPC: {
 		int ours = hwbp_count_self_bps_on(tid);
