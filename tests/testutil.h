@@ -91,6 +91,25 @@ static inline pid_t tu_gettid(void)
 	return (pid_t)syscall(SYS_gettid);
 }
 
+/* After create/close cycles: the fds and mappings are as before, and all
+ * 4 debug registers of this thread are free again. */
+static inline void tu_assert_nothing_left(int fds, int maps)
+{
+	static volatile uint64_t words[4];
+	struct hwbp *all[4];
+
+	cr_assert_eq(tu_open_fds(), fds, "fds: %d before, %d after", fds,
+		     tu_open_fds());
+	cr_assert_eq(tu_mappings(), maps, "mappings: %d before, %d after",
+		     maps, tu_mappings());
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(hwbp_create(&all[i], (uintptr_t)&words[i], 8,
+					 HWBP_WRITE, NULL), 0, "register %d: %s",
+			     i, hwbp_last_error());
+	for (int i = 0; i < 4; i++)
+		hwbp_close(all[i]);
+}
+
 /* Assert a call failed with `err` and left a message. */
 #define TU_ASSERT_ERR(call, err)                                               \
 	do {                                                                   \
