@@ -89,7 +89,8 @@ struct hwbp_hit {
 				    * data breakpoints, at the instruction for
 				    * execute breakpoints */
 	bool async;                /* delivered by the async fallback */
-	/* Set for hits of a scheduler's watch (hwbp_sched_add): */
+	/* Set for hits of a scheduler's watch (hwbp_sched_add), where bp is
+	 * the scheduler's register and access the watch's (HWBP_READ): */
 	struct hwbp_watch *watch;  /* the watch (cookie is the watch's) */
 	int touch;                 /* HWBP_TOUCH_* the decoded instruction
 				    * did to the watch's bytes; 0: unknown */
@@ -326,9 +327,10 @@ int hwbp_insn_touches(const struct hwbp_insn_info *info, uint64_t addr,
 		      uint64_t len);
 /*
  * In this process: the instruction that ended at pc (a data watchpoint's
- * PC) and touched [addr, addr+len).  0, -ENOENT (none does), -ENOTUNIQ
- * (several byte sequences could be it: no guess), -EINVAL.
- * async-signal-safe.
+ * PC) and touched [addr, addr+len).  Where several byte sequences ending
+ * at pc decode and touch it, the longest is taken if they agree on read /
+ * write.  0, -ENOENT (none does), -ENOTUNIQ (readings disagree: no
+ * guess), -EINVAL (pc < 15, len 0, info NULL).  async-signal-safe.
  */
 int hwbp_insn_before(uint64_t pc, uint64_t addr, uint64_t len,
 		     const uint64_t *regs, struct hwbp_insn_info *info);
@@ -365,7 +367,9 @@ struct hwbp_sched_opts {
 	uint64_t seed;       /* RESERVOIR random seed (0: 1) */
 	unsigned split;      /* HWBP_SPLIT_EXACT: no widened registers */
 	bool manual;         /* RR: no timer thread; call hwbp_sched_rotate */
-	/* For every register: scope, pid, cpus, kernel, signal_mode, rearm.
+	/* For every register: scope (SELF: the thread calling
+	 * hwbp_sched_create; CPUS is refused), pid, kernel, signal_mode,
+	 * rearm.
 	 * Delivery is the scheduler's: hits go to on_hit (may be NULL: count
 	 * only, read with hwbp_watch_get_stats). */
 	const struct hwbp_opts *bp_opts;

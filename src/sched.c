@@ -43,6 +43,7 @@ struct hwbp_watch {
 	bool widened;             /* some register covers bytes outside */
 	bool armed;
 	uint64_t added_ns, armed_since, armed_ns;
+	uint64_t removed_ns;      /* 0 while live: stats stop there */
 	_Atomic uint64_t hits, strays, filtered, unsure;
 };
 
@@ -68,6 +69,7 @@ struct hwbp_sched {
 	pthread_cond_t wake;
 	pthread_t timer;
 	bool has_timer, stop;
+	unsigned timer_failed;    /* turns that failed (warned once) */
 };
 
 static uint64_t now_ns(void)
@@ -163,6 +165,7 @@ static void sched_hit(const struct hwbp_hit *hit, void *uc)
 		return;
 	h = *hit;
 	h.cookie = w->cookie;
+	h.access = w->access; /* HWBP_READ, not the RW register */
 	h.watch = w;
 	h.touch = how;
 	r->s->on_hit(&h, uc);
@@ -326,6 +329,38 @@ static int rotate_locked(struct hwbp_sched *s)
 	return err;
 }
 
+/* Registers freed by a removal go to waiting watches now: round-robin in
+ * queue order, reservoir a random candidate each (every candidate stays
+ * equally likely to be armed). */
+static int refill(struct hwbp_sched *s)
+{
+	int err = 0;
+
+	if (s->policy == HWBP_POLICY_PINNED)
+		return 0;
+	for (int tries = 0; tries < s->live.n && !err; tries++) {
+		int waiting = 0, pick;
+
+		for (int i = 0; i < s->live.n; i++)
+			waiting += !s->live.v[i]->armed &&
+				   s->live.v[i]->npieces <= free_regs(s);
+		if (!waiting)
+			break;
+		pick = s->policy == HWBP_POLICY_RESERVOIR ?
+		       (int)(next_random(s) % (uint64_t)waiting) : 0;
+		for (int i = 0; i < s->live.n; i++) {
+			struct hwbp_watch *w =
+				s->live.v[(s->rr_next + i) % s->live.n];
+
+			if (w->armed || w->npieces > free_regs(s) || pick--)
+				continue;
+			err = arm(s, w);
+			break;
+		}
+	}
+	return err;
+}
+
 static void *rr_timer(void *arg)
 {
 	struct hwbp_sched *s = arg;
@@ -338,8 +373,11 @@ static void *rr_timer(void *arg)
 		until.tv_sec += until.tv_nsec / 1000000000;
 		until.tv_nsec %= 1000000000;
 		if (pthread_cond_timedwait(&s->wake, &s->lock, &until) ==
-		    ETIMEDOUT && !s->stop)
-			rotate_locked(s);
+		    ETIMEDOUT && !s->stop && rotate_locked(s) &&
+		    !s->timer_failed++)
+			hwbp_log(HWBP_LOG_WARN, "hwbp scheduler: a round-robin "
+				 "turn could not arm its watches: %s",
+				 hwbp_last_error());
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
@@ -434,6 +472,12 @@ HWBP_API int hwbp_sched_create(struct hwbp_sched **out,
 	s->split = HWBP_OPTS_GET(opts, split, 0);
 	s->on_hit = HWBP_OPTS_GET(opts, on_hit, NULL);
 	copy_bp_opts(&s->bp_opts, HWBP_OPTS_GET(opts, bp_opts, NULL));
+	/* Registers are opened lazily, maybe in the timer thread: "self"
+	 * means the thread creating the scheduler. */
+	if (s->bp_opts.scope == HWBP_SCOPE_SELF) {
+		s->bp_opts.scope = HWBP_SCOPE_THREAD;
+		s->bp_opts.pid = gettid();
+	}
 	s->regs = calloc((size_t)s->nregs, sizeof(*s->regs));
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_condattr_t ca;
@@ -579,6 +623,7 @@ HWBP_API int hwbp_sched_remove(struct hwbp_sched *s, struct hwbp_watch *w)
 				"of this scheduler (removed already?)");
 	} else {
 		disarm(s, w);
+		w->removed_ns = now_ns();
 		memmove(&s->live.v[at], &s->live.v[at + 1],
 			(size_t)(s->live.n - at - 1) * sizeof(*s->live.v));
 		s->live.n--;
@@ -588,6 +633,8 @@ HWBP_API int hwbp_sched_remove(struct hwbp_sched *s, struct hwbp_watch *w)
 		err = list_push(&s->dead, w);
 		if (err)
 			s->live.v[s->live.n++] = w; /* keep it reachable */
+		else
+			err = refill(s);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return err;
@@ -624,6 +671,8 @@ HWBP_API int hwbp_watch_get_stats(const struct hwbp_watch *w,
 	all.strays = atomic_load(&w->strays);
 	all.filtered = atomic_load(&w->filtered);
 	all.unsure = atomic_load(&w->unsure);
+	if (w->removed_ns)
+		now = w->removed_ns;
 	all.armed_ns = w->armed_ns + (w->armed ? now - w->armed_since : 0);
 	all.total_ns = now - w->added_ns;
 	all.registers = (uint32_t)w->npieces;

@@ -186,6 +186,46 @@ Test(sched, reservoir_is_uniform)
 	cr_assert_lt(chi2, 43.8, "chi-square %.1f: not uniform", chi2);
 }
 
+static int count_armed(struct hwbp_watch **w, int n)
+{
+	int armed = 0;
+
+	for (int i = 0; i < n; i++)
+		armed += stats_of(w[i]).armed;
+	return armed;
+}
+
+/* A removal frees registers for the watches waiting, at once. */
+Test(sched, removal_refills_registers)
+{
+	for (int policy = HWBP_POLICY_RR; policy <= HWBP_POLICY_RESERVOIR;
+	     policy++) {
+		struct hwbp_sched *s = make_sched((enum hwbp_policy)policy, 0,
+						  7, NULL);
+		struct hwbp_watch *w[10], *gone = NULL;
+		struct hwbp_watch_stats a, b;
+
+		TU_REQUIRE_BREAKPOINTS();
+		for (int i = 0; i < 10; i++)
+			w[i] = must_add(s, &vars[i], 8, HWBP_WRITE);
+		cr_assert_eq(count_armed(w, 10), 4);
+		for (int i = 0; i < 10 && !gone; i++)
+			if (stats_of(w[i]).armed)
+				gone = w[i];
+		cr_assert_eq(hwbp_sched_remove(s, gone), 0, "%s",
+			     hwbp_last_error());
+		cr_assert_eq(count_armed(w, 10) - stats_of(gone).armed, 4,
+			     "policy %d: a waiting watch took the register",
+			     policy);
+		a = stats_of(gone);
+		usleep(2000);
+		b = stats_of(gone);
+		cr_assert(!a.armed);
+		cr_assert_eq(a.total_ns, b.total_ns, "stopped at removal");
+		hwbp_sched_close(s);
+	}
+}
+
 Test(sched, bad_arguments)
 {
 	HWBP_OPTS(hwbp_sched_opts, o);
