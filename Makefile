@@ -88,6 +88,7 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c
 check: all
 	HWBP_TEST_HELPERS=$(abspath $(BUILD))/tests/helpers HWBP_BIN=$(abspath $(TOOL)) \
 		HWBP_EXAMPLES=$(abspath $(BUILD))/examples HWBP_SRCDIR=$(CURDIR) \
+		LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 		tests/run $(TEST_BIN) --jobs 2 $(TESTFLAGS)
 
 install: lib tool

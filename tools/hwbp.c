@@ -224,11 +224,10 @@ static int check_combination(const struct watch_cfg *c)
 	return 0;
 }
 
-static int cmd_watch(int argc, char **argv)
+/* Options and locations into c; 0, or the exit status (-1: --help). */
+static int parse_watch(int argc, char **argv, struct watch_cfg *c,
+		       const char **output)
 {
-	struct watch_cfg c = { .access = HWBP_WRITE, .follow = true,
-			       .out = stdout };
-	const char *output = NULL;
 	int dashdash = argc, opt, err, naccess = 0;
 
 	for (int i = 1; i < argc; i++)
@@ -237,24 +236,37 @@ static int cmd_watch(int argc, char **argv)
 			break;
 		}
 	if (dashdash < argc) {
-		c.cmd = &argv[dashdash + 1];
-		if (!*c.cmd)
+		c->cmd = &argv[dashdash + 1];
+		if (!*c->cmd)
 			return usage_error("%s: nothing after --", "hwbp watch");
 	}
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(dashdash, argv, ":wp:o:h", watch_opts,
 				  NULL)) != -1)
-		if ((err = parse_option(opt, &c, &output, &naccess,
+		if ((err = parse_option(opt, c, output, &naccess,
 					bad_option(argv))))
-			return err < 0 ? 0 : err;
-	c.locs = &argv[optind];
-	c.nlocs = dashdash - optind;
-	if ((err = check_combination(&c)))
-		return err;
+			return err;
+	c->locs = &argv[optind];
+	c->nlocs = dashdash - optind;
+	return check_combination(c);
+}
+
+static int cmd_watch(int argc, char **argv)
+{
+	struct watch_cfg c = { .access = HWBP_WRITE, .follow = true,
+			       .out = stdout };
+	const char *output = NULL;
+	int err = parse_watch(argc, argv, &c, &output);
+
+	if (err) {
+		free(c.cpus); /* every exit path frees what parsing took */
+		return err < 0 ? 0 : err;
+	}
 	if (output && !(c.out = fopen(output, "w"))) {
 		fprintf(stderr, "hwbp: cannot write %s: %s\n", output,
 			strerror(errno));
+		free(c.cpus);
 		return EXIT_RUNTIME;
 	}
 	err = watch_run(&c);

@@ -338,13 +338,16 @@ static void drain(struct watch *w, bool final)
 	for (int i = 0; i < w->cfg->nlocs; i++)
 		if (w->bps[i] && !w->cfg->count)
 			hwbp_ring_consume(w->bps[i]);
-	qsort(w->pend, w->npend, sizeof(*w->pend), by_time);
+	if (w->npend) /* (pend is NULL before the first hit) */
+		qsort(w->pend, w->npend, sizeof(*w->pend), by_time);
 	for (; done < w->npend && w->pend[done].time_ns < cutoff; done++) {
 		if (w->cfg->max && w->sum.hits >= w->cfg->max)
 			continue; /* --max reached: the rest are not shown */
 		process(w, &w->pend[done]);
 	}
-	memmove(w->pend, w->pend + done, (w->npend - done) * sizeof(*w->pend));
+	if (done && done < w->npend)
+		memmove(w->pend, w->pend + done,
+			(w->npend - done) * sizeof(*w->pend));
 	w->npend -= done;
 }
 
