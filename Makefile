@@ -91,6 +91,41 @@ check: all
 		LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 		tests/run $(TEST_BIN) --jobs 2 $(TESTFLAGS)
 
+# libFuzzer targets (clang): the LOCATION resolver, --if, the ring decoder.
+# `make fuzz-run FUZZ_SECONDS=N` runs each for N seconds from its seed
+# corpus in fuzz/corpus/NAME (new inputs go to build-fuzz/corpus-NAME).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 20
+FUZZ_BUILD   := build-fuzz
+FUZZ_FLAGS   := -std=gnu11 -g -O1 -Wall -Wextra -Werror -Wno-unused-function \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-Iinclude -D_GNU_SOURCE
+FUZZERS      := location cond ring
+FUZZ_SRC_location :=
+FUZZ_SRC_cond     := tools/cond.c
+FUZZ_SRC_ring     := $(LIB_SRC)
+FUZZ_LIBS_location := -ldw -lelf
+FUZZ_LIBS_ring     := -lZydis -lpthread
+
+.PHONY: fuzz fuzz-run
+fuzz: $(FUZZERS:%=$(FUZZ_BUILD)/fuzz_%)
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(wildcard tools/*.h src/*.h src/*.c tools/*.c) include/hwbp.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $< $(FUZZ_SRC_$*) -o $@ $(FUZZ_LIBS_$*)
+
+fuzz-run: fuzz
+	@for f in $(FUZZERS); do \
+		mkdir -p $(FUZZ_BUILD)/corpus-$$f; \
+		log=$(FUZZ_BUILD)/fuzz_$$f.log; \
+		$(FUZZ_BUILD)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) \
+			-print_final_stats=1 $(FUZZ_BUILD)/corpus-$$f \
+			fuzz/corpus/$$f >$$log 2>&1; st=$$?; \
+		echo "fuzz_$$f: $(FUZZ_SECONDS) s, exit $$st," \
+			$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log) "inputs," \
+			$$(ls fuzz/corpus/$$f $(FUZZ_BUILD)/corpus-$$f | wc -l) "in corpus"; \
+		if [ $$st -ne 0 ]; then grep -A30 -E '^==[0-9]+==|runtime error' $$log | head -60; exit 1; fi; \
+	done
+
 install: lib tool
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 644 include/hwbp.h $(DESTDIR)$(INCLUDEDIR)/hwbp.h
@@ -110,4 +145,4 @@ uninstall:
 	rm -f $(DESTDIR)$(MANDIR)/man1/hwbp.1 $(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(wildcard man/*.3)))
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fuzz_ring.c - libFuzzer target for the ring-buffer sample decoder
+ * (src/ring.c, hwbp_decode_sample): corrupted records of any layout must
+ * be refused with -EINVAL or decoded with every pointer inside the record.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/internal.h"
+
+static void check_inside(const void *p, size_t len, const unsigned char *b,
+			 size_t size)
+{
+	const unsigned char *q = p;
+
+	if (len && (q < b || q + len > b + size))
+		abort();
+}
+
+int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
+{
+	uint64_t type, regs_mask;
+	unsigned char *body;
+	struct hwbp_record rec;
+	size_t n;
+
+	if (size < 16)
+		return 0;
+	memcpy(&type, data, 8);
+	memcpy(&regs_mask, data + 8, 8);
+	n = size - 16;
+	body = malloc(n ? n : 1); /* its own allocation: ASan sees overreads */
+	if (!body)
+		return 0;
+	memcpy(body, data + 16, n);
+	memset(&rec, 0, sizeof(rec));
+	if (hwbp_decode_sample(body, n, type, regs_mask, &rec) == 0) {
+		check_inside(rec.callchain, rec.nr_callchain * 8ull, body, n);
+		check_inside(rec.regs, (size_t)__builtin_popcountll(rec.regs_mask) * 8,
+			     body, n);
+		check_inside(rec.stack, rec.stack_size, body, n);
+	}
+	free(body);
+	return 0;
+}
