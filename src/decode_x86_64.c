@@ -177,18 +177,45 @@ static size_t read_own(uint64_t addr, void *buf, size_t n)
  * before pc and keep those that decode to exactly that length and touch
  * the watched bytes.  async-signal-safe.
  */
+/* The readings so far of the instruction before pc: the longest that
+ * touches the watched bytes for sure, and the longest that may. */
+struct readings {
+	struct hwbp_insn_info sure, maybe;
+	int sure_how, maybe_how;
+	bool sure_differ, maybe_differ;
+};
+
+static void add_reading(struct readings *r, const struct hwbp_insn_info *in,
+			int how)
+{
+	bool unsure = how & HWBP_TOUCH_UNSURE;
+	struct hwbp_insn_info *keep = unsure ? &r->maybe : &r->sure;
+	int *kept = unsure ? &r->maybe_how : &r->sure_how;
+	bool *differ = unsure ? &r->maybe_differ : &r->sure_differ;
+
+	if (!*kept) {
+		*keep = *in; /* longer readings come first */
+		*kept = how;
+	} else if ((how & ~HWBP_TOUCH_UNSURE) != (*kept & ~HWBP_TOUCH_UNSURE)) {
+		*differ = true;
+	}
+}
+
 HWBP_API int hwbp_insn_before(uint64_t pc, uint64_t addr, uint64_t len,
 			      const uint64_t *regs, struct hwbp_insn_info *out)
 {
 	uint8_t code[15];
 	struct hwbp_insn_info cand;
-	int best_how = 0, how;
-	bool differ = false;
+	struct readings r = { .sure_how = 0, .maybe_how = 0 };
+	int how;
 
 	if (!out || !len || pc < sizeof(code))
 		return -EINVAL;
 	/* Longer first: a REX or other prefix before a shorter reading
-	 * belongs to the instruction (48 89 43 10 is movq, not movl). */
+	 * belongs to the instruction (48 89 43 10 is movq, not movl).  A
+	 * reading whose address proves the touch beats any that only may:
+	 * bytes of the instructions before can decode to a longer one with
+	 * an address the registers no longer tell. */
 	for (size_t back = sizeof(code); back >= 1; back--) {
 		if (read_own(pc - back, code, back) != back)
 			continue;
@@ -196,19 +223,18 @@ HWBP_API int hwbp_insn_before(uint64_t pc, uint64_t addr, uint64_t len,
 		    cand.insn_len != back)
 			continue;
 		how = hwbp_insn_touches(&cand, addr, len);
-		if (!how)
-			continue;
-		if (!best_how) {
-			best_how = how;
-			*out = cand;
-		} else if ((how & ~HWBP_TOUCH_UNSURE) !=
-			   (best_how & ~HWBP_TOUCH_UNSURE)) {
-			differ = true;
-		}
+		if (how)
+			add_reading(&r, &cand, how);
 	}
-	if (differ)
-		return -ENOTUNIQ; /* readings disagree on read/write: no guess */
-	return best_how ? 0 : -ENOENT;
+	if (r.sure_how) {
+		*out = r.sure;
+		return r.sure_differ ? -ENOTUNIQ : 0;
+	}
+	if (r.maybe_how) {
+		*out = r.maybe;
+		return r.maybe_differ ? -ENOTUNIQ : 0;
+	}
+	return -ENOENT;
 }
 
 /* async-signal-safe */

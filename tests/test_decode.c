@@ -174,3 +174,69 @@ Test(decode, bad_arguments)
 	cr_assert_eq(regs[PERF_REG_X86_AX], 0);
 	hwbp_uc_regs(NULL, NULL); /* no crash */
 }
+
+/* ---- real compiled accesses, found again from the PC after them ---- */
+
+static volatile uint64_t dvars[4];
+
+__attribute__((noinline)) static void st8(void) { TU_WRITE(dvars[1], 7); }
+__attribute__((noinline)) static void st4(void)
+{
+	*(volatile uint32_t *)&dvars[1] = 7;
+}
+__attribute__((noinline)) static void st1(void)
+{
+	*((volatile uint8_t *)&dvars[1] + 3) = 7;
+}
+__attribute__((noinline)) static uint64_t ld8(void) { return TU_READ(dvars[1]); }
+__attribute__((noinline)) static void rmw(void)
+{
+	__atomic_fetch_add(&dvars[1], 1, __ATOMIC_SEQ_CST);
+}
+__attribute__((noinline)) static void st_arg(uint64_t v, int i)
+{
+	dvars[i & 3] = v; /* a base register, not rip-relative */
+}
+static void call_st_arg(void) { st_arg(9, 1); }
+
+/* The first instruction of fn touching dvars[1], decoded forward. */
+static const uint8_t *find_access(const void *fn, struct hwbp_insn_info *in,
+				  const uint64_t *r)
+{
+	const uint8_t *p = fn;
+
+	for (int n = 0; n < 32; n++, p += in->insn_len) {
+		cr_assert_eq(hwbp_insn_decode(p, 15, (uintptr_t)p, r, in), 0);
+		if (hwbp_insn_touches(in, (uintptr_t)&dvars[1], 8) &
+		    (HWBP_TOUCH_READ | HWBP_TOUCH_WRITE))
+			return p;
+	}
+	cr_assert_fail("no access to dvars[1] in the first 32 instructions");
+	return NULL;
+}
+
+static void check_found_again(const void *fn, const uint64_t *r, int how)
+{
+	struct hwbp_insn_info fwd, back;
+	const uint8_t *at = find_access(fn, &fwd, r);
+	uint64_t pc = (uintptr_t)at + fwd.insn_len;
+
+	cr_assert_eq(hwbp_insn_before(pc, (uintptr_t)&dvars[1], 8, r, &back),
+		     0, "instruction at %p not found back from its end", at);
+	cr_assert_eq(back.insn_addr, (uintptr_t)at, "found %#llx, not %p",
+		     (unsigned long long)back.insn_addr, at);
+	cr_assert_eq(hwbp_insn_touches(&back, (uintptr_t)&dvars[1], 8), how);
+}
+
+Test(decode, compiled_accesses_found_back_from_pc)
+{
+	uint64_t zero[HWBP_NREGS] = { 0 };
+
+	check_found_again((const void *)st8, zero, HWBP_TOUCH_WRITE);
+	check_found_again((const void *)st4, zero, HWBP_TOUCH_WRITE);
+	check_found_again((const void *)st1, zero, HWBP_TOUCH_WRITE);
+	check_found_again((const void *)ld8, zero, HWBP_TOUCH_READ);
+	check_found_again((const void *)rmw, zero,
+			  HWBP_TOUCH_READ | HWBP_TOUCH_WRITE);
+	(void)call_st_arg;
+}

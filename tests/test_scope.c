@@ -66,9 +66,24 @@ static void close_checked(struct hwbp *bp, int fds_before)
 		     "after close", fds_before, tu_open_fds());
 }
 
+/* Live threads.  A thread just joined (the probe's, say) can stay in
+ * /proc/self/task for a moment after pthread_join returns (the kernel
+ * wakes the joiner before the task is gone): wait until the count holds
+ * still, so it matches what the library enumerates. */
 static int nthreads(void)
 {
-	return tu_count_dir("/proc/self/task");
+	int n = tu_count_dir("/proc/self/task");
+
+	for (int i = 0; i < 200; i++) {
+		int again;
+
+		usleep(1000);
+		again = tu_count_dir("/proc/self/task");
+		if (again == n)
+			break;
+		n = again;
+	}
+	return n;
 }
 
 /* A pid no task can have: pids are below kernel.pid_max. */

@@ -43,6 +43,7 @@ struct watch;
 struct loc_ctx { /* the cookie of a location's breakpoint */
 	struct watch *w;
 	int idx;
+	uint64_t records; /* hit records read from its ring */
 };
 
 struct watch {
@@ -151,6 +152,7 @@ static void collect(const struct hwbp_record *r, void *cookie)
 		task_record(w, r);
 		return;
 	}
+	((struct loc_ctx *)cookie)->records++;
 
 	if (w->npend == w->cap_pend) {
 		size_t cap = w->cap_pend ? w->cap_pend * 2 : 256;
@@ -603,10 +605,32 @@ static void read_initial_values(struct watch *w)
 	}
 }
 
+/*
+ * Hits the rings did not deliver.  The kernel's LOST records and drop
+ * counters say most; the exact count of hits (read() of the events) says
+ * the rest: whatever it counted beyond the records read and the drops
+ * reported was lost too (e.g. sampling throttled), and is counted, not
+ * hidden.
+ */
+static void count_lost(struct watch *w)
+{
+	HWBP_OPTS(hwbp_stats, st);
+
+	for (int i = 0; i < w->cfg->nlocs && !w->cfg->count; i++) {
+		uint64_t hits = 0, seen;
+
+		if (!w->bps[i] || hwbp_get_stats(w->bps[i], &st))
+			continue;
+		seen = w->ctx[i].records + st.lost;
+		if (!hwbp_read_count(w->bps[i], &hits) && hits > seen)
+			st.lost += hits - seen;
+		w->sum.lost += st.lost;
+	}
+}
+
 static void finish(struct watch *w)
 {
 	uint64_t *counts = NULL;
-	HWBP_OPTS(hwbp_stats, st);
 
 	if (w->cfg->count) {
 		counts = calloc((size_t)w->cfg->nlocs, sizeof(*counts));
@@ -618,8 +642,6 @@ static void finish(struct watch *w)
 		w->sum.counts = counts;
 	}
 	for (int i = 0; i < w->cfg->nlocs; i++) {
-		if (w->bps[i] && !hwbp_get_stats(w->bps[i], &st))
-			w->sum.lost += st.lost;
 		if (!w->locs[i].resolved)
 			fprintf(stderr, "hwbp: %s was never loaded: not watched\n",
 				w->cfg->locs[i]);
@@ -678,7 +700,9 @@ int watch_run(const struct watch_cfg *c)
 	if (w.target.launched)
 		target_resume(&w.target);
 	loop(&w, sfd);
-	/* Disarm first: the target goes on with no breakpoint left. */
+	/* Disarm first: the target goes on with no breakpoint left (the
+	 * drops are counted before the handles go). */
+	count_lost(&w);
 	for (int i = 0; i < c->nlocs && !c->count; i++) {
 		hwbp_close(w.bps[i]);
 		w.bps[i] = NULL;
