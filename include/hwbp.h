@@ -130,6 +130,9 @@ struct hwbp_record {
 	enum hwbp_record_kind kind;
 	const char *comm;             /* HWBP_REC_COMM: the new name */
 	uint32_t ppid, ptid;          /* HWBP_REC_FORK/EXIT: the parent */
+	/* Set for hits of a scheduler's watch (cookie is the watch's): */
+	struct hwbp_watch *watch;
+	int touch;                    /* HWBP_TOUCH_*; 0: not decoded */
 };
 
 /* Ring-buffer record callback; runs in the thread calling hwbp_ring_poll. */
@@ -329,8 +332,11 @@ int hwbp_insn_touches(const struct hwbp_insn_info *info, uint64_t addr,
  * In this process: the instruction that ended at pc (a data watchpoint's
  * PC) and touched [addr, addr+len).  Where several byte sequences ending
  * at pc decode and touch it, the longest is taken if they agree on read /
- * write.  0, -ENOENT (none does), -ENOTUNIQ (readings disagree: no
- * guess), -EINVAL (pc < 15, len 0, info NULL).  async-signal-safe.
+ * write.  0, -ENOENT (the instructions that decode there touch none of
+ * those bytes), -ENODATA (nothing decodes, the code is unreadable, or a
+ * rep string instruction at pc was interrupted midway), -ENOTUNIQ
+ * (readings disagree: no guess), -EINVAL (pc < 15, len 0, info NULL).
+ * async-signal-safe.
  */
 int hwbp_insn_before(uint64_t pc, uint64_t addr, uint64_t len,
 		     const uint64_t *regs, struct hwbp_insn_info *info);
@@ -369,11 +375,15 @@ struct hwbp_sched_opts {
 	bool manual;         /* RR: no timer thread; call hwbp_sched_rotate */
 	/* For every register: scope (SELF: the thread calling
 	 * hwbp_sched_create; CPUS is refused), pid, kernel, signal_mode,
-	 * rearm.
-	 * Delivery is the scheduler's: hits go to on_hit (may be NULL: count
-	 * only, read with hwbp_watch_get_stats). */
+	 * rearm; for HWBP_DELIVER_RING also ring_pages, wakeup_events,
+	 * sample, regs_mask, stack_size, task_events.  Hits go to on_hit
+	 * (SIGTRAP, this process only; NULL: count only, read with
+	 * hwbp_watch_get_stats) or, with bp_opts->delivery ==
+	 * HWBP_DELIVER_RING (any process), to on_record from
+	 * hwbp_sched_poll. */
 	const struct hwbp_opts *bp_opts;
 	hwbp_hit_fn on_hit;
+	hwbp_record_fn on_record;
 };
 
 struct hwbp_sched;
@@ -406,6 +416,15 @@ int hwbp_sched_remove(struct hwbp_sched *s, struct hwbp_watch *w);
 int hwbp_sched_rotate(struct hwbp_sched *s);
 int hwbp_watch_get_stats(const struct hwbp_watch *w,
 			 struct hwbp_watch_stats *stats);
+/* Ring delivery: an epoll fd readable when records wait in any register's
+ * ring; deliver them (waiting up to timeout_ms, -1: forever) or without
+ * waiting.  Records come with the watch's cookie, filtered like hits:
+ * the instruction is decoded from the target's memory with the sampled
+ * registers (the scheduler samples the general registers itself).
+ * Return the number of hit records delivered, or -errno. */
+int hwbp_sched_fd(const struct hwbp_sched *s);
+int hwbp_sched_poll(struct hwbp_sched *s, int timeout_ms);
+int hwbp_sched_consume(struct hwbp_sched *s);
 
 /* Short name of an access type ("write", "rw", ...). */
 const char *hwbp_access_name(enum hwbp_access access);

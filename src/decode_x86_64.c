@@ -162,11 +162,13 @@ HWBP_API int hwbp_insn_touches(const struct hwbp_insn_info *info,
 	return how;
 }
 
-/* Read this process's own code without faulting on an unmapped page. */
-static size_t read_own(uint64_t addr, void *buf, size_t n)
+/* Read code of process pid (0: this one) without faulting on an
+ * unmapped page. */
+static size_t read_code(pid_t pid, uint64_t addr, void *buf, size_t n)
 {
 	struct iovec local = { buf, n }, remote = { (void *)(uintptr_t)addr, n };
-	ssize_t got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+	ssize_t got = process_vm_readv(pid ? pid : getpid(), &local, 1,
+				       &remote, 1, 0);
 
 	return got < 0 ? 0 : (size_t)got;
 }
@@ -177,6 +179,24 @@ static size_t read_own(uint64_t addr, void *buf, size_t n)
  * before pc and keep those that decode to exactly that length and touch
  * the watched bytes.  async-signal-safe.
  */
+/* A rep-prefixed string instruction at pc traps between iterations with
+ * the PC still on it: then the access was its own, not the one before. */
+static bool rep_string_at(pid_t pid, uint64_t pc)
+{
+	ZydisDecoder dec;
+	ZydisDecodedInstruction insn;
+	uint8_t code[15];
+	size_t n = read_code(pid, pc, code, sizeof(code));
+
+	if (!n || !ZYAN_SUCCESS(ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64,
+						 ZYDIS_STACK_WIDTH_64)) ||
+	    !ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&dec, NULL, code, n,
+							 &insn)))
+		return !n; /* unreadable: say nothing for sure */
+	return insn.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE |
+				  ZYDIS_ATTRIB_HAS_REPNE);
+}
+
 /* The readings so far of the instruction before pc: the longest that
  * touches the watched bytes for sure, and the longest that may. */
 struct readings {
@@ -204,9 +224,16 @@ static void add_reading(struct readings *r, const struct hwbp_insn_info *in,
 HWBP_API int hwbp_insn_before(uint64_t pc, uint64_t addr, uint64_t len,
 			      const uint64_t *regs, struct hwbp_insn_info *out)
 {
+	return hwbp_insn_before_in(0, pc, addr, len, regs, out);
+}
+
+int hwbp_insn_before_in(pid_t pid, uint64_t pc, uint64_t addr, uint64_t len,
+			const uint64_t *regs, struct hwbp_insn_info *out)
+{
 	uint8_t code[15];
 	struct hwbp_insn_info cand;
 	struct readings r = { .sure_how = 0, .maybe_how = 0 };
+	bool decoded = false;
 	int how;
 
 	if (!out || !len || pc < sizeof(code))
@@ -217,11 +244,12 @@ HWBP_API int hwbp_insn_before(uint64_t pc, uint64_t addr, uint64_t len,
 	 * bytes of the instructions before can decode to a longer one with
 	 * an address the registers no longer tell. */
 	for (size_t back = sizeof(code); back >= 1; back--) {
-		if (read_own(pc - back, code, back) != back)
+		if (read_code(pid, pc - back, code, back) != back)
 			continue;
 		if (hwbp_insn_decode(code, back, pc - back, regs, &cand) ||
 		    cand.insn_len != back)
 			continue;
+		decoded = true;
 		how = hwbp_insn_touches(&cand, addr, len);
 		if (how)
 			add_reading(&r, &cand, how);
@@ -234,7 +262,7 @@ HWBP_API int hwbp_insn_before(uint64_t pc, uint64_t addr, uint64_t len,
 		*out = r.maybe;
 		return r.maybe_differ ? -ENOTUNIQ : 0;
 	}
-	return -ENOENT;
+	return decoded && !rep_string_at(pid, pc) ? -ENOENT : -ENODATA;
 }
 
 /* async-signal-safe */

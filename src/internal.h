@@ -149,6 +149,11 @@ int hwbp_ring_attach(struct hwbp *bp, int fd, int cpu, pid_t tid);
 int hwbp_decode_sample(const void *body, size_t size, uint64_t sample_type,
 		       uint64_t regs_mask, struct hwbp_record *out);
 
+/* ---- decode_*.c ---- */
+/* hwbp_insn_before on the code of process pid (0: this one). */
+int hwbp_insn_before_in(pid_t pid, uint64_t pc, uint64_t addr, uint64_t len,
+			const uint64_t *regs, struct hwbp_insn_info *out);
+
 /* ---- probe.c ---- */
 int hwbp_probe_cached(struct hwbp_probe *out);
 int hwbp_count_self_bps_on(pid_t tid);

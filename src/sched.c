@@ -16,12 +16,16 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
 
 #define OWNERS 64         /* placements remembered per register (2^n) */
+/* General registers the ring path samples to decode accesses: AX..FLAGS
+ * and R8..R15 (perf refuses the segment registers on x86-64). */
+#define GPR_MASK (0x3ffull | (0xffull << 16))
 #define DEFAULT_QUANTUM_US 10000
 
 struct reg {
@@ -59,6 +63,9 @@ struct hwbp_sched {
 	uint64_t rng;
 	struct hwbp_opts bp_opts;
 	hwbp_hit_fn on_hit;
+	hwbp_record_fn on_record;
+	bool ring;                /* registers deliver into rings */
+	int epfd;                 /* ring: every register's ring fd */
 	struct reg *regs;
 	int nregs;
 	struct watch_list live;   /* in add order: the round-robin queue */
@@ -70,6 +77,7 @@ struct hwbp_sched {
 	pthread_t timer;
 	bool has_timer, stop;
 	unsigned timer_failed;    /* turns that failed (warned once) */
+	_Atomic uint64_t unmatched; /* ring hits of no known placement */
 };
 
 static uint64_t now_ns(void)
@@ -114,20 +122,22 @@ static int list_find(const struct watch_list *l, const struct hwbp_watch *w)
 
 /* ---- the hit path: async-signal-safe, no locks ---- */
 
-/* How the instruction that hit touched the watch: HWBP_TOUCH_* bits, 0
- * when unknown, -1 for a stray (it touched the register's bytes only). */
-static int classify(const struct hwbp_watch *w, const struct hwbp_hit *hit,
-		    void *uc)
+/* How the instruction that ended at pc (in process pid, 0: this one)
+ * touched watch w, for a hit on the register piece [at, at+len):
+ * HWBP_TOUCH_* bits, 0 when unknown, -1 for a stray (it touched the
+ * register's bytes only). */
+static int classify(const struct hwbp_watch *w, pid_t pid, uint64_t pc,
+		    uint64_t at, uint32_t len, const uint64_t *regs)
 {
-	uint64_t regs[HWBP_NREGS];
 	struct hwbp_insn_info info;
-	int how;
+	int how, err;
 
 	if (w->access == HWBP_EXEC)
 		return 0;
-	hwbp_uc_regs(uc, regs);
-	if (hwbp_insn_before(hit->pc, hit->bp_addr, hit->bp_len ? hit->bp_len : 1,
-			     regs, &info))
+	err = hwbp_insn_before_in(pid, pc, at, len ? len : 1, regs, &info);
+	if (err == -ENOENT)
+		return -1; /* it touched none of the register's bytes */
+	if (err)
 		return 0; /* not decoded: deliver, counted unsure */
 	how = hwbp_insn_touches(&info, w->addr, w->len);
 	if (how == 0)
@@ -140,28 +150,37 @@ static bool only_writes(int how)
 	return (how & HWBP_TOUCH_WRITE) && !(how & HWBP_TOUCH_READ);
 }
 
+/* Count the hit where it belongs; true when it is delivered. */
+static bool admit(struct hwbp_watch *w, int how)
+{
+	if (how < 0) {
+		atomic_fetch_add(&w->strays, 1);
+		return false;
+	}
+	if (w->access == HWBP_READ && only_writes(how)) {
+		atomic_fetch_add(&w->filtered, 1);
+		return false;
+	}
+	if (how == 0 && w->access != HWBP_EXEC)
+		atomic_fetch_add(&w->unsure, 1);
+	atomic_fetch_add(&w->hits, 1);
+	return true;
+}
+
+/* SIGTRAP path: async-signal-safe, no locks. */
 static void sched_hit(const struct hwbp_hit *hit, void *uc)
 {
 	struct reg *r = hit->cookie;
 	struct hwbp_watch *w = atomic_load(&r->owner[hit->generation % OWNERS]);
+	uint64_t regs[HWBP_NREGS];
 	struct hwbp_hit h;
 	int how;
 
 	if (!w)
 		return;
-	how = classify(w, hit, uc);
-	if (how < 0) {
-		atomic_fetch_add(&w->strays, 1);
-		return;
-	}
-	if (w->access == HWBP_READ && only_writes(how)) {
-		atomic_fetch_add(&w->filtered, 1);
-		return;
-	}
-	if (how == 0 && w->access != HWBP_EXEC)
-		atomic_fetch_add(&w->unsure, 1);
-	atomic_fetch_add(&w->hits, 1);
-	if (!r->s->on_hit)
+	hwbp_uc_regs(uc, regs);
+	how = classify(w, 0, hit->pc, hit->bp_addr, hit->bp_len, regs);
+	if (!admit(w, how) || !r->s->on_hit)
 		return;
 	h = *hit;
 	h.cookie = w->cookie;
@@ -169,6 +188,73 @@ static void sched_hit(const struct hwbp_hit *hit, void *uc)
 	h.watch = w;
 	h.touch = how;
 	r->s->on_hit(&h, uc);
+}
+
+/* The watch with a register piece at addr (live first), and the piece's
+ * length.  Removed watches count: their records may still be queued. */
+static struct hwbp_watch *watch_at(struct hwbp_sched *s, uint64_t addr,
+				   uint32_t *len)
+{
+	const struct watch_list *lists[2] = { &s->live, &s->dead };
+	struct hwbp_watch *found = NULL;
+
+	pthread_mutex_lock(&s->lock);
+	for (int l = 0; l < 2 && !found; l++)
+		for (int i = 0; i < lists[l]->n && !found; i++)
+			for (int p = 0; p < lists[l]->v[i]->npieces; p++)
+				if (lists[l]->v[i]->pieces[p].addr == addr) {
+					found = lists[l]->v[i];
+					*len = found->pieces[p].len;
+					break;
+				}
+	pthread_mutex_unlock(&s->lock);
+	return found;
+}
+
+/* The sampled registers (in mask bit order) at their PERF_REG_* index. */
+static void spread_regs(const struct hwbp_record *rec, uint64_t *regs)
+{
+	int k = 0;
+
+	memset(regs, 0, HWBP_NREGS * sizeof(*regs));
+	for (int bit = 0; rec->regs && bit < 64; bit++)
+		if (rec->regs_mask & (1ull << bit)) {
+			if (bit < HWBP_NREGS)
+				regs[bit] = rec->regs[k];
+			k++;
+		}
+}
+
+/* Ring path: runs in the thread calling hwbp_sched_poll. */
+static void sched_record(const struct hwbp_record *rec, void *cookie)
+{
+	struct reg *r = cookie;
+	struct hwbp_sched *s = r->s;
+	struct hwbp_record out = *rec;
+	uint64_t regs[HWBP_NREGS];
+	struct hwbp_watch *w;
+	uint32_t len = 0;
+	int how;
+
+	if (rec->kind != HWBP_REC_HIT) {
+		out.cookie = s->bp_opts.cookie;
+		s->on_record(&out, s->bp_opts.cookie);
+		return;
+	}
+	w = watch_at(s, rec->addr, &len);
+	if (!w) {
+		atomic_fetch_add(&s->unmatched, 1);
+		return;
+	}
+	spread_regs(rec, regs);
+	how = classify(w, (pid_t)rec->pid, rec->ip, rec->addr, len,
+		       rec->regs ? regs : NULL);
+	if (!admit(w, how))
+		return;
+	out.cookie = w->cookie;
+	out.watch = w;
+	out.touch = how;
+	s->on_record(&out, w->cookie);
 }
 
 /* ---- registers ---- */
@@ -182,14 +268,35 @@ static int reg_create(struct hwbp_sched *s, struct reg *r,
 		      const struct hwbp_piece *p, enum hwbp_access access)
 {
 	struct hwbp_opts o = s->bp_opts;
+	struct epoll_event ev = { .events = EPOLLIN };
+	int err;
 
-	o.delivery = HWBP_DELIVER_SIGNAL;
-	o.on_hit = sched_hit;
 	o.cookie = r;
 	o.disabled = false;
+	if (s->ring) {
+		o.on_record = sched_record;
+		o.sample |= HWBP_SAMPLE_REGS;
+		o.regs_mask |= GPR_MASK;
+		/* Task records once, not once per register. */
+		o.task_events = o.task_events && r == &s->regs[0];
+	} else {
+		o.delivery = HWBP_DELIVER_SIGNAL;
+		o.on_hit = sched_hit;
+	}
 	r->gen = 0;
-	return hwbp_create(&r->bp, p->addr, access == HWBP_EXEC ? 0 : p->len,
-			   access, &o);
+	err = hwbp_create(&r->bp, p->addr, access == HWBP_EXEC ? 0 : p->len,
+			  access, &o);
+	if (!err && s->ring) {
+		ev.data.ptr = r;
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, hwbp_ring_fd(r->bp), &ev))
+			err = hwbp_fail(errno, "scheduler: epoll_ctl: %s",
+					strerror(errno));
+	}
+	if (err && r->bp) {
+		hwbp_close(r->bp);
+		r->bp = NULL;
+	}
+	return err;
 }
 
 /* Point register r at piece p of watch w.  The owner of the placement is
@@ -398,7 +505,7 @@ static bool signals_reach_us(const struct hwbp_opts *bo)
 		snprintf(path, sizeof(path), "/proc/self/task/%d", (int)pid);
 		return access(path, F_OK) == 0;
 	}
-	return scope == HWBP_SCOPE_SELF; /* CPUS: any process may hit */
+	return scope == HWBP_SCOPE_SELF;
 }
 
 static int sched_opts_check(const struct hwbp_sched_opts *o, int slots)
@@ -408,6 +515,8 @@ static int sched_opts_check(const struct hwbp_sched_opts *o, int slots)
 	const struct hwbp_opts *bo = HWBP_OPTS_GET(o, bp_opts, NULL);
 	int err = o ? hwbp_opts_valid(o, o->sz, sizeof(*o), "hwbp_sched_opts")
 		    : 0;
+	bool ring = bo && HWBP_OPTS_GET(bo, delivery, HWBP_DELIVER_COUNT) ==
+			  HWBP_DELIVER_RING;
 
 	if (err)
 		return err;
@@ -423,12 +532,14 @@ static int sched_opts_check(const struct hwbp_sched_opts *o, int slots)
 				 "flags");
 	if (bo && (err = hwbp_opts_valid(bo, bo->sz, sizeof(*bo), "hwbp_opts")))
 		return err;
-	if (bo && HWBP_OPTS_GET(bo, delivery, HWBP_DELIVER_COUNT) ==
-		  HWBP_DELIVER_RING)
-		return hwbp_fail(EOPNOTSUPP, "hwbp_sched_create: the scheduler "
-				 "delivers hits to on_hit (signals), not to "
-				 "ring buffers");
-	if (bo && !signals_reach_us(bo))
+	if (ring && !HWBP_OPTS_GET(o, on_record, NULL))
+		return hwbp_fail(EINVAL, "hwbp_sched_create: ring delivery "
+				 "needs on_record");
+	if (bo && HWBP_OPTS_GET(bo, scope, HWBP_SCOPE_SELF) == HWBP_SCOPE_CPUS)
+		return hwbp_fail(EOPNOTSUPP, "hwbp_sched_create: CPU-wide "
+				 "scopes are not scheduled (their accesses come "
+				 "from any process: nothing to decode them with)");
+	if (bo && !ring && !signals_reach_us(bo))
 		return hwbp_fail(EOPNOTSUPP, "hwbp_sched_create: the scheduler "
 				 "decodes hits in this process's SIGTRAP "
 				 "handler: pid %d is not one of its threads",
@@ -471,12 +582,21 @@ HWBP_API int hwbp_sched_create(struct hwbp_sched **out,
 		s->rng = 1;
 	s->split = HWBP_OPTS_GET(opts, split, 0);
 	s->on_hit = HWBP_OPTS_GET(opts, on_hit, NULL);
+	s->on_record = HWBP_OPTS_GET(opts, on_record, NULL);
+	s->epfd = -1;
 	copy_bp_opts(&s->bp_opts, HWBP_OPTS_GET(opts, bp_opts, NULL));
 	/* Registers are opened lazily, maybe in the timer thread: "self"
 	 * means the thread creating the scheduler. */
 	if (s->bp_opts.scope == HWBP_SCOPE_SELF) {
 		s->bp_opts.scope = HWBP_SCOPE_THREAD;
 		s->bp_opts.pid = gettid();
+	}
+	s->ring = s->bp_opts.delivery == HWBP_DELIVER_RING;
+	if (s->ring && (s->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+		err = errno;
+		hwbp_sched_close(s);
+		return hwbp_fail(err, "hwbp_sched_create: epoll_create1: %s",
+				 strerror(err));
 	}
 	s->regs = calloc((size_t)s->nregs, sizeof(*s->regs));
 	pthread_mutex_init(&s->lock, NULL);
@@ -705,8 +825,67 @@ HWBP_API int hwbp_sched_close(struct hwbp_sched *s)
 	free(s->live.v);
 	free(s->dead.v);
 	free(s->regs);
+	if (s->epfd >= 0)
+		close(s->epfd);
 	pthread_cond_destroy(&s->wake);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 	return 0;
+}
+
+/* ---- ring delivery ---- */
+
+static int check_ring_sched(const struct hwbp_sched *s, const char *fn)
+{
+	if (!s)
+		return hwbp_fail(EINVAL, "%s: scheduler is NULL", fn);
+	if (!s->ring)
+		return hwbp_fail(EINVAL, "%s: the scheduler delivers by signal "
+				 "(bp_opts->delivery is not HWBP_DELIVER_RING)",
+				 fn);
+	return 0;
+}
+
+HWBP_API int hwbp_sched_fd(const struct hwbp_sched *s)
+{
+	int err = check_ring_sched(s, "hwbp_sched_fd");
+
+	return err ? err : s->epfd;
+}
+
+HWBP_API int hwbp_sched_consume(struct hwbp_sched *s)
+{
+	struct hwbp *bps[64];
+	int n = 0, total = 0, err = check_ring_sched(s, "hwbp_sched_consume");
+
+	if (err)
+		return err;
+	/* The registers now; records are delivered without the lock (the
+	 * callback may add and remove watches). */
+	pthread_mutex_lock(&s->lock);
+	for (int i = 0; i < s->nregs && n < 64; i++)
+		if (s->regs[i].bp)
+			bps[n++] = s->regs[i].bp;
+	pthread_mutex_unlock(&s->lock);
+	for (int i = 0; i < n; i++) {
+		int got = hwbp_ring_consume(bps[i]);
+
+		if (got < 0)
+			return got;
+		total += got;
+	}
+	return total;
+}
+
+HWBP_API int hwbp_sched_poll(struct hwbp_sched *s, int timeout_ms)
+{
+	struct epoll_event ev[8];
+	int err = check_ring_sched(s, "hwbp_sched_poll");
+
+	if (err)
+		return err;
+	if (epoll_wait(s->epfd, ev, 8, timeout_ms) < 0 && errno != EINTR)
+		return hwbp_fail(errno, "hwbp_sched_poll: epoll_wait: %s",
+				 strerror(errno));
+	return hwbp_sched_consume(s);
 }

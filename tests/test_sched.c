@@ -8,6 +8,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/wait.h>
 
 #include "testutil.h"
 
@@ -231,6 +232,7 @@ Test(sched, bad_arguments)
 	HWBP_OPTS(hwbp_sched_opts, o);
 	HWBP_OPTS(hwbp_opts, ring, .delivery = HWBP_DELIVER_RING);
 	HWBP_OPTS(hwbp_opts, other, .scope = HWBP_SCOPE_PROCESS, .pid = 1);
+	HWBP_OPTS(hwbp_opts, cpus, .scope = HWBP_SCOPE_CPUS);
 	HWBP_OPTS(hwbp_watch_stats, st);
 	struct hwbp_sched *s = (void *)1;
 
@@ -248,6 +250,9 @@ Test(sched, bad_arguments)
 	TU_ASSERT_ERR(hwbp_sched_create(&s, &o), -EINVAL);
 	o.split = 0;
 	o.bp_opts = &ring;
+	TU_ASSERT_ERR(hwbp_sched_create(&s, &o), -EINVAL);
+	cr_assert(strstr(hwbp_last_error(), "on_record"));
+	o.bp_opts = &cpus;
 	TU_ASSERT_ERR(hwbp_sched_create(&s, &o), -EOPNOTSUPP);
 	o.bp_opts = &other;
 	TU_ASSERT_ERR(hwbp_sched_create(&s, &o), -EOPNOTSUPP);
@@ -266,6 +271,9 @@ Test(sched, bad_arguments)
 				     NULL, NULL), -EINVAL);
 	TU_ASSERT_ERR(hwbp_sched_remove(s, NULL), -EINVAL);
 	TU_ASSERT_ERR(hwbp_sched_rotate(NULL), -EINVAL);
+	TU_ASSERT_ERR(hwbp_sched_fd(s), -EINVAL); /* a signal scheduler */
+	TU_ASSERT_ERR(hwbp_sched_poll(s, 0), -EINVAL);
+	TU_ASSERT_ERR(hwbp_sched_consume(NULL), -EINVAL);
 	TU_ASSERT_ERR(hwbp_watch_get_stats(NULL, &st), -EINVAL);
 	cr_assert_eq(hwbp_sched_close(NULL), 0);
 	hwbp_sched_close(s);
@@ -379,5 +387,126 @@ Test(sched, read_only_emulated)
 	cr_assert_eq(atomic_load(&seen_touch[HWBP_TOUCH_READ]), 40);
 	cr_assert_eq(atomic_load(&seen_touch[HWBP_TOUCH_READ |
 					     HWBP_TOUCH_WRITE]), 40);
+	hwbp_sched_close(s);
+}
+
+/* ---- ring delivery: another process, decoded from its memory ---- */
+
+struct ring_seen {
+	int hits[4], touch[8], other;
+};
+static struct ring_seen ring_seen;
+
+static void note_record(const struct hwbp_record *rec, void *cookie)
+{
+	struct ring_seen *seen = &ring_seen;
+
+	if (rec->kind != HWBP_REC_HIT)
+		return;
+	if (rec->watch && cookie >= (void *)&vars[0] &&
+	    cookie < (void *)&vars[4])
+		seen->hits[(volatile uint64_t *)cookie - vars]++;
+	else
+		seen->other++;
+	if (rec->touch >= 0 && rec->touch < 8)
+		seen->touch[rec->touch]++;
+}
+
+/* The child: for each phase, wait for go, run that phase's accesses, say
+ * done.  One watch is armed per phase (see below). */
+static void ring_child(int go, int done)
+{
+	volatile uint8_t *bytes = (volatile uint8_t *)&vars[2];
+	uint64_t sum = 0;
+	char c;
+
+	for (int phase = 0; phase < 3; phase++) {
+		if (read(go, &c, 1) != 1)
+			_exit(2);
+		for (int i = 0; i < 30; i++) {
+			if (phase == 0) {
+				TU_WRITE(vars[0], (uint64_t)i);
+			} else if (phase == 1) {
+				sum += TU_READ(vars[1]);   /* read */
+				TU_WRITE(vars[1], (uint64_t)i); /* dropped */
+				__atomic_fetch_add(&vars[1], 1,
+						   __ATOMIC_SEQ_CST); /* rmw */
+			} else {
+				bytes[0] = (uint8_t)i; /* stray */
+				bytes[2] = (uint8_t)i; /* in the watch */
+			}
+		}
+		if (write(done, "d", 1) != 1)
+			_exit(3);
+	}
+	if (read(go, &c, 1) != 1) /* stay until the last phase is decoded */
+		_exit(2);
+	_exit(sum == 12345 ? 4 : 0);
+}
+
+/* Run one phase of the child with one watch armed, consuming its records
+ * while the child lives (its code is read to decode them). */
+static struct hwbp_watch_stats ring_phase(struct hwbp_sched *s, int go,
+					  int done, volatile void *at,
+					  uint64_t len, enum hwbp_access access)
+{
+	struct hwbp_watch *w = must_add(s, at, len, access);
+	struct hwbp_watch_stats st;
+	char c;
+
+	cr_assert_eq(write(go, "g", 1), 1);
+	cr_assert_eq(read(done, &c, 1), 1);
+	while (hwbp_sched_consume(s) > 0)
+		;
+	st = stats_of(w);
+	/* One armed watch at a time: QEMU's emulated DR6 keeps stale bits of
+	 * other registers that hit before, which real CPUs do not. */
+	cr_assert_eq(hwbp_sched_remove(s, w), 0);
+	return st;
+}
+
+Test(sched, ring_another_process_filtered)
+{
+	HWBP_OPTS(hwbp_opts, bo, .scope = HWBP_SCOPE_PROCESS,
+		  .delivery = HWBP_DELIVER_RING);
+	HWBP_OPTS(hwbp_sched_opts, o, .policy = HWBP_POLICY_PINNED,
+		  .bp_opts = &bo, .on_record = note_record);
+	struct hwbp_watch_stats st[3];
+	struct hwbp_sched *s;
+	int go[2], done[2], status;
+	pid_t pid;
+
+	TU_REQUIRE_BREAKPOINTS();
+	cr_assert_eq(pipe(go), 0);
+	cr_assert_eq(pipe(done), 0);
+	pid = fork();
+	if (pid == 0)
+		ring_child(go[0], done[1]);
+	bo.pid = pid;
+	cr_assert_eq(hwbp_sched_create(&s, &o), 0, "%s", hwbp_last_error());
+	cr_assert_geq(hwbp_sched_fd(s), 0);
+	cr_assert_eq(hwbp_sched_poll(s, 0), 0, "nothing yet");
+	st[0] = ring_phase(s, go[1], done[0], &vars[0], 8, HWBP_WRITE);
+	st[1] = ring_phase(s, go[1], done[0], &vars[1], 8, HWBP_READ);
+	st[2] = ring_phase(s, go[1], done[0], (volatile uint8_t *)&vars[2] + 1,
+			   3, HWBP_WRITE);
+	cr_assert_eq(write(go[1], "x", 1), 1);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "0x%x",
+		  status);
+	TU_REQUIRE_HITS();
+	cr_assert_eq(ring_seen.hits[0], 30, "write watch");
+	cr_assert_eq(st[0].hits, 30);
+	cr_assert_eq(ring_seen.hits[1], 60, "read watch: reads + rmws");
+	cr_assert_eq(st[1].filtered, 30, "plain writes dropped");
+	cr_assert_eq(ring_seen.hits[2], 30, "byte range: %d hits, %llu strays, "
+		     "%llu unsure", ring_seen.hits[2],
+		     (unsigned long long)st[2].strays,
+		     (unsigned long long)st[2].unsure);
+	cr_assert_eq(st[2].strays, 30, "neighbour byte dropped");
+	cr_assert_eq(ring_seen.other, 0);
+	cr_assert_eq(ring_seen.touch[HWBP_TOUCH_WRITE], 60);
+	cr_assert_eq(ring_seen.touch[HWBP_TOUCH_READ], 30);
+	cr_assert_eq(ring_seen.touch[HWBP_TOUCH_READ | HWBP_TOUCH_WRITE], 30);
 	hwbp_sched_close(s);
 }
