@@ -476,6 +476,11 @@ static void loop(struct watch *w, int sfd)
 			w->stop = true;
 	}
 	close(ep);
+	/* Stop counting before the last read, so the kernel's counts and
+	 * the records describe the same hits (count_lost compares them). */
+	for (int i = 0; i < w->cfg->nlocs && !w->cfg->count; i++)
+		if (w->bps[i])
+			hwbp_disable(w->bps[i]);
 	drain(w, true);
 }
 
