@@ -421,7 +421,20 @@ int hwbp_watch_get_stats(const struct hwbp_watch *w,
  * waiting.  Records come with the watch's cookie, filtered like hits:
  * the instruction is decoded from the target's memory with the sampled
  * registers (the scheduler samples the general registers itself).
- * Return the number of hit records delivered, or -errno. */
+ * Return the number of hit records read (before the filter drops
+ * strays and writes on read watches), or -errno. */
+/* The scheduler as a whole (ring delivery: every hit is accounted for:
+ * counted = records + lost + those still in the rings). */
+struct hwbp_sched_stats {
+	size_t sz;
+	uint64_t counted;    /* hits the kernel counted, all registers */
+	uint64_t records;    /* hit records read (before filtering) */
+	uint64_t lost;       /* hit records the rings dropped */
+	uint64_t unmatched;  /* records of no known placement (0) */
+	uint32_t registers;  /* registers opened */
+	uint32_t watches;    /* live watches */
+};
+int hwbp_sched_get_stats(struct hwbp_sched *s, struct hwbp_sched_stats *stats);
 int hwbp_sched_fd(const struct hwbp_sched *s);
 int hwbp_sched_poll(struct hwbp_sched *s, int timeout_ms);
 int hwbp_sched_consume(struct hwbp_sched *s);

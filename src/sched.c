@@ -78,6 +78,7 @@ struct hwbp_sched {
 	bool has_timer, stop;
 	unsigned timer_failed;    /* turns that failed (warned once) */
 	_Atomic uint64_t unmatched; /* ring hits of no known placement */
+	_Atomic uint64_t records;   /* ring hit records read */
 };
 
 static uint64_t now_ns(void)
@@ -241,6 +242,7 @@ static void sched_record(const struct hwbp_record *rec, void *cookie)
 		s->on_record(&out, s->bp_opts.cookie);
 		return;
 	}
+	atomic_fetch_add(&s->records, 1);
 	w = watch_at(s, rec->addr, &len);
 	if (!w) {
 		atomic_fetch_add(&s->unmatched, 1);
@@ -718,6 +720,8 @@ HWBP_API int hwbp_sched_add(struct hwbp_sched *s, uint64_t addr, uint64_t len,
 		err = arm(s, w);
 	if (err && list_find(&s->live, w) >= 0)
 		s->live.n--; /* it was pushed last */
+	if (!err && w->armed)
+		w->added_ns = w->armed_since; /* opening registers is not a gap */
 	pthread_mutex_unlock(&s->lock);
 	if (err) {
 		free_watch(w);
@@ -868,7 +872,9 @@ HWBP_API int hwbp_sched_consume(struct hwbp_sched *s)
 			bps[n++] = s->regs[i].bp;
 	pthread_mutex_unlock(&s->lock);
 	for (int i = 0; i < n; i++) {
-		int got = hwbp_ring_consume(bps[i]);
+		/* (a zero-timeout poll also stops waking on rings whose task
+		 * is gone, so the scheduler's fd does not stay readable) */
+		int got = hwbp_ring_poll(bps[i], 0);
 
 		if (got < 0)
 			return got;
@@ -888,4 +894,40 @@ HWBP_API int hwbp_sched_poll(struct hwbp_sched *s, int timeout_ms)
 		return hwbp_fail(errno, "hwbp_sched_poll: epoll_wait: %s",
 				 strerror(errno));
 	return hwbp_sched_consume(s);
+}
+
+HWBP_API int hwbp_sched_get_stats(struct hwbp_sched *s,
+				  struct hwbp_sched_stats *st)
+{
+	struct hwbp_sched_stats all = { .sz = sizeof(all) };
+	HWBP_OPTS(hwbp_stats, rs);
+	uint64_t n;
+	int err;
+
+	if (!s || !st)
+		return hwbp_fail(EINVAL, "hwbp_sched_get_stats: %s is NULL",
+				 s ? "stats" : "scheduler");
+	if ((err = hwbp_opts_valid(st, st->sz, sizeof(*st), "hwbp_sched_stats")))
+		return err;
+	/* Drops and counts before records: records read later can only
+	 * make the difference smaller, never invent a loss. */
+	pthread_mutex_lock(&s->lock);
+	for (int i = 0; i < s->nregs; i++) {
+		struct hwbp *bp = s->regs[i].bp;
+
+		if (!bp)
+			continue;
+		all.registers++;
+		if (hwbp_read_count(bp, &n) == 0)
+			all.counted += n;
+		if (hwbp_get_stats(bp, &rs) == 0)
+			all.lost += rs.lost;
+	}
+	all.watches = (uint32_t)s->live.n;
+	pthread_mutex_unlock(&s->lock);
+	all.records = atomic_load(&s->records);
+	all.unmatched = atomic_load(&s->unmatched);
+	all.sz = st->sz;
+	memcpy(st, &all, st->sz < sizeof(all) ? st->sz : sizeof(all));
+	return 0;
 }

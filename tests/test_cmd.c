@@ -413,8 +413,12 @@ static const struct usage_case usage_cases[] = {
 	{ { "watch", "--bogus", "counter", "-p", "1" }, "unknown option '--bogus'" },
 	{ { "watch", "-x", "counter", "-p", "1" }, "unknown option '-x'" },
 	{ { "watch", "counter", "--max" }, "--max: needs an argument" },
-	{ { "watch", "--read", "counter", "-p", "1" },
-	  "no read-only watchpoint; use --rw" },
+	{ { "watch", "--read", "--count", "counter", "-p", "1" },
+	  "--count and --cpu count what the registers see" },
+	{ { "watch", "--policy", "lru", "counter", "-p", "1" },
+	  "--policy 'lru': pinned, rr or reservoir" },
+	{ { "watch", "--quantum", "0", "counter", "-p", "1" },
+	  "--quantum '0'" },
 	{ { "watch", "--max", "0", "counter", "-p", "1" }, "--max '0'" },
 	{ { "watch", "--max", "abc", "counter", "-p", "1" }, "--max 'abc'" },
 	{ { "watch", "--max", "-3", "counter", "-p", "1" }, "--max '-3'" },
@@ -424,7 +428,7 @@ static const struct usage_case usage_cases[] = {
 	{ { "watch", "-p", "abc", "counter" }, "-p 'abc'" },
 	{ { "watch", "-p", "0", "counter" }, "-p '0'" },
 	{ { "watch", "--rw", "--exec", "f", "-p", "1" },
-	  "give one of --write, --rw, --exec" },
+	  "give one of --write, --read, --rw, --exec" },
 	{ { "watch", "counter", "-p", "1", "--", "true" }, "not both" },
 	{ { "watch", "--cpu", "0", "-p", "1", "counter" }, "--cpu watches CPUs" },
 	{ { "watch", "--count", "--max", "3", "counter", "-p", "1" },
@@ -607,14 +611,16 @@ Test(cmd, unwritable_output_is_a_runtime_error)
 	free_run(&r);
 }
 
-Test(cmd, five_locations_is_one_too_many)
+/* --count needs a register per location (the kernel counts them). */
+Test(cmd, count_five_locations_is_one_too_many)
 {
 	struct run r;
 
 	TU_REQUIRE_BREAKPOINTS();
-	r = HWBP("watch", "counter", "cfg.limit", "table[3]", "flag", "letter",
-		 "--", helper("cmd_vars"), "count", "1");
+	r = HWBP("watch", "--count", "counter", "cfg.limit", "table[3]", "flag",
+		 "letter", "--", helper("cmd_vars"), "count", "1");
 	assert_error(&r, 1, "no free debug register");
+	cr_assert(strstr(r.err, "without --count"), "%s", r.err);
 	free_run(&r);
 }
 
@@ -1137,4 +1143,82 @@ Test(cmd, attach_max_ends_watch_target_runs_on, .timeout = 30)
 			     jint(w.h.hit[i - 1], "new") + 1);
 	assert_running(target);
 	assert_exits_0(target);
+}
+
+/* ---- more locations than registers, and --read ---- */
+
+/* --read: reads and read-modify-writes shown, plain writes left out (and
+ * counted); each hit says which. */
+Test(cmd, read_shows_reads_and_rmws, .timeout = 30)
+{
+	struct watched w = WATCH_JSON("--read", "reads_me", "--",
+				      helper("cmd_vars"), "mixed", "20");
+	int reads = 0, rmws = 0;
+
+	cr_assert_eq(jint(w.h.summary, "strays"), 0);
+	TU_REQUIRE_HITS();
+	cr_assert_eq(jint(w.h.summary, "lost"), 0);
+	cr_assert_eq(w.h.n, 60, "20 rounds x (2 reads + 1 rmw)");
+	for (int i = 0; i < w.h.n; i++) {
+		const char *a = jstr(w.h.hit[i], "access");
+
+		reads += !strcmp(a, "read");
+		rmws += !strcmp(a, "rmw");
+	}
+	cr_assert_eq(reads, 40);
+	cr_assert_eq(rmws, 20);
+	cr_assert_eq(jint(w.h.summary, "writes_dropped"), 40);
+}
+
+static const char *const six[] = { "spread[0]", "spread[16]", "spread[32]",
+				   "spread[48]", "spread[64]", "spread[80]" };
+
+#define SIX six[0], six[1], six[2], six[3], six[4], six[5]
+
+/* Six locations on four registers: round-robin turns (2 ms), every
+ * location armed part of the time, its coverage in the summary. */
+Test(cmd, six_locations_round_robin, .timeout = 30)
+{
+	struct watched w = WATCH_JSON("--quantum", "2", SIX, "--",
+				      helper("cmd_vars"), "spread", "200");
+	json_object *cov = jarray(w.h.summary, "coverage");
+	size_t n = json_object_array_length(cov);
+	int64_t hits = 0;
+
+	cr_assert_geq(n, 2, "at least 2 of 6 locations wait for a register");
+	for (size_t i = 0; i < n; i++) {
+		json_object *c = json_object_array_get_idx(cov, i);
+
+		cr_assert_gt(jint(c, "armed_ns"), 0, "%s never armed",
+			     jstr(c, "location"));
+		cr_assert_lt(jint(c, "armed_ns"), jint(c, "total_ns"));
+	}
+	TU_REQUIRE_HITS();
+	cr_assert_eq(jint(w.h.summary, "lost"), 0);
+	for (int i = 0; i < w.h.n; i++)
+		hits++;
+	cr_assert(hits > 0 && hits < 1200, "%lld of 1200 writes seen: some "
+		  "while their location was unarmed", (long long)hits);
+}
+
+/* Pinned: the fifth location is refused with the reason. */
+Test(cmd, pinned_policy_refuses_fifth, .timeout = 30)
+{
+	struct run r = HWBP("watch", "--policy", "pinned", SIX, "--",
+			    helper("cmd_vars"), "spread", "1");
+
+	cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.err, "needs 1 debug register, 0 of 4 free"), "%s",
+		  r.err);
+	free_run(&r);
+}
+
+/* Reservoir: four of six armed, two wait; the run completes. */
+Test(cmd, reservoir_policy_arms_four_of_six, .timeout = 30)
+{
+	struct watched w = WATCH_JSON("--policy", "reservoir", SIX, "--",
+				      helper("cmd_vars"), "spread", "20");
+	json_object *cov = jarray(w.h.summary, "coverage");
+
+	cr_assert_geq(json_object_array_length(cov), 2);
 }

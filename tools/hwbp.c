@@ -26,6 +26,8 @@ static const char watch_usage[] =
 "          each with an optional :LEN in bytes (1, 2, 4 or 8)\n"
 "\n"
 "  -w, --write        report writes (the default)\n"
+"      --read         report reads only (and read-modify-writes): armed\n"
+"                     read-write, each hit's instruction decoded\n"
 "      --rw           report reads and writes (each hit says which)\n"
 "      --exec         LOCATION is a function: report calls\n"
 "  -p, --pid PID      attach to a running process (all its threads)\n"
@@ -40,6 +42,9 @@ static const char watch_usage[] =
 "      --kernel       also kernel accesses / kernel symbols (privileged)\n"
 "  -o, --output FILE  write hits and the summary to FILE\n"
 "      --ring-pages N ring buffer pages per CPU (power of 2, default 64)\n"
+"      --policy P     more locations than debug registers: pinned (fail),\n"
+"                     rr (time slices; the default then) or reservoir\n"
+"      --quantum MS   rr time slice in milliseconds (default 10)\n"
 "  -h, --help         this help\n"
 "\n"
 "Exit status: the command's when hwbp launched it; 2 usage; 1 runtime error.\n";
@@ -104,7 +109,7 @@ static int parse_cpus(const char *text, struct watch_cfg *c)
 }
 
 enum { O_RW = 256, O_EXEC, O_TID, O_NOFOLLOW, O_JSON, O_BT, O_COUNT, O_IF,
-       O_MAX, O_CPU, O_KERNEL, O_RING, O_READ };
+       O_MAX, O_CPU, O_KERNEL, O_RING, O_READ, O_POLICY, O_QUANTUM };
 
 static const struct option watch_opts[] = {
 	{ "write", no_argument, NULL, 'w' },
@@ -123,15 +128,34 @@ static const struct option watch_opts[] = {
 	{ "kernel", no_argument, NULL, O_KERNEL },
 	{ "output", required_argument, NULL, 'o' },
 	{ "ring-pages", required_argument, NULL, O_RING },
+	{ "policy", required_argument, NULL, O_POLICY },
+	{ "quantum", required_argument, NULL, O_QUANTUM },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
+
+static int parse_policy(const char *name, struct watch_cfg *c)
+{
+	static const struct { const char *name; enum hwbp_policy p; } all[] = {
+		{ "pinned", HWBP_POLICY_PINNED }, { "rr", HWBP_POLICY_RR },
+		{ "reservoir", HWBP_POLICY_RESERVOIR },
+	};
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (!strcmp(name, all[i].name)) {
+			c->policy = all[i].p;
+			c->policy_set = true;
+			return 0;
+		}
+	return usage_error("--policy '%s': pinned, rr or reservoir", name);
+}
 
 static int set_access(struct watch_cfg *c, enum hwbp_access a, int *naccess)
 {
 	c->access = a;
 	if (++*naccess > 1)
-		return usage_error("%s: give one of --write, --rw, --exec",
+		return usage_error("%s: give one of --write, --read, --rw, "
+				   "--exec",
 				   "conflicting options");
 	return 0;
 }
@@ -158,10 +182,14 @@ static int parse_option(int opt, struct watch_cfg *c, const char **output,
 	case 'w': return set_access(c, HWBP_WRITE, naccess);
 	case O_RW: return set_access(c, HWBP_RW, naccess);
 	case O_EXEC: return set_access(c, HWBP_EXEC, naccess);
-	case O_READ:
-		return usage_error("%s: x86 has no read-only watchpoint; use "
-				   "--rw (each hit says read or write)",
-				   "--read");
+	case O_READ: return set_access(c, HWBP_READ, naccess);
+	case O_POLICY: return parse_policy(optarg, c);
+	case O_QUANTUM:
+		if (!parse_u64(optarg, &v) || !v || v > 60000)
+			return usage_error("--quantum '%s': milliseconds, "
+					   "1..60000", optarg);
+		c->quantum_us = (uint32_t)v * 1000;
+		return 0;
 	case 'p':
 		if (!parse_u64(optarg, &v) || !v || v > INT_MAX)
 			return usage_error("-p '%s': a process id", optarg);
@@ -213,6 +241,12 @@ static int check_combination(const struct watch_cfg *c)
 	if (c->ncpus && (c->pid || c->tid))
 		return usage_error("%s: --cpu watches CPUs, not a process or "
 				   "thread", "conflicting options");
+	if ((c->count || c->ncpus) &&
+	    (c->access == HWBP_READ || c->policy_set || c->quantum_us))
+		return usage_error("%s: --read, --policy and --quantum decode "
+				   "and share the registers per hit; --count and "
+				   "--cpu count what the registers see",
+				   "conflicting options");
 	if (c->tid && !c->pid)
 		return usage_error("%s: --tid needs -p PID", "conflicting options");
 	if (c->count && (c->bt || c->has_cond || c->max))

@@ -223,6 +223,15 @@ static void json_summary(FILE *f, const struct summary *s)
 		out_json_string(f, s->by_thread[i].name);
 		fprintf(f, ",\"hits\":%" PRIu64 "}", s->by_thread[i].hits);
 	}
+	fprintf(f, "],\"strays\":%" PRIu64 ",\"writes_dropped\":%" PRIu64,
+		s->strays, s->writes_dropped);
+	fputs(",\"coverage\":[", f);
+	for (int i = 0; i < s->ncov; i++) {
+		fprintf(f, "%s{\"location\":", i ? "," : "");
+		out_json_string(f, s->cov[i].location);
+		fprintf(f, ",\"armed_ns\":%" PRIu64 ",\"total_ns\":%" PRIu64 "}",
+			s->cov[i].armed_ns, s->cov[i].total_ns);
+	}
 	fprintf(f, "],\"wall_ns\":%" PRIu64 "}\n", s->wall_ns);
 }
 
@@ -237,6 +246,21 @@ static void human_summary(FILE *f, const struct summary *s)
 		fprintf(f, "!!! %" PRIu64 " hits were LOST: the ring buffer "
 			"overflowed (raise --ring-pages, or watch less)\n",
 			s->lost);
+	if (s->strays)
+		fprintf(f, "%" PRIu64 " accesses to bytes next to a location "
+			"(a register covers them) were left out\n", s->strays);
+	if (s->writes_dropped)
+		fprintf(f, "%" PRIu64 " writes were left out (--read)\n",
+			s->writes_dropped);
+	if (s->ncov)
+		fprintf(f, "%12s  %s (registers shared: hits while unarmed "
+			"are not seen)\n", "armed", "location");
+	for (int i = 0; i < s->ncov; i++)
+		fprintf(f, "%11.1f%%  %s (%.3f of %.3f s)\n",
+			s->cov[i].total_ns ? 100.0 * s->cov[i].armed_ns /
+					     s->cov[i].total_ns : 0.0,
+			s->cov[i].location, s->cov[i].armed_ns / 1e9,
+			s->cov[i].total_ns / 1e9);
 	if (s->counts) {
 		fprintf(f, "%12s  %s\n", "hits", "location");
 		for (int i = 0; i < s->nlocs; i++)

@@ -189,8 +189,18 @@ struct thread_count {
 	char name[32];
 	uint64_t hits;
 };
+/* A location's time armed, when registers were shared (scheduler). */
+struct coverage {
+	const char *location;
+	uint64_t armed_ns, total_ns;
+};
+
 struct summary {
 	uint64_t hits, lost, filtered, wall_ns;
+	uint64_t strays;         /* hits on bytes next to a location, dropped */
+	uint64_t writes_dropped; /* --read: writes seen and dropped */
+	const struct coverage *cov; /* per location, NULL if never shared */
+	int ncov;
 	struct loc_count *by_loc;
 	int nloc;
 	struct thread_count *by_thread;
@@ -224,6 +234,9 @@ struct watch_cfg {
 	int *cpus;           /* --cpu */
 	int ncpus;
 	uint32_t ring_pages;
+	enum hwbp_policy policy; /* --policy (with policy_set) */
+	bool policy_set;
+	uint32_t quantum_us;     /* --quantum, 0: the library's */
 	FILE *out;
 	char **locs;
 	int nlocs;

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * watch.c - `hwbp watch`: arm one breakpoint per location on the target
- * (process scope, following threads and children, ring-buffer delivery with
- * the user registers and callchain sampled at each hit), then read the
- * rings, put the hits of all CPUs in time order (the value chain of a
- * location depends on it), and print them.  Ends when the target exits, on
- * SIGINT/SIGTERM, or after --max hits, with a summary.
+ * watch.c - `hwbp watch`: watch each location on the target through
+ * libhwbp's scheduler (process scope, following threads and children,
+ * ring-buffer delivery with the user registers and callchain sampled at
+ * each hit; more locations than registers share them by --policy), then
+ * read the rings, put the hits of all CPUs in time order (the value chain
+ * of a location depends on it), and print them.  --count and --cpu use one
+ * plain breakpoint per location (counted by the kernel).  Ends when the
+ * target exits, on SIGINT/SIGTERM, or after --max hits, with a summary.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -53,7 +55,12 @@ struct watch {
 	struct syms *syms;
 	struct values *values;
 	struct location *locs;
-	struct hwbp **bps;
+	struct hwbp **bps;            /* --count / --cpu: one per location */
+	struct hwbp_sched *sched;     /* otherwise: the scheduler ... */
+	struct hwbp_watch **watches;  /* ... and a watch per location */
+	struct hwbp_sched_stats before; /* counted before the last read */
+	struct coverage *cov;
+	struct loc_ctx task_ctx;      /* the scheduler's task records */
 	struct value_chain *chains;
 	struct pending *pend;
 	size_t npend, cap_pend;
@@ -288,8 +295,9 @@ static void process(struct watch *w, const struct pending *p)
 		values_decode(w->values, p->ip, &acc);
 		if (acc.decoded) {
 			code_ip = acc.insn_addr;
-			if (loc->access == HWBP_RW)
-				e.access = acc.writes ? "write" : "read";
+			if (loc->access == HWBP_RW || loc->access == HWBP_READ)
+				e.access = acc.reads && acc.writes ? "rmw" :
+					   acc.writes ? "write" : "read";
 		}
 		if (!acc.decoded || acc.writes) {
 			values_apply(w->values, p->ip, p->has_regs ? p->regs : NULL,
@@ -303,6 +311,12 @@ static void process(struct watch *w, const struct pending *p)
 						: (1ull << (loc->len * 8)) - 1;
 			e.val.new_q = w->chains[p->loc].quality;
 			e.has_read = true;
+		}
+		/* --read: a plain write moved the chain on; not shown. */
+		if (loc->access == HWBP_READ && acc.decoded && acc.writes &&
+		    !acc.reads) {
+			w->sum.writes_dropped++;
+			return;
 		}
 	}
 	if (w->cfg->has_cond && (!(e.has_values || e.has_read) ||
@@ -337,6 +351,8 @@ static void drain(struct watch *w, bool final)
 	uint64_t cutoff = final ? UINT64_MAX : now_ns();
 	size_t done = 0;
 
+	if (w->sched)
+		hwbp_sched_consume(w->sched);
 	for (int i = 0; i < w->cfg->nlocs; i++)
 		if (w->bps[i] && !w->cfg->count)
 			hwbp_ring_consume(w->bps[i]);
@@ -363,48 +379,131 @@ static uint32_t wakeup_batch(uint32_t ring_pages)
 	return records ? records : 1;
 }
 
+static bool use_sched(const struct watch *w)
+{
+	return !w->cfg->count && !w->cfg->ncpus;
+}
+
+/* Registers the locations need (an unresolved one: at least 1). */
+static int registers_needed(const struct watch *w)
+{
+	int n = 0;
+
+	for (int i = 0; i < w->cfg->nlocs; i++) {
+		const struct location *l = &w->locs[i];
+		int k = l->resolved && l->access != HWBP_EXEC ?
+			hwbp_range_split(l->addr, l->len, 0, NULL, 0) : 1;
+
+		n += k > 0 ? k : 1;
+	}
+	return n;
+}
+
+static void ring_opts(const struct watch *w, struct hwbp_opts *o)
+{
+	const struct watch_cfg *c = w->cfg;
+
+	o->delivery = HWBP_DELIVER_RING;
+	o->on_record = collect;
+	o->sample = HWBP_SAMPLE_REGS | (c->bt ? HWBP_SAMPLE_CALLCHAIN : 0);
+	o->regs_mask = SAMPLED_REGS_MASK;
+	o->ring_pages = c->ring_pages;
+	/* Wake the reader every quarter ring, not every hit (a wakeup per
+	 * hit doubled the cost of a hit); a slow trickle is still read
+	 * within the loop's 100 ms tick. */
+	o->wakeup_events = wakeup_batch(c->ring_pages);
+	o->kernel = c->kernel;
+	o->no_follow = !c->follow;
+	o->task_events = true;
+	if (c->tid) {
+		o->scope = HWBP_SCOPE_THREAD;
+		o->pid = c->tid;
+	} else {
+		o->scope = HWBP_SCOPE_PROCESS;
+		o->pid = w->target.pid;
+	}
+}
+
+static int start_sched(struct watch *w)
+{
+	const struct watch_cfg *c = w->cfg;
+	HWBP_OPTS(hwbp_probe, pr);
+	HWBP_OPTS(hwbp_opts, bo);
+	HWBP_OPTS(hwbp_sched_opts, so, .quantum_us = c->quantum_us,
+		  .seed = (uint64_t)getpid(), .bp_opts = &bo,
+		  .on_record = collect);
+
+	ring_opts(w, &bo);
+	w->task_ctx = (struct loc_ctx){ w, -1, 0 };
+	bo.cookie = &w->task_ctx;
+	hwbp_probe(&pr);
+	so.policy = c->policy_set ? c->policy :
+		    registers_needed(w) <= pr.slots ? HWBP_POLICY_PINNED
+						    : HWBP_POLICY_RR;
+	if (hwbp_sched_create(&w->sched, &so)) {
+		snprintf(w->msg, sizeof(w->msg), "cannot share the debug "
+			 "registers: %s", hwbp_last_error());
+		return EXIT_RUNTIME;
+	}
+	return 0;
+}
+
+/* --read is armed read-write: the writes keep the value chain exact and
+ * are left out of the output here. */
+static int arm_watch(struct watch *w, int i)
+{
+	struct location *loc = &w->locs[i];
+	enum hwbp_access access = loc->access == HWBP_READ ? HWBP_RW
+							   : loc->access;
+	int err = w->sched ? 0 : start_sched(w);
+
+	if (err)
+		return err;
+	w->ctx[i] = (struct loc_ctx){ w, i, 0 };
+	if (hwbp_sched_add(w->sched, loc->addr, loc->len, access, &w->ctx[i],
+			   &w->watches[i])) {
+		snprintf(w->msg, sizeof(w->msg), "cannot watch %s (0x%" PRIx64
+			 ", %u bytes, %s): %s", loc->name, loc->addr, loc->len,
+			 hwbp_access_name(loc->access), hwbp_last_error());
+		return EXIT_RUNTIME;
+	}
+	return 0;
+}
+
+/* --count and --cpu: one breakpoint per location, counted by the kernel
+ * or (--cpu) read from its own rings. */
 static int arm(struct watch *w, int i)
 {
 	const struct watch_cfg *c = w->cfg;
 	struct location *loc = &w->locs[i];
 	cpu_set_t set;
-	HWBP_OPTS(hwbp_opts, o,
-		  .delivery = c->count ? HWBP_DELIVER_COUNT : HWBP_DELIVER_RING,
-		  .on_record = collect,
-		  .cookie = &w->ctx[i],
-		  .sample = HWBP_SAMPLE_REGS | (c->bt ? HWBP_SAMPLE_CALLCHAIN : 0),
-		  .regs_mask = SAMPLED_REGS_MASK,
-		  .ring_pages = c->ring_pages,
-		  /* Wake the reader every quarter ring, not every hit (a
-		   * wakeup per hit doubled the cost of a hit); a slow trickle
-		   * is still read within the loop's 100 ms tick. */
-		  .wakeup_events = wakeup_batch(c->ring_pages),
-		  .kernel = c->kernel,
-		  .no_follow = !c->follow,
-		  .task_events = !c->ncpus && !c->count);
+	HWBP_OPTS(hwbp_opts, o, .cookie = &w->ctx[i]);
 	int err;
 
+	if (use_sched(w))
+		return arm_watch(w, i);
+	ring_opts(w, &o);
+	o.task_events = false;
+	if (c->count)
+		o.delivery = HWBP_DELIVER_COUNT;
+	CPU_ZERO(&set);
+	for (int k = 0; k < c->ncpus; k++)
+		CPU_SET(c->cpus[k], &set);
 	if (c->ncpus) {
-		CPU_ZERO(&set);
-		for (int k = 0; k < c->ncpus; k++)
-			CPU_SET(c->cpus[k], &set);
 		o.scope = HWBP_SCOPE_CPUS;
 		o.cpus = &set;
 		o.cpus_size = sizeof(set);
-	} else if (c->tid) {
-		o.scope = HWBP_SCOPE_THREAD;
-		o.pid = c->tid;
-	} else {
-		o.scope = HWBP_SCOPE_PROCESS;
-		o.pid = w->target.pid;
 	}
-	w->ctx[i] = (struct loc_ctx){ w, i };
+	w->ctx[i] = (struct loc_ctx){ w, i, 0 };
 	err = hwbp_create(&w->bps[i], loc->addr, loc->len, loc->access, &o);
 	if (err) {
 		w->bps[i] = NULL;
 		snprintf(w->msg, sizeof(w->msg), "cannot watch %s (0x%" PRIx64
-			 ", %u bytes, %s): %s", loc->name, loc->addr, loc->len,
-			 hwbp_access_name(loc->access), hwbp_last_error());
+			 ", %u bytes, %s): %s%s", loc->name, loc->addr,
+			 loc->len, hwbp_access_name(loc->access),
+			 hwbp_last_error(), err != -ENOSPC ? "" :
+			 " (--count and --cpu take a register per location; "
+			 "without --count the locations share the registers)");
 		return EXIT_RUNTIME;
 	}
 	return 0;
@@ -458,6 +557,9 @@ static void loop(struct watch *w, int sfd)
 
 		if (!w->ring_added) {
 			/* EEXIST for rings already in the set: harmless. */
+			if (w->sched)
+				epoll_ctl(ep, EPOLL_CTL_ADD,
+					  hwbp_sched_fd(w->sched), &ev);
 			for (int i = 0; i < w->cfg->nlocs; i++)
 				if (w->bps[i] && !w->cfg->count)
 					epoll_ctl(ep, EPOLL_CTL_ADD,
@@ -477,10 +579,15 @@ static void loop(struct watch *w, int sfd)
 	}
 	close(ep);
 	/* Stop counting before the last read, so the kernel's counts and
-	 * the records describe the same hits (count_lost compares them). */
+	 * the records describe the same hits (count_lost compares them);
+	 * the scheduler's counts are taken before it: records read after
+	 * can only shrink the difference. */
 	for (int i = 0; i < w->cfg->nlocs && !w->cfg->count; i++)
 		if (w->bps[i])
 			hwbp_disable(w->bps[i]);
+	w->before.sz = sizeof(w->before);
+	if (w->sched)
+		hwbp_sched_get_stats(w->sched, &w->before);
 	drain(w, true);
 }
 
@@ -490,6 +597,9 @@ static void cleanup(struct watch *w)
 		hwbp_close(w->bps[i]);
 		free(w->locs[i].type.enums);
 	}
+	hwbp_sched_close(w->sched);
+	free(w->watches);
+	free(w->cov);
 	free(w->bps);
 	free(w->ctx);
 	free(w->locs);
@@ -617,10 +727,36 @@ static void read_initial_values(struct watch *w)
  * reported was lost too (e.g. sampling throttled), and is counted, not
  * hidden.
  */
+static void account_sched(struct watch *w)
+{
+	HWBP_OPTS(hwbp_sched_stats, now);
+	uint64_t seen;
+
+	if (hwbp_sched_get_stats(w->sched, &now))
+		return;
+	seen = now.records + now.lost;
+	w->sum.lost += now.lost +
+		       (w->before.counted > seen ? w->before.counted - seen : 0);
+	w->cov = calloc((size_t)w->cfg->nlocs, sizeof(*w->cov));
+	for (int i = 0; i < w->cfg->nlocs; i++) {
+		HWBP_OPTS(hwbp_watch_stats, st);
+
+		if (!w->watches[i] || hwbp_watch_get_stats(w->watches[i], &st))
+			continue;
+		w->sum.strays += st.strays;
+		if (w->cov && st.armed_ns < st.total_ns)
+			w->cov[w->sum.ncov++] = (struct coverage){
+				w->locs[i].name, st.armed_ns, st.total_ns };
+	}
+	w->sum.cov = w->cov;
+}
+
 static void count_lost(struct watch *w)
 {
 	HWBP_OPTS(hwbp_stats, st);
 
+	if (w->sched)
+		account_sched(w);
 	for (int i = 0; i < w->cfg->nlocs && !w->cfg->count; i++) {
 		uint64_t hits = 0, seen;
 
@@ -680,6 +816,7 @@ int watch_run(const struct watch_cfg *c)
 
 	w.locs = calloc((size_t)c->nlocs, sizeof(*w.locs));
 	w.bps = calloc((size_t)c->nlocs, sizeof(*w.bps));
+	w.watches = calloc((size_t)c->nlocs, sizeof(*w.watches));
 	w.ctx = calloc((size_t)c->nlocs, sizeof(*w.ctx));
 	w.chains = calloc((size_t)c->nlocs, sizeof(*w.chains));
 	rc = start_target(&w);
@@ -708,6 +845,8 @@ int watch_run(const struct watch_cfg *c)
 	/* Disarm first: the target goes on with no breakpoint left (the
 	 * drops are counted before the handles go). */
 	count_lost(&w);
+	hwbp_sched_close(w.sched);
+	w.sched = NULL;
 	for (int i = 0; i < c->nlocs && !c->count; i++) {
 		hwbp_close(w.bps[i]);
 		w.bps[i] = NULL;

@@ -81,6 +81,33 @@ static void typed(void)
 	printf("&counter=%p\n", (void *)&counter);
 }
 
+/* Per round on reads_me: a read, a write, a read-modify-write, and a
+ * same-value write after a read: 2 reads, 2 writes, 1 rmw. */
+static void mixed(int n)
+{
+	int sum = 0;
+
+	for (int i = 0; i < n; i++) {
+		sum += reads_me;
+		reads_me = i;
+		__atomic_fetch_add(&reads_me, 1, __ATOMIC_SEQ_CST);
+		reads_me = reads_me;
+	}
+	sink = sum;
+}
+
+/* Six locations written in turn, a millisecond apart, n rounds. */
+int spread[6 * 16];
+
+static void spread_writes(int n)
+{
+	for (int i = 1; i <= n; i++) {
+		for (int k = 0; k < 6; k++)
+			spread[16 * k] = i;
+		usleep(1000);
+	}
+}
+
 static void reads(int n)
 {
 	int sum = 0;
@@ -105,6 +132,10 @@ int main(int argc, char **argv)
 	else if (!strcmp(mode, "zeros"))
 		for (int i = 0; i < n; i++)
 			zeros = i % 3;
+	else if (!strcmp(mode, "mixed"))
+		mixed(atoi(argv[2]));
+	else if (!strcmp(mode, "spread"))
+		spread_writes(atoi(argv[2]));
 	else if (!strcmp(mode, "reads"))
 		reads(n);
 	else if (!strcmp(mode, "calls"))
