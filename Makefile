@@ -33,7 +33,7 @@ TEST_SRC := $(wildcard tests/*.c)
 TEST_BIN := $(BUILD)/tests/hwbp-tests
 TEST_HELPERS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: all lib tool examples tests check clean install uninstall
+.PHONY: all lib tool examples tests check clean install uninstall bench
 all: lib tool examples tests
 
 lib: $(SHLIB) $(STLIB) $(BUILD)/hwbp.pc
@@ -91,6 +91,17 @@ check: all
 		HWBP_EXAMPLES=$(abspath $(BUILD))/examples HWBP_SRCDIR=$(CURDIR) \
 		LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 		tests/run $(TEST_BIN) --jobs 2 $(TESTFLAGS)
+
+# Benchmarks (bench/run runs them): the library ones link the shared
+# library; writer is what the per-hit part watches (no PIE: perf, gdb and
+# bpftrace take its address as a number).
+bench: $(BUILD)/bench/rearm $(BUILD)/bench/sched $(BUILD)/bench/writer
+$(BUILD)/bench/rearm $(BUILD)/bench/sched: $(BUILD)/bench/%: bench/%.c $(SHLIB) include/hwbp.h
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) $< -o $@ $(LINK_LIB)
+$(BUILD)/bench/writer: bench/writer.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(WARN) -O0 -g -no-pie $< -o $@
 
 # libFuzzer targets (clang): the LOCATION resolver, --if, the ring decoder.
 # `make fuzz-run FUZZ_SECONDS=N` runs each for N seconds from its seed
