@@ -195,7 +195,9 @@ static void wait_armed(pid_t pid)
 	char dir[64], path[320], link[128];
 
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-	for (int tries = 0; tries < 1000; tries++) {
+	/* 60 s: sanitizers under an emulated CPU (scripts/qemu-check) are
+	 * slow to start; a working hwbp arms in milliseconds. */
+	for (int tries = 0; tries < 6000; tries++) {
 		DIR *d = opendir(dir);
 		struct dirent *e;
 
@@ -213,7 +215,7 @@ static void wait_armed(pid_t pid)
 		closedir(d);
 		usleep(10000);
 	}
-	cr_assert_fail("hwbp %d armed nothing in 10 s", (int)pid);
+	cr_assert_fail("hwbp %d armed nothing in 60 s", (int)pid);
 }
 
 /* The process runs on: not stopped (ptrace or SIGSTOP), not a zombie. */
