@@ -449,6 +449,26 @@ static void other_child(int go_fd, int done_fd, int n)
 	_exit(0);
 }
 
+/* Fork a child that writes n times when told (go), says so (done), and
+ * exits when go closes; the parent keeps go[1] and done[0]. */
+static pid_t start_other(int go[2], int done[2], int n)
+{
+	pid_t pid;
+
+	cr_assert_eq(pipe(go), 0);
+	cr_assert_eq(pipe(done), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		close(go[1]);
+		close(done[0]);
+		other_child(go[0], done[1], n);
+	}
+	close(go[0]);
+	close(done[1]);
+	return pid;
+}
+
 Test(scope, process_of_another_process)
 {
 	int go[2], done[2], fds, status;
@@ -459,17 +479,7 @@ Test(scope, process_of_another_process)
 
 	TU_REQUIRE_BREAKPOINTS();
 	fds = tu_open_fds();
-	cr_assert_eq(pipe(go), 0);
-	cr_assert_eq(pipe(done), 0);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		close(go[1]);
-		close(done[0]);
-		other_child(go[0], done[1], 90);
-	}
-	close(go[0]);
-	close(done[1]);
+	pid = start_other(go, done, 90);
 	{
 		HWBP_OPTS(hwbp_opts, opts, .scope = HWBP_SCOPE_PROCESS,
 			  .pid = pid);
@@ -835,17 +845,7 @@ Test(scope, signal_delivery_refuses_another_process)
 	TU_REQUIRE_BREAKPOINTS();
 	TU_REQUIRE_SIGTRAP();
 	fds = tu_open_fds();
-	cr_assert_eq(pipe(go), 0);
-	cr_assert_eq(pipe(done), 0);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		close(go[1]);
-		close(done[0]);
-		other_child(go[0], done[1], 0);
-	}
-	close(go[0]);
-	close(done[1]);
+	pid = start_other(go, done, 0);
 	{
 		HWBP_OPTS(hwbp_opts, opts, .scope = HWBP_SCOPE_PROCESS,
 			  .pid = pid, .delivery = HWBP_DELIVER_SIGNAL,
