@@ -343,25 +343,15 @@ static int free_regs(const struct hwbp_sched *s)
 	return n;
 }
 
-/* Take w's registers back; they stay armed where they are (a turn moves
- * them on at once) unless `disable`. */
-static void unassign(struct hwbp_sched *s, struct hwbp_watch *w, bool disable)
+static void disarm(struct hwbp_sched *s, struct hwbp_watch *w)
 {
 	if (!w->armed)
 		return;
 	for (int i = 0; i < s->nregs; i++)
-		if (s->regs[i].w == w) {
-			if (disable)
-				reg_free(&s->regs[i]);
-			s->regs[i].w = NULL;
-		}
+		if (s->regs[i].w == w)
+			reg_free(&s->regs[i]);
 	w->armed = false;
 	w->armed_ns += now_ns() - w->armed_since;
-}
-
-static void disarm(struct hwbp_sched *s, struct hwbp_watch *w)
-{
-	unassign(s, w, true);
 }
 
 static int arm(struct hwbp_sched *s, struct hwbp_watch *w)
@@ -433,11 +423,8 @@ static int rotate_locked(struct hwbp_sched *s)
 
 	if (s->policy != HWBP_POLICY_RR || !n)
 		return 0;
-	/* Registers are moved from one watch to the next in place: no
-	 * disable/enable around the move (a hit in between still goes to
-	 * the watch it fired for, by generation). */
 	for (i = 0; i < n; i++)
-		unassign(s, s->live.v[i], false);
+		disarm(s, s->live.v[i]);
 	if (s->rr_next >= n)
 		s->rr_next = 0;
 	for (i = 0; i < n && !err; i++) {
@@ -448,9 +435,6 @@ static int rotate_locked(struct hwbp_sched *s)
 		err = arm(s, w);
 	}
 	s->rr_next = (s->rr_next + i) % n;
-	for (i = 0; i < s->nregs; i++)
-		if (!s->regs[i].w)
-			reg_free(&s->regs[i]); /* left over: disarm */
 	return err;
 }
 
