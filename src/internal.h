@@ -4,6 +4,9 @@
  * handle is made from, the signal slot table and each layer's entry points.
  * Layers: request.c (rules) -> event.c (perf events) -> signal.c / ring.c
  * (delivery) -> hwbp.c (public lifecycle); arch_*.c holds the CPU rules.
+ * Above them, sched.c shares the registers among any number of watches,
+ * with range.c (ranges onto registers) and decode_*.c (what an
+ * instruction accessed) as its building blocks.
  */
 #ifndef HWBP_INTERNAL_H
 #define HWBP_INTERNAL_H
