@@ -53,9 +53,12 @@ void hwbp_fill_attr(struct perf_event_attr *a, const struct hwbp *bp,
 	a->inherit = r->scope == HWBP_SCOPE_PROCESS && r->follow;
 	if (sync_signal(bp)) {
 		a->sigtrap = 1;
-		a->remove_on_exec = 1; /* the kernel requires it with sigtrap */
 		a->sig_data = hwbp_slot_sig_data(bp->slot, gen);
 	}
+	/* An address means nothing in the program a task execs: its
+	 * breakpoints go with the old image (required with sigtrap; the
+	 * same kernels, 5.13+, have it for every event). */
+	a->remove_on_exec = sync_signal(bp) || bp->remove_on_exec;
 	if (r->delivery == HWBP_DELIVER_RING) {
 		a->sample_type = PERF_SAMPLE_IP | PERF_SAMPLE_TID |
 				 PERF_SAMPLE_TIME | PERF_SAMPLE_ADDR |

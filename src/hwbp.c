@@ -189,6 +189,7 @@ HWBP_API int hwbp_create(struct hwbp **out, uint64_t addr, uint32_t len,
 	bp->enabled = !bp->req.disabled;
 	hwbp_probe_cached(&pr);
 	bp->lost_format = pr.lost_count && bp->req.delivery == HWBP_DELIVER_RING;
+	bp->remove_on_exec = pr.sigtrap; /* same kernels (5.13+) */
 	err = check_machine(&pr, &bp->req);
 	if (!err)
 		err = resolve_signal_mode(&bp->req, &pr);

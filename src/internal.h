@@ -112,6 +112,7 @@ struct hwbp {
 	_Atomic uint64_t count_carry; /* hits of events closed by a reopen */
 	_Atomic uint64_t lost_carry;  /* their dropped samples */
 	bool lost_format;  /* events read PERF_FORMAT_LOST (kernel >= 6.0) */
+	bool remove_on_exec; /* events end at exec (kernel >= 5.13) */
 	_Atomic int closed;
 };
 
