@@ -61,6 +61,7 @@ struct watch {
 	struct hwbp_sched_stats before; /* counted before the last read */
 	struct coverage *cov;
 	struct loc_ctx task_ctx;      /* the scheduler's task records */
+	bool shared;                  /* locations take turns on registers */
 	struct value_chain *chains;
 	struct pending *pend;
 	size_t npend, cap_pend;
@@ -303,6 +304,10 @@ static void process(struct watch *w, const struct pending *p)
 			values_apply(w->values, p->ip, p->has_regs ? p->regs : NULL,
 				     loc->addr, loc->len, &w->chains[p->loc],
 				     target_read, &w->target, &e.val);
+			/* Taking turns, a location misses the writes made
+			 * while it waits: the old value may be stale. */
+			if (w->shared && e.val.old_q == VQ_EXACT)
+				e.val.old_q = VQ_APPROX;
 			e.has_values = true;
 		} else {
 			/* A read sees the value the chain holds. */
@@ -440,6 +445,7 @@ static int start_sched(struct watch *w)
 	so.policy = c->policy_set ? c->policy :
 		    registers_needed(w) <= pr.slots ? HWBP_POLICY_PINNED
 						    : HWBP_POLICY_RR;
+	w->shared = so.policy != HWBP_POLICY_PINNED;
 	if (hwbp_sched_create(&w->sched, &so)) {
 		snprintf(w->msg, sizeof(w->msg), "cannot share the debug "
 			 "registers: %s", hwbp_last_error());
