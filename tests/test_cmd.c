@@ -1224,3 +1224,43 @@ Test(cmd, reservoir_policy_arms_four_of_six, .timeout = 30)
 
 	cr_assert_geq(json_object_array_length(cov), 2);
 }
+
+/* ---- faults ---- */
+
+/* The target crashes mid-watch: hwbp reports what it saw, prints the
+ * summary and exits 128 + SIGSEGV, as the shell would. */
+Test(cmd, target_crash_mid_watch, .timeout = 30)
+{
+	struct run r = HWBP("watch", "counter", "--", helper("cmd_vars"),
+			    "crash", "10");
+
+	cr_assert_eq(r.status, 128 + SIGSEGV, "exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.out, "--- hwbp: "), "no summary: %s", r.out);
+	TU_REQUIRE_HITS();
+	cr_assert(strstr(r.out, "--- hwbp: 10 hits in"), "%s", r.out);
+	free_run(&r);
+}
+
+/* Output piped into something that stops reading (hwbp ... | head -1):
+ * hwbp stops watching and does not die of SIGPIPE; it exits with the
+ * command's status, which shares the pipe: 0, or 128 + SIGPIPE if the
+ * command printed after the reader left (as `cmd | head` would). */
+Test(cmd, closed_output_ends_the_watch, .timeout = 30)
+{
+	struct proc p = START("watch", "counter", "--", helper("cmd_vars"),
+			      "count", "20000");
+	char line[512];
+	int wstatus;
+
+	TU_REQUIRE_HITS();
+	read_line(p.out, line, sizeof(line));
+	cr_assert(strstr(line, " write counter "), "'%s'", line);
+	close(p.out);
+	cr_assert_eq(waitpid(p.pid, &wstatus, 0), p.pid);
+	cr_assert(WIFEXITED(wstatus), "hwbp killed by signal %d",
+		  WTERMSIG(wstatus));
+	cr_assert(WEXITSTATUS(wstatus) == 0 ||
+		  WEXITSTATUS(wstatus) == 128 + SIGPIPE, "hwbp: exit %d",
+		  WEXITSTATUS(wstatus));
+	close(p.err);
+}

@@ -6,6 +6,7 @@
  */
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +146,11 @@ int main(int argc, char **argv)
 		return n;
 	else if (!strcmp(mode, "signal"))
 		kill(getpid(), n);
+	else if (!strcmp(mode, "crash")) { /* n writes, then a real fault */
+		count(n);
+		fflush(stdout);
+		*(volatile int *)(uintptr_t)8 = 1;
+	}
 	else
 		return fprintf(stderr, "cmd_vars: unknown mode '%s'\n", mode), 100;
 	return 0;
