@@ -27,25 +27,39 @@ static volatile uint64_t probe_target[2] __attribute__((aligned(16)));
 
 static void probe_exec_target(void) {}
 
-static int try_open(uint64_t addr, uint32_t len, uint32_t type, bool sigtrap,
-		    bool kernel, pid_t pid, int cpu)
+/* A disabled user-space breakpoint the probes try things on. */
+static struct perf_event_attr probe_attr(uint64_t addr, uint32_t len,
+					 uint32_t type)
 {
-	struct perf_event_attr a = {
+	return (struct perf_event_attr){
 		.type = PERF_TYPE_BREAKPOINT,
-		.size = sizeof(a),
+		.size = sizeof(struct perf_event_attr),
 		.bp_addr = addr,
 		.bp_len = len,
 		.bp_type = type,
 		.sample_period = 1,
-		.exclude_kernel = !kernel,
+		.exclude_kernel = 1,
 		.exclude_hv = 1,
 		.disabled = 1,
-		.sigtrap = sigtrap,
-		.remove_on_exec = sigtrap,
 	};
-	long fd = hwbp_perf_event_open(&a, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+static int open_attr(struct perf_event_attr *a, pid_t pid, int cpu)
+{
+	long fd = hwbp_perf_event_open(a, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
 
 	return fd < 0 ? -errno : (int)fd;
+}
+
+static int try_open(uint64_t addr, uint32_t len, uint32_t type, bool sigtrap,
+		    bool kernel, pid_t pid, int cpu)
+{
+	struct perf_event_attr a = probe_attr(addr, len, type);
+
+	a.exclude_kernel = !kernel;
+	a.sigtrap = sigtrap;
+	a.remove_on_exec = sigtrap;
+	return open_attr(&a, pid, cpu);
 }
 
 static bool works(int fd)
@@ -76,17 +90,8 @@ static bool probe_modify(void)
 {
 	int fd = try_open((uint64_t)(uintptr_t)&probe_target[0], 8, HWBP_WRITE,
 			  false, false, 0, -1);
-	struct perf_event_attr a = {
-		.type = PERF_TYPE_BREAKPOINT,
-		.size = sizeof(a),
-		.bp_addr = (uint64_t)(uintptr_t)&probe_target[1],
-		.bp_len = 4,
-		.bp_type = HWBP_RW,
-		.sample_period = 1,
-		.exclude_kernel = 1,
-		.exclude_hv = 1,
-		.disabled = 1,
-	};
+	struct perf_event_attr a = probe_attr(
+		(uint64_t)(uintptr_t)&probe_target[1], 4, HWBP_RW);
 	bool ok;
 
 	if (fd < 0)
@@ -137,21 +142,11 @@ static bool probe_fires(void)
 
 static bool probe_lost_count(void)
 {
-	struct perf_event_attr a = {
-		.type = PERF_TYPE_BREAKPOINT,
-		.size = sizeof(a),
-		.bp_addr = (uint64_t)(uintptr_t)&probe_target[0],
-		.bp_len = 8,
-		.bp_type = HWBP_WRITE,
-		.sample_period = 1,
-		.exclude_kernel = 1,
-		.exclude_hv = 1,
-		.disabled = 1,
-		.read_format = PERF_FORMAT_LOST,
-	};
+	struct perf_event_attr a = probe_attr(
+		(uint64_t)(uintptr_t)&probe_target[0], 8, HWBP_WRITE);
 
-	return works((int)hwbp_perf_event_open(&a, 0, -1, -1,
-					       PERF_FLAG_FD_CLOEXEC));
+	a.read_format = PERF_FORMAT_LOST;
+	return works(open_attr(&a, 0, -1));
 }
 
 static void read_caps(struct hwbp_probe *p)
