@@ -329,7 +329,7 @@ HWBP_API int hwbp_get_stats(const struct hwbp *bp, struct hwbp_stats *st)
 						 &event_lost) == 0)
 		ring_lost = event_lost;
 	all = (struct hwbp_stats){
-		.sz = st->sz,
+		.sz = sizeof(all),
 		.signals = hwbp_slot_signals(bp->slot),
 		.stale = hwbp_slot_stale(bp->slot),
 		.records = atomic_load(&bp->records),
@@ -340,6 +340,6 @@ HWBP_API int hwbp_get_stats(const struct hwbp *bp, struct hwbp_stats *st)
 		.events = (uint32_t)bp->nfds,
 		.rings = (uint32_t)bp->nrings,
 	};
-	memcpy(st, &all, st->sz < sizeof(all) ? st->sz : sizeof(all));
+	hwbp_copy_out(st, st->sz, &all, sizeof(all));
 	return 0;
 }

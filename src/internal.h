@@ -36,6 +36,10 @@
 	(HWBP_OPTS_HAS(opts, field) ? (opts)->field : (def))
 int hwbp_opts_valid(const void *opts, size_t user_sz, size_t known_sz,
 		    const char *type_name);
+/* Fill a caller's output struct (its .sz is user_sz) from the library's
+ * full one: as many bytes as both know, .sz kept as the caller's. */
+void hwbp_copy_out(void *dst, size_t user_sz, const void *src,
+		   size_t known_sz);
 
 /* ---- log.c ---- */
 /* Record `fmt` as this thread's last error, print it at WARN level when

@@ -96,3 +96,10 @@ int hwbp_opts_valid(const void *opts, size_t user_sz, size_t known_sz,
 					 type_name, user_sz, known_sz);
 	return 0;
 }
+
+void hwbp_copy_out(void *dst, size_t user_sz, const void *src,
+		   size_t known_sz)
+{
+	memcpy(dst, src, user_sz < known_sz ? user_sz : known_sz);
+	memcpy(dst, &user_sz, sizeof(user_sz)); /* every such struct's .sz */
+}

@@ -238,8 +238,7 @@ HWBP_API int hwbp_probe(struct hwbp_probe *info)
 	if (err)
 		return err;
 	hwbp_probe_cached(&all);
-	all.sz = info->sz;
-	memcpy(info, &all, info->sz < sizeof(all) ? info->sz : sizeof(all));
+	hwbp_copy_out(info, info->sz, &all, sizeof(all));
 	return 0;
 }
 

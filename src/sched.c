@@ -802,8 +802,7 @@ HWBP_API int hwbp_watch_get_stats(const struct hwbp_watch *w,
 	all.registers = (uint32_t)w->npieces;
 	all.armed = w->armed;
 	pthread_mutex_unlock(&s->lock);
-	all.sz = st->sz;
-	memcpy(st, &all, st->sz < sizeof(all) ? st->sz : sizeof(all));
+	hwbp_copy_out(st, st->sz, &all, sizeof(all));
 	return 0;
 }
 
@@ -927,7 +926,6 @@ HWBP_API int hwbp_sched_get_stats(struct hwbp_sched *s,
 	pthread_mutex_unlock(&s->lock);
 	all.records = atomic_load(&s->records);
 	all.unmatched = atomic_load(&s->unmatched);
-	all.sz = st->sz;
-	memcpy(st, &all, st->sz < sizeof(all) ? st->sz : sizeof(all));
+	hwbp_copy_out(st, st->sz, &all, sizeof(all));
 	return 0;
 }
