@@ -1,6 +1,8 @@
 # hwbp - build, test and install.  `make`, `make check`, `make install`.
 # SAN=1 builds everything with AddressSanitizer + UndefinedBehaviorSanitizer
-# into build-san/.  PREFIX, DESTDIR, LIBDIR as usual.
+# into build-san/.  PREFIX, DESTDIR, LIBDIR as usual; CFLAGS, CPPFLAGS and
+# LDFLAGS from the environment (dpkg-buildflags) are honoured.  Another
+# target: `make CC=aarch64-linux-gnu-gcc BUILD=build-arm64 lib tool`.
 VERSION      := 0.1.0
 SOMAJOR      := 1
 PREFIX       ?= /usr/local
@@ -20,8 +22,15 @@ BUILD   ?= build
 SANFLAGS :=
 endif
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
-ALLCFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -Iinclude -D_GNU_SOURCE
-LIBS    := -lZydis -lpthread
+ALLCFLAGS := -std=gnu11 $(WARN) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -Iinclude -D_GNU_SOURCE
+# The CPU the compiler targets: Zydis (x86 decoding) only on x86-64.
+ARCH    := $(firstword $(subst -, ,$(shell $(CC) -dumpmachine)))
+ifeq ($(ARCH),x86_64)
+ZYDIS   := -lZydis
+else
+ZYDIS   :=
+endif
+LIBS    := $(ZYDIS) -lpthread
 
 LIB_SRC := $(wildcard src/*.c)
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
@@ -48,15 +57,19 @@ $(BUILD)/pic/%.o: src/%.c src/internal.h include/hwbp.h
 
 $(SHLIB): $(LIB_PIC) src/libhwbp.map
 	$(CC) $(ALLCFLAGS) -shared -Wl,-soname,libhwbp.so.$(SOMAJOR) \
-		-Wl,--version-script=src/libhwbp.map -Wl,-z,defs -o $@ $(LIB_PIC) $(LIBS)
+		-Wl,--version-script=src/libhwbp.map -Wl,-z,defs $(LDFLAGS) \
+		-o $@ $(LIB_PIC) $(LIBS)
 	ln -sf libhwbp.so.$(VERSION) $(BUILD)/libhwbp.so.$(SOMAJOR)
 	ln -sf libhwbp.so.$(SOMAJOR) $(BUILD)/libhwbp.so
 
 $(STLIB): $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
+# Written again by `make install`: PREFIX/LIBDIR may differ from the build's.
+PC_SED := -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	  -e 's|@VERSION@|$(VERSION)|; s|@LIBS_PRIVATE@|$(LIBS)|'
 $(BUILD)/hwbp.pc: hwbp.pc.in Makefile
-	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' $< > $@
+	sed $(PC_SED) $< > $@
 
 # Examples and tests link the shared library, as users do.
 LINK_LIB := -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lhwbp -lpthread
@@ -66,12 +79,12 @@ TOOL_SRC := $(wildcard tools/*.c)
 TOOL     := $(BUILD)/hwbp
 tool: $(TOOL)
 $(TOOL): $(TOOL_SRC) tools/tool.h include/hwbp.h $(STLIB)
-	$(CC) $(ALLCFLAGS) $(TOOL_SRC) -o $@ $(STLIB) -ldw -lelf -lZydis -lpthread
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) $(TOOL_SRC) -o $@ $(STLIB) -ldw -lelf $(LIBS)
 
 examples: $(EXAMPLES)
 $(BUILD)/examples/%: examples/%.c $(SHLIB) include/hwbp.h
 	@mkdir -p $(@D)
-	$(CC) $(ALLCFLAGS) $< -o $@ $(LINK_LIB)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) $< -o $@ $(LINK_LIB)
 
 tests: $(TEST_BIN) $(TEST_HELPERS) $(TOOL)
 $(TEST_BIN): $(TEST_SRC) tests/testutil.h $(SHLIB)
@@ -141,11 +154,11 @@ fuzz-run: fuzz
 install: lib tool
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 644 include/hwbp.h $(DESTDIR)$(INCLUDEDIR)/hwbp.h
-	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/
+	install -m 644 $(SHLIB) $(DESTDIR)$(LIBDIR)/
 	ln -sf libhwbp.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libhwbp.so.$(SOMAJOR)
 	ln -sf libhwbp.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libhwbp.so
 	install -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/
-	install -m 644 $(BUILD)/hwbp.pc $(DESTDIR)$(PKGCONFIGDIR)/hwbp.pc
+	sed $(PC_SED) hwbp.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/hwbp.pc
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 755 $(TOOL) $(DESTDIR)$(BINDIR)/hwbp
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
