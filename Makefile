@@ -170,4 +170,4 @@ uninstall:
 	rm -f $(DESTDIR)$(MANDIR)/man1/hwbp.1 $(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(wildcard man/*.3)))
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz build-arm64 build-install

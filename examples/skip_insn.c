@@ -3,10 +3,12 @@
  * skip_insn.c - an execute breakpoint whose handler skips the instruction:
  * the callback runs before the instruction (execute breakpoints trap before
  * it), and moving the PC past it (hwbp_uc_skip_insn, which measures the
- * instruction with a real x86 decoder) means it never runs.
+ * instruction with a real x86 decoder; on arm64 every instruction is 4
+ * bytes) means it never runs.
  *
- * Here the instruction is the `incq` that "launches a missile": with the
- * breakpoint armed, launch() is called 10 times and nothing is launched.
+ * Here the instruction is the `incq` (arm64: the `str`) that "launches a
+ * missile": with the breakpoint armed, launch() is called 10 times and
+ * nothing is launched.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -20,9 +22,17 @@ static volatile sig_atomic_t skipped, bad_skips;
 /* The instruction to skip gets a global label, so we can point at it. */
 __attribute__((noinline, noclone)) static void launch(void)
 {
+#if defined(__aarch64__)
+	long next = missiles_launched + 1;
+
+	__asm__ volatile(".globl launch_insn\n"
+			 "launch_insn:\n\t"
+			 "str %1, %0" : "=m"(missiles_launched) : "r"(next));
+#else
 	__asm__ volatile(".globl launch_insn\n"
 			 "launch_insn:\n\t"
 			 "incq %0" : "+m"(missiles_launched));
+#endif
 }
 extern const char launch_insn[];
 
@@ -52,7 +62,7 @@ int main(void)
 		launch();
 	hwbp_close(bp);
 	printf("launch() called 10 times: %d skipped, %ld launched "
-	       "(the incq is %d bytes)\n", (int)skipped, missiles_launched,
+	       "(the instruction is %d bytes)\n", (int)skipped, missiles_launched,
 	       hwbp_insn_len(launch_insn, 15));
 	launch(); /* disarmed: runs */
 	printf("after hwbp_close: %ld launched\n", missiles_launched);

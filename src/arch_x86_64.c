@@ -20,6 +20,9 @@ const struct hwbp_arch hwbp_arch = {
 	.exec_len = sizeof(long),
 	.user_top = 0x0000800000000000ull,
 	.has_read_only = false,
+	.byte_select = false,
+	/* AX..FLAGS and R8..R15 (perf refuses the segment registers). */
+	.sample_regs = 0x3ffull | (0xffull << 16),
 };
 
 int hwbp_arch_check(const struct hwbp_place *p)

@@ -141,27 +141,6 @@ HWBP_API int hwbp_insn_decode(const void *code, size_t avail, uint64_t insn_addr
 	return 0;
 }
 
-/* async-signal-safe */
-HWBP_API int hwbp_insn_touches(const struct hwbp_insn_info *info,
-			       uint64_t addr, uint64_t len)
-{
-	int how = 0;
-
-	if (!info)
-		return -EINVAL;
-	for (int i = 0; i < info->nmem; i++) {
-		const struct hwbp_mem_access *m = &info->mem[i];
-
-		if (m->addr_known && !hwbp_range_overlaps(m->addr, m->len,
-							  addr, len))
-			continue;
-		how |= (m->reads ? HWBP_TOUCH_READ : 0) |
-		       (m->writes ? HWBP_TOUCH_WRITE : 0) |
-		       (m->addr_known ? 0 : HWBP_TOUCH_UNSURE);
-	}
-	return how;
-}
-
 /* Read code of process pid (0: this one) without faulting on an
  * unmapped page. */
 static size_t read_code(pid_t pid, uint64_t addr, void *buf, size_t n)

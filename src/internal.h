@@ -85,6 +85,11 @@ struct hwbp_arch {
 	uint32_t exec_len;   /* the length execute breakpoints need */
 	uint64_t user_top;   /* first address that is not user space */
 	bool has_read_only;
+	/* Any 1..max_len bytes inside an aligned max_len window (arm64's
+	 * byte-select), not only naturally aligned 1/2/4/8 (x86). */
+	bool byte_select;
+	/* perf user registers the ring path samples to decode an access. */
+	uint64_t sample_regs;
 };
 extern const struct hwbp_arch hwbp_arch;
 int hwbp_arch_check(const struct hwbp_place *p); /* -errno + message */
@@ -157,7 +162,7 @@ int hwbp_ring_attach(struct hwbp *bp, int fd, int cpu, pid_t tid);
 int hwbp_decode_sample(const void *body, size_t size, uint64_t sample_type,
 		       uint64_t regs_mask, struct hwbp_record *out);
 
-/* ---- decode_*.c ---- */
+/* ---- decode_*.c (arch_arm64.c: not decoded, -EOPNOTSUPP) ---- */
 /* hwbp_insn_before on the code of process pid (0: this one). */
 int hwbp_insn_before_in(pid_t pid, uint64_t pc, uint64_t addr, uint64_t len,
 			const uint64_t *regs, struct hwbp_insn_info *out);

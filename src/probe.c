@@ -286,7 +286,9 @@ HWBP_API int hwbp_probe_explain(char *buf, size_t size)
 			" (PERF_EVENT_IOC_MODIFY_ATTRIBUTES needs kernel >= 4.17: "
 			"moves close and reopen)",
 		yes_no(p.read_only), p.read_only ? "" :
-			" (the hardware has no read-only watchpoint)",
+			!hwbp_arch.has_read_only ?
+			" (the hardware has no read-only watchpoint)" :
+			" (the kernel refused one)",
 		yes_no(p.exec),
 		yes_no(p.cpu_wide), p.cpu_wide ? " (" :
 			" (needs CAP_PERFMON or perf_event_paranoid <= 0; now ",

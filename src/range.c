@@ -5,7 +5,9 @@
  * outside the range is watched) or with the fewest registers (one per
  * aligned 8-byte block touched, each piece the narrowest aligned block that
  * covers the range's bytes in it; hits on the extra bytes are strays that
- * the scheduler filters by decoding the access).
+ * the scheduler filters by decoding the access), and whether a decoded
+ * access touched a range.  Where the CPU selects any bytes of an aligned
+ * 8-byte window (arm64), both splits are exact: one piece per window.
  */
 #include <errno.h>
 
@@ -64,7 +66,13 @@ HWBP_API int hwbp_range_split(uint64_t addr, uint64_t len, unsigned flags,
 	while (at < end) {
 		struct hwbp_piece p;
 
-		if (flags & HWBP_SPLIT_EXACT) {
+		if (hwbp_arch.byte_select) {
+			uint64_t block_end = (at | (widest - 1)) + 1;
+
+			p.addr = at;
+			p.len = (uint32_t)((end < block_end ? end : block_end) - at);
+			at += p.len;
+		} else if (flags & HWBP_SPLIT_EXACT) {
 			p.addr = at;
 			p.len = exact_piece(at, end - at, widest);
 			at += p.len;
@@ -86,4 +94,25 @@ HWBP_API bool hwbp_range_overlaps(uint64_t a, uint64_t alen, uint64_t b,
 				  uint64_t blen)
 {
 	return alen && blen && a < b + blen && b < a + alen;
+}
+
+/* async-signal-safe */
+HWBP_API int hwbp_insn_touches(const struct hwbp_insn_info *info,
+			       uint64_t addr, uint64_t len)
+{
+	int how = 0;
+
+	if (!info)
+		return -EINVAL;
+	for (int i = 0; i < info->nmem; i++) {
+		const struct hwbp_mem_access *m = &info->mem[i];
+
+		if (m->addr_known && !hwbp_range_overlaps(m->addr, m->len,
+							  addr, len))
+			continue;
+		how |= (m->reads ? HWBP_TOUCH_READ : 0) |
+		       (m->writes ? HWBP_TOUCH_WRITE : 0) |
+		       (m->addr_known ? 0 : HWBP_TOUCH_UNSURE);
+	}
+	return how;
 }

@@ -23,9 +23,6 @@
 #include "internal.h"
 
 #define OWNERS 64         /* placements remembered per register (2^n) */
-/* General registers the ring path samples to decode accesses: AX..FLAGS
- * and R8..R15 (perf refuses the segment registers on x86-64). */
-#define GPR_MASK (0x3ffull | (0xffull << 16))
 #define DEFAULT_QUANTUM_US 10000
 
 struct reg {
@@ -263,7 +260,8 @@ static void sched_record(const struct hwbp_record *rec, void *cookie)
 
 static enum hwbp_access hw_access(enum hwbp_access a)
 {
-	return a == HWBP_READ ? HWBP_RW : a; /* x86: no read-only register */
+	/* x86: no read-only register (armed rw, writes filtered) */
+	return a == HWBP_READ && !hwbp_arch.has_read_only ? HWBP_RW : a;
 }
 
 static int reg_create(struct hwbp_sched *s, struct reg *r,
@@ -278,7 +276,7 @@ static int reg_create(struct hwbp_sched *s, struct reg *r,
 	if (s->ring) {
 		o.on_record = sched_record;
 		o.sample |= HWBP_SAMPLE_REGS;
-		o.regs_mask |= GPR_MASK;
+		o.regs_mask |= hwbp_arch.sample_regs;
 		/* Task records once, not once per register. */
 		o.task_events = o.task_events && r == &s->regs[0];
 	} else {

@@ -136,15 +136,14 @@ static uint64_t auxv_entry(pid_t pid)
 }
 
 /*
- * A temporary int3 at the entry point: the loader has mapped every library
+ * A temporary trap (int3, brk: tools/arch.c) at the entry point: the loader has mapped every library
  * the program needs when it gets there.  Signals that arrive meanwhile are
  * passed on.  Killed at this moment, hwbp would leave the int3 behind: the
  * window is the loader's start-up, and only with `lib.so:` locations.
  */
 int target_run_to_entry(struct target *t, char *msg, size_t ml)
 {
-	uint64_t entry = auxv_entry(t->pid);
-	struct user_regs_struct regs;
+	uint64_t entry = auxv_entry(t->pid), pc;
 	long word, trapped;
 	int status, sig = 0;
 
@@ -154,7 +153,7 @@ int target_run_to_entry(struct target *t, char *msg, size_t ml)
 		snprintf(msg, ml, "cannot find the entry point of %d", (int)t->pid);
 		return EXIT_RUNTIME;
 	}
-	trapped = (word & ~0xffL) | 0xcc;
+	trapped = arch_with_trap(word);
 	if (ptrace(PTRACE_POKETEXT, t->pid, (void *)entry, (void *)trapped)) {
 		snprintf(msg, ml, "cannot set a breakpoint at the entry point: "
 			 "%s", strerror(errno));
@@ -171,13 +170,11 @@ int target_run_to_entry(struct target *t, char *msg, size_t ml)
 		sig = WSTOPSIG(status);
 		if (sig != SIGTRAP)
 			continue;
-		ptrace(PTRACE_GETREGS, t->pid, NULL, &regs);
-		if (regs.rip == entry + 1)
+		if (!arch_get_pc(t->pid, &pc) && pc == arch_trap_pc(entry))
 			break;
 		sig = 0;
 	}
-	regs.rip = entry;
-	ptrace(PTRACE_SETREGS, t->pid, NULL, &regs);
+	arch_set_pc(t->pid, entry);
 	ptrace(PTRACE_POKETEXT, t->pid, (void *)entry, (void *)word);
 	return 0;
 }

@@ -77,7 +77,13 @@ size_t syms_read_code(struct syms *s, uint64_t addr, void *buf, size_t len);
 /* The start of the function containing addr, or 0. */
 uint64_t syms_function_start(struct syms *s, uint64_t addr);
 
-/* ---- values.c: what a write stored ---- */
+/* ---- arch.c: the CPU's trap instruction and PC under ptrace ---- */
+long arch_with_trap(long word);      /* word with a trap in its first bytes */
+uint64_t arch_trap_pc(uint64_t at);  /* the PC after trapping at `at` */
+int arch_get_pc(pid_t tid, uint64_t *pc);
+int arch_set_pc(pid_t tid, uint64_t pc);
+
+/* ---- values.c: what a write stored (decoded on x86-64 only) ---- */
 
 /* perf user registers sampled with each hit (x86-64 PERF_REG_X86_*):
  * AX..FLAGS (bits 0-9) and R8..R15 (bits 16-23). */

@@ -11,12 +11,16 @@
  * the register it leaves (`xadd`, `cmpxchg` with ZF), or the constant loaded
  * just before it.  Only where none applies (vector stores, string ops, ...)
  * do we read the memory now, and the value is marked approximate.
+ * Other CPUs (arm64): nothing is decoded, every new value is read from
+ * memory after the hit and marked approximate (the #else at the end).
  */
-#include <Zydis/Zydis.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tool.h"
+
+#if defined(__x86_64__)
+#include <Zydis/Zydis.h>
 
 #define CACHE 4096
 #define MAX_SCAN 65536 /* bytes of a function we decode at most */
@@ -390,3 +394,49 @@ void values_apply(struct values *v, uint64_t ip, const uint64_t *regs,
 	if (q != VQ_EXACT)
 		chain->quality = chain->quality == VQ_NONE ? VQ_NONE : VQ_APPROX;
 }
+
+#else /* no decoder for this CPU: values read from memory, approximate */
+
+struct values {
+	struct syms *syms;
+};
+
+struct values *values_new(struct syms *s)
+{
+	struct values *v = calloc(1, sizeof(*v));
+
+	if (v)
+		v->syms = s;
+	return v;
+}
+
+void values_free(struct values *v)
+{
+	free(v);
+}
+
+void values_decode(struct values *v, uint64_t ip, struct access *out)
+{
+	(void)v, (void)ip;
+	memset(out, 0, sizeof(*out));
+}
+
+void values_apply(struct values *v, uint64_t ip, const uint64_t *regs,
+		  uint64_t addr, uint32_t len, struct value_chain *chain,
+		  bool (*mem)(uint64_t, void *, size_t, void *), void *mem_ctx,
+		  struct hit_values *out)
+{
+	uint64_t val = 0;
+
+	(void)v, (void)ip, (void)regs;
+	memcpy(&val, chain->bytes, len);
+	out->old_value = val;
+	out->old_q = chain->quality;
+	chain->quality = mem && mem(addr, chain->bytes, len, mem_ctx)
+			 ? VQ_APPROX : VQ_NONE;
+	val = 0;
+	memcpy(&val, chain->bytes, len);
+	out->new_value = val;
+	out->new_q = chain->quality;
+}
+#endif
