@@ -2,8 +2,10 @@
 /*
  * test_docs.c - every symbol src/libhwbp.map exports is declared in
  * include/hwbp.h, has its own man/<symbol>.3 (a page, or a .so stub to an
- * existing page that names it), and is listed by man/libhwbp.3.  Files are
- * read from $HWBP_SRCDIR (default: the current directory).
+ * existing page that names it), and is listed by man/libhwbp.3; and
+ * man/hwbp.1 documents every option `hwbp watch --help` lists and every
+ * JSON key tools/output.c writes.  Files are read from $HWBP_SRCDIR
+ * (default: the current directory), the command is $HWBP_BIN.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -227,4 +229,88 @@ Test(docs, no_page_without_symbol)
 			  "src/libhwbp.map", e->d_name);
 	}
 	closedir(d);
+}
+
+/* roff spells each '-' of an option "\-". */
+static bool page_has_option(const char *page, const char *opt)
+{
+	char roff[128];
+	size_t n = 0;
+
+	for (const char *o = opt; *o && n + 3 < sizeof(roff); o++) {
+		if (*o == '-')
+			roff[n++] = '\\';
+		roff[n++] = *o;
+	}
+	roff[n] = '\0';
+	for (const char *p = strstr(page, roff); p; p = strstr(p + 1, roff))
+		if (!ident_char(p[n]) && p[n] != '-')
+			return true;
+	return false;
+}
+
+Test(docs, hwbp_1_documents_every_option)
+{
+	const char *bin = getenv("HWBP_BIN");
+	char *page = slurp("man/hwbp.1"), cmd[4200], line[512];
+	int options = 0;
+	FILE *help;
+
+	TU_REQUIRE(bin && *bin, "HWBP_BIN is not set (make check sets it)");
+	cr_assert(page, "cannot read %s/man/hwbp.1", srcdir());
+	snprintf(cmd, sizeof(cmd), "'%s' watch --help", bin);
+	help = popen(cmd, "r");
+	cr_assert(help, "cannot run %s", cmd);
+	/* Option lines: "  -w, --write ..." or "      --read ...". */
+	while (fgets(line, sizeof(line), help)) {
+		char *p = line, opt[64];
+		int len;
+
+		while (*p == ' ')
+			p++;
+		while (p > line + 1 && *p == '-' &&
+		       sscanf(p, "%63[-a-z0-9]%n", opt, &len) == 1) {
+			options++;
+			cr_expect(page_has_option(page, opt), "hwbp watch "
+				  "--help lists %s, man/hwbp.1 does not", opt);
+			p += len;
+			if (*p == ',')
+				p++;
+			while (*p == ' ')
+				p++;
+		}
+	}
+	cr_assert_eq(pclose(help), 0, "%s failed", cmd);
+	cr_assert_gt(options, 15, "only %d options found in %s", options, cmd);
+	free(page);
+}
+
+Test(docs, hwbp_1_documents_every_json_key)
+{
+	char *page = slurp("man/hwbp.1"), *out = slurp("tools/output.c");
+	char *json, *end;
+	int keys = 0;
+
+	cr_assert(page && out, "cannot read man/hwbp.1 or tools/output.c");
+	json = strstr(page, ".SH JSON OUTPUT");
+	cr_assert(json, "man/hwbp.1 has no JSON OUTPUT section");
+	end = strstr(json + 1, "\n.SH ");
+	if (end)
+		*end = '\0';
+	/* Keys are written as \"name\": in the C strings. */
+	for (char *p = strstr(out, "\\\""); p; p = strstr(p + 1, "\\\"")) {
+		char key[64];
+		int len;
+
+		if (sscanf(p + 2, "%63[a-z_]%n", key, &len) != 1 ||
+		    strncmp(p + 2 + len, "\\\":", 3))
+			continue;
+		keys++;
+		cr_expect(find_word(json, key), "tools/output.c writes JSON key "
+			  "\"%s\", man/hwbp.1's JSON OUTPUT does not name it",
+			  key);
+	}
+	cr_assert_gt(keys, 20, "only %d JSON keys found in tools/output.c", keys);
+	free(page);
+	free(out);
 }
