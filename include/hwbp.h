@@ -277,7 +277,8 @@ int hwbp_uc_skip_insn(void *ucontext);
 /* One debug register's worth of a range. */
 struct hwbp_piece {
 	uint64_t addr;
-	uint32_t len; /* 1, 2, 4 or 8; addr aligned to it */
+	uint32_t len; /* 1, 2, 4 or 8; addr aligned to it (arm64: 1..8
+		       * inside one aligned 8-byte block) */
 };
 #define HWBP_SPLIT_EXACT (1u << 0) /* no byte outside the range (gdb's
 				    * split); default: fewest registers */
