@@ -258,6 +258,22 @@ Test(docs, hwbp_1_documents_every_option)
 
 	TU_REQUIRE(bin && *bin, "HWBP_BIN is not set (make check sets it)");
 	cr_assert(page, "cannot read %s/man/hwbp.1", srcdir());
+	/* hwbp --help: its --options anywhere on a line. */
+	snprintf(cmd, sizeof(cmd), "'%s' --help", bin);
+	help = popen(cmd, "r");
+	cr_assert(help, "cannot run %s", cmd);
+	while (fgets(line, sizeof(line), help))
+		for (char *p = strstr(line, " --"); p; p = strstr(p + 1, " --")) {
+			char opt[64];
+
+			if (sscanf(p + 1, "%63[-a-z0-9]", opt) == 1 &&
+			    strlen(opt) > 2)
+				cr_expect(page_has_option(page, opt), "hwbp "
+					  "--help lists %s, man/hwbp.1 does "
+					  "not", opt);
+		}
+	cr_assert_eq(pclose(help), 0, "%s failed", cmd);
+	/* hwbp watch --help: every option line. */
 	snprintf(cmd, sizeof(cmd), "'%s' watch --help", bin);
 	help = popen(cmd, "r");
 	cr_assert(help, "cannot run %s", cmd);
