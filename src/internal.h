@@ -49,6 +49,8 @@ int hwbp_fail(int err, const char *fmt, ...)
 void hwbp_log(enum hwbp_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void hwbp_clear_error(void);
+/* hwbp_fail with a fixed message and no formatting: async-signal-safe. */
+int hwbp_fail_const(int err, const char *msg);
 
 /* ---- request.c: a checked request ---- */
 struct hwbp_place {
@@ -161,6 +163,22 @@ int hwbp_decode_sample(const void *body, size_t size, uint64_t sample_type,
 /* hwbp_insn_before on the code of process pid (0: this one). */
 int hwbp_insn_before_in(pid_t pid, uint64_t pc, uint64_t addr, uint64_t len,
 			const uint64_t *regs, struct hwbp_insn_info *out);
+
+/* ---- sampler.c / pmu.c: samples from a PMU event ---- */
+struct hwbp_pmu_source;
+int hwbp_sampler_epfd(const struct hwbp_sampler *s);
+int hwbp_pmu_source_open(struct hwbp_sampler *s,
+			 const struct hwbp_sampler_opts *opts,
+			 struct hwbp_pmu_source **out);
+void hwbp_pmu_source_close(struct hwbp_pmu_source *p);
+/* Offer every sample waiting; the number read, or -errno. */
+int hwbp_pmu_source_consume(struct hwbp_sampler *s, struct hwbp_pmu_source *p);
+void hwbp_pmu_source_stats(const struct hwbp_pmu_source *p, uint64_t *samples,
+			   uint64_t *lost);
+/* Why precise memory sampling is missing here ("" when it is not). */
+int hwbp_pmu_mem_event(enum hwbp_sample_source src, uint32_t *type,
+		       uint64_t *config, uint64_t *config1, char *why,
+		       size_t whylen);
 
 /* ---- probe.c ---- */
 int hwbp_probe_cached(struct hwbp_probe *out);
