@@ -76,7 +76,7 @@ $(BUILD)/examples/%: examples/%.c $(SHLIB) include/hwbp.h
 tests: $(TEST_BIN) $(TEST_HELPERS) $(TOOL)
 $(TEST_BIN): $(TEST_SRC) tests/testutil.h $(SHLIB)
 	@mkdir -p $(@D)
-	$(CC) $(ALLCFLAGS) -O1 $(TEST_SRC) -o $@ $(LINK_LIB) -lcriterion -lZydis -ljson-c
+	$(CC) $(ALLCFLAGS) -O1 $(TEST_SRC) -o $@ $(LINK_LIB) -lcriterion -lZydis -ljson-c -lm
 
 # Programs the tests run (and watch): -O0 so every store in the source is
 # one store in the binary.  Never sanitized: they are the watched, not the

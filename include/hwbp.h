@@ -535,6 +535,7 @@ struct hwbp_sampler_stats {
 			      * changed by another thread or a hit */
 	uint64_t unfit;      /* dropped: spans two 8-byte blocks, or the
 			      * kernel refused the placement */
+	uint64_t duplicates; /* dropped: those bytes are armed already */
 	uint64_t hits;       /* delivered to on_hit */
 	uint64_t strays;     /* dropped: the access missed the sample's
 			      * bytes (a widened register) */

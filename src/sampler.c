@@ -58,7 +58,8 @@ struct hwbp_sampler {
 	_Atomic uint64_t rng;     /* splitmix64 counter: lock-free */
 	_Atomic uint64_t window;  /* offers since a register was freed */
 	_Atomic uint64_t seq;
-	_Atomic uint64_t offered, armed, replaced, passed, busy, unfit, hits,
+	_Atomic uint64_t offered, armed, replaced, passed, busy, unfit, duplicates,
+		hits,
 		strays, filtered, released, kept, unmatched;
 	struct hwbp_pmu_source *pmu;
 };
@@ -180,6 +181,21 @@ static int slot_place(struct hwbp_sampler *s, struct slot *sl,
 	return 1;
 }
 
+/* The same bytes armed for the same access in another register: a second
+ * register would report every access twice. */
+static bool already_armed(struct hwbp_sampler *s, const struct hwbp_sample *m)
+{
+	for (int i = 0; i < s->nslots; i++) {
+		const struct slot *sl = &s->slots[i];
+		const struct hwbp_sample *a = &sl->owner[sl->gen % OWNERS].smp;
+
+		if (atomic_load(&sl->state) == SLOT_ARMED && a->addr == m->addr &&
+		    a->len == m->len && a->access == m->access)
+			return true;
+	}
+	return false;
+}
+
 static bool sample_valid(const struct hwbp_sample *m)
 {
 	return (m->access == HWBP_READ || m->access == HWBP_WRITE ||
@@ -212,6 +228,10 @@ HWBP_API int hwbp_sampler_offer(struct hwbp_sampler *s,
 		atomic_fetch_add(&s->unfit, 1);
 		return 0;
 	}
+	if (already_armed(s, m)) {
+		atomic_fetch_add(&s->duplicates, 1);
+		return 0;
+	}
 	was = take_slot(s, &i);
 	if (was < 0)
 		was = choose_victim(s, n, &i);
@@ -240,15 +260,18 @@ HWBP_API int hwbp_sampler_release_all(struct hwbp_sampler *s)
 /* ---- hits ---- */
 
 /* How the access touched the sample: HWBP_TOUCH_* (0: not decoded), or
- * -1 to drop it (a stray, or a write on a read sample). */
+ * -1 to drop it (a stray, or a write on a read sample).  The SIGTRAP path
+ * decodes only where a stray is possible (a widened register, a read
+ * sample); the ring path, outside the hit, decodes always (emulators such
+ * as QEMU report one register's hit on the others too). */
 static int classify(struct hwbp_sampler *s, const struct armed *a, pid_t pid,
-		    uint64_t pc, const uint64_t *regs)
+		    uint64_t pc, const uint64_t *regs, bool always)
 {
 	struct hwbp_insn_info info;
 	int how, err;
 
 	if (a->smp.access == HWBP_EXEC ||
-	    (!a->widened && a->smp.access != HWBP_READ))
+	    (!always && !a->widened && a->smp.access != HWBP_READ))
 		return 0;
 	err = hwbp_insn_before_in(pid, pc, a->reg.addr, a->reg.len, regs,
 				  &info);
@@ -305,7 +328,7 @@ static void sampler_sig_hit(const struct hwbp_hit *hit, void *uc)
 		return;
 	}
 	hwbp_uc_regs(uc, regs);
-	h.touch = classify(s, a, 0, hit->pc, regs);
+	h.touch = classify(s, a, 0, hit->pc, regs, false);
 	if (h.touch < 0)
 		return;
 	h.sample = &a->smp;
@@ -365,7 +388,8 @@ static void sampler_record(const struct hwbp_record *rec, void *cookie)
 		return;
 	}
 	spread_regs(rec, regs);
-	h.touch = classify(s, a, pid, rec->ip, rec->regs ? regs : NULL);
+	h.touch = classify(s, a, pid, rec->ip, rec->regs ? regs : NULL,
+			   true);
 	if (h.touch < 0)
 		return;
 	h.sample = &a->smp;
@@ -536,6 +560,7 @@ HWBP_API int hwbp_sampler_get_stats(const struct hwbp_sampler *s,
 	all.passed = atomic_load(&s->passed);
 	all.busy = atomic_load(&s->busy);
 	all.unfit = atomic_load(&s->unfit);
+	all.duplicates = atomic_load(&s->duplicates);
 	all.hits = atomic_load(&s->hits);
 	all.strays = atomic_load(&s->strays);
 	all.filtered = atomic_load(&s->filtered);

@@ -9,6 +9,7 @@
  */
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <math.h>
 #include <poll.h>
 #include <regex.h>
 #include <signal.h>
@@ -1263,4 +1264,125 @@ Test(cmd, closed_output_ends_the_watch, .timeout = 30)
 		  WEXITSTATUS(wstatus) == 128 + SIGPIPE, "hwbp: exit %d",
 		  WEXITSTATUS(wstatus));
 	close(p.err);
+}
+
+/* ---- hwbp silent: the silent-store detector ---- */
+
+struct site_row {
+	int64_t writes, silent, unsure;
+	bool seen;
+};
+
+/* The JSON site lines of `hwbp silent --json`, summed per variable. */
+static void silent_sites(const char *text, const char *const *names, int n,
+			 struct site_row *rows, json_object **summary)
+{
+	char *copy = strdup(text), *save = NULL;
+
+	*summary = NULL;
+	for (char *line = strtok_r(copy, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		json_object *o = json_tokener_parse(line);
+
+		cr_assert(o, "not JSON: %s", line);
+		if (!strcmp(jstr(o, "type"), "summary")) {
+			*summary = o;
+			continue;
+		}
+		cr_assert_str_eq(jstr(o, "type"), "site");
+		for (int i = 0; i < n; i++)
+			if (!strcmp(jstr(o, "variable"), names[i])) {
+				rows[i].writes += jint(o, "writes");
+				rows[i].silent += jint(o, "silent");
+				rows[i].unsure += jint(o, "unsure");
+				rows[i].seen = true;
+			}
+		json_object_put(o);
+	}
+	free(copy);
+	cr_assert(*summary, "no summary line in: %s", text);
+}
+
+Test(silent, finds_the_known_silent_stores, .timeout = 120)
+{
+	static const char *const names[] = { "same_value", "counter", "half" };
+	struct site_row rows[3] = { 0 };
+	json_object *summary;
+	struct run r;
+	int64_t exact[3];
+
+	TU_REQUIRE_HITS();
+	r = HWBP("silent", "--json", "same_value", "counter", "half", "--",
+		 helper("cmd_silent"), "100000");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	silent_sites(r.out, names, 3, rows, &summary);
+	for (int i = 0; i < 3; i++) {
+		exact[i] = rows[i].writes - rows[i].unsure;
+		cr_assert_geq(exact[i], 10, "%s: %lld exact writes sampled: %s",
+			      names[i], (long long)exact[i], r.out);
+	}
+	/* same_value = 7: every write but the program's first is silent */
+	cr_assert_geq(rows[0].silent, exact[0] - 1, "%s", r.out);
+	/* counter = round: never */
+	cr_assert_eq(rows[1].silent, 0, "%s", r.out);
+	/* half = round / 2: exactly every other write; the sampled
+	 * fraction within 0.15 of 0.5 (at 10+ samples over 2 sd, at the usual hundreds over 5) */
+	cr_assert(fabs((double)rows[2].silent / (double)exact[2] - 0.5) <= 0.15,
+		  "half: %lld of %lld silent: %s", (long long)rows[2].silent,
+		  (long long)exact[2], r.out);
+	cr_assert_eq(jint(summary, "writes"),
+		     rows[0].writes + rows[1].writes + rows[2].writes);
+	json_object_put(summary);
+	free_run(&r);
+}
+
+Test(silent, every_variable_by_default)
+{
+	json_object *summary;
+	struct site_row none[1];
+	struct run r;
+
+	TU_REQUIRE_BREAKPOINTS();
+	r = HWBP("silent", "--json", "--", helper("cmd_silent"), "100");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	silent_sites(r.out, NULL, 0, none, &summary);
+	/* same_value, counter, half, sink, and the C runtime's own */
+	cr_assert_geq(jint(summary, "candidates"), 4, "%s", r.out);
+	json_object_put(summary);
+	free_run(&r);
+}
+
+Test(silent, usage_errors_name_silent_help)
+{
+	const char *const *cases[] = {
+		ARGS("silent"),
+		ARGS("silent", "-p", "1", "--", "true"),
+		ARGS("silent", "--pmu", "x", "--", "true"),
+		ARGS("silent", "--period", "0", "--", "true"),
+		ARGS("silent", "--frobnicate", "--", "true"),
+		ARGS("silent", "--"),
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct run r = run_hwbp(cases[i]);
+
+		assert_error(&r, 2, "(hwbp silent --help)");
+		free_run(&r);
+	}
+}
+
+Test(silent, unknown_variable_and_missing_pmu_say_why)
+{
+	struct run r;
+
+	TU_REQUIRE_BREAKPOINTS();
+	r = HWBP("silent", "no_such_var", "--", helper("cmd_silent"), "10");
+	assert_error(&r, 2, "unknown symbol 'no_such_var'");
+	free_run(&r);
+	if (access("/sys/bus/event_source/devices/cpu/events/mem-stores",
+		   F_OK) == 0)
+		return; /* this machine samples stores: --pmu works */
+	r = HWBP("silent", "--pmu", "--", helper("cmd_silent"), "10");
+	assert_error(&r, 1, "without --pmu");
+	free_run(&r);
 }

@@ -170,14 +170,18 @@ Test(sampler, free_registers_first_then_the_reservoir)
 		cr_assert_geq(got[i].seq, 1);
 		cr_assert_leq(got[i].seq, 4);
 	}
-	for (int i = 4; i < 1004; i++) {
+	m = sample_of(&vars[0], 8, HWBP_WRITE); /* armed already */
+	cr_assert_eq(hwbp_sampler_offer(s, &m), 0);
+	cr_assert_eq(stats_of(s).duplicates, 1);
+	for (int i = 5; i < 1004; i++) {
 		m = sample_of(&vars[i % 64], 8, HWBP_WRITE);
 		cr_assert_geq(hwbp_sampler_offer(s, &m), 0);
 	}
 	st = stats_of(s);
 	cr_assert_eq(st.offered, 1004);
 	cr_assert_eq(st.armed, 4 + st.replaced);
-	cr_assert_eq(st.armed + st.passed + st.busy + st.unfit, st.offered);
+	cr_assert_eq(st.armed + st.passed + st.busy + st.unfit + st.duplicates,
+		     st.offered);
 	/* E[replaced] = sum over n = 5..1004 of 4/n = 21.6 (sd ~4.5) */
 	cr_assert(st.replaced >= 5 && st.replaced <= 45, "replaced %llu",
 		  (unsigned long long)st.replaced);

@@ -74,6 +74,11 @@ void syms_describe(struct syms *s, uint64_t ip, struct code_loc *out);
 /* Bytes of code at addr from the module's ELF file (works after the
  * process exited); returns the count read. */
 size_t syms_read_code(struct syms *s, uint64_t addr, void *buf, size_t len);
+/* Every variable of the main executable (data objects in writable
+ * sections, with their run-time address); returns how many. */
+typedef void (*data_object_fn)(const char *name, uint64_t addr, uint64_t size,
+			       void *ctx);
+int syms_data_objects(struct syms *s, data_object_fn fn, void *ctx);
 /* The start of the function containing addr, or 0. */
 uint64_t syms_function_start(struct syms *s, uint64_t addr);
 
@@ -243,5 +248,22 @@ struct watch_cfg {
 	char **cmd;          /* after --, NULL with -p or --cpu alone */
 };
 int watch_run(const struct watch_cfg *cfg);
+/* Warn on stderr when the debug registers cannot fire here. */
+void warn_if_no_traps(void);
+
+/* ---- silent.c: the silent-store detector ---- */
+struct silent_cfg {
+	bool json, pmu;
+	pid_t pid;             /* -p, 0 when launching */
+	uint32_t period_us;    /* offer a candidate this often */
+	uint32_t window_ms;    /* free all registers this often */
+	uint64_t seed;
+	int top;               /* code locations shown */
+	FILE *out;
+	char **locs;           /* candidates (none: every variable) */
+	int nlocs;
+	char **cmd;
+};
+int silent_run(const struct silent_cfg *cfg);
 
 #endif

@@ -803,7 +803,7 @@ static void finish(struct watch *w)
 
 /* Say it before the run, not after a silent one: on some hypervisors the
  * kernel arms breakpoints that never trap. */
-static void warn_if_no_traps(void)
+void warn_if_no_traps(void)
 {
 	HWBP_OPTS(hwbp_probe, pr);
 
