@@ -262,6 +262,12 @@ struct hwbp_probe {
 			      * never delivers a hit (some hypervisors) */
 	bool lost_count;     /* PERF_FORMAT_LOST (6.0+): ring drops are known
 			      * at once, not with the kernel's next record */
+	bool branches;       /* the last branches before each hit can be
+			      * recorded (hwbp_probe_explain says why not) */
+	bool bp_branch_stack; /* the kernel takes PERF_SAMPLE_BRANCH_STACK on
+			       * breakpoint events (Linux refuses: EOPNOTSUPP) */
+	bool lbr;            /* a cpu PMU with last-branch records (LBR) */
+	bool intel_pt;       /* an intel_pt PMU (AUX trace) */
 };
 int hwbp_probe(struct hwbp_probe *info);
 /* The probe as text, one line per feature with the reason when it is
