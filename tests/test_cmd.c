@@ -1331,3 +1331,17 @@ Test(cmd, switches_human_line, .timeout = 60)
 	cr_assert(strstr(r.out, " (turn-a) until "), "%s", r.out);
 	free_run(&r);
 }
+
+/* --branches where the probe says no: exit 1, the probe's reason. */
+Test(cmd, branches_unavailable_exit_1_with_the_reason, .timeout = 30)
+{
+	struct run r;
+
+	TU_REQUIRE(!tu_probe().branches, "branch records are available here");
+	r = HWBP("watch", "--branches", "shared", "--", helper("cmd_threads"),
+		 "turns", "3");
+	assert_error(&r, 1, "--branches: this machine cannot record the "
+		     "branches before a hit: no (");
+	cr_assert(strstr(r.err, "EOPNOTSUPP"), "%s", r.err);
+	free_run(&r);
+}

@@ -275,3 +275,27 @@ Test(switch, no_fd_left)
 	pthread_join(t, NULL);
 	tu_assert_nothing_left(fds, maps);
 }
+
+/* ---- branch records: the probe says whether, and why not ---- */
+
+Test(branches, probe_says_why_not)
+{
+	struct hwbp_probe p = tu_probe();
+	char text[4096], *line;
+
+	cr_assert_gt(hwbp_probe_explain(text, sizeof(text)), 0);
+	line = strstr(text, "\nbranch records    ");
+	cr_assert_not_null(line, "%s", text);
+	/* Linux refuses a branch stack on breakpoint events
+	 * (hw_breakpoint_event_init), and no other path is implemented. */
+	cr_assert(!p.bp_branch_stack, "the kernel took a branch stack on a "
+		  "breakpoint event: hwbp could use it");
+	cr_assert(!p.branches);
+	cr_assert(!strncmp(line + 19, "no (", 4), "%s", line);
+	cr_assert(strstr(line, "EOPNOTSUPP"), "%s", line);
+	cr_assert(strstr(line, p.lbr || p.intel_pt ? "not implement" :
+			 "no cpu PMU with LBR"), "%s", line);
+	cr_assert(strstr(line, "PMUs here: "), "%s", line);
+	cr_assert(strstr(line, "breakpoint"), "the breakpoint PMU is listed: "
+		  "%s", line);
+}

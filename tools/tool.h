@@ -247,6 +247,7 @@ struct watch_cfg {
 	enum hwbp_access access;
 	bool json, bt, count, follow, kernel;
 	bool switches;       /* --switches */
+	bool branches;       /* --branches */
 	pid_t pid;           /* -p, 0 when launching */
 	pid_t tid;           /* --tid, 0: all threads */
 	bool has_cond;

@@ -844,6 +844,26 @@ static void warn_if_no_traps(void)
 			"seen (see 'hwbp probe')\n");
 }
 
+/* --branches where the probe says no: its reason, and exit 1. */
+static int check_branches(struct watch *w)
+{
+	HWBP_OPTS(hwbp_probe, pr);
+	char text[4096], *line, *end;
+
+	if (!w->cfg->branches || (hwbp_probe(&pr) == 0 && pr.branches))
+		return 0;
+	if (hwbp_probe_explain(text, sizeof(text)) < 0 ||
+	    !(line = strstr(text, "branch records")))
+		line = "branch records    no";
+	else if ((end = strchr(line, '\n')))
+		*end = '\0';
+	line += strspn(line + strlen("branch records"), " ") +
+		strlen("branch records");
+	snprintf(w->msg, sizeof(w->msg), "--branches: this machine cannot "
+		 "record the branches before a hit: %s", line);
+	return EXIT_RUNTIME;
+}
+
 int watch_run(const struct watch_cfg *c)
 {
 	struct watch w = { .cfg = c, .out = { .f = c->out, .json = c->json } };
@@ -857,7 +877,9 @@ int watch_run(const struct watch_cfg *c)
 	w.chains = calloc((size_t)c->nlocs, sizeof(*w.chains));
 	if (c->switches)
 		w.switches = swh_new();
-	rc = start_target(&w);
+	rc = check_branches(&w);
+	if (!rc)
+		rc = start_target(&w);
 	if (!rc)
 		rc = resolve_all(&w);
 	for (int i = 0; !rc && i < c->nlocs; i++)
