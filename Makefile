@@ -95,8 +95,8 @@ check: all
 # Benchmarks (bench/run runs them): the library ones link the shared
 # library; writer is what the per-hit part watches (no PIE: perf, gdb and
 # bpftrace take its address as a number).
-bench: $(BUILD)/bench/rearm $(BUILD)/bench/sched $(BUILD)/bench/hits $(BUILD)/bench/sampler $(BUILD)/bench/writer
-$(BUILD)/bench/rearm $(BUILD)/bench/sched $(BUILD)/bench/hits $(BUILD)/bench/sampler: $(BUILD)/bench/%: bench/%.c $(SHLIB) include/hwbp.h
+bench: $(BUILD)/bench/rearm $(BUILD)/bench/sched $(BUILD)/bench/hits $(BUILD)/bench/sampler $(BUILD)/bench/switches $(BUILD)/bench/writer
+$(BUILD)/bench/rearm $(BUILD)/bench/sched $(BUILD)/bench/hits $(BUILD)/bench/sampler $(BUILD)/bench/switches: $(BUILD)/bench/%: bench/%.c $(SHLIB) include/hwbp.h
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) $< -o $@ $(LINK_LIB)
 $(BUILD)/bench/writer: bench/writer.c

@@ -104,12 +104,16 @@ struct hwbp_hit {
  */
 typedef void (*hwbp_hit_fn)(const struct hwbp_hit *hit, void *ucontext);
 
-/* What a ring record is (opts.task_events adds the last three). */
+/* What a ring record is (opts.task_events adds COMM, FORK and EXIT,
+ * opts.switch_events adds SWITCH). */
 enum hwbp_record_kind {
 	HWBP_REC_HIT = 0, /* a breakpoint hit: the sample fields */
 	HWBP_REC_COMM,    /* a task got a name: pid, tid, comm */
 	HWBP_REC_FORK,    /* a task was created: pid, tid, ppid, ptid */
 	HWBP_REC_EXIT,    /* a task ended: pid, tid, ppid, ptid */
+	HWBP_REC_SWITCH,  /* pid/tid left (switch_out) or got (!switch_out)
+			   * CPU cpu at time_ns; CPU-wide rings also name
+			   * the task on the other side (next_prev_*) */
 };
 
 /* One record read from a HWBP_DELIVER_RING buffer. */
@@ -133,6 +137,12 @@ struct hwbp_record {
 	/* Set for hits of a scheduler's watch (cookie is the watch's): */
 	struct hwbp_watch *watch;
 	int touch;                    /* HWBP_TOUCH_*; 0: not decoded */
+	/* HWBP_REC_SWITCH: */
+	bool switch_out;              /* the task left the CPU (else: got it) */
+	bool preempted;               /* it left still runnable (preempted),
+				       * not to wait (kernel >= 4.17) */
+	uint32_t next_prev_pid;       /* HWBP_SCOPE_CPUS only: the task that */
+	uint32_t next_prev_tid;       /* ran next (out) or before (in); 0: ? */
 };
 
 /* Ring-buffer record callback; runs in the thread calling hwbp_ring_poll. */
@@ -160,6 +170,9 @@ struct hwbp_opts {
 	bool no_follow;          /* PROCESS: do not follow new threads/children */
 	bool task_events;        /* RING: also COMM/FORK/EXIT records of the
 				  * watched tasks (thread names, lifetimes) */
+	bool switch_events;      /* RING: also SWITCH records: the watched
+				  * tasks (CPUS scope: every task) getting
+				  * and leaving a CPU (kernel >= 4.3) */
 };
 
 /* Declare and zero an options struct with its size set (libbpf's pattern). */
@@ -249,6 +262,12 @@ struct hwbp_probe {
 			      * never delivers a hit (some hypervisors) */
 	bool lost_count;     /* PERF_FORMAT_LOST (6.0+): ring drops are known
 			      * at once, not with the kernel's next record */
+	bool branches;       /* the last branches before each hit can be
+			      * recorded (hwbp_probe_explain says why not) */
+	bool bp_branch_stack; /* the kernel takes PERF_SAMPLE_BRANCH_STACK on
+			       * breakpoint events (Linux refuses: EOPNOTSUPP) */
+	bool lbr;            /* a cpu PMU with last-branch records (LBR) */
+	bool intel_pt;       /* an intel_pt PMU (AUX trace) */
 };
 int hwbp_probe(struct hwbp_probe *info);
 /* The probe as text, one line per feature with the reason when it is
@@ -376,8 +395,8 @@ struct hwbp_sched_opts {
 	/* For every register: scope (SELF: the thread calling
 	 * hwbp_sched_create; CPUS is refused), pid, kernel, signal_mode,
 	 * rearm; for HWBP_DELIVER_RING also ring_pages, wakeup_events,
-	 * sample, regs_mask, stack_size, task_events.  Hits go to on_hit
-	 * (SIGTRAP, this process only; NULL: count only, read with
+	 * sample, regs_mask, stack_size, task_events, switch_events.
+	 * Hits go to on_hit (SIGTRAP, this process only; NULL: count only, read with
 	 * hwbp_watch_get_stats) or, with bp_opts->delivery ==
 	 * HWBP_DELIVER_RING (any process), to on_record from
 	 * hwbp_sched_poll. */

@@ -73,7 +73,7 @@ struct hwbp_req {
 	enum hwbp_rearm rearm;
 	uint32_t ring_pages, wakeup_events, sample, stack_size;
 	uint64_t regs_mask;
-	bool kernel, disabled, follow, task_events;
+	bool kernel, disabled, follow, task_events, switch_events;
 };
 int hwbp_req_from_opts(struct hwbp_req *req, uint64_t addr, uint32_t len,
 		       enum hwbp_access access, const struct hwbp_opts *opts);
@@ -111,6 +111,8 @@ struct hwbp {
 	int nrings;
 	int epfd;
 	void *scratch;     /* a wrapped ring record is copied here */
+	int *side_fds;     /* switch_events of a process's other threads */
+	int nside;
 	bool enabled;
 	bool modify_refused; /* the kernel refused the ioctl once: reopen */
 	_Atomic uint32_t generation;
@@ -158,6 +160,10 @@ int hwbp_ring_attach(struct hwbp *bp, int fd, int cpu, pid_t tid);
  * `sample_type`; bounds-checked, so corrupted input gives -EINVAL. */
 int hwbp_decode_sample(const void *body, size_t size, uint64_t sample_type,
 		       uint64_t regs_mask, struct hwbp_record *out);
+/* Decode a PERF_RECORD_SWITCH or SWITCH_CPU_WIDE record of a ring (its
+ * sample_id trailer is TID, TIME, CPU); -EINVAL when it cannot be one. */
+int hwbp_decode_switch(const struct perf_event_header *h, const void *body,
+		       size_t size, struct hwbp_record *out);
 
 /* ---- decode_*.c ---- */
 /* hwbp_insn_before on the code of process pid (0: this one). */

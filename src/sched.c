@@ -279,8 +279,9 @@ static int reg_create(struct hwbp_sched *s, struct reg *r,
 		o.on_record = sched_record;
 		o.sample |= HWBP_SAMPLE_REGS;
 		o.regs_mask |= GPR_MASK;
-		/* Task records once, not once per register. */
+		/* Task and switch records once, not once per register. */
 		o.task_events = o.task_events && r == &s->regs[0];
+		o.switch_events = o.switch_events && r == &s->regs[0];
 	} else {
 		o.delivery = HWBP_DELIVER_SIGNAL;
 		o.on_hit = sched_hit;

@@ -438,6 +438,8 @@ static const struct usage_case usage_cases[] = {
 	  "--count only counts" },
 	{ { "watch", "--count", "--bt", "counter", "-p", "1" },
 	  "--count only counts" },
+	{ { "watch", "--count", "--switches", "counter", "-p", "1" },
+	  "--count only counts" },
 	{ { "watch", "--exec", "--if", "== 0", "f", "-p", "1" },
 	  "--exec has none" },
 	{ { "watch", "--if", "=~ 3", "counter", "-p", "1" }, "--if '=~ 3'" },
@@ -1384,5 +1386,84 @@ Test(silent, unknown_variable_and_missing_pmu_say_why)
 		return; /* this machine samples stores: --pmu works */
 	r = HWBP("silent", "--pmu", "--", helper("cmd_silent"), "10");
 	assert_error(&r, 1, "without --pmu");
+	free_run(&r);
+}
+
+/* ---- --switches ---- */
+
+/* Natively too: the key is there (empty without hits), the watch works. */
+Test(cmd, switches_json_without_hits, .timeout = 30)
+{
+	struct watched w;
+
+	TU_REQUIRE_BREAKPOINTS();
+	w = WATCH_JSON("--switches", "shared", "--", helper("cmd_threads"),
+		       "turns", "50");
+	for (int i = 0; i < w.h.n; i++)
+		(void)jarray(w.h.hit[i], "switches");
+}
+
+/*
+ * turn-a and turn-b take turns on CPU 0: between a store of one and the
+ * next store of the other, the one that stored left the CPU.  So every
+ * hit after the first names, as the latest run on its CPU by another
+ * thread than its own, the other one.
+ */
+Test(cmd, switches_name_the_thread_that_ran_before, .timeout = 60)
+{
+	struct watched w = WATCH_JSON("--switches", "shared", "--",
+				      helper("cmd_threads"), "turns", "100");
+
+	TU_REQUIRE_HITS();
+	cr_assert_eq(w.h.n, 200);
+	for (int i = 1; i < w.h.n; i++) {
+		json_object *sw = jarray(w.h.hit[i], "switches");
+		const char *me = jstr(w.h.hit[i], "thread");
+		const char *other = !strcmp(me, "turn-a") ? "turn-b" : "turn-a";
+		const char *s = json_object_to_json_string(w.h.hit[i]);
+		size_t k = 0;
+
+		cr_assert(!strcmp(me, "turn-a") || !strcmp(me, "turn-b"), "%s", s);
+		cr_assert_gt(json_object_array_length(sw), 0, "%s", s);
+		while (k < json_object_array_length(sw) &&
+		       jint(json_object_array_get_idx(sw, k), "tid") ==
+		       jint(w.h.hit[i], "tid"))
+			k++;
+		cr_assert_lt(k, json_object_array_length(sw), "%s", s);
+		cr_assert_str_eq(jstr(json_object_array_get_idx(sw, k), "thread"),
+				 other, "%s", s);
+		cr_assert_gt(jint(json_object_array_get_idx(sw, k), "before_ns"),
+			     0, "%s", s);
+		/* sched_yield leaves it runnable: a preemption, not a wait */
+		cr_assert(jbool(json_object_array_get_idx(sw, k), "preempted"),
+			  "%s", s);
+	}
+}
+
+Test(cmd, switches_human_line, .timeout = 60)
+{
+	struct run r;
+
+	TU_REQUIRE_HITS();
+	r = HWBP("watch", "--switches", "shared", "--", helper("cmd_threads"),
+		 "turns", "3");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "        ran before on this CPU: "), "%s",
+		  r.out);
+	cr_assert(strstr(r.out, " (turn-a) until "), "%s", r.out);
+	free_run(&r);
+}
+
+/* --branches where the probe says no: exit 1, the probe's reason. */
+Test(cmd, branches_unavailable_exit_1_with_the_reason, .timeout = 30)
+{
+	struct run r;
+
+	TU_REQUIRE(!tu_probe().branches, "branch records are available here");
+	r = HWBP("watch", "--branches", "shared", "--", helper("cmd_threads"),
+		 "turns", "3");
+	assert_error(&r, 1, "--branches: this machine cannot record the "
+		     "branches before a hit: no (");
+	cr_assert(strstr(r.err, "EOPNOTSUPP"), "%s", r.err);
 	free_run(&r);
 }

@@ -35,6 +35,10 @@ static const char watch_usage[] =
 "      --no-follow    do not follow new threads and forked children\n"
 "      --json         one JSON object per hit, a summary object last\n"
 "      --bt           a symbolized backtrace under each hit\n"
+"      --switches     under each hit, the threads that ran on its CPU just\n"
+"                     before it (context-switch records)\n"
+"      --branches     the last branches before each hit (where the CPU\n"
+"                     and kernel allow: see hwbp probe; else exit 1)\n"
 "      --count        count hits only (like perf stat); print at the end\n"
 "      --if EXPR      report only hits whose new value matches, e.g. '== 0'\n"
 "      --max N        stop after N hits (the command keeps running)\n"
@@ -136,7 +140,8 @@ static int parse_cpus(const char *text, struct watch_cfg *c)
 }
 
 enum { O_RW = 256, O_EXEC, O_TID, O_NOFOLLOW, O_JSON, O_BT, O_COUNT, O_IF,
-       O_MAX, O_CPU, O_KERNEL, O_RING, O_READ, O_POLICY, O_QUANTUM };
+       O_MAX, O_CPU, O_KERNEL, O_RING, O_READ, O_POLICY, O_QUANTUM,
+       O_SWITCHES, O_BRANCHES };
 
 static const struct option watch_opts[] = {
 	{ "write", no_argument, NULL, 'w' },
@@ -157,6 +162,8 @@ static const struct option watch_opts[] = {
 	{ "ring-pages", required_argument, NULL, O_RING },
 	{ "policy", required_argument, NULL, O_POLICY },
 	{ "quantum", required_argument, NULL, O_QUANTUM },
+	{ "switches", no_argument, NULL, O_SWITCHES },
+	{ "branches", no_argument, NULL, O_BRANCHES },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -230,6 +237,8 @@ static int parse_option(int opt, struct watch_cfg *c, const char **output,
 	case O_NOFOLLOW: c->follow = false; return 0;
 	case O_JSON: c->json = true; return 0;
 	case O_BT: c->bt = true; return 0;
+	case O_SWITCHES: c->switches = true; return 0;
+	case O_BRANCHES: c->branches = true; return 0;
 	case O_COUNT: c->count = true; return 0;
 	case O_KERNEL: c->kernel = true; return 0;
 	case O_IF:
@@ -276,9 +285,10 @@ static int check_combination(const struct watch_cfg *c)
 				   "conflicting options");
 	if (c->tid && !c->pid)
 		return usage_error("%s: --tid needs -p PID", "conflicting options");
-	if (c->count && (c->bt || c->has_cond || c->max))
+	if (c->count && (c->bt || c->has_cond || c->max || c->switches))
 		return usage_error("%s: --count only counts; it has no "
-				   "--bt, --if or --max", "conflicting options");
+				   "--bt, --if, --max or --switches",
+				   "conflicting options");
 	if (c->has_cond && c->access == HWBP_EXEC)
 		return usage_error("%s: --if tests a written value; --exec has "
 				   "none", "conflicting options");

@@ -169,7 +169,18 @@ struct hit_event {
 	struct code_loc where;
 	const struct frame *bt; /* NULL without --bt */
 	int nbt;
+	const struct ran_before *ran; /* NULL without --switches */
+	int nran;
 };
+
+/* A run on the hit's CPU that ended before the hit (--switches). */
+struct ran_before {
+	pid_t pid, tid;
+	char thread[32];
+	uint64_t before_ns;     /* from the end of the run to the hit */
+	bool preempted;         /* it left runnable (else: to wait) */
+};
+#define MAX_RAN_BEFORE 4
 
 struct out {
 	FILE *f;
@@ -216,6 +227,15 @@ struct summary {
 };
 void out_summary(struct out *o, FILE *human, const struct summary *s);
 
+/* ---- switches.c: per-CPU history of SWITCH records ---- */
+struct switch_hist;
+struct switch_hist *swh_new(void);
+void swh_free(struct switch_hist *h);
+void swh_add(struct switch_hist *h, const struct hwbp_record *r);
+int swh_before(const struct switch_hist *h, uint32_t cpu, uint64_t t,
+	       struct ran_before *out, int max);
+void swh_prune(struct switch_hist *h, uint64_t cutoff);
+
 /* ---- cond.c: --if ---- */
 enum cond_op { C_EQ, C_NE, C_LT, C_LE, C_GT, C_GE, C_AND };
 struct cond {
@@ -231,6 +251,8 @@ bool cond_eval(const struct cond *c, uint64_t v, uint32_t len, bool is_signed);
 struct watch_cfg {
 	enum hwbp_access access;
 	bool json, bt, count, follow, kernel;
+	bool switches;       /* --switches */
+	bool branches;       /* --branches */
 	pid_t pid;           /* -p, 0 when launching */
 	pid_t tid;           /* --tid, 0: all threads */
 	bool has_cond;
