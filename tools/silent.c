@@ -391,7 +391,8 @@ static void report(struct silent *s)
 	double secs = (double)(now_ns() - s->start_ns) / 1e9;
 
 	hwbp_sampler_get_stats(s->sampler, &st);
-	qsort(s->sites, (size_t)s->nsites, sizeof(*s->sites), by_silent);
+	if (s->nsites)
+		qsort(s->sites, (size_t)s->nsites, sizeof(*s->sites), by_silent);
 	if (!s->cfg->json)
 		fprintf(f, "%-19s %7s  %s\n", "silent/writes", "silent",
 			"code location  variable");
