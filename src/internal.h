@@ -160,6 +160,9 @@ int hwbp_ring_attach(struct hwbp *bp, int fd, int cpu, pid_t tid);
  * `sample_type`; bounds-checked, so corrupted input gives -EINVAL. */
 int hwbp_decode_sample(const void *body, size_t size, uint64_t sample_type,
 		       uint64_t regs_mask, struct hwbp_record *out);
+/* A record's sampled registers (in mask bit order) at their PERF_REG_*
+ * index, the rest 0. */
+void hwbp_record_regs(const struct hwbp_record *rec, uint64_t *regs);
 /* Decode a PERF_RECORD_SWITCH or SWITCH_CPU_WIDE record of a ring (its
  * sample_id trailer is TID, TIME, CPU); -EINVAL when it cannot be one. */
 int hwbp_decode_switch(const struct perf_event_header *h, const void *body,

@@ -362,6 +362,19 @@ int hwbp_decode_sample(const void *body, size_t size, uint64_t t,
 	return ok ? 0 : -EINVAL;
 }
 
+void hwbp_record_regs(const struct hwbp_record *rec, uint64_t *regs)
+{
+	int k = 0;
+
+	memset(regs, 0, HWBP_NREGS * sizeof(*regs));
+	for (int bit = 0; rec->regs && bit < 64; bit++)
+		if (rec->regs_mask & (1ull << bit)) {
+			if (bit < HWBP_NREGS)
+				regs[bit] = rec->regs[k];
+			k++;
+		}
+}
+
 /* A record, contiguous: in place, or copied out of the wrap-around. */
 static const struct perf_event_header *record_at(struct hwbp *bp,
 						 const uint8_t *data,

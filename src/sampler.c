@@ -356,19 +356,6 @@ static struct armed *armed_at(struct slot *sl, uint64_t addr, uint32_t *gen)
 	return NULL;
 }
 
-static void spread_regs(const struct hwbp_record *rec, uint64_t *regs)
-{
-	int k = 0;
-
-	memset(regs, 0, HWBP_NREGS * sizeof(*regs));
-	for (int bit = 0; rec->regs && bit < 64; bit++)
-		if (rec->regs_mask & (1ull << bit)) {
-			if (bit < HWBP_NREGS)
-				regs[bit] = rec->regs[k];
-			k++;
-		}
-}
-
 /* Ring path: runs in the thread calling hwbp_sampler_poll. */
 static void sampler_record(const struct hwbp_record *rec, void *cookie)
 {
@@ -387,7 +374,7 @@ static void sampler_record(const struct hwbp_record *rec, void *cookie)
 		atomic_fetch_add(&s->unmatched, 1);
 		return;
 	}
-	spread_regs(rec, regs);
+	hwbp_record_regs(rec, regs);
 	h.touch = classify(s, a, pid, rec->ip, rec->regs ? regs : NULL,
 			   true);
 	if (h.touch < 0)

@@ -212,20 +212,6 @@ static struct hwbp_watch *watch_at(struct hwbp_sched *s, uint64_t addr,
 	return found;
 }
 
-/* The sampled registers (in mask bit order) at their PERF_REG_* index. */
-static void spread_regs(const struct hwbp_record *rec, uint64_t *regs)
-{
-	int k = 0;
-
-	memset(regs, 0, HWBP_NREGS * sizeof(*regs));
-	for (int bit = 0; rec->regs && bit < 64; bit++)
-		if (rec->regs_mask & (1ull << bit)) {
-			if (bit < HWBP_NREGS)
-				regs[bit] = rec->regs[k];
-			k++;
-		}
-}
-
 /* Ring path: runs in the thread calling hwbp_sched_poll. */
 static void sched_record(const struct hwbp_record *rec, void *cookie)
 {
@@ -248,7 +234,7 @@ static void sched_record(const struct hwbp_record *rec, void *cookie)
 		atomic_fetch_add(&s->unmatched, 1);
 		return;
 	}
-	spread_regs(rec, regs);
+	hwbp_record_regs(rec, regs);
 	how = classify(w, (pid_t)rec->pid, rec->ip, rec->addr, len,
 		       rec->regs ? regs : NULL);
 	if (!admit(w, how))

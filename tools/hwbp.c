@@ -194,6 +194,19 @@ static int set_access(struct watch_cfg *c, enum hwbp_access a, int *naccess)
 	return 0;
 }
 
+/* Where `--` is (argc if none); the COMMAND after it into *cmd.  A
+ * negative exit status for nothing after it. */
+static int split_command(int argc, char **argv, char ***cmd, const char *sub)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--")) {
+			*cmd = &argv[i + 1];
+			return **cmd ? i : -usage_error("%s: nothing after --",
+							sub);
+		}
+	return argc;
+}
+
 /* The option getopt stopped at, as typed (opterr is 0: we say it). */
 static const char *bad_option(char **argv)
 {
@@ -299,18 +312,11 @@ static int check_combination(const struct watch_cfg *c)
 static int parse_watch(int argc, char **argv, struct watch_cfg *c,
 		       const char **output)
 {
-	int dashdash = argc, opt, err, naccess = 0;
+	int dashdash = split_command(argc, argv, &c->cmd, "hwbp watch"), opt,
+	    err, naccess = 0;
 
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--")) {
-			dashdash = i;
-			break;
-		}
-	if (dashdash < argc) {
-		c->cmd = &argv[dashdash + 1];
-		if (!*c->cmd)
-			return usage_error("%s: nothing after --", "hwbp watch");
-	}
+	if (dashdash < 0)
+		return -dashdash;
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(dashdash, argv, ":wp:o:h", watch_opts,
@@ -411,18 +417,11 @@ static int parse_silent_option(int opt, struct silent_cfg *c,
 static int parse_silent(int argc, char **argv, struct silent_cfg *c,
 			const char **output)
 {
-	int dashdash = argc, opt, err;
+	int dashdash = split_command(argc, argv, &c->cmd, "hwbp silent"), opt,
+	    err;
 
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--")) {
-			dashdash = i;
-			break;
-		}
-	if (dashdash < argc) {
-		c->cmd = &argv[dashdash + 1];
-		if (!*c->cmd)
-			return usage_error("%s: nothing after --", "hwbp silent");
-	}
+	if (dashdash < 0)
+		return -dashdash;
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(dashdash, argv, ":p:o:h", silent_opts,

@@ -448,25 +448,11 @@ static int start(struct silent *s)
 	return start_sampler(s);
 }
 
-static int block_signals(sigset_t *old)
-{
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGCHLD);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, old);
-	signal(SIGPIPE, SIG_IGN);
-	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-}
-
 int silent_run(const struct silent_cfg *c)
 {
 	struct silent s = { .cfg = c, .rng = c->seed ? c->seed : 88172645463325252ull };
 	sigset_t old;
-	int sfd = block_signals(&old), rc = start(&s);
+	int sfd = block_stop_signals(&old), rc = start(&s);
 
 	if (rc) {
 		fprintf(stderr, "hwbp: %s\n", s.msg);

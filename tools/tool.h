@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -270,6 +271,9 @@ struct watch_cfg {
 	char **cmd;          /* after --, NULL with -p or --cpu alone */
 };
 int watch_run(const struct watch_cfg *cfg);
+/* Block SIGINT, SIGTERM, SIGCHLD, SIGHUP (old: the mask before), ignore
+ * SIGPIPE; a signalfd that reads them. */
+int block_stop_signals(sigset_t *old);
 /* Warn on stderr when the debug registers cannot fire here. */
 void warn_if_no_traps(void);
 

@@ -548,7 +548,7 @@ static int arm(struct watch *w, int i)
 
 static void arm_pending(struct watch *w);
 
-static int setup_signals(sigset_t *old)
+int block_stop_signals(sigset_t *old)
 {
 	sigset_t set;
 
@@ -868,7 +868,7 @@ int watch_run(const struct watch_cfg *c)
 {
 	struct watch w = { .cfg = c, .out = { .f = c->out, .json = c->json } };
 	sigset_t old;
-	int sfd = setup_signals(&old), rc;
+	int sfd = block_stop_signals(&old), rc;
 
 	w.locs = calloc((size_t)c->nlocs, sizeof(*w.locs));
 	w.bps = calloc((size_t)c->nlocs, sizeof(*w.bps));
