@@ -139,6 +139,12 @@ static int resolve_signal_mode(struct hwbp_req *req, const struct hwbp_probe *pr
 
 static int check_machine(const struct hwbp_probe *pr, const struct hwbp_req *req)
 {
+	if (!pr->breakpoints && pr->paranoid >= 3 && !pr->cap_perfmon &&
+	    !pr->cap_sys_admin)
+		return hwbp_fail(EACCES, "perf_event_paranoid is %d: this "
+				 "kernel forbids perf_event_open to unprivileged "
+				 "users (sysctl kernel.perf_event_paranoid=2, or "
+				 "CAP_PERFMON)", pr->paranoid);
 	if (!pr->breakpoints)
 		return hwbp_fail(ENOSYS, "perf_event_open(PERF_TYPE_BREAKPOINT) "
 				 "does not work here (no "
