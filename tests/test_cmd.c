@@ -604,6 +604,65 @@ Test(cmd, tid_of_another_process_is_an_error, .timeout = 30)
 	free_run(&r);
 }
 
+/* hwbp as nobody (setpriv: no groups, no capabilities), or a skip. */
+static struct run hwbp_as_nobody(const char *const *args)
+{
+	const char *argv[MAX_ARGS] = { "--reuid=65534", "--regid=65534",
+				       "--clear-groups", env_or_skip("HWBP_BIN") };
+	struct proc p;
+	int n = 4;
+
+	if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK))
+		cr_skip_test("skipped: needs root and setpriv (util-linux) to "
+			     "run hwbp as another user");
+	while (*args && n < MAX_ARGS - 1)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	p = spawn("/usr/bin/setpriv", argv, HWBP_ALARM_S);
+	return finish(&p);
+}
+
+/* man hwbp: no permission is a runtime error (1); the line names the
+ * kernel's rule (ptrace read access to the process). */
+Test(cmd, no_permission_to_watch_a_root_process, .timeout = 30)
+{
+	struct proc loop;
+	pid_t target = start_loop(3000, &loop);
+	char pid[16], want[64];
+	struct run r;
+
+	snprintf(pid, sizeof(pid), "%d", (int)target);
+	r = hwbp_as_nobody(ARGS("watch", "ticks", "-p", pid));
+	kill(target, SIGKILL);
+	waitpid(target, NULL, 0);
+	snprintf(want, sizeof(want), "no permission to watch process %d",
+		 (int)target);
+	assert_error(&r, 1, want);
+	cr_assert(strstr(r.err, "ptrace read access"), "%s", r.err);
+	free_run(&r);
+}
+
+/* Kernel addresses unprivileged: refused, naming CAP_PERFMON and
+ * perf_event_paranoid (exit 1: a permission, not a usage error). */
+Test(cmd, kernel_address_unprivileged_is_refused, .timeout = 30)
+{
+	struct run r;
+
+	TU_REQUIRE(tu_probe().paranoid >= 2,
+		   "perf_event_paranoid <= 1 lets every user watch kernel "
+		   "accesses");
+	r = hwbp_as_nobody(ARGS("watch", "--kernel", "0xffffffff81000000",
+				"--", "/bin/true"));
+	assert_error(&r, 1, "CAP_PERFMON");
+	cr_assert(strstr(r.err, "perf_event_paranoid"), "%s", r.err);
+	free_run(&r);
+	r = hwbp_as_nobody(ARGS("watch", "--cpu", "0", "--kernel",
+				"0xffffffff81000000"));
+	assert_error(&r, 1, "CAP_PERFMON");
+	cr_assert(strstr(r.err, "perf_event_paranoid"), "%s", r.err);
+	free_run(&r);
+}
+
 Test(cmd, unwritable_output_is_a_runtime_error)
 {
 	struct run r = HWBP("watch", "-o", "/nonexistent/hwbp/hits", "counter",
