@@ -1323,3 +1323,87 @@ Test(cmd, closed_output_ends_the_watch, .timeout = 30)
 		  WEXITSTATUS(wstatus));
 	close(p.err);
 }
+
+/* The launched command execs itself mid-watch: the watch ends with the
+ * image it was set in (remove_on_exec), so the new image's writes are not
+ * reported, hwbp does not crash, waits for the command, and exits with
+ * its status. */
+Test(cmd, target_exec_mid_watch, .timeout = 30)
+{
+	struct run r = HWBP("watch", "counter", "--", helper("cmd_vars"),
+			    "exec", "10");
+
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.out, "after exec &counter="), "%s", r.out);
+	cr_assert(strstr(r.out, "--- hwbp: "), "no summary: %s", r.out);
+	TU_REQUIRE_SIGTRAP(); /* remove_on_exec: the same kernels (5.13+) */
+	TU_REQUIRE_HITS();
+	cr_assert(strstr(r.out, "--- hwbp: 10 hits in"), "%s", r.out);
+	free_run(&r);
+}
+
+/* The target killed by SIGKILL mid-watch: hwbp prints the summary and
+ * ends; launched, with 128 + SIGKILL, as the shell would say. */
+Test(cmd, target_sigkilled_mid_watch, .timeout = 30)
+{
+	struct proc p, loop;
+	char line[64], pid[16];
+	int target = 0;
+	struct run r;
+
+	TU_REQUIRE_BREAKPOINTS();
+	p = START("watch", "ticks", "--", helper("cmd_loop"), "10000");
+	read_line(p.out, line, sizeof(line));
+	cr_assert_eq(sscanf(line, "ready %d", &target), 1, "'%s'", line);
+	wait_armed(p.pid);
+	kill(target, SIGKILL);
+	r = finish(&p);
+	cr_assert_eq(r.status, 128 + SIGKILL, "exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.out, "--- hwbp: "), "no summary: %s", r.out);
+	free_run(&r);
+	/* attached: the watch ends with it, exit 0 */
+	target = start_loop(10000, &loop);
+	snprintf(pid, sizeof(pid), "%d", target);
+	p = START("watch", "ticks", "-p", pid);
+	wait_armed(p.pid);
+	kill(target, SIGKILL);
+	waitpid(target, NULL, 0);
+	r = finish(&p);
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.out, "--- hwbp: "), "no summary: %s", r.out);
+	free_run(&r);
+}
+
+/* man hwbp, SIGNALS: SIGTERM ends the watch as SIGINT does: the summary,
+ * SIGTERM to a launched command and its status (128 + SIGTERM); attached,
+ * exit 0 and the target runs on to its end. */
+Test(cmd, sigterm_prints_summary, .timeout = 30)
+{
+	struct proc p, loop;
+	char line[64], pid[16];
+	int target = 0;
+	struct run r;
+
+	TU_REQUIRE_BREAKPOINTS();
+	p = START("watch", "ticks", "--", helper("cmd_loop"), "10000");
+	read_line(p.out, line, sizeof(line));
+	cr_assert_eq(sscanf(line, "ready %d", &target), 1, "'%s'", line);
+	wait_armed(p.pid);
+	kill(p.pid, SIGTERM);
+	r = finish(&p);
+	cr_assert_eq(r.status, 128 + SIGTERM, "exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.out, "--- hwbp: "), "no summary: %s", r.out);
+	cr_assert_eq(kill(target, 0), -1, "the launched command runs on");
+	free_run(&r);
+	target = start_loop(1500, &loop);
+	snprintf(pid, sizeof(pid), "%d", target);
+	p = START("watch", "ticks", "-p", pid);
+	wait_armed(p.pid);
+	kill(p.pid, SIGTERM);
+	r = finish(&p);
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.out, "--- hwbp: "), "no summary: %s", r.out);
+	assert_running(target);
+	assert_exits_0(target);
+	free_run(&r);
+}
