@@ -1366,6 +1366,7 @@ Test(cmd, target_sigkilled_mid_watch, .timeout = 30)
 	snprintf(pid, sizeof(pid), "%d", target);
 	p = START("watch", "ticks", "-p", pid);
 	wait_armed(p.pid);
+	usleep(300000); /* (its probe opens perf events too) */
 	kill(target, SIGKILL);
 	waitpid(target, NULL, 0);
 	r = finish(&p);
@@ -1399,6 +1400,7 @@ Test(cmd, sigterm_prints_summary, .timeout = 30)
 	snprintf(pid, sizeof(pid), "%d", target);
 	p = START("watch", "ticks", "-p", pid);
 	wait_armed(p.pid);
+	usleep(200000);
 	kill(p.pid, SIGTERM);
 	r = finish(&p);
 	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
