@@ -137,7 +137,8 @@ static int resolve_signal_mode(struct hwbp_req *req, const struct hwbp_probe *pr
 	return 0;
 }
 
-static int check_machine(const struct hwbp_probe *pr, const struct hwbp_req *req)
+/* Breakpoints work here at all, or why not (the scheduler asks too). */
+int hwbp_check_breakpoints(const struct hwbp_probe *pr)
 {
 	if (!pr->breakpoints && pr->paranoid >= 3 && !pr->cap_perfmon &&
 	    !pr->cap_sys_admin)
@@ -151,6 +152,15 @@ static int check_machine(const struct hwbp_probe *pr, const struct hwbp_req *req
 				 "CONFIG_HAVE_HW_BREAKPOINT, or "
 				 "perf_event_paranoid %d forbids it)",
 				 pr->paranoid);
+	return 0;
+}
+
+static int check_machine(const struct hwbp_probe *pr, const struct hwbp_req *req)
+{
+	int err = hwbp_check_breakpoints(pr);
+
+	if (err)
+		return err;
 	if (!pr->fires) {
 		static atomic_bool warned;
 

@@ -677,11 +677,16 @@ HWBP_API int hwbp_sched_create(struct hwbp_sched **out,
 	int slots = hwbp_probe_cached(NULL), err;
 	struct hwbp_sched *s;
 
+	struct hwbp_probe pr;
+
 	hwbp_clear_error();
 	if (!out)
 		return hwbp_fail(EINVAL, "hwbp_sched_create: out is NULL");
 	*out = NULL;
 	if ((err = sched_opts_check(opts, slots)))
+		return err;
+	hwbp_probe_cached(&pr);
+	if ((err = hwbp_check_breakpoints(&pr)))
 		return err;
 	s = calloc(1, sizeof(*s));
 	if (!s)

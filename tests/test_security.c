@@ -53,6 +53,7 @@ static void assert_refused(int rc, const char *want)
 Test(security, own_variable_unprivileged_by_paranoid)
 {
 	struct hwbp_probe p = become_nobody();
+	struct hwbp_sched *s;
 	struct hwbp *bp;
 	int rc;
 
@@ -65,6 +66,8 @@ Test(security, own_variable_unprivileged_by_paranoid)
 	}
 	assert_refused(rc, "perf_event_paranoid is");
 	cr_assert(strstr(hwbp_last_error(), "CAP_PERFMON"));
+	/* the scheduler says the same, not "0 registers" */
+	assert_refused(hwbp_sched_create(&s, NULL), "perf_event_paranoid is");
 }
 
 Test(security, kernel_addresses_need_privilege)
