@@ -33,7 +33,7 @@ TEST_SRC := $(wildcard tests/*.c)
 TEST_BIN := $(BUILD)/tests/hwbp-tests
 TEST_HELPERS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: all lib tool examples tests check clean install uninstall bench
+.PHONY: all lib tool examples tests check clean install uninstall bench check-install
 all: lib tool examples tests
 
 lib: $(SHLIB) $(STLIB) $(BUILD)/hwbp.pc
@@ -151,6 +151,18 @@ install: lib tool
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
 	install -m 644 man/hwbp.1 $(DESTDIR)$(MANDIR)/man1/hwbp.1
 	install -m 644 man/*.3 $(DESTDIR)$(MANDIR)/man3/
+
+# hwbp never gains privilege: install into a scratch DESTDIR and fail on
+# any file that is setuid, setgid or writable by others.
+check-install: lib tool
+	@d=$$(mktemp -d) && $(MAKE) -s install DESTDIR=$$d >/dev/null && \
+	n=$$(find $$d -type f | wc -l) && \
+	bad=$$(find $$d \( -perm /6000 -o -perm -o+w \) ! -type l); \
+	rm -rf $$d; \
+	if [ -n "$$bad" ]; then echo "check-install: setuid, setgid or" \
+		"world-writable: $$bad"; exit 1; fi; \
+	echo "check-install: $$n files installed, none setuid, setgid or" \
+		"world-writable"
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/hwbp $(DESTDIR)$(INCLUDEDIR)/hwbp.h $(DESTDIR)$(LIBDIR)/libhwbp.* $(DESTDIR)$(PKGCONFIGDIR)/hwbp.pc

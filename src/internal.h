@@ -135,6 +135,8 @@ int hwbp_events_move(struct hwbp *bp, const struct hwbp_place *p, uint32_t gen);
 int hwbp_events_count(struct hwbp *bp, uint64_t *count, uint64_t *lost);
 long hwbp_perf_event_open(struct perf_event_attr *attr, pid_t pid, int cpu,
 			  int group_fd, unsigned long flags);
+/* hwbp.c: 0 if breakpoints work here, else -errno with the reason. */
+int hwbp_check_breakpoints(const struct hwbp_probe *pr);
 int hwbp_explain_open_error(int err, const struct hwbp *bp,
 			    const struct hwbp_place *p, pid_t tid, int cpu);
 int hwbp_list_threads(pid_t pid, pid_t **tids, int *n);

@@ -607,6 +607,65 @@ Test(cmd, tid_of_another_process_is_an_error, .timeout = 30)
 	free_run(&r);
 }
 
+/* hwbp as nobody (setpriv: no groups, no capabilities), or a skip. */
+static struct run hwbp_as_nobody(const char *const *args)
+{
+	const char *argv[MAX_ARGS] = { "--reuid=65534", "--regid=65534",
+				       "--clear-groups", env_or_skip("HWBP_BIN") };
+	struct proc p;
+	int n = 4;
+
+	if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK))
+		cr_skip_test("skipped: needs root and setpriv (util-linux) to "
+			     "run hwbp as another user");
+	while (*args && n < MAX_ARGS - 1)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	p = spawn("/usr/bin/setpriv", argv, HWBP_ALARM_S);
+	return finish(&p);
+}
+
+/* man hwbp: no permission is a runtime error (1); the line names the
+ * kernel's rule (ptrace read access to the process). */
+Test(cmd, no_permission_to_watch_a_root_process, .timeout = 30)
+{
+	struct proc loop;
+	pid_t target = start_loop(3000, &loop);
+	char pid[16], want[64];
+	struct run r;
+
+	snprintf(pid, sizeof(pid), "%d", (int)target);
+	r = hwbp_as_nobody(ARGS("watch", "ticks", "-p", pid));
+	kill(target, SIGKILL);
+	waitpid(target, NULL, 0);
+	snprintf(want, sizeof(want), "no permission to watch process %d",
+		 (int)target);
+	assert_error(&r, 1, want);
+	cr_assert(strstr(r.err, "ptrace read access"), "%s", r.err);
+	free_run(&r);
+}
+
+/* Kernel addresses unprivileged: refused, naming CAP_PERFMON and
+ * perf_event_paranoid (exit 1: a permission, not a usage error). */
+Test(cmd, kernel_address_unprivileged_is_refused, .timeout = 30)
+{
+	struct run r;
+
+	TU_REQUIRE(tu_probe().paranoid >= 2,
+		   "perf_event_paranoid <= 1 lets every user watch kernel "
+		   "accesses");
+	r = hwbp_as_nobody(ARGS("watch", "--kernel", "0xffffffff81000000",
+				"--", "/bin/true"));
+	assert_error(&r, 1, "CAP_PERFMON");
+	cr_assert(strstr(r.err, "perf_event_paranoid"), "%s", r.err);
+	free_run(&r);
+	r = hwbp_as_nobody(ARGS("watch", "--cpu", "0", "--kernel",
+				"0xffffffff81000000"));
+	assert_error(&r, 1, "CAP_PERFMON");
+	cr_assert(strstr(r.err, "perf_event_paranoid"), "%s", r.err);
+	free_run(&r);
+}
+
 Test(cmd, unwritable_output_is_a_runtime_error)
 {
 	struct run r = HWBP("watch", "-o", "/nonexistent/hwbp/hits", "counter",
@@ -1465,5 +1524,91 @@ Test(cmd, branches_unavailable_exit_1_with_the_reason, .timeout = 30)
 	assert_error(&r, 1, "--branches: this machine cannot record the "
 		     "branches before a hit: no (");
 	cr_assert(strstr(r.err, "EOPNOTSUPP"), "%s", r.err);
+	free_run(&r);
+}
+
+/* The launched command execs itself mid-watch: the watch ends with the
+ * image it was set in (remove_on_exec), so the new image's writes are not
+ * reported, hwbp does not crash, waits for the command, and exits with
+ * its status. */
+Test(cmd, target_exec_mid_watch, .timeout = 30)
+{
+	struct run r = HWBP("watch", "counter", "--", helper("cmd_vars"),
+			    "exec", "10");
+
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.out, "after exec &counter="), "%s", r.out);
+	cr_assert(strstr(r.out, "--- hwbp: "), "no summary: %s", r.out);
+	TU_REQUIRE_SIGTRAP(); /* remove_on_exec: the same kernels (5.13+) */
+	TU_REQUIRE_HITS();
+	cr_assert(strstr(r.out, "--- hwbp: 10 hits in"), "%s", r.out);
+	free_run(&r);
+}
+
+/* The target killed by SIGKILL mid-watch: hwbp prints the summary and
+ * ends; launched, with 128 + SIGKILL, as the shell would say. */
+Test(cmd, target_sigkilled_mid_watch, .timeout = 30)
+{
+	struct proc p, loop;
+	char line[64], pid[16];
+	int target = 0;
+	struct run r;
+
+	TU_REQUIRE_BREAKPOINTS();
+	p = START("watch", "ticks", "--", helper("cmd_loop"), "10000");
+	read_line(p.out, line, sizeof(line));
+	cr_assert_eq(sscanf(line, "ready %d", &target), 1, "'%s'", line);
+	wait_armed(p.pid);
+	kill(target, SIGKILL);
+	r = finish(&p);
+	cr_assert_eq(r.status, 128 + SIGKILL, "exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.out, "--- hwbp: "), "no summary: %s", r.out);
+	free_run(&r);
+	/* attached: the watch ends with it, exit 0 */
+	target = start_loop(10000, &loop);
+	snprintf(pid, sizeof(pid), "%d", target);
+	p = START("watch", "ticks", "-p", pid);
+	wait_armed(p.pid);
+	usleep(300000); /* (its probe opens perf events too) */
+	kill(target, SIGKILL);
+	waitpid(target, NULL, 0);
+	r = finish(&p);
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.out, "--- hwbp: "), "no summary: %s", r.out);
+	free_run(&r);
+}
+
+/* man hwbp, SIGNALS: SIGTERM ends the watch as SIGINT does: the summary,
+ * SIGTERM to a launched command and its status (128 + SIGTERM); attached,
+ * exit 0 and the target runs on to its end. */
+Test(cmd, sigterm_prints_summary, .timeout = 30)
+{
+	struct proc p, loop;
+	char line[64], pid[16];
+	int target = 0;
+	struct run r;
+
+	TU_REQUIRE_BREAKPOINTS();
+	p = START("watch", "ticks", "--", helper("cmd_loop"), "10000");
+	read_line(p.out, line, sizeof(line));
+	cr_assert_eq(sscanf(line, "ready %d", &target), 1, "'%s'", line);
+	wait_armed(p.pid);
+	kill(p.pid, SIGTERM);
+	r = finish(&p);
+	cr_assert_eq(r.status, 128 + SIGTERM, "exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.out, "--- hwbp: "), "no summary: %s", r.out);
+	cr_assert_eq(kill(target, 0), -1, "the launched command runs on");
+	free_run(&r);
+	target = start_loop(1500, &loop);
+	snprintf(pid, sizeof(pid), "%d", target);
+	p = START("watch", "ticks", "-p", pid);
+	wait_armed(p.pid);
+	usleep(200000);
+	kill(p.pid, SIGTERM);
+	r = finish(&p);
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.out, "--- hwbp: "), "no summary: %s", r.out);
+	assert_running(target);
+	assert_exits_0(target);
 	free_run(&r);
 }

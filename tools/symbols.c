@@ -76,7 +76,9 @@ static void load_kallsyms(struct syms *s)
 		s->ksyms[s->nksyms++].name = strdup(name);
 	}
 	fclose(f);
-	qsort(s->ksyms, s->nksyms, sizeof(*s->ksyms), ksym_cmp);
+	/* Unprivileged, kallsyms shows every address as 0: no symbols. */
+	if (s->nksyms)
+		qsort(s->ksyms, s->nksyms, sizeof(*s->ksyms), ksym_cmp);
 }
 
 void syms_refresh(struct syms *s)
