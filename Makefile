@@ -42,7 +42,7 @@ TEST_SRC := $(wildcard tests/*.c)
 TEST_BIN := $(BUILD)/tests/hwbp-tests
 TEST_HELPERS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 
-.PHONY: all lib tool examples tests check clean install uninstall bench
+.PHONY: all lib tool examples tests check clean install uninstall bench check-install
 all: lib tool examples tests
 
 lib: $(SHLIB) $(STLIB) $(BUILD)/hwbp.pc
@@ -89,7 +89,7 @@ $(BUILD)/examples/%: examples/%.c $(SHLIB) include/hwbp.h
 tests: $(TEST_BIN) $(TEST_HELPERS) $(TOOL)
 $(TEST_BIN): $(TEST_SRC) tests/testutil.h $(SHLIB)
 	@mkdir -p $(@D)
-	$(CC) $(ALLCFLAGS) -O1 $(TEST_SRC) -o $@ $(LINK_LIB) -lcriterion -lZydis -ljson-c
+	$(CC) $(ALLCFLAGS) -O1 $(TEST_SRC) -o $@ $(LINK_LIB) -lcriterion -lZydis -ljson-c -lm
 
 # Programs the tests run (and watch): -O0 so every store in the source is
 # one store in the binary.  Never sanitized: they are the watched, not the
@@ -108,8 +108,8 @@ check: all
 # Benchmarks (bench/run runs them): the library ones link the shared
 # library; writer is what the per-hit part watches (no PIE: perf, gdb and
 # bpftrace take its address as a number).
-bench: $(BUILD)/bench/rearm $(BUILD)/bench/sched $(BUILD)/bench/hits $(BUILD)/bench/writer
-$(BUILD)/bench/rearm $(BUILD)/bench/sched $(BUILD)/bench/hits: $(BUILD)/bench/%: bench/%.c $(SHLIB) include/hwbp.h
+bench: $(BUILD)/bench/rearm $(BUILD)/bench/sched $(BUILD)/bench/hits $(BUILD)/bench/sampler $(BUILD)/bench/switches $(BUILD)/bench/writer
+$(BUILD)/bench/rearm $(BUILD)/bench/sched $(BUILD)/bench/hits $(BUILD)/bench/sampler $(BUILD)/bench/switches: $(BUILD)/bench/%: bench/%.c $(SHLIB) include/hwbp.h
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) $< -o $@ $(LINK_LIB)
 $(BUILD)/bench/writer: bench/writer.c
@@ -164,6 +164,18 @@ install: lib tool
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
 	install -m 644 man/hwbp.1 $(DESTDIR)$(MANDIR)/man1/hwbp.1
 	install -m 644 man/*.3 $(DESTDIR)$(MANDIR)/man3/
+
+# hwbp never gains privilege: install into a scratch DESTDIR and fail on
+# any file that is setuid, setgid or writable by others.
+check-install: lib tool
+	@d=$$(mktemp -d) && $(MAKE) -s install DESTDIR=$$d >/dev/null && \
+	n=$$(find $$d -type f | wc -l) && \
+	bad=$$(find $$d \( -perm /6000 -o -perm -o+w \) ! -type l); \
+	rm -rf $$d; \
+	if [ -n "$$bad" ]; then echo "check-install: setuid, setgid or" \
+		"world-writable: $$bad"; exit 1; fi; \
+	echo "check-install: $$n files installed, none setuid, setgid or" \
+		"world-writable"
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/hwbp $(DESTDIR)$(INCLUDEDIR)/hwbp.h $(DESTDIR)$(LIBDIR)/libhwbp.* $(DESTDIR)$(PKGCONFIGDIR)/hwbp.pc

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fuzz_ring.c - libFuzzer target for the ring-buffer sample decoder
- * (src/ring.c, hwbp_decode_sample): corrupted records of any layout must
- * be refused with -EINVAL or decoded with every pointer inside the record.
+ * fuzz_ring.c - libFuzzer target for the ring-buffer record decoders
+ * (src/ring.c, hwbp_decode_sample and hwbp_decode_switch): corrupted
+ * records of any layout must be refused with -EINVAL or decoded with every
+ * pointer inside the record.  The same body is also read as a SWITCH or
+ * SWITCH_CPU_WIDE record (type bit 63 picks, regs_mask gives misc).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,19 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		check_inside(rec.regs, (size_t)__builtin_popcountll(rec.regs_mask) * 8,
 			     body, n);
 		check_inside(rec.stack, rec.stack_size, body, n);
+	}
+	if (n <= 0xffff - sizeof(struct perf_event_header)) {
+		struct perf_event_header h = {
+			.type = type >> 63 ? PERF_RECORD_SWITCH_CPU_WIDE
+					   : PERF_RECORD_SWITCH,
+			.misc = (uint16_t)regs_mask,
+			.size = (uint16_t)(n + sizeof(h)),
+		};
+
+		if (hwbp_decode_switch(&h, body, n, &rec) == 0 &&
+		    (rec.kind != HWBP_REC_SWITCH || n < 24 ||
+		     (rec.preempted && !rec.switch_out)))
+			abort();
 	}
 	free(body);
 	return 0;

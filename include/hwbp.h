@@ -104,12 +104,16 @@ struct hwbp_hit {
  */
 typedef void (*hwbp_hit_fn)(const struct hwbp_hit *hit, void *ucontext);
 
-/* What a ring record is (opts.task_events adds the last three). */
+/* What a ring record is (opts.task_events adds COMM, FORK and EXIT,
+ * opts.switch_events adds SWITCH). */
 enum hwbp_record_kind {
 	HWBP_REC_HIT = 0, /* a breakpoint hit: the sample fields */
 	HWBP_REC_COMM,    /* a task got a name: pid, tid, comm */
 	HWBP_REC_FORK,    /* a task was created: pid, tid, ppid, ptid */
 	HWBP_REC_EXIT,    /* a task ended: pid, tid, ppid, ptid */
+	HWBP_REC_SWITCH,  /* pid/tid left (switch_out) or got (!switch_out)
+			   * CPU cpu at time_ns; CPU-wide rings also name
+			   * the task on the other side (next_prev_*) */
 };
 
 /* One record read from a HWBP_DELIVER_RING buffer. */
@@ -133,6 +137,12 @@ struct hwbp_record {
 	/* Set for hits of a scheduler's watch (cookie is the watch's): */
 	struct hwbp_watch *watch;
 	int touch;                    /* HWBP_TOUCH_*; 0: not decoded */
+	/* HWBP_REC_SWITCH: */
+	bool switch_out;              /* the task left the CPU (else: got it) */
+	bool preempted;               /* it left still runnable (preempted),
+				       * not to wait (kernel >= 4.17) */
+	uint32_t next_prev_pid;       /* HWBP_SCOPE_CPUS only: the task that */
+	uint32_t next_prev_tid;       /* ran next (out) or before (in); 0: ? */
 };
 
 /* Ring-buffer record callback; runs in the thread calling hwbp_ring_poll. */
@@ -160,6 +170,9 @@ struct hwbp_opts {
 	bool no_follow;          /* PROCESS: do not follow new threads/children */
 	bool task_events;        /* RING: also COMM/FORK/EXIT records of the
 				  * watched tasks (thread names, lifetimes) */
+	bool switch_events;      /* RING: also SWITCH records: the watched
+				  * tasks (CPUS scope: every task) getting
+				  * and leaving a CPU (kernel >= 4.3) */
 };
 
 /* Declare and zero an options struct with its size set (libbpf's pattern). */
@@ -249,6 +262,12 @@ struct hwbp_probe {
 			      * never delivers a hit (some hypervisors) */
 	bool lost_count;     /* PERF_FORMAT_LOST (6.0+): ring drops are known
 			      * at once, not with the kernel's next record */
+	bool branches;       /* the last branches before each hit can be
+			      * recorded (hwbp_probe_explain says why not) */
+	bool bp_branch_stack; /* the kernel takes PERF_SAMPLE_BRANCH_STACK on
+			       * breakpoint events (Linux refuses: EOPNOTSUPP) */
+	bool lbr;            /* a cpu PMU with last-branch records (LBR) */
+	bool intel_pt;       /* an intel_pt PMU (AUX trace) */
 };
 int hwbp_probe(struct hwbp_probe *info);
 /* The probe as text, one line per feature with the reason when it is
@@ -377,8 +396,8 @@ struct hwbp_sched_opts {
 	/* For every register: scope (SELF: the thread calling
 	 * hwbp_sched_create; CPUS is refused), pid, kernel, signal_mode,
 	 * rearm; for HWBP_DELIVER_RING also ring_pages, wakeup_events,
-	 * sample, regs_mask, stack_size, task_events.  Hits go to on_hit
-	 * (SIGTRAP, this process only; NULL: count only, read with
+	 * sample, regs_mask, stack_size, task_events, switch_events.
+	 * Hits go to on_hit (SIGTRAP, this process only; NULL: count only, read with
 	 * hwbp_watch_get_stats) or, with bp_opts->delivery ==
 	 * HWBP_DELIVER_RING (any process), to on_record from
 	 * hwbp_sched_poll. */
@@ -439,6 +458,147 @@ int hwbp_sched_get_stats(struct hwbp_sched *s, struct hwbp_sched_stats *stats);
 int hwbp_sched_fd(const struct hwbp_sched *s);
 int hwbp_sched_poll(struct hwbp_sched *s, int timeout_ms);
 int hwbp_sched_consume(struct hwbp_sched *s);
+
+/* ---- The sampler: watchpoints driven by a stream of sampled accesses ---- */
+
+/*
+ * For sampling tools (Witch and its clients: silent stores, dead stores,
+ * false sharing): a stream of candidate accesses, supplied by the caller
+ * (hwbp_sampler_offer, from its own sampling) or by a PMU event with
+ * PERF_SAMPLE_ADDR (opts.source), competes for the debug registers by
+ * reservoir sampling; when a watched address is touched again, on_hit gets
+ * the hit and the sample that armed the register, and says whether to keep
+ * watching or to free the register for the next sample.  Registers are
+ * opened once (hwbp_sampler_create) and re-armed in place with
+ * PERF_EVENT_IOC_MODIFY_ATTRIBUTES, so offering is cheap and
+ * async-signal-safe: it may be called from the caller's own sampling
+ * signal handler.
+ */
+struct hwbp_sampler;
+
+/* One candidate access: what the caller (or the PMU) saw. */
+struct hwbp_sample {
+	uint64_t addr;           /* the accessed address */
+	uint32_t len;            /* 1..8 bytes, within one aligned 8-byte
+				  * block (wider registers' stray hits are
+				  * dropped by decoding) */
+	enum hwbp_access access; /* what to watch for (HWBP_READ too) */
+	uint64_t ip;             /* the instruction that made the sampled
+				  * access (0: unknown) */
+	pid_t tid;               /* the thread that made it (0: unknown) */
+	uint64_t time_ns;        /* CLOCK_MONOTONIC when sampled (0) */
+	void *cookie;            /* the caller's */
+	/* Filled by the sampler when it arms the register: */
+	uint64_t seq;            /* 1 + the samples offered before it */
+	uint64_t value;          /* the bytes at addr once armed (len bytes,
+				  * little-endian) ... */
+	bool value_known;        /* ... if they could be read */
+	uint64_t armed_ns;       /* CLOCK_MONOTONIC after the value read */
+};
+
+/* A hit on a sampled address, for on_hit. */
+struct hwbp_sampler_hit {
+	const struct hwbp_sample *sample; /* the sample that armed it */
+	const struct hwbp_hit *hit;       /* signal delivery (else NULL) */
+	const struct hwbp_record *record; /* ring delivery (else NULL) */
+	void *ucontext;                   /* signal delivery: the handler's */
+	int touch;            /* HWBP_TOUCH_* of the decoded instruction,
+			       * 0: not decoded */
+	uint64_t value;       /* the bytes at addr now: in the SIGTRAP
+			       * handler, right after the access; for a
+			       * ring record, when it is read (approximate) */
+	bool value_known;
+	bool early;           /* ring: the hit's time is before the value
+			       * was read at arming: sample->value may
+			       * already include this access */
+};
+
+#define HWBP_SAMPLER_RELEASE 0 /* on_hit's answer: free the register */
+#define HWBP_SAMPLER_KEEP 1    /* keep watching (the value is re-read) */
+/* Signal delivery: runs in the SIGTRAP handler (async-signal-safe only);
+ * ring delivery: in the thread calling hwbp_sampler_poll. */
+typedef int (*hwbp_sampler_fn)(const struct hwbp_sampler_hit *h,
+			       void *cookie);
+
+enum hwbp_sample_source {
+	HWBP_SOURCE_CALLER = 0, /* samples come from hwbp_sampler_offer */
+	HWBP_SOURCE_PMU_STORES, /* the CPU's precise store sampling event
+				 * (Intel mem-stores) with PERF_SAMPLE_ADDR */
+	HWBP_SOURCE_PMU_LOADS,  /* ... precise loads (Intel mem-loads) */
+};
+
+struct hwbp_sampler_opts {
+	size_t sz;
+	uint32_t registers;       /* 0: all the probe finds */
+	uint64_t seed;            /* reservoir random seed (0: 1) */
+	/* scope, pid, kernel, delivery (HWBP_DELIVER_RING for any process;
+	 * anything else: signals, in this process), ring_pages,
+	 * signal_mode, rearm, sample, regs_mask (the general registers are
+	 * always sampled on rings, for decoding). */
+	const struct hwbp_opts *bp_opts;
+	hwbp_sampler_fn on_hit;   /* required */
+	void *cookie;             /* passed to on_hit */
+	enum hwbp_sample_source source;
+	uint64_t period;          /* PMU: one sample every period events
+				   * (0: 10007) */
+	enum hwbp_access access;  /* PMU: what to watch on a sampled
+				   * address (0: the sampled kind) */
+};
+
+struct hwbp_sampler_stats {
+	size_t sz;
+	uint64_t offered;    /* samples offered (caller or PMU) */
+	uint64_t armed;      /* samples that got a register */
+	uint64_t replaced;   /* ... in place of an armed sample */
+	uint64_t passed;     /* not chosen by the reservoir */
+	uint64_t busy;       /* dropped: the register chosen was being
+			      * changed by another thread or a hit */
+	uint64_t unfit;      /* dropped: spans two 8-byte blocks, or the
+			      * kernel refused the placement */
+	uint64_t duplicates; /* dropped: those bytes are armed already */
+	uint64_t hits;       /* delivered to on_hit */
+	uint64_t strays;     /* dropped: the access missed the sample's
+			      * bytes (a widened register) */
+	uint64_t filtered;   /* dropped: a write on a HWBP_READ sample */
+	uint64_t unmatched;  /* hits of no sample (re-armed over 64 times
+			      * since) */
+	uint64_t released, kept; /* on_hit's answers */
+	uint64_t lost;       /* ring records the kernel dropped */
+	uint64_t pmu_samples, pmu_lost; /* PMU source */
+	uint32_t registers;  /* registers held */
+};
+
+int hwbp_sampler_create(struct hwbp_sampler **out,
+			const struct hwbp_sampler_opts *opts);
+/* Close the registers (waiting for callbacks still running) and free.
+ * NULL is accepted. */
+int hwbp_sampler_close(struct hwbp_sampler *s);
+/*
+ * Offer one sample: it takes a free register, or replaces a random armed
+ * one with probability k/n (k registers, n samples offered since a
+ * register was last freed), so every sample of that window is equally
+ * likely to be watched.  1: armed, 0: not chosen or dropped (counted in
+ * the stats), -EINVAL: bad sample.  async-signal-safe (signal delivery or
+ * a thread scope; ring delivery with HWBP_SCOPE_PROCESS re-arms each
+ * thread's event: safe too, but slower).
+ */
+int hwbp_sampler_offer(struct hwbp_sampler *s,
+		       const struct hwbp_sample *sample);
+/* Free every register (samples armed are dropped); the stream goes on.
+ * async-signal-safe. */
+int hwbp_sampler_release_all(struct hwbp_sampler *s);
+int hwbp_sampler_get_stats(const struct hwbp_sampler *s,
+			   struct hwbp_sampler_stats *stats);
+/* The samples armed now (up to max copied to out, may be NULL): how many
+ * registers hold one. */
+int hwbp_sampler_armed(const struct hwbp_sampler *s, struct hwbp_sample *out,
+		       int max);
+/* Ring delivery and PMU sources: an epoll fd readable when records wait;
+ * deliver them (waiting up to timeout_ms, -1: forever) or without
+ * waiting.  Return the number of records read, or -errno. */
+int hwbp_sampler_fd(const struct hwbp_sampler *s);
+int hwbp_sampler_poll(struct hwbp_sampler *s, int timeout_ms);
+int hwbp_sampler_consume(struct hwbp_sampler *s);
 
 /* Short name of an access type ("write", "rw", ...). */
 const char *hwbp_access_name(enum hwbp_access access);

@@ -137,14 +137,30 @@ static int resolve_signal_mode(struct hwbp_req *req, const struct hwbp_probe *pr
 	return 0;
 }
 
-static int check_machine(const struct hwbp_probe *pr, const struct hwbp_req *req)
+/* Breakpoints work here at all, or why not (the scheduler asks too). */
+int hwbp_check_breakpoints(const struct hwbp_probe *pr)
 {
+	if (!pr->breakpoints && pr->paranoid >= 3 && !pr->cap_perfmon &&
+	    !pr->cap_sys_admin)
+		return hwbp_fail(EACCES, "perf_event_paranoid is %d: this "
+				 "kernel forbids perf_event_open to unprivileged "
+				 "users (sysctl kernel.perf_event_paranoid=2, or "
+				 "CAP_PERFMON)", pr->paranoid);
 	if (!pr->breakpoints)
 		return hwbp_fail(ENOSYS, "perf_event_open(PERF_TYPE_BREAKPOINT) "
 				 "does not work here (no "
 				 "CONFIG_HAVE_HW_BREAKPOINT, or "
 				 "perf_event_paranoid %d forbids it)",
 				 pr->paranoid);
+	return 0;
+}
+
+static int check_machine(const struct hwbp_probe *pr, const struct hwbp_req *req)
+{
+	int err = hwbp_check_breakpoints(pr);
+
+	if (err)
+		return err;
 	if (!pr->fires) {
 		static atomic_bool warned;
 

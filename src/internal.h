@@ -49,6 +49,8 @@ int hwbp_fail(int err, const char *fmt, ...)
 void hwbp_log(enum hwbp_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void hwbp_clear_error(void);
+/* hwbp_fail with a fixed message and no formatting: async-signal-safe. */
+int hwbp_fail_const(int err, const char *msg);
 
 /* ---- request.c: a checked request ---- */
 struct hwbp_place {
@@ -71,7 +73,7 @@ struct hwbp_req {
 	enum hwbp_rearm rearm;
 	uint32_t ring_pages, wakeup_events, sample, stack_size;
 	uint64_t regs_mask;
-	bool kernel, disabled, follow, task_events;
+	bool kernel, disabled, follow, task_events, switch_events;
 };
 int hwbp_req_from_opts(struct hwbp_req *req, uint64_t addr, uint32_t len,
 		       enum hwbp_access access, const struct hwbp_opts *opts);
@@ -114,6 +116,8 @@ struct hwbp {
 	int nrings;
 	int epfd;
 	void *scratch;     /* a wrapped ring record is copied here */
+	int *side_fds;     /* switch_events of a process's other threads */
+	int nside;
 	bool enabled;
 	bool modify_refused; /* the kernel refused the ioctl once: reopen */
 	_Atomic uint32_t generation;
@@ -136,6 +140,8 @@ int hwbp_events_move(struct hwbp *bp, const struct hwbp_place *p, uint32_t gen);
 int hwbp_events_count(struct hwbp *bp, uint64_t *count, uint64_t *lost);
 long hwbp_perf_event_open(struct perf_event_attr *attr, pid_t pid, int cpu,
 			  int group_fd, unsigned long flags);
+/* hwbp.c: 0 if breakpoints work here, else -errno with the reason. */
+int hwbp_check_breakpoints(const struct hwbp_probe *pr);
 int hwbp_explain_open_error(int err, const struct hwbp *bp,
 			    const struct hwbp_place *p, pid_t tid, int cpu);
 int hwbp_list_threads(pid_t pid, pid_t **tids, int *n);
@@ -161,11 +167,34 @@ int hwbp_ring_attach(struct hwbp *bp, int fd, int cpu, pid_t tid);
  * `sample_type`; bounds-checked, so corrupted input gives -EINVAL. */
 int hwbp_decode_sample(const void *body, size_t size, uint64_t sample_type,
 		       uint64_t regs_mask, struct hwbp_record *out);
+/* A record's sampled registers (in mask bit order) at their PERF_REG_*
+ * index, the rest 0. */
+void hwbp_record_regs(const struct hwbp_record *rec, uint64_t *regs);
+/* Decode a PERF_RECORD_SWITCH or SWITCH_CPU_WIDE record of a ring (its
+ * sample_id trailer is TID, TIME, CPU); -EINVAL when it cannot be one. */
+int hwbp_decode_switch(const struct perf_event_header *h, const void *body,
+		       size_t size, struct hwbp_record *out);
 
 /* ---- decode_*.c (arch_arm64.c: not decoded, -EOPNOTSUPP) ---- */
 /* hwbp_insn_before on the code of process pid (0: this one). */
 int hwbp_insn_before_in(pid_t pid, uint64_t pc, uint64_t addr, uint64_t len,
 			const uint64_t *regs, struct hwbp_insn_info *out);
+
+/* ---- sampler.c / pmu.c: samples from a PMU event ---- */
+struct hwbp_pmu_source;
+int hwbp_sampler_epfd(const struct hwbp_sampler *s);
+int hwbp_pmu_source_open(struct hwbp_sampler *s,
+			 const struct hwbp_sampler_opts *opts,
+			 struct hwbp_pmu_source **out);
+void hwbp_pmu_source_close(struct hwbp_pmu_source *p);
+/* Offer every sample waiting; the number read, or -errno. */
+int hwbp_pmu_source_consume(struct hwbp_sampler *s, struct hwbp_pmu_source *p);
+void hwbp_pmu_source_stats(const struct hwbp_pmu_source *p, uint64_t *samples,
+			   uint64_t *lost);
+/* Why precise memory sampling is missing here ("" when it is not). */
+int hwbp_pmu_mem_event(enum hwbp_sample_source src, uint32_t *type,
+		       uint64_t *config, uint64_t *config1, char *why,
+		       size_t whylen);
 
 /* ---- probe.c ---- */
 int hwbp_probe_cached(struct hwbp_probe *out);

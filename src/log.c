@@ -62,6 +62,17 @@ int hwbp_fail(int err, const char *fmt, ...)
 	return -err;
 }
 
+int hwbp_fail_const(int err, const char *msg)
+{
+	size_t n = strlen(msg);
+
+	if (n >= sizeof(last_error))
+		n = sizeof(last_error) - 1;
+	memcpy(last_error, msg, n);
+	last_error[n] = '\0';
+	return -err;
+}
+
 void hwbp_log(enum hwbp_log_level level, const char *fmt, ...)
 {
 	char msg[512];

@@ -5,6 +5,7 @@
  * holds do not hide free registers.  The answer is cached.
  */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -149,6 +150,36 @@ static bool probe_lost_count(void)
 	return works(open_attr(&a, 0, -1));
 }
 
+static bool pmu_has(const char *what)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/sys/bus/event_source/devices/%s", what);
+	return access(path, F_OK) == 0;
+}
+
+/*
+ * Branch records at a hit.  The kernel refuses a branch stack on the
+ * breakpoint event itself (hw_breakpoint_event_init: EOPNOTSUPP), so the
+ * last branches before a hit can only come from the CPU's LBR, read at
+ * the hit by a BPF program on the breakpoint event
+ * (bpf_get_branch_snapshot, 5.16+), or from an Intel PT AUX sample.  hwbp
+ * implements neither yet: `branches` stays false and the explanation says
+ * which of the pieces this machine lacks.
+ */
+static void probe_branches(struct hwbp_probe *p)
+{
+	struct perf_event_attr a = probe_attr(
+		(uint64_t)(uintptr_t)&probe_target[0], 8, HWBP_WRITE);
+
+	a.sample_type = PERF_SAMPLE_IP | PERF_SAMPLE_BRANCH_STACK;
+	a.branch_sample_type = PERF_SAMPLE_BRANCH_USER | PERF_SAMPLE_BRANCH_ANY;
+	p->bp_branch_stack = works(open_attr(&a, 0, -1));
+	p->lbr = pmu_has("cpu/caps/branches") || pmu_has("cpu_core/caps/branches");
+	p->intel_pt = pmu_has("intel_pt");
+	p->branches = p->bp_branch_stack;
+}
+
 static void read_caps(struct hwbp_probe *p)
 {
 	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
@@ -199,6 +230,7 @@ static void *probe_thread(void *arg)
 	 * (perf_allow_cpu) says it instead. */
 	p->cpu_wide = p->cap_perfmon || p->cap_sys_admin || p->paranoid <= 0;
 	p->kernel = works(try_open(data, 8, HWBP_WRITE, false, true, 0, -1));
+	probe_branches(p);
 	return NULL;
 }
 
@@ -247,15 +279,53 @@ static const char *yes_no(bool v)
 	return v ? "yes" : "no";
 }
 
+/* The PMUs of this machine, "a b c". */
+static void list_pmus(char *out, size_t size)
+{
+	DIR *d = opendir("/sys/bus/event_source/devices");
+	struct dirent *e;
+	size_t n = 0;
+
+	out[0] = '\0';
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.' && n < size)
+			n += (size_t)snprintf(out + n, size - n, "%s%s",
+					      n ? " " : "", e->d_name);
+	if (d)
+		closedir(d);
+}
+
+/* Why branch records are not available (p.branches false). */
+static void branches_why(const struct hwbp_probe *p, char *out, size_t size)
+{
+	char pmus[256];
+
+	list_pmus(pmus, sizeof(pmus));
+	snprintf(out, size, " (the kernel refuses a branch stack on breakpoint "
+		 "events: perf_event_open said %s; the last branches at a hit "
+		 "need the CPU's LBR read by a BPF program at the hit "
+		 "(bpf_get_branch_snapshot) or an Intel PT AUX sample: %s; "
+		 "PMUs here: %s)",
+		 p->bp_branch_stack ? "yes" : "EOPNOTSUPP",
+		 p->lbr || p->intel_pt ? "this CPU has them, hwbp does not "
+		 "implement that path yet" : "no cpu PMU with LBR "
+		 "(cpu/caps/branches) and no intel_pt here",
+		 pmus[0] ? pmus : "none");
+}
+
 HWBP_API int hwbp_probe_explain(char *buf, size_t size)
 {
 	struct hwbp_probe p;
-	char par[24];
+	char par[24], why[768];
 
 	if (!buf && size)
 		return hwbp_fail(EINVAL, "hwbp_probe_explain: buf is NULL");
 	hwbp_probe_cached(&p);
 	snprintf(par, sizeof(par), "%d", p.paranoid);
+	if (p.branches)
+		snprintf(why, sizeof(why), " (LBR at each hit)");
+	else
+		branches_why(&p, why, sizeof(why));
 	return snprintf(buf, size,
 		"arch              %s\n"
 		"breakpoints       %s%s\n"
@@ -271,7 +341,8 @@ HWBP_API int hwbp_probe_explain(char *buf, size_t size)
 		"kernel accesses   %s%s%s)\n"
 		"perf_event_paranoid %s\n"
 		"CAP_PERFMON       %s\n"
-		"CAP_SYS_ADMIN     %s\n",
+		"CAP_SYS_ADMIN     %s\n"
+		"branch records    %s%s\n",
 		hwbp_arch.name, yes_no(p.breakpoints),
 		p.breakpoints ? "" : " (perf_event_open(PERF_TYPE_BREAKPOINT) "
 				     "failed: no CONFIG_HAVE_HW_BREAKPOINT, or "
@@ -296,5 +367,6 @@ HWBP_API int hwbp_probe_explain(char *buf, size_t size)
 		yes_no(p.kernel), p.kernel ? " (" :
 			" (needs CAP_PERFMON or perf_event_paranoid <= 1; now ",
 		p.kernel ? "privileged" : par,
-		par, yes_no(p.cap_perfmon), yes_no(p.cap_sys_admin));
+		par, yes_no(p.cap_perfmon), yes_no(p.cap_sys_admin),
+		yes_no(p.branches), why);
 }

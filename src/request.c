@@ -123,6 +123,9 @@ static int check_signal_target(const struct hwbp_req *req)
 
 static int check_delivery(struct hwbp_req *req)
 {
+	if (req->switch_events && req->delivery != HWBP_DELIVER_RING)
+		return hwbp_fail(EINVAL, "switch_events are ring records: "
+				 "they need delivery HWBP_DELIVER_RING");
 	switch (req->delivery) {
 	case HWBP_DELIVER_COUNT:
 		return 0;
@@ -207,6 +210,7 @@ int hwbp_req_from_opts(struct hwbp_req *req, uint64_t addr, uint32_t len,
 	req->disabled = HWBP_OPTS_GET(o, disabled, false);
 	req->follow = !HWBP_OPTS_GET(o, no_follow, false);
 	req->task_events = HWBP_OPTS_GET(o, task_events, false);
+	req->switch_events = HWBP_OPTS_GET(o, switch_events, false);
 
 	if ((unsigned)req->rearm > HWBP_REARM_REOPEN)
 		return hwbp_fail(EINVAL, "rearm %d is not a hwbp_rearm",

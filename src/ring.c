@@ -21,11 +21,12 @@
 
 #define SCRATCH_SIZE 65536 /* a record's size is a u16 */
 
-static int open_ring(struct hwbp *bp, struct hwbp_ring *r, pid_t tid, int cpu)
+/* The ring's own dummy event: the side-band records asked for. */
+static void ring_attr(const struct hwbp *bp, struct perf_event_attr *a)
 {
-	struct perf_event_attr a = {
+	*a = (struct perf_event_attr){
 		.type = PERF_TYPE_SOFTWARE,
-		.size = sizeof(a),
+		.size = sizeof(*a),
 		.config = PERF_COUNT_SW_DUMMY,
 		.exclude_kernel = 1,
 		.exclude_hv = 1,
@@ -33,18 +34,34 @@ static int open_ring(struct hwbp *bp, struct hwbp_ring *r, pid_t tid, int cpu)
 		.clockid = CLOCK_MONOTONIC,
 		.sample_id_all = 1,
 	};
+	if (bp->req.task_events) {
+		/* Names and lifetimes of the tasks, and of those they create. */
+		a->comm = 1;
+		a->comm_exec = 1;
+		a->task = 1;
+	}
+	/* Tasks getting and leaving a CPU: per-task events see their own
+	 * task's switches, CPU-wide ones every task's (SWITCH_CPU_WIDE). */
+	a->context_switch = bp->req.switch_events;
+	/* Inherited like the breakpoints even with nothing to record: a new
+	 * thread's perf context then equals its creator's, so the kernel
+	 * swaps them at a switch instead of reloading the debug registers
+	 * (a plain process ring measured +27 us per switch in a VM). */
+	a->inherit = bp->req.scope == HWBP_SCOPE_PROCESS && bp->req.follow;
+	/* The sample_id trailer of each record says who, when and where. */
+	if (bp->req.task_events || bp->req.switch_events)
+		a->sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME |
+				 PERF_SAMPLE_CPU;
+}
+
+static int open_ring(struct hwbp *bp, struct hwbp_ring *r, pid_t tid, int cpu)
+{
+	struct perf_event_attr a;
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	struct epoll_event ev = { .events = EPOLLIN };
 	long fd;
 
-	if (bp->req.task_events) {
-		/* Names and lifetimes of the tasks, and of those they create. */
-		a.comm = 1;
-		a.comm_exec = 1;
-		a.task = 1;
-		a.inherit = bp->req.scope == HWBP_SCOPE_PROCESS && bp->req.follow;
-		a.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME;
-	}
+	ring_attr(bp, &a);
 	fd = hwbp_perf_event_open(&a, tid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
 
 	if (fd < 0) {
@@ -106,6 +123,96 @@ static int ring_targets(struct hwbp *bp, pid_t *tid, int **cpus, int *n)
 	return *cpus ? 0 : hwbp_fail(ENOMEM, "out of memory for rings");
 }
 
+static int push_side(struct hwbp *bp, int fd)
+{
+	int *fds = realloc(bp->side_fds, (bp->nside + 1) * sizeof(int));
+
+	if (!fds) {
+		close(fd);
+		return hwbp_fail(ENOMEM, "out of memory for switch events");
+	}
+	bp->side_fds = fds;
+	bp->side_fds[bp->nside++] = fd;
+	return 0;
+}
+
+/* Thread tid's own switch records, one event per ring (CPU), written into
+ * the rings.  -ESRCH: it exited meanwhile. */
+static int open_side(struct hwbp *bp, pid_t tid)
+{
+	struct perf_event_attr a;
+	int err = 0;
+
+	ring_attr(bp, &a);
+	a.comm = a.comm_exec = a.task = 0; /* the ring's event has those */
+	for (int i = 0; i < bp->nrings && !err; i++) {
+		long fd = hwbp_perf_event_open(&a, tid, bp->rings[i].cpu, -1,
+					       PERF_FLAG_FD_CLOEXEC);
+
+		if (fd < 0 && errno == ESRCH)
+			return -ESRCH;
+		if (fd < 0)
+			return hwbp_explain_open_error(errno, bp,
+						       &bp->req.place, tid,
+						       bp->rings[i].cpu);
+		if ((err = push_side(bp, (int)fd)))
+			return err;
+		if (ioctl((int)fd, PERF_EVENT_IOC_SET_OUTPUT, bp->rings[i].fd))
+			err = hwbp_fail(errno, "PERF_EVENT_IOC_SET_OUTPUT of a "
+					"switch event failed (tid %d)",
+					(int)tid);
+	}
+	return err;
+}
+
+static bool listed(const pid_t *v, int n, pid_t tid)
+{
+	for (int i = 0; i < n; i++)
+		if (v[i] == tid)
+			return true;
+	return false;
+}
+
+/*
+ * The rings' inherited event covers the process's first thread and the
+ * tasks created after it; the threads already running get their own
+ * switch events, pass after pass until no new thread shows up (one may
+ * be created by a thread not yet covered).
+ */
+static int open_sides(struct hwbp *bp)
+{
+	pid_t *done = NULL, *tids;
+	int ndone = 0, n, err = 0, added = 1;
+
+	for (int pass = 0; pass < 100 && added && !err; pass++) {
+		if ((err = hwbp_list_threads(bp->req.pid, &tids, &n)))
+			break;
+		added = 0;
+		for (int i = 0; i < n && !err; i++) {
+			pid_t *d;
+
+			if (tids[i] == bp->req.pid || listed(done, ndone, tids[i]))
+				continue;
+			if (!(d = realloc(done, (ndone + 1) * sizeof(pid_t)))) {
+				err = hwbp_fail(ENOMEM, "out of memory");
+				break;
+			}
+			done = d;
+			done[ndone++] = tids[i];
+			err = open_side(bp, tids[i]);
+			if (err == -ESRCH) {
+				err = 0;
+				hwbp_clear_error();
+			}
+			added++;
+		}
+		free(tids);
+		added = added && bp->req.follow;
+	}
+	free(done);
+	return err;
+}
+
 int hwbp_rings_open(struct hwbp *bp)
 {
 	int *cpus = NULL, n = 0, err;
@@ -132,11 +239,20 @@ int hwbp_rings_open(struct hwbp *bp)
 		bp->nrings++;
 	}
 	free(cpus);
-	return err == -ENODEV ? 0 : err;
+	if (err == -ENODEV)
+		err = 0;
+	if (!err && bp->req.switch_events && bp->req.scope == HWBP_SCOPE_PROCESS)
+		err = open_sides(bp);
+	return err;
 }
 
 void hwbp_rings_close(struct hwbp *bp)
 {
+	for (int i = 0; i < bp->nside; i++)
+		close(bp->side_fds[i]);
+	free(bp->side_fds);
+	bp->side_fds = NULL;
+	bp->nside = 0;
 	for (int i = 0; i < bp->nrings; i++) {
 		munmap(bp->rings[i].base, bp->rings[i].size);
 		close(bp->rings[i].fd);
@@ -248,6 +364,19 @@ int hwbp_decode_sample(const void *body, size_t size, uint64_t t,
 	return ok ? 0 : -EINVAL;
 }
 
+void hwbp_record_regs(const struct hwbp_record *rec, uint64_t *regs)
+{
+	int k = 0;
+
+	memset(regs, 0, HWBP_NREGS * sizeof(*regs));
+	for (int bit = 0; rec->regs && bit < 64; bit++)
+		if (rec->regs_mask & (1ull << bit)) {
+			if (bit < HWBP_NREGS)
+				regs[bit] = rec->regs[k];
+			k++;
+		}
+}
+
 /* A record, contiguous: in place, or copied out of the wrap-around. */
 static const struct perf_event_header *record_at(struct hwbp *bp,
 						 const uint8_t *data,
@@ -303,6 +432,56 @@ static int deliver_task(struct hwbp *bp, uint32_t type, const void *body,
 	return 0;
 }
 
+/*
+ * PERF_RECORD_SWITCH: only the sample_id trailer (u32 pid, tid; u64 time;
+ * u32 cpu, res: the ring events' sample_type); SWITCH_CPU_WIDE: u32
+ * next_prev_pid, next_prev_tid first.  Out or in, and preempted, are in
+ * the header's misc bits.
+ */
+int hwbp_decode_switch(const struct perf_event_header *h, const void *body,
+		       size_t size, struct hwbp_record *r)
+{
+	const uint8_t *b = body;
+	size_t head = h->type == PERF_RECORD_SWITCH_CPU_WIDE ? 8 : 0;
+	uint32_t ids[2];
+
+	memset(r, 0, sizeof(*r));
+	if (h->type != PERF_RECORD_SWITCH && h->type != PERF_RECORD_SWITCH_CPU_WIDE)
+		return -EINVAL;
+	if (size < head + 24)
+		return -EINVAL;
+	if (head) {
+		memcpy(ids, b, 8);
+		r->next_prev_pid = ids[0];
+		r->next_prev_tid = ids[1];
+	}
+	b += size - 24; /* the trailer ends the record */
+	memcpy(ids, b, 8);
+	r->pid = ids[0];
+	r->tid = ids[1];
+	memcpy(&r->time_ns, b + 8, 8);
+	memcpy(ids, b + 16, 8);
+	r->cpu = ids[0];
+	r->kind = HWBP_REC_SWITCH;
+	r->switch_out = h->misc & PERF_RECORD_MISC_SWITCH_OUT;
+	r->preempted = r->switch_out &&
+		       (h->misc & PERF_RECORD_MISC_SWITCH_OUT_PREEMPT);
+	return 0;
+}
+
+static int deliver_switch(struct hwbp *bp, const struct perf_event_header *h,
+			  const void *body, size_t size)
+{
+	struct hwbp_record rec;
+
+	if (!bp->req.switch_events || hwbp_decode_switch(h, body, size, &rec))
+		return 0;
+	rec.bp = bp;
+	rec.cookie = bp->req.cookie;
+	bp->req.on_record(&rec, bp->req.cookie);
+	return 0;
+}
+
 static int handle_record(struct hwbp *bp, const struct perf_event_header *h,
 			 uint64_t sample_type)
 {
@@ -326,8 +505,14 @@ static int handle_record(struct hwbp *bp, const struct perf_event_header *h,
 	case PERF_RECORD_FORK: /* u32 pid, ppid, tid, ptid; u64 time */
 	case PERF_RECORD_EXIT:
 		return deliver_task(bp, h->type, body, body_size);
+	case PERF_RECORD_SWITCH:
+	case PERF_RECORD_SWITCH_CPU_WIDE:
+		return deliver_switch(bp, h, body, body_size);
 	case PERF_RECORD_LOST: /* u64 id, u64 lost */
-		if (body_size >= 16)
+		/* Any records, side-band ones too: where the events count
+		 * their own dropped samples (PERF_FORMAT_LOST), those
+		 * counts are the hits lost, not this. */
+		if (body_size >= 16 && !bp->lost_format)
 			atomic_fetch_add(&bp->lost, body[1]);
 		return 0;
 	case PERF_RECORD_LOST_SAMPLES: /* u64 lost */

@@ -12,6 +12,8 @@
  * takes no lock: it finds the watch in the register's owner table, indexed
  * by the placement generation the hit carries, and removed watches stay
  * allocated until hwbp_sched_close (after the registers' callbacks end).
+ * A closed scheduler (and its watches) stays allocated, marked closed, for
+ * the next 16 closes: a call on it is -EBADF, not a use-after-free.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -76,6 +78,8 @@ struct hwbp_sched {
 	unsigned timer_failed;    /* turns that failed (warned once) */
 	_Atomic uint64_t unmatched; /* ring hits of no known placement */
 	_Atomic uint64_t records;   /* ring hit records read */
+	struct hwbp_sched *next_open; /* the list of open schedulers */
+	_Atomic bool closed;
 };
 
 static uint64_t now_ns(void)
@@ -209,20 +213,6 @@ static struct hwbp_watch *watch_at(struct hwbp_sched *s, uint64_t addr,
 	return found;
 }
 
-/* The sampled registers (in mask bit order) at their PERF_REG_* index. */
-static void spread_regs(const struct hwbp_record *rec, uint64_t *regs)
-{
-	int k = 0;
-
-	memset(regs, 0, HWBP_NREGS * sizeof(*regs));
-	for (int bit = 0; rec->regs && bit < 64; bit++)
-		if (rec->regs_mask & (1ull << bit)) {
-			if (bit < HWBP_NREGS)
-				regs[bit] = rec->regs[k];
-			k++;
-		}
-}
-
 /* Ring path: runs in the thread calling hwbp_sched_poll. */
 static void sched_record(const struct hwbp_record *rec, void *cookie)
 {
@@ -245,7 +235,7 @@ static void sched_record(const struct hwbp_record *rec, void *cookie)
 		atomic_fetch_add(&s->unmatched, 1);
 		return;
 	}
-	spread_regs(rec, regs);
+	hwbp_record_regs(rec, regs);
 	how = classify(w, (pid_t)rec->pid, rec->ip, rec->addr, len,
 		       rec->regs ? regs : NULL);
 	if (!admit(w, how))
@@ -277,8 +267,9 @@ static int reg_create(struct hwbp_sched *s, struct reg *r,
 		o.on_record = sched_record;
 		o.sample |= HWBP_SAMPLE_REGS;
 		o.regs_mask |= hwbp_arch.sample_regs;
-		/* Task records once, not once per register. */
+		/* Task and switch records once, not once per register. */
 		o.task_events = o.task_events && r == &s->regs[0];
+		o.switch_events = o.switch_events && r == &s->regs[0];
 	} else {
 		o.delivery = HWBP_DELIVER_SIGNAL;
 		o.on_hit = sched_hit;
@@ -490,6 +481,116 @@ static void *rr_timer(void *arg)
 	return NULL;
 }
 
+/* ---- open and recently closed schedulers ---- */
+
+static void free_watch(struct hwbp_watch *w)
+{
+	if (w)
+		free(w->pieces);
+	free(w);
+}
+
+#define QUARANTINE 16
+
+static pthread_mutex_t scheds_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hwbp_sched *scheds_open;
+static struct hwbp_sched *quarantine[QUARANTINE];
+static int q_next;
+
+/* Stop arming: the timer thread, the registers (hwbp_close waits for
+ * their callbacks: then nothing names a watch any more), the ring set. */
+static void sched_stop(struct hwbp_sched *s)
+{
+	if (s->has_timer) {
+		pthread_mutex_lock(&s->lock);
+		s->stop = true;
+		pthread_cond_signal(&s->wake);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->timer, NULL);
+		s->has_timer = false;
+	}
+	for (int i = 0; s->regs && i < s->nregs; i++) {
+		hwbp_close(s->regs[i].bp);
+		s->regs[i].bp = NULL;
+	}
+	if (s->epfd >= 0)
+		close(s->epfd);
+	s->epfd = -1;
+}
+
+static void sched_free(struct hwbp_sched *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < s->live.n; i++)
+		free_watch(s->live.v[i]);
+	for (int i = 0; i < s->dead.n; i++)
+		free_watch(s->dead.v[i]);
+	free(s->live.v);
+	free(s->dead.v);
+	free(s->regs);
+	pthread_cond_destroy(&s->wake);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+static void sched_register(struct hwbp_sched *s)
+{
+	pthread_mutex_lock(&scheds_lock);
+	s->next_open = scheds_open;
+	scheds_open = s;
+	pthread_mutex_unlock(&scheds_lock);
+}
+
+/* Take s off the open list and mark it closed (s is compared as a
+ * pointer, never dereferenced unless found); false if it was not open. */
+static bool sched_unlink(struct hwbp_sched *s)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&scheds_lock);
+	for (struct hwbp_sched **p = &scheds_open; *p; p = &(*p)->next_open)
+		if (*p == s) {
+			*p = s->next_open;
+			atomic_store(&s->closed, true);
+			found = true;
+			break;
+		}
+	pthread_mutex_unlock(&scheds_lock);
+	return found;
+}
+
+/* Keep a closed scheduler a while; free the oldest one kept. */
+static void sched_quarantine(struct hwbp_sched *s)
+{
+	struct hwbp_sched *old;
+
+	pthread_mutex_lock(&scheds_lock);
+	old = quarantine[q_next];
+	quarantine[q_next] = s;
+	q_next = (q_next + 1) % QUARANTINE;
+	pthread_mutex_unlock(&scheds_lock);
+	sched_free(old);
+}
+
+__attribute__((destructor)) static void free_sched_quarantine(void)
+{
+	for (int i = 0; i < QUARANTINE; i++) {
+		sched_free(quarantine[i]);
+		quarantine[i] = NULL;
+	}
+}
+
+/* A usable scheduler, or -EINVAL (NULL) / -EBADF (closed), with the message. */
+static int check_sched(const struct hwbp_sched *s, const char *fn)
+{
+	if (!s)
+		return hwbp_fail(EINVAL, "%s: scheduler is NULL", fn);
+	if (atomic_load(&s->closed))
+		return hwbp_fail(EBADF, "%s: this scheduler is closed", fn);
+	return 0;
+}
+
 /* ---- public ---- */
 
 /* SIGTRAP goes to the thread that hit: it must be one of ours. */
@@ -561,11 +662,16 @@ HWBP_API int hwbp_sched_create(struct hwbp_sched **out,
 	int slots = hwbp_probe_cached(NULL), err;
 	struct hwbp_sched *s;
 
+	struct hwbp_probe pr;
+
 	hwbp_clear_error();
 	if (!out)
 		return hwbp_fail(EINVAL, "hwbp_sched_create: out is NULL");
 	*out = NULL;
 	if ((err = sched_opts_check(opts, slots)))
+		return err;
+	hwbp_probe_cached(&pr);
+	if ((err = hwbp_check_breakpoints(&pr)))
 		return err;
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -594,7 +700,8 @@ HWBP_API int hwbp_sched_create(struct hwbp_sched **out,
 	s->ring = s->bp_opts.delivery == HWBP_DELIVER_RING;
 	if (s->ring && (s->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		err = errno;
-		hwbp_sched_close(s);
+		sched_stop(s);
+		sched_free(s);
 		return hwbp_fail(err, "hwbp_sched_create: epoll_create1: %s",
 				 strerror(err));
 	}
@@ -608,18 +715,20 @@ HWBP_API int hwbp_sched_create(struct hwbp_sched **out,
 	for (int i = 0; s->regs && i < s->nregs; i++)
 		s->regs[i].s = s;
 	if (!s->regs) {
-		hwbp_sched_close(s);
+		sched_free(s);
 		return hwbp_fail(ENOMEM, "out of memory for a scheduler");
 	}
 	if (s->policy == HWBP_POLICY_RR && !HWBP_OPTS_GET(opts, manual, false)) {
 		err = -pthread_create(&s->timer, NULL, rr_timer, s);
 		if (err) {
-			hwbp_sched_close(s);
+			sched_stop(s);
+			sched_free(s);
 			return hwbp_fail(-err, "hwbp_sched_create: no timer "
 					 "thread: %s", strerror(-err));
 		}
 		s->has_timer = true;
 	}
+	sched_register(s);
 	*out = s;
 	return 0;
 }
@@ -661,20 +770,14 @@ static int new_watch(struct hwbp_sched *s, uint64_t addr, uint64_t len,
 	return 0;
 }
 
-static void free_watch(struct hwbp_watch *w)
-{
-	if (w)
-		free(w->pieces);
-	free(w);
-}
-
 static int check_watch_args(struct hwbp_sched *s, uint64_t addr, uint64_t len,
 			    enum hwbp_access access)
 {
 	struct hwbp_place p = { addr, 1, hw_access(access) };
+	int err = check_sched(s, "hwbp_sched_add");
 
-	if (!s)
-		return hwbp_fail(EINVAL, "hwbp_sched_add: scheduler is NULL");
+	if (err)
+		return err;
 	if (access != HWBP_READ && access != HWBP_WRITE && access != HWBP_RW &&
 	    access != HWBP_EXEC)
 		return hwbp_fail(EINVAL, "hwbp_sched_add: access %d is not "
@@ -735,9 +838,10 @@ HWBP_API int hwbp_sched_remove(struct hwbp_sched *s, struct hwbp_watch *w)
 	int at, err = 0;
 
 	hwbp_clear_error();
-	if (!s || !w)
-		return hwbp_fail(EINVAL, "hwbp_sched_remove: %s is NULL",
-				 s ? "watch" : "scheduler");
+	if ((err = check_sched(s, "hwbp_sched_remove")))
+		return err;
+	if (!w)
+		return hwbp_fail(EINVAL, "hwbp_sched_remove: watch is NULL");
 	pthread_mutex_lock(&s->lock);
 	at = list_find(&s->live, w);
 	if (at < 0) {
@@ -764,10 +868,10 @@ HWBP_API int hwbp_sched_remove(struct hwbp_sched *s, struct hwbp_watch *w)
 
 HWBP_API int hwbp_sched_rotate(struct hwbp_sched *s)
 {
-	int err;
+	int err = check_sched(s, "hwbp_sched_rotate");
 
-	if (!s)
-		return hwbp_fail(EINVAL, "hwbp_sched_rotate: scheduler is NULL");
+	if (err)
+		return err;
 	pthread_mutex_lock(&s->lock);
 	err = rotate_locked(s);
 	pthread_mutex_unlock(&s->lock);
@@ -785,6 +889,9 @@ HWBP_API int hwbp_watch_get_stats(const struct hwbp_watch *w,
 	if (!w || !st)
 		return hwbp_fail(EINVAL, "hwbp_watch_get_stats: %s is NULL",
 				 w ? "stats" : "watch");
+	if (atomic_load(&w->s->closed))
+		return hwbp_fail(EBADF, "hwbp_watch_get_stats: its scheduler "
+				 "is closed");
 	if ((err = hwbp_opts_valid(st, st->sz, sizeof(*st), "hwbp_watch_stats")))
 		return err;
 	s = w->s;
@@ -808,29 +915,11 @@ HWBP_API int hwbp_sched_close(struct hwbp_sched *s)
 {
 	if (!s)
 		return 0;
-	if (s->has_timer) {
-		pthread_mutex_lock(&s->lock);
-		s->stop = true;
-		pthread_cond_signal(&s->wake);
-		pthread_mutex_unlock(&s->lock);
-		pthread_join(s->timer, NULL);
-	}
-	/* hwbp_close waits for callbacks still running: then nothing can
-	 * name a watch any more. */
-	for (int i = 0; s->regs && i < s->nregs; i++)
-		hwbp_close(s->regs[i].bp);
-	for (int i = 0; i < s->live.n; i++)
-		free_watch(s->live.v[i]);
-	for (int i = 0; i < s->dead.n; i++)
-		free_watch(s->dead.v[i]);
-	free(s->live.v);
-	free(s->dead.v);
-	free(s->regs);
-	if (s->epfd >= 0)
-		close(s->epfd);
-	pthread_cond_destroy(&s->wake);
-	pthread_mutex_destroy(&s->lock);
-	free(s);
+	if (!sched_unlink(s))
+		return hwbp_fail(EBADF, "hwbp_sched_close: not an open "
+				 "scheduler (closed already?)");
+	sched_stop(s);
+	sched_quarantine(s);
 	return 0;
 }
 
@@ -838,8 +927,10 @@ HWBP_API int hwbp_sched_close(struct hwbp_sched *s)
 
 static int check_ring_sched(const struct hwbp_sched *s, const char *fn)
 {
-	if (!s)
-		return hwbp_fail(EINVAL, "%s: scheduler is NULL", fn);
+	int err = check_sched(s, fn);
+
+	if (err)
+		return err;
 	if (!s->ring)
 		return hwbp_fail(EINVAL, "%s: the scheduler delivers by signal "
 				 "(bp_opts->delivery is not HWBP_DELIVER_RING)",
@@ -901,9 +992,10 @@ HWBP_API int hwbp_sched_get_stats(struct hwbp_sched *s,
 	uint64_t n;
 	int err;
 
-	if (!s || !st)
-		return hwbp_fail(EINVAL, "hwbp_sched_get_stats: %s is NULL",
-				 s ? "stats" : "scheduler");
+	if ((err = check_sched(s, "hwbp_sched_get_stats")))
+		return err;
+	if (!st)
+		return hwbp_fail(EINVAL, "hwbp_sched_get_stats: stats is NULL");
 	if ((err = hwbp_opts_valid(st, st->sz, sizeof(*st), "hwbp_sched_stats")))
 		return err;
 	/* Drops and counts before records: records read later can only

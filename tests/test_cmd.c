@@ -9,6 +9,7 @@
  */
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <math.h>
 #include <poll.h>
 #include <regex.h>
 #include <signal.h>
@@ -437,6 +438,8 @@ static const struct usage_case usage_cases[] = {
 	  "--count only counts" },
 	{ { "watch", "--count", "--bt", "counter", "-p", "1" },
 	  "--count only counts" },
+	{ { "watch", "--count", "--switches", "counter", "-p", "1" },
+	  "--count only counts" },
 	{ { "watch", "--exec", "--if", "== 0", "f", "-p", "1" },
 	  "--exec has none" },
 	{ { "watch", "--if", "=~ 3", "counter", "-p", "1" }, "--if '=~ 3'" },
@@ -601,6 +604,65 @@ Test(cmd, tid_of_another_process_is_an_error, .timeout = 30)
 	kill(target, SIGKILL);
 	waitpid(target, NULL, 0);
 	assert_error(&r, 1, "has no such thread");
+	free_run(&r);
+}
+
+/* hwbp as nobody (setpriv: no groups, no capabilities), or a skip. */
+static struct run hwbp_as_nobody(const char *const *args)
+{
+	const char *argv[MAX_ARGS] = { "--reuid=65534", "--regid=65534",
+				       "--clear-groups", env_or_skip("HWBP_BIN") };
+	struct proc p;
+	int n = 4;
+
+	if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK))
+		cr_skip_test("skipped: needs root and setpriv (util-linux) to "
+			     "run hwbp as another user");
+	while (*args && n < MAX_ARGS - 1)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	p = spawn("/usr/bin/setpriv", argv, HWBP_ALARM_S);
+	return finish(&p);
+}
+
+/* man hwbp: no permission is a runtime error (1); the line names the
+ * kernel's rule (ptrace read access to the process). */
+Test(cmd, no_permission_to_watch_a_root_process, .timeout = 30)
+{
+	struct proc loop;
+	pid_t target = start_loop(3000, &loop);
+	char pid[16], want[64];
+	struct run r;
+
+	snprintf(pid, sizeof(pid), "%d", (int)target);
+	r = hwbp_as_nobody(ARGS("watch", "ticks", "-p", pid));
+	kill(target, SIGKILL);
+	waitpid(target, NULL, 0);
+	snprintf(want, sizeof(want), "no permission to watch process %d",
+		 (int)target);
+	assert_error(&r, 1, want);
+	cr_assert(strstr(r.err, "ptrace read access"), "%s", r.err);
+	free_run(&r);
+}
+
+/* Kernel addresses unprivileged: refused, naming CAP_PERFMON and
+ * perf_event_paranoid (exit 1: a permission, not a usage error). */
+Test(cmd, kernel_address_unprivileged_is_refused, .timeout = 30)
+{
+	struct run r;
+
+	TU_REQUIRE(tu_probe().paranoid >= 2,
+		   "perf_event_paranoid <= 1 lets every user watch kernel "
+		   "accesses");
+	r = hwbp_as_nobody(ARGS("watch", "--kernel", "0xffffffff81000000",
+				"--", "/bin/true"));
+	assert_error(&r, 1, "CAP_PERFMON");
+	cr_assert(strstr(r.err, "perf_event_paranoid"), "%s", r.err);
+	free_run(&r);
+	r = hwbp_as_nobody(ARGS("watch", "--cpu", "0", "--kernel",
+				"0xffffffff81000000"));
+	assert_error(&r, 1, "CAP_PERFMON");
+	cr_assert(strstr(r.err, "perf_event_paranoid"), "%s", r.err);
 	free_run(&r);
 }
 
@@ -1263,4 +1325,290 @@ Test(cmd, closed_output_ends_the_watch, .timeout = 30)
 		  WEXITSTATUS(wstatus) == 128 + SIGPIPE, "hwbp: exit %d",
 		  WEXITSTATUS(wstatus));
 	close(p.err);
+}
+
+/* ---- hwbp silent: the silent-store detector ---- */
+
+struct site_row {
+	int64_t writes, silent, unsure;
+	bool seen;
+};
+
+/* The JSON site lines of `hwbp silent --json`, summed per variable. */
+static void silent_sites(const char *text, const char *const *names, int n,
+			 struct site_row *rows, json_object **summary)
+{
+	char *copy = strdup(text), *save = NULL;
+
+	*summary = NULL;
+	for (char *line = strtok_r(copy, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		json_object *o = json_tokener_parse(line);
+
+		cr_assert(o, "not JSON: %s", line);
+		if (!strcmp(jstr(o, "type"), "summary")) {
+			*summary = o;
+			continue;
+		}
+		cr_assert_str_eq(jstr(o, "type"), "site");
+		for (int i = 0; i < n; i++)
+			if (!strcmp(jstr(o, "variable"), names[i])) {
+				rows[i].writes += jint(o, "writes");
+				rows[i].silent += jint(o, "silent");
+				rows[i].unsure += jint(o, "unsure");
+				rows[i].seen = true;
+			}
+		json_object_put(o);
+	}
+	free(copy);
+	cr_assert(*summary, "no summary line in: %s", text);
+}
+
+Test(silent, finds_the_known_silent_stores, .timeout = 120)
+{
+	static const char *const names[] = { "same_value", "counter", "half" };
+	struct site_row rows[3] = { 0 };
+	json_object *summary;
+	struct run r;
+	int64_t exact[3];
+
+	TU_REQUIRE_HITS();
+	r = HWBP("silent", "--json", "same_value", "counter", "half", "--",
+		 helper("cmd_silent"), "100000");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	silent_sites(r.out, names, 3, rows, &summary);
+	for (int i = 0; i < 3; i++) {
+		exact[i] = rows[i].writes - rows[i].unsure;
+		cr_assert_geq(exact[i], 10, "%s: %lld exact writes sampled: %s",
+			      names[i], (long long)exact[i], r.out);
+	}
+	/* same_value = 7: every write but the program's first is silent */
+	cr_assert_geq(rows[0].silent, exact[0] - 1, "%s", r.out);
+	/* counter = round: never */
+	cr_assert_eq(rows[1].silent, 0, "%s", r.out);
+	/* half = round / 2: exactly every other write; the sampled
+	 * fraction within 0.15 of 0.5 (at 10+ samples over 2 sd, at the usual hundreds over 5) */
+	cr_assert(fabs((double)rows[2].silent / (double)exact[2] - 0.5) <= 0.15,
+		  "half: %lld of %lld silent: %s", (long long)rows[2].silent,
+		  (long long)exact[2], r.out);
+	cr_assert_eq(jint(summary, "writes"),
+		     rows[0].writes + rows[1].writes + rows[2].writes);
+	json_object_put(summary);
+	free_run(&r);
+}
+
+Test(silent, every_variable_by_default)
+{
+	json_object *summary;
+	struct site_row none[1];
+	struct run r;
+
+	TU_REQUIRE_BREAKPOINTS();
+	r = HWBP("silent", "--json", "--", helper("cmd_silent"), "100");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	silent_sites(r.out, NULL, 0, none, &summary);
+	/* same_value, counter, half, sink, and the C runtime's own */
+	cr_assert_geq(jint(summary, "candidates"), 4, "%s", r.out);
+	json_object_put(summary);
+	free_run(&r);
+}
+
+Test(silent, usage_errors_name_silent_help)
+{
+	const char *const *cases[] = {
+		ARGS("silent"),
+		ARGS("silent", "-p", "1", "--", "true"),
+		ARGS("silent", "--pmu", "x", "--", "true"),
+		ARGS("silent", "--period", "0", "--", "true"),
+		ARGS("silent", "--frobnicate", "--", "true"),
+		ARGS("silent", "--"),
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct run r = run_hwbp(cases[i]);
+
+		assert_error(&r, 2, "(hwbp silent --help)");
+		free_run(&r);
+	}
+}
+
+Test(silent, unknown_variable_and_missing_pmu_say_why)
+{
+	struct run r;
+
+	TU_REQUIRE_BREAKPOINTS();
+	r = HWBP("silent", "no_such_var", "--", helper("cmd_silent"), "10");
+	assert_error(&r, 2, "unknown symbol 'no_such_var'");
+	free_run(&r);
+	if (access("/sys/bus/event_source/devices/cpu/events/mem-stores",
+		   F_OK) == 0)
+		return; /* this machine samples stores: --pmu works */
+	r = HWBP("silent", "--pmu", "--", helper("cmd_silent"), "10");
+	assert_error(&r, 1, "without --pmu");
+	free_run(&r);
+}
+
+/* ---- --switches ---- */
+
+/* Natively too: the key is there (empty without hits), the watch works. */
+Test(cmd, switches_json_without_hits, .timeout = 30)
+{
+	struct watched w;
+
+	TU_REQUIRE_BREAKPOINTS();
+	w = WATCH_JSON("--switches", "shared", "--", helper("cmd_threads"),
+		       "turns", "50");
+	for (int i = 0; i < w.h.n; i++)
+		(void)jarray(w.h.hit[i], "switches");
+}
+
+/*
+ * turn-a and turn-b take turns on CPU 0: between a store of one and the
+ * next store of the other, the one that stored left the CPU.  So every
+ * hit after the first names, as the latest run on its CPU by another
+ * thread than its own, the other one.
+ */
+Test(cmd, switches_name_the_thread_that_ran_before, .timeout = 60)
+{
+	struct watched w = WATCH_JSON("--switches", "shared", "--",
+				      helper("cmd_threads"), "turns", "100");
+
+	TU_REQUIRE_HITS();
+	cr_assert_eq(w.h.n, 200);
+	for (int i = 1; i < w.h.n; i++) {
+		json_object *sw = jarray(w.h.hit[i], "switches");
+		const char *me = jstr(w.h.hit[i], "thread");
+		const char *other = !strcmp(me, "turn-a") ? "turn-b" : "turn-a";
+		const char *s = json_object_to_json_string(w.h.hit[i]);
+		size_t k = 0;
+
+		cr_assert(!strcmp(me, "turn-a") || !strcmp(me, "turn-b"), "%s", s);
+		cr_assert_gt(json_object_array_length(sw), 0, "%s", s);
+		while (k < json_object_array_length(sw) &&
+		       jint(json_object_array_get_idx(sw, k), "tid") ==
+		       jint(w.h.hit[i], "tid"))
+			k++;
+		cr_assert_lt(k, json_object_array_length(sw), "%s", s);
+		cr_assert_str_eq(jstr(json_object_array_get_idx(sw, k), "thread"),
+				 other, "%s", s);
+		cr_assert_gt(jint(json_object_array_get_idx(sw, k), "before_ns"),
+			     0, "%s", s);
+		/* sched_yield leaves it runnable: a preemption, not a wait */
+		cr_assert(jbool(json_object_array_get_idx(sw, k), "preempted"),
+			  "%s", s);
+	}
+}
+
+Test(cmd, switches_human_line, .timeout = 60)
+{
+	struct run r;
+
+	TU_REQUIRE_HITS();
+	r = HWBP("watch", "--switches", "shared", "--", helper("cmd_threads"),
+		 "turns", "3");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "        ran before on this CPU: "), "%s",
+		  r.out);
+	cr_assert(strstr(r.out, " (turn-a) until "), "%s", r.out);
+	free_run(&r);
+}
+
+/* --branches where the probe says no: exit 1, the probe's reason. */
+Test(cmd, branches_unavailable_exit_1_with_the_reason, .timeout = 30)
+{
+	struct run r;
+
+	TU_REQUIRE(!tu_probe().branches, "branch records are available here");
+	r = HWBP("watch", "--branches", "shared", "--", helper("cmd_threads"),
+		 "turns", "3");
+	assert_error(&r, 1, "--branches: this machine cannot record the "
+		     "branches before a hit: no (");
+	cr_assert(strstr(r.err, "EOPNOTSUPP"), "%s", r.err);
+	free_run(&r);
+}
+
+/* The launched command execs itself mid-watch: the watch ends with the
+ * image it was set in (remove_on_exec), so the new image's writes are not
+ * reported, hwbp does not crash, waits for the command, and exits with
+ * its status. */
+Test(cmd, target_exec_mid_watch, .timeout = 30)
+{
+	struct run r = HWBP("watch", "counter", "--", helper("cmd_vars"),
+			    "exec", "10");
+
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.out, "after exec &counter="), "%s", r.out);
+	cr_assert(strstr(r.out, "--- hwbp: "), "no summary: %s", r.out);
+	TU_REQUIRE_SIGTRAP(); /* remove_on_exec: the same kernels (5.13+) */
+	TU_REQUIRE_HITS();
+	cr_assert(strstr(r.out, "--- hwbp: 10 hits in"), "%s", r.out);
+	free_run(&r);
+}
+
+/* The target killed by SIGKILL mid-watch: hwbp prints the summary and
+ * ends; launched, with 128 + SIGKILL, as the shell would say. */
+Test(cmd, target_sigkilled_mid_watch, .timeout = 30)
+{
+	struct proc p, loop;
+	char line[64], pid[16];
+	int target = 0;
+	struct run r;
+
+	TU_REQUIRE_BREAKPOINTS();
+	p = START("watch", "ticks", "--", helper("cmd_loop"), "10000");
+	read_line(p.out, line, sizeof(line));
+	cr_assert_eq(sscanf(line, "ready %d", &target), 1, "'%s'", line);
+	wait_armed(p.pid);
+	kill(target, SIGKILL);
+	r = finish(&p);
+	cr_assert_eq(r.status, 128 + SIGKILL, "exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.out, "--- hwbp: "), "no summary: %s", r.out);
+	free_run(&r);
+	/* attached: the watch ends with it, exit 0 */
+	target = start_loop(10000, &loop);
+	snprintf(pid, sizeof(pid), "%d", target);
+	p = START("watch", "ticks", "-p", pid);
+	wait_armed(p.pid);
+	usleep(300000); /* (its probe opens perf events too) */
+	kill(target, SIGKILL);
+	waitpid(target, NULL, 0);
+	r = finish(&p);
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.out, "--- hwbp: "), "no summary: %s", r.out);
+	free_run(&r);
+}
+
+/* man hwbp, SIGNALS: SIGTERM ends the watch as SIGINT does: the summary,
+ * SIGTERM to a launched command and its status (128 + SIGTERM); attached,
+ * exit 0 and the target runs on to its end. */
+Test(cmd, sigterm_prints_summary, .timeout = 30)
+{
+	struct proc p, loop;
+	char line[64], pid[16];
+	int target = 0;
+	struct run r;
+
+	TU_REQUIRE_BREAKPOINTS();
+	p = START("watch", "ticks", "--", helper("cmd_loop"), "10000");
+	read_line(p.out, line, sizeof(line));
+	cr_assert_eq(sscanf(line, "ready %d", &target), 1, "'%s'", line);
+	wait_armed(p.pid);
+	kill(p.pid, SIGTERM);
+	r = finish(&p);
+	cr_assert_eq(r.status, 128 + SIGTERM, "exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.out, "--- hwbp: "), "no summary: %s", r.out);
+	cr_assert_eq(kill(target, 0), -1, "the launched command runs on");
+	free_run(&r);
+	target = start_loop(1500, &loop);
+	snprintf(pid, sizeof(pid), "%d", target);
+	p = START("watch", "ticks", "-p", pid);
+	wait_armed(p.pid);
+	usleep(200000);
+	kill(p.pid, SIGTERM);
+	r = finish(&p);
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.out, "--- hwbp: "), "no summary: %s", r.out);
+	assert_running(target);
+	assert_exits_0(target);
+	free_run(&r);
 }

@@ -64,8 +64,9 @@ static const char *find_word(const char *text, const char *word)
 	return NULL;
 }
 
-/* The names in the map's `global:` lists (up to `local:`). */
-static int read_map(char syms[][64])
+/* The names in the map's `global:` lists (up to `local:`); test_api.c
+ * checks its table against them too. */
+int tu_map_symbols(char syms[][64])
 {
 	char *map = slurp("src/libhwbp.map");
 	bool global = false;
@@ -129,7 +130,7 @@ static char *header_code(void)
 Test(docs, map_symbols_declared_in_header)
 {
 	static char syms[MAX_SYMS][64];
-	int n = read_map(syms);
+	int n = tu_map_symbols(syms);
 	char *code = header_code();
 
 	for (int i = 0; i < n; i++) {
@@ -152,7 +153,7 @@ Test(docs, map_symbols_declared_in_header)
 Test(docs, every_symbol_has_a_page)
 {
 	static char syms[MAX_SYMS][64];
-	int n = read_map(syms);
+	int n = tu_map_symbols(syms);
 
 	for (int i = 0; i < n; i++) {
 		char rel[256], target[128];
@@ -193,7 +194,7 @@ Test(docs, every_symbol_has_a_page)
 Test(docs, overview_lists_every_symbol)
 {
 	static char syms[MAX_SYMS][64];
-	int n = read_map(syms);
+	int n = tu_map_symbols(syms);
 	char *overview = slurp("man/libhwbp.3");
 
 	cr_assert(overview, "%s/man/libhwbp.3 is missing", srcdir());
@@ -207,7 +208,7 @@ Test(docs, overview_lists_every_symbol)
 Test(docs, no_page_without_symbol)
 {
 	static char syms[MAX_SYMS][64];
-	int n = read_map(syms);
+	int n = tu_map_symbols(syms);
 	char path[4096];
 	struct dirent *e;
 	DIR *d;

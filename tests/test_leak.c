@@ -2,6 +2,8 @@
 /*
  * test_leak.c - open/close cycles leave fds, mappings and debug registers
  * as they were: a missed close or munmap is a register leak (ENOSPC later).
+ * HWBP_LOAD_CYCLES=N runs N create/close cycles (default 10,000; `./dev
+ * load` runs 100,000).
  */
 #include "testutil.h"
 
@@ -12,15 +14,16 @@ static void noop_hit(const struct hwbp_hit *h, void *uc)
 	(void)h, (void)uc;
 }
 
-static void cycles(const struct hwbp_opts *opts, int n)
+static void cycles(const struct hwbp_opts *opts, long n)
 {
 	int fds = tu_open_fds(), maps = tu_mappings();
 
-	for (int i = 0; i < n; i++) {
+	n = tu_env_size("HWBP_LOAD_CYCLES", n);
+	for (long i = 0; i < n; i++) {
 		struct hwbp *bp;
 
 		cr_assert_eq(hwbp_create(&bp, (uintptr_t)&word[i % 4], 8,
-					 HWBP_WRITE, opts), 0, "cycle %d: %s",
+					 HWBP_WRITE, opts), 0, "cycle %ld: %s",
 			     i, hwbp_last_error());
 		if (i % 3 == 0)
 			cr_assert_eq(hwbp_move(bp, (uintptr_t)&word[(i + 1) % 4],
@@ -30,13 +33,13 @@ static void cycles(const struct hwbp_opts *opts, int n)
 	tu_assert_nothing_left(fds, maps);
 }
 
-Test(leak, count_10000_cycles)
+Test(leak, count_cycles)
 {
 	TU_REQUIRE_BREAKPOINTS();
 	cycles(NULL, 10000);
 }
 
-Test(leak, signal_10000_cycles)
+Test(leak, signal_cycles)
 {
 	HWBP_OPTS(hwbp_opts, opts, .delivery = HWBP_DELIVER_SIGNAL,
 		  .on_hit = noop_hit);
@@ -45,7 +48,7 @@ Test(leak, signal_10000_cycles)
 	cycles(&opts, 10000);
 }
 
-Test(leak, reopen_2000_cycles)
+Test(leak, reopen_cycles)
 {
 	HWBP_OPTS(hwbp_opts, opts, .rearm = HWBP_REARM_REOPEN);
 

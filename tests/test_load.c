@@ -3,8 +3,9 @@
  * test_load.c - load with nothing lost: 16 threads writing at once give
  * exact counts (kernel counting and synchronous callbacks, per thread);
  * a fork storm of 200 short children is followed into the ring with every
- * child's hits and its FORK record.  Sizes fit an emulated CPU
- * (scripts/qemu-check); docs/RELIABILITY.md has the large runs.
+ * child's hits and its FORK record.  The default sizes fit an emulated CPU
+ * (scripts/qemu-check); HWBP_LOAD_HITS=N makes each thread write N times
+ * (docs/RELIABILITY.md has the large runs: `./dev load`).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -12,9 +13,10 @@
 
 #include "testutil.h"
 
-enum { THREADS = 16, WRITES = 2000, CHILDREN = 200, CHILD_WRITES = 5 };
+enum { THREADS = 16, CHILDREN = 200, CHILD_WRITES = 5 };
 
 static volatile uint64_t hot;
+static long writes = 2000; /* per thread: HWBP_LOAD_HITS */
 static pthread_barrier_t start_line;
 static atomic_long by_thread_hits[THREADS];
 static _Thread_local int my_index = -1;
@@ -23,7 +25,7 @@ static void *hammer(void *arg)
 {
 	my_index = (int)(intptr_t)arg;
 	pthread_barrier_wait(&start_line);
-	for (int i = 0; i < WRITES; i++)
+	for (long i = 0; i < writes; i++)
 		TU_WRITE(hot, (uint64_t)i);
 	return NULL;
 }
@@ -32,6 +34,7 @@ static void run_threads(void)
 {
 	pthread_t t[THREADS];
 
+	writes = tu_env_size("HWBP_LOAD_HITS", writes);
 	cr_assert_eq(pthread_barrier_init(&start_line, NULL, THREADS), 0);
 	for (int i = 0; i < THREADS; i++)
 		cr_assert_eq(pthread_create(&t[i], NULL, hammer,
@@ -54,8 +57,8 @@ Test(load, sixteen_threads_exact_count)
 	cr_assert_eq(hwbp_read_count(bp, &n), 0);
 	hwbp_close(bp);
 	TU_REQUIRE_HITS();
-	cr_assert_eq(n, (uint64_t)THREADS * WRITES, "%llu hits",
-		     (unsigned long long)n);
+	cr_assert_eq(n, (uint64_t)THREADS * writes, "%llu hits, want %d x %ld",
+		     (unsigned long long)n, THREADS, writes);
 }
 
 /* async-signal-safe: a thread-local index and atomics */
@@ -81,10 +84,10 @@ Test(load, sixteen_threads_callbacks_per_thread)
 	hwbp_close(bp);
 	TU_REQUIRE_HITS();
 	for (int i = 0; i < THREADS; i++)
-		cr_assert_eq(atomic_load(&by_thread_hits[i]), WRITES,
+		cr_assert_eq(atomic_load(&by_thread_hits[i]), writes,
 			     "thread %d: %ld callbacks", i,
 			     atomic_load(&by_thread_hits[i]));
-	cr_assert_eq(st.signals, (uint64_t)THREADS * WRITES);
+	cr_assert_eq(st.signals, (uint64_t)THREADS * writes);
 }
 
 struct storm {

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -86,6 +87,23 @@ static inline int tu_mappings(void)
 	return n;
 }
 
+/* A size from the environment (load tests: HWBP_LOAD_*), or def when it
+ * is unset; a value that is not a positive number fails the test. */
+static inline long tu_env_size(const char *name, long def)
+{
+	const char *v = getenv(name);
+	char *end;
+	long n;
+
+	if (!v || !*v)
+		return def;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	cr_assert(!errno && !*end && n > 0, "%s='%s': not a number > 0", name,
+		  v);
+	return n;
+}
+
 static inline pid_t tu_gettid(void)
 {
 	return (pid_t)syscall(SYS_gettid);
@@ -109,6 +127,9 @@ static inline void tu_assert_nothing_left(int fds, int maps)
 	for (int i = 0; i < 4; i++)
 		hwbp_close(all[i]);
 }
+
+/* The symbols src/libhwbp.map exports (test_docs.c; at most 256). */
+int tu_map_symbols(char syms[][64]);
 
 /* Assert a call failed with `err` and left a message. */
 #define TU_ASSERT_ERR(call, err)                                               \

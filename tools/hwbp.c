@@ -35,6 +35,10 @@ static const char watch_usage[] =
 "      --no-follow    do not follow new threads and forked children\n"
 "      --json         one JSON object per hit, a summary object last\n"
 "      --bt           a symbolized backtrace under each hit\n"
+"      --switches     under each hit, the threads that ran on its CPU just\n"
+"                     before it (context-switch records)\n"
+"      --branches     the last branches before each hit (where the CPU\n"
+"                     and kernel allow: see hwbp probe; else exit 1)\n"
 "      --count        count hits only (like perf stat); print at the end\n"
 "      --if EXPR      report only hits whose new value matches, e.g. '== 0'\n"
 "      --max N        stop after N hits (the command keeps running)\n"
@@ -49,20 +53,47 @@ static const char watch_usage[] =
 "\n"
 "Exit status: the command's when hwbp launched it; 2 usage; 1 runtime error.\n";
 
+static const char silent_usage[] =
+"usage: hwbp silent [OPTIONS] [LOCATION...] -- COMMAND [ARGS...]\n"
+"       hwbp silent [OPTIONS] [LOCATION...] -p PID\n"
+"\n"
+"Find silent stores: writes of the value a variable already holds.\n"
+"Candidates (the LOCATIONs, else every variable of the program) take turns\n"
+"on the debug registers by reservoir sampling; each write that hits is\n"
+"decoded for the value it stored and compared with the value before.\n"
+"Reports, per code location, the writes sampled and the fraction silent.\n"
+"\n"
+"  -p, --pid PID      attach to a running process\n"
+"      --json         one JSON object per code location, a summary last\n"
+"      --pmu          candidates from the CPU's precise store samples\n"
+"                     (mem-stores) instead of the program's variables\n"
+"      --period US    offer candidates every US microseconds (default 1000)\n"
+"      --window MS    free every register every MS milliseconds (default 20)\n"
+"      --seed N       random seed (default 1): the same run, the same picks\n"
+"      --top N        code locations shown (default 20)\n"
+"  -o, --output FILE  write the report to FILE\n"
+"  -h, --help         this help\n"
+"\n"
+"Exit status: the command's when hwbp launched it; 2 usage; 1 runtime error.\n";
+
 static const char main_usage[] =
 "usage: hwbp watch [OPTIONS] LOCATION... -- COMMAND [ARGS...]\n"
 "       hwbp watch [OPTIONS] LOCATION... -p PID\n"
+"       hwbp silent [OPTIONS] [LOCATION...] -- COMMAND [ARGS...]\n"
 "       hwbp probe\n"
 "       hwbp --version | --help\n"
 "\n"
 "hwbp reports every access to a variable with the CPU's debug registers,\n"
 "without stopping the program.  `hwbp watch --help` lists the options.\n";
 
+/* The subcommand whose --help a usage error points to. */
+static const char *help_of = "hwbp watch --help";
+
 static int usage_error(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "hwbp: ");
 	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (hwbp watch --help)\n");
+	fprintf(stderr, " (%s)\n", help_of);
 	return EXIT_USAGE;
 }
 
@@ -109,7 +140,8 @@ static int parse_cpus(const char *text, struct watch_cfg *c)
 }
 
 enum { O_RW = 256, O_EXEC, O_TID, O_NOFOLLOW, O_JSON, O_BT, O_COUNT, O_IF,
-       O_MAX, O_CPU, O_KERNEL, O_RING, O_READ, O_POLICY, O_QUANTUM };
+       O_MAX, O_CPU, O_KERNEL, O_RING, O_READ, O_POLICY, O_QUANTUM,
+       O_SWITCHES, O_BRANCHES };
 
 static const struct option watch_opts[] = {
 	{ "write", no_argument, NULL, 'w' },
@@ -130,6 +162,8 @@ static const struct option watch_opts[] = {
 	{ "ring-pages", required_argument, NULL, O_RING },
 	{ "policy", required_argument, NULL, O_POLICY },
 	{ "quantum", required_argument, NULL, O_QUANTUM },
+	{ "switches", no_argument, NULL, O_SWITCHES },
+	{ "branches", no_argument, NULL, O_BRANCHES },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -158,6 +192,19 @@ static int set_access(struct watch_cfg *c, enum hwbp_access a, int *naccess)
 				   "--exec",
 				   "conflicting options");
 	return 0;
+}
+
+/* Where `--` is (argc if none); the COMMAND after it into *cmd.  A
+ * negative exit status for nothing after it. */
+static int split_command(int argc, char **argv, char ***cmd, const char *sub)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--")) {
+			*cmd = &argv[i + 1];
+			return **cmd ? i : -usage_error("%s: nothing after --",
+							sub);
+		}
+	return argc;
 }
 
 /* The option getopt stopped at, as typed (opterr is 0: we say it). */
@@ -203,6 +250,8 @@ static int parse_option(int opt, struct watch_cfg *c, const char **output,
 	case O_NOFOLLOW: c->follow = false; return 0;
 	case O_JSON: c->json = true; return 0;
 	case O_BT: c->bt = true; return 0;
+	case O_SWITCHES: c->switches = true; return 0;
+	case O_BRANCHES: c->branches = true; return 0;
 	case O_COUNT: c->count = true; return 0;
 	case O_KERNEL: c->kernel = true; return 0;
 	case O_IF:
@@ -249,9 +298,10 @@ static int check_combination(const struct watch_cfg *c)
 				   "conflicting options");
 	if (c->tid && !c->pid)
 		return usage_error("%s: --tid needs -p PID", "conflicting options");
-	if (c->count && (c->bt || c->has_cond || c->max))
+	if (c->count && (c->bt || c->has_cond || c->max || c->switches))
 		return usage_error("%s: --count only counts; it has no "
-				   "--bt, --if or --max", "conflicting options");
+				   "--bt, --if, --max or --switches",
+				   "conflicting options");
 	if (c->has_cond && c->access == HWBP_EXEC)
 		return usage_error("%s: --if tests a written value; --exec has "
 				   "none", "conflicting options");
@@ -262,18 +312,11 @@ static int check_combination(const struct watch_cfg *c)
 static int parse_watch(int argc, char **argv, struct watch_cfg *c,
 		       const char **output)
 {
-	int dashdash = argc, opt, err, naccess = 0;
+	int dashdash = split_command(argc, argv, &c->cmd, "hwbp watch"), opt,
+	    err, naccess = 0;
 
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--")) {
-			dashdash = i;
-			break;
-		}
-	if (dashdash < argc) {
-		c->cmd = &argv[dashdash + 1];
-		if (!*c->cmd)
-			return usage_error("%s: nothing after --", "hwbp watch");
-	}
+	if (dashdash < 0)
+		return -dashdash;
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(dashdash, argv, ":wp:o:h", watch_opts,
@@ -310,6 +353,119 @@ static int cmd_watch(int argc, char **argv)
 	return err;
 }
 
+enum { S_JSON = 256, S_PMU, S_PERIOD, S_WINDOW, S_SEED, S_TOP };
+
+static const struct option silent_opts[] = {
+	{ "pid", required_argument, NULL, 'p' },
+	{ "json", no_argument, NULL, S_JSON },
+	{ "pmu", no_argument, NULL, S_PMU },
+	{ "period", required_argument, NULL, S_PERIOD },
+	{ "window", required_argument, NULL, S_WINDOW },
+	{ "seed", required_argument, NULL, S_SEED },
+	{ "top", required_argument, NULL, S_TOP },
+	{ "output", required_argument, NULL, 'o' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* A number in [lo, hi] for option `name`, or a usage error. */
+static int parse_range(const char *name, uint64_t lo, uint64_t hi,
+		       uint64_t *out)
+{
+	char fmt[128];
+
+	if (parse_u64(optarg, out) && *out >= lo && *out <= hi)
+		return 0;
+	snprintf(fmt, sizeof(fmt), "%s '%%s': a number, %llu..%llu", name,
+		 (unsigned long long)lo, (unsigned long long)hi);
+	return usage_error(fmt, optarg);
+}
+
+static int parse_silent_option(int opt, struct silent_cfg *c,
+			       const char **output, const char *argv_opt)
+{
+	uint64_t v;
+	int err = 0;
+
+	switch (opt) {
+	case 'p':
+		err = parse_range("-p", 1, INT_MAX, &v);
+		c->pid = (pid_t)v;
+		return err;
+	case S_JSON: c->json = true; return 0;
+	case S_PMU: c->pmu = true; return 0;
+	case S_PERIOD:
+		err = parse_range("--period", 1, 10000000, &v);
+		c->period_us = (uint32_t)v;
+		return err;
+	case S_WINDOW:
+		err = parse_range("--window", 1, 600000, &v);
+		c->window_ms = (uint32_t)v;
+		return err;
+	case S_SEED: return parse_range("--seed", 1, UINT64_MAX, &c->seed);
+	case S_TOP:
+		err = parse_range("--top", 1, 1000000, &v);
+		c->top = (int)v;
+		return err;
+	case 'o': *output = optarg; return 0;
+	case 'h': fputs(silent_usage, stdout); return -1;
+	case ':': return usage_error("%s: needs an argument", argv_opt);
+	}
+	return usage_error("unknown option '%s'", argv_opt);
+}
+
+static int parse_silent(int argc, char **argv, struct silent_cfg *c,
+			const char **output)
+{
+	int dashdash = split_command(argc, argv, &c->cmd, "hwbp silent"), opt,
+	    err;
+
+	if (dashdash < 0)
+		return -dashdash;
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(dashdash, argv, ":p:o:h", silent_opts,
+				  NULL)) != -1)
+		if ((err = parse_silent_option(opt, c, output,
+					       bad_option(argv))))
+			return err;
+	c->locs = &argv[optind];
+	c->nlocs = dashdash - optind;
+	if (c->cmd && c->pid)
+		return usage_error("%s: give a COMMAND after -- or -p PID, not "
+				   "both", "conflicting options");
+	if (!c->cmd && !c->pid)
+		return usage_error("%s: give a COMMAND after -- or -p PID",
+				   "nothing to watch");
+	if (c->pmu && c->nlocs)
+		return usage_error("%s: --pmu takes its candidates from the "
+				   "CPU's samples; LOCATIONs name them yourself",
+				   "conflicting options");
+	return 0;
+}
+
+static int cmd_silent(int argc, char **argv)
+{
+	struct silent_cfg c = { .period_us = 1000, .window_ms = 20,
+				.seed = 1, .top = 20, .out = stdout };
+	const char *output = NULL;
+	int err;
+
+	help_of = "hwbp silent --help";
+	err = parse_silent(argc, argv, &c, &output);
+	if (err)
+		return err < 0 ? 0 : err;
+	if (output && !(c.out = fopen(output, "w"))) {
+		fprintf(stderr, "hwbp: cannot write %s: %s\n", output,
+			strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	err = silent_run(&c);
+	if (output)
+		fclose(c.out);
+	return err;
+}
+
 static int cmd_probe(int argc, char **argv)
 {
 	char text[4096];
@@ -340,6 +496,8 @@ int main(int argc, char **argv)
 		return cmd_watch(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "probe"))
 		return cmd_probe(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "silent"))
+		return cmd_silent(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
 		fputs(main_usage, stdout);

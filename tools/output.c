@@ -135,6 +135,15 @@ static void human_hit(FILE *f, const struct hit_event *e)
 		human_where(f, &e->bt[i].where, e->bt[i].ip);
 		fputc('\n', f);
 	}
+	if (e->ran) {
+		fputs("        ran before on this CPU:", f);
+		for (int i = 0; i < e->nran; i++)
+			fprintf(f, "%s %d (%s) until %.1f us before%s",
+				i ? "," : "", (int)e->ran[i].tid,
+				e->ran[i].thread, e->ran[i].before_ns / 1e3,
+				e->ran[i].preempted ? ", preempted" : "");
+		fputs(e->nran ? "\n" : " none seen\n", f);
+	}
 }
 
 static void json_where(FILE *f, const struct code_loc *w)
@@ -180,6 +189,19 @@ static void json_hit(FILE *f, const struct hit_event *e)
 				e->bt[i].ip);
 			json_where(f, &e->bt[i].where);
 			fputc('}', f);
+		}
+		fputc(']', f);
+	}
+	if (e->ran) {
+		fputs(",\"switches\":[", f);
+		for (int i = 0; i < e->nran; i++) {
+			fprintf(f, "%s{\"pid\":%d,\"tid\":%d,\"thread\":",
+				i ? "," : "", (int)e->ran[i].pid,
+				(int)e->ran[i].tid);
+			out_json_string(f, e->ran[i].thread);
+			fprintf(f, ",\"before_ns\":%" PRIu64 ",\"preempted\":%s}",
+				e->ran[i].before_ns,
+				e->ran[i].preempted ? "true" : "false");
 		}
 		fputc(']', f);
 	}

@@ -76,7 +76,9 @@ static void load_kallsyms(struct syms *s)
 		s->ksyms[s->nksyms++].name = strdup(name);
 	}
 	fclose(f);
-	qsort(s->ksyms, s->nksyms, sizeof(*s->ksyms), ksym_cmp);
+	/* Unprivileged, kallsyms shows every address as 0: no symbols. */
+	if (s->nksyms)
+		qsort(s->ksyms, s->nksyms, sizeof(*s->ksyms), ksym_cmp);
 }
 
 void syms_refresh(struct syms *s)
@@ -899,4 +901,42 @@ size_t syms_read_code(struct syms *s, uint64_t addr, void *buf, size_t len)
 		return len;
 	}
 	return 0;
+}
+
+/* Is section shndx of elf writable data (.data, .bss, not code)? */
+static bool writable_data(Elf *elf, GElf_Word shndx)
+{
+	Elf_Scn *scn = elf_getscn(elf, shndx);
+	GElf_Shdr sh;
+
+	return scn && gelf_getshdr(scn, &sh) && (sh.sh_flags & SHF_WRITE) &&
+	       !(sh.sh_flags & SHF_EXECINSTR) && (sh.sh_flags & SHF_ALLOC);
+}
+
+int syms_data_objects(struct syms *s, data_object_fn fn, void *ctx)
+{
+	struct main_query q = { s->exe, NULL };
+	int n = 0, count;
+
+	if (!s->dwfl)
+		return 0;
+	dwfl_getmodules(s->dwfl, find_main, &q, 0);
+	if (!q.mod || (count = dwfl_module_getsymtab(q.mod)) <= 0)
+		return 0;
+	for (int i = 1; i < count; i++) {
+		GElf_Sym sym;
+		GElf_Addr addr, bias;
+		GElf_Word shndx;
+		Elf *elf;
+		const char *name = dwfl_module_getsym_info(q.mod, i, &sym, &addr,
+							   &shndx, &elf, &bias);
+
+		if (!name || !*name || GELF_ST_TYPE(sym.st_info) != STT_OBJECT ||
+		    !sym.st_size || shndx == SHN_UNDEF || shndx >= SHN_LORESERVE ||
+		    !writable_data(elf, shndx))
+			continue;
+		fn(name, addr, sym.st_size, ctx);
+		n++;
+	}
+	return n;
 }

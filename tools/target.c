@@ -56,10 +56,19 @@ static void exec_path(char **argv)
 static void child_exec(char **argv, int errpipe)
 {
 	int err;
+	sigset_t ours;
 
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
+	/* hwbp blocks these for its signalfd; the command must not inherit
+	 * that, or the SIGTERM hwbp sends it on SIGINT would wait forever. */
+	sigemptyset(&ours);
+	sigaddset(&ours, SIGINT);
+	sigaddset(&ours, SIGTERM);
+	sigaddset(&ours, SIGCHLD);
+	sigaddset(&ours, SIGHUP);
+	sigprocmask(SIG_UNBLOCK, &ours, NULL);
 	if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) == 0)
 		exec_path(argv);
 	err = errno;

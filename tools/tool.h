@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -74,6 +75,11 @@ void syms_describe(struct syms *s, uint64_t ip, struct code_loc *out);
 /* Bytes of code at addr from the module's ELF file (works after the
  * process exited); returns the count read. */
 size_t syms_read_code(struct syms *s, uint64_t addr, void *buf, size_t len);
+/* Every variable of the main executable (data objects in writable
+ * sections, with their run-time address); returns how many. */
+typedef void (*data_object_fn)(const char *name, uint64_t addr, uint64_t size,
+			       void *ctx);
+int syms_data_objects(struct syms *s, data_object_fn fn, void *ctx);
 /* The start of the function containing addr, or 0. */
 uint64_t syms_function_start(struct syms *s, uint64_t addr);
 
@@ -170,7 +176,18 @@ struct hit_event {
 	struct code_loc where;
 	const struct frame *bt; /* NULL without --bt */
 	int nbt;
+	const struct ran_before *ran; /* NULL without --switches */
+	int nran;
 };
+
+/* A run on the hit's CPU that ended before the hit (--switches). */
+struct ran_before {
+	pid_t pid, tid;
+	char thread[32];
+	uint64_t before_ns;     /* from the end of the run to the hit */
+	bool preempted;         /* it left runnable (else: to wait) */
+};
+#define MAX_RAN_BEFORE 4
 
 struct out {
 	FILE *f;
@@ -217,6 +234,15 @@ struct summary {
 };
 void out_summary(struct out *o, FILE *human, const struct summary *s);
 
+/* ---- switches.c: per-CPU history of SWITCH records ---- */
+struct switch_hist;
+struct switch_hist *swh_new(void);
+void swh_free(struct switch_hist *h);
+void swh_add(struct switch_hist *h, const struct hwbp_record *r);
+int swh_before(const struct switch_hist *h, uint32_t cpu, uint64_t t,
+	       struct ran_before *out, int max);
+void swh_prune(struct switch_hist *h, uint64_t cutoff);
+
 /* ---- cond.c: --if ---- */
 enum cond_op { C_EQ, C_NE, C_LT, C_LE, C_GT, C_GE, C_AND };
 struct cond {
@@ -232,6 +258,8 @@ bool cond_eval(const struct cond *c, uint64_t v, uint32_t len, bool is_signed);
 struct watch_cfg {
 	enum hwbp_access access;
 	bool json, bt, count, follow, kernel;
+	bool switches;       /* --switches */
+	bool branches;       /* --branches */
 	pid_t pid;           /* -p, 0 when launching */
 	pid_t tid;           /* --tid, 0: all threads */
 	bool has_cond;
@@ -249,5 +277,25 @@ struct watch_cfg {
 	char **cmd;          /* after --, NULL with -p or --cpu alone */
 };
 int watch_run(const struct watch_cfg *cfg);
+/* Block SIGINT, SIGTERM, SIGCHLD, SIGHUP (old: the mask before), ignore
+ * SIGPIPE; a signalfd that reads them. */
+int block_stop_signals(sigset_t *old);
+/* Warn on stderr when the debug registers cannot fire here. */
+void warn_if_no_traps(void);
+
+/* ---- silent.c: the silent-store detector ---- */
+struct silent_cfg {
+	bool json, pmu;
+	pid_t pid;             /* -p, 0 when launching */
+	uint32_t period_us;    /* offer a candidate this often */
+	uint32_t window_ms;    /* free all registers this often */
+	uint64_t seed;
+	int top;               /* code locations shown */
+	FILE *out;
+	char **locs;           /* candidates (none: every variable) */
+	int nlocs;
+	char **cmd;
+};
+int silent_run(const struct silent_cfg *cfg);
 
 #endif

@@ -28,7 +28,7 @@
 
 struct pending {
 	uint64_t time_ns, ip, addr;
-	uint32_t pid, tid;
+	uint32_t pid, tid, cpu;
 	int loc;
 	bool has_regs;
 	uint64_t regs[NREGS];
@@ -68,6 +68,7 @@ struct watch {
 	struct summary sum;
 	struct thread_name *names;
 	int nnames;
+	struct switch_hist *switches; /* --switches */
 	struct out out;
 	uint64_t start_ns;
 	bool stop, oom;
@@ -156,6 +157,11 @@ static void collect(const struct hwbp_record *r, void *cookie)
 	struct watch *w = ctx->w;
 	struct pending *p;
 
+	if (r->kind == HWBP_REC_SWITCH) {
+		if (w->switches)
+			swh_add(w->switches, r);
+		return;
+	}
 	if (r->kind != HWBP_REC_HIT) {
 		task_record(w, r);
 		return;
@@ -180,6 +186,7 @@ static void collect(const struct hwbp_record *r, void *cookie)
 	p->addr = r->addr;
 	p->pid = r->pid;
 	p->tid = r->tid;
+	p->cpu = r->cpu;
 	p->loc = ctx->idx;
 	p->has_regs = r->regs && r->regs_mask == SAMPLED_REGS_MASK;
 	if (p->has_regs)
@@ -278,10 +285,24 @@ static bool type_signed(const struct vtype *t)
 	return t->kind == V_SIGNED || t->kind == V_CHAR || t->kind == V_ENUM;
 }
 
+/* --switches: the runs that ended on the hit's CPU before it, named. */
+static int ran_before(struct watch *w, const struct pending *p,
+		      struct ran_before *ran)
+{
+	int n = swh_before(w->switches, p->cpu, p->time_ns, ran,
+			   MAX_RAN_BEFORE);
+
+	for (int i = 0; i < n; i++)
+		snprintf(ran[i].thread, sizeof(ran[i].thread), "%s",
+			 thread_name(w, ran[i].pid, ran[i].tid));
+	return n;
+}
+
 static void process(struct watch *w, const struct pending *p)
 {
 	const struct location *loc = &w->locs[p->loc];
 	struct hit_event e = { 0 };
+	struct ran_before ran[MAX_RAN_BEFORE];
 	struct frame bt[MAX_BT];
 	struct access acc = { 0 };
 	uint64_t code_ip = p->ip;
@@ -337,6 +358,10 @@ static void process(struct watch *w, const struct pending *p)
 		e.nbt = backtrace_of(w, p, bt);
 		e.bt = bt;
 	}
+	if (w->switches) {
+		e.nran = ran_before(w, p, ran);
+		e.ran = ran;
+	}
 	out_hit(&w->out, &e);
 	w->sum.hits++;
 	count_location(w, loc, &e.where, code_ip);
@@ -372,6 +397,8 @@ static void drain(struct watch *w, bool final)
 		memmove(w->pend, w->pend + done,
 			(w->npend - done) * sizeof(*w->pend));
 	w->npend -= done;
+	if (w->switches)
+		swh_prune(w->switches, cutoff);
 }
 
 /* ---- arming ---- */
@@ -420,6 +447,7 @@ static void ring_opts(const struct watch *w, struct hwbp_opts *o)
 	o->kernel = c->kernel;
 	o->no_follow = !c->follow;
 	o->task_events = true;
+	o->switch_events = c->switches;
 	if (c->tid) {
 		o->scope = HWBP_SCOPE_THREAD;
 		o->pid = c->tid;
@@ -490,6 +518,7 @@ static int arm(struct watch *w, int i)
 		return arm_watch(w, i);
 	ring_opts(w, &o);
 	o.task_events = false;
+	o.switch_events = c->switches && i == 0; /* one ring set has them */
 	if (c->count)
 		o.delivery = HWBP_DELIVER_COUNT;
 	CPU_ZERO(&set);
@@ -519,7 +548,7 @@ static int arm(struct watch *w, int i)
 
 static void arm_pending(struct watch *w);
 
-static int setup_signals(sigset_t *old)
+int block_stop_signals(sigset_t *old)
 {
 	sigset_t set;
 
@@ -612,6 +641,7 @@ static void cleanup(struct watch *w)
 	free(w->chains);
 	free(w->pend);
 	free(w->names);
+	swh_free(w->switches);
 	free(w->sum.by_loc);
 	free(w->sum.by_thread);
 	values_free(w->values);
@@ -803,7 +833,7 @@ static void finish(struct watch *w)
 
 /* Say it before the run, not after a silent one: on some hypervisors the
  * kernel arms breakpoints that never trap. */
-static void warn_if_no_traps(void)
+void warn_if_no_traps(void)
 {
 	HWBP_OPTS(hwbp_probe, pr);
 
@@ -814,18 +844,42 @@ static void warn_if_no_traps(void)
 			"seen (see 'hwbp probe')\n");
 }
 
+/* --branches where the probe says no: its reason, and exit 1. */
+static int check_branches(struct watch *w)
+{
+	HWBP_OPTS(hwbp_probe, pr);
+	char text[4096], *line, *end;
+
+	if (!w->cfg->branches || (hwbp_probe(&pr) == 0 && pr.branches))
+		return 0;
+	if (hwbp_probe_explain(text, sizeof(text)) < 0 ||
+	    !(line = strstr(text, "branch records")))
+		line = "branch records    no";
+	else if ((end = strchr(line, '\n')))
+		*end = '\0';
+	line += strspn(line + strlen("branch records"), " ") +
+		strlen("branch records");
+	snprintf(w->msg, sizeof(w->msg), "--branches: this machine cannot "
+		 "record the branches before a hit: %s", line);
+	return EXIT_RUNTIME;
+}
+
 int watch_run(const struct watch_cfg *c)
 {
 	struct watch w = { .cfg = c, .out = { .f = c->out, .json = c->json } };
 	sigset_t old;
-	int sfd = setup_signals(&old), rc;
+	int sfd = block_stop_signals(&old), rc;
 
 	w.locs = calloc((size_t)c->nlocs, sizeof(*w.locs));
 	w.bps = calloc((size_t)c->nlocs, sizeof(*w.bps));
 	w.watches = calloc((size_t)c->nlocs, sizeof(*w.watches));
 	w.ctx = calloc((size_t)c->nlocs, sizeof(*w.ctx));
 	w.chains = calloc((size_t)c->nlocs, sizeof(*w.chains));
-	rc = start_target(&w);
+	if (c->switches)
+		w.switches = swh_new();
+	rc = check_branches(&w);
+	if (!rc)
+		rc = start_target(&w);
 	if (!rc)
 		rc = resolve_all(&w);
 	for (int i = 0; !rc && i < c->nlocs; i++)

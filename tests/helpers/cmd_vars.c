@@ -3,6 +3,7 @@
  * cmd_vars.c - a target for test_cmd.c: globals of each kind, written in a
  * fixed order by the mode given on the command line (`cmd_vars MODE [N]`),
  * so the tests know every hit hwbp must report.  No hwbp inside.
+ * `exec N` writes N times and execs itself to write N more.
  */
 #include <signal.h>
 #include <stdbool.h>
@@ -119,6 +120,27 @@ static void reads(int n)
 	sink = sum;
 }
 
+/* n writes, then exec this program again (same personality: with
+ * ADDR_NO_RANDOMIZE its counter is at the same address) to write n more
+ * as "exec-after".  With "wait": say where counter is and wait for a
+ * line on stdin first. */
+static int exec_mode(const char *n, bool wait)
+{
+	char line[16];
+
+	if (wait) {
+		printf("&counter=%p\n", (void *)&counter);
+		fflush(stdout);
+		if (!fgets(line, sizeof(line), stdin))
+			return 101;
+	}
+	count(atoi(n));
+	fflush(stdout);
+	execl("/proc/self/exe", "cmd_vars", "exec-after", n, (char *)NULL);
+	perror("cmd_vars: exec");
+	return 102;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -142,7 +164,12 @@ int main(int argc, char **argv)
 	else if (!strcmp(mode, "calls"))
 		for (int i = 0; i < n; i++)
 			callee();
-	else if (!strcmp(mode, "exit"))
+	else if (!strcmp(mode, "exec") && argc > 2)
+		return exec_mode(argv[2], argc > 3 && !strcmp(argv[3], "wait"));
+	else if (!strcmp(mode, "exec-after")) {
+		printf("after exec &counter=%p\n", (void *)&counter);
+		count(n);
+	} else if (!strcmp(mode, "exit"))
 		return n;
 	else if (!strcmp(mode, "signal"))
 		kill(getpid(), n);
