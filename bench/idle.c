@@ -14,6 +14,7 @@
  */
 #include <linux/hw_breakpoint.h>
 #include <linux/perf_event.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,7 +110,7 @@ struct armed {
 
 static void die(const char *what)
 {
-	fprintf(stderr, "%s: %s\n", what, hwbp_last_error());
+	fprintf(stderr, "idle: %s: %s\n", what, hwbp_last_error());
 	exit(1);
 }
 
@@ -121,39 +122,8 @@ static int open_raw(volatile uint64_t *at)
 		.bp_len = HW_BREAKPOINT_LEN_8, .sample_period = 1,
 		.exclude_kernel = 1, .exclude_hv = 1,
 	};
-	int fd = (int)syscall(SYS_perf_event_open, &attr, 0, -1, -1,
-			      PERF_FLAG_FD_CLOEXEC);
-
-	if (fd < 0)
-		perror("perf_event_open"), exit(1);
-	return fd;
-}
-
-static void arm(int setup, struct armed *a)
-{
-	*a = (struct armed){ .fd = { -1, -1, -1, -1 } };
-	if (setup == 4)
-		for (int i = 0; i < 4; i++)
-			a->fd[i] = open_raw(&other[i]);
-	if (setup == 1)
-		for (int i = 0; i < 4; i++)
-			if (hwbp_create(&a->bp[i], (uintptr_t)&other[i], 8,
-					HWBP_WRITE, NULL))
-				die("create");
-	if (setup == 2) {
-		HWBP_OPTS(hwbp_sched_opts, o, .policy = HWBP_POLICY_RR);
-		struct hwbp_watch *w;
-
-		if (hwbp_sched_create(&a->s, &o))
-			die("sched");
-		for (int i = 0; i < 16; i++)
-			if (hwbp_sched_add(a->s, (uintptr_t)&other[i], 8,
-					   HWBP_WRITE, NULL, &w))
-				die("sched add");
-	}
-	if (setup == 3 && hwbp_create(&a->bp[0], (uintptr_t)never_called, 0,
-				      HWBP_EXEC, NULL))
-		die("exec");
+	return (int)syscall(SYS_perf_event_open, &attr, 0, -1, -1,
+			    PERF_FLAG_FD_CLOEXEC);
 }
 
 static void disarm(struct armed *a)
@@ -170,6 +140,45 @@ static const char *const setups[NSETUP] = {
 	"none", "4 watches armed", "sched 16 watches rr", "exec bp unused",
 	"4 raw events armed",
 };
+
+/* 0 or the first error (what was armed stays in *a for disarm). */
+static int try_arm(int setup, struct armed *a)
+{
+	HWBP_OPTS(hwbp_sched_opts, o, .policy = HWBP_POLICY_RR);
+	struct hwbp_watch *w;
+	int err = 0;
+
+	*a = (struct armed){ .fd = { -1, -1, -1, -1 } };
+	for (int i = 0; setup == 4 && i < 4 && !err; i++)
+		if ((a->fd[i] = open_raw(&other[i])) < 0)
+			err = -errno;
+	for (int i = 0; setup == 1 && i < 4 && !err; i++)
+		err = hwbp_create(&a->bp[i], (uintptr_t)&other[i], 8,
+				  HWBP_WRITE, NULL);
+	if (setup == 2 && !(err = hwbp_sched_create(&a->s, &o)))
+		for (int i = 0; i < 16 && !err; i++)
+			err = hwbp_sched_add(a->s, (uintptr_t)&other[i], 8,
+					     HWBP_WRITE, NULL, &w);
+	if (setup == 3)
+		err = hwbp_create(&a->bp[0], (uintptr_t)never_called, 0,
+				  HWBP_EXEC, NULL);
+	return err;
+}
+
+/* A CPU-wide breakpoint elsewhere on the machine (a debugger, perf, a
+ * test) takes a register from every thread for a while: wait for it. */
+static void arm(int setup, struct armed *a)
+{
+	int err;
+
+	for (int tries = 0; (err = try_arm(setup, a)) == -ENOSPC &&
+			    tries < 300; tries++) {
+		disarm(a);
+		usleep(100000);
+	}
+	if (err)
+		die(setups[setup]);
+}
 
 static int by_value(const void *a, const void *b)
 {

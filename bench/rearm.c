@@ -9,8 +9,9 @@
  * Needs no hit, so it runs where debug registers never fire.
  *   usage: rearm [ITERATIONS]   prints "name  median-ns/op  min-ns/op"
  *   (ROUNDS rounds of ITERATIONS each; within a round the cases run one
- *   after another, so a noisy neighbour slows all of them alike; the
- *   median of the rounds is the figure).  Time is this thread's CPU time
+ *   after another, in the opposite order every other round, so a noisy
+ *   neighbour slows all of them alike; the median of the rounds is the
+ *   figure).  Time is this thread's CPU time
  *   (CLOCK_THREAD_CPUTIME_ID): the ioctl's work runs in the caller, and
  *   time the machine gives to other processes is not counted.
  */
@@ -31,7 +32,7 @@
 #define PERF_EVENT_IOC_MODIFY_ATTRIBUTES _IOW('$', 11, struct perf_event_attr *)
 #endif
 
-#define ROUNDS 15
+#define ROUNDS 21
 static volatile uint64_t slots[2];
 static long iters = 20000;
 
@@ -209,9 +210,12 @@ int main(int argc, char **argv)
 	hwbp_set_print(NULL);
 	for (size_t i = 0; i < n; i++) /* warm-up: page faults, caches */
 		iters /= 10, cases[i].fn(&cases[i]), iters *= 10;
-	for (int r = 0; r < ROUNDS; r++)
-		for (size_t i = 0; i < n; i++)
+	for (int r = 0; r < ROUNDS; r++) /* forward, then backward */
+		for (size_t k = 0; k < n; k++) {
+			size_t i = r % 2 ? n - 1 - k : k;
+
 			cases[i].r[r] = cases[i].fn(&cases[i]);
+		}
 	for (size_t i = 0; i < n; i++) {
 		qsort(cases[i].r, ROUNDS, sizeof(double), by_value);
 		printf("%-28s %9.0f %9.0f\n", cases[i].name,
