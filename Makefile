@@ -108,13 +108,14 @@ check: all
 # Benchmarks (bench/run runs them): the library ones link the shared
 # library; writer is what the per-hit part watches (no PIE: perf, gdb and
 # bpftrace take its address as a number).
-bench: $(BUILD)/bench/rearm $(BUILD)/bench/sched $(BUILD)/bench/hits $(BUILD)/bench/sampler $(BUILD)/bench/switches $(BUILD)/bench/writer
-$(BUILD)/bench/rearm $(BUILD)/bench/sched $(BUILD)/bench/hits $(BUILD)/bench/sampler $(BUILD)/bench/switches: $(BUILD)/bench/%: bench/%.c $(SHLIB) include/hwbp.h
+BENCH_LIB := rearm sched hits idle threads sampler switches
+bench: $(BENCH_LIB:%=$(BUILD)/bench/%) $(BUILD)/bench/writer
+$(BENCH_LIB:%=$(BUILD)/bench/%): $(BUILD)/bench/%: bench/%.c $(SHLIB) include/hwbp.h
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) $< -o $@ $(LINK_LIB)
 $(BUILD)/bench/writer: bench/writer.c
 	@mkdir -p $(@D)
-	$(CC) -std=gnu11 $(WARN) -O0 -g -no-pie $< -o $@
+	$(CC) -std=gnu11 $(WARN) -O0 -g -no-pie $< -o $@ -lpthread
 
 # libFuzzer targets (clang): the LOCATION resolver, --if, the ring decoder.
 # `make fuzz-run FUZZ_SECONDS=N` runs each for N seconds from its seed

@@ -180,6 +180,26 @@ int hwbp_decode_switch(const struct perf_event_header *h, const void *body,
 int hwbp_insn_before_in(pid_t pid, uint64_t pc, uint64_t addr, uint64_t len,
 			const uint64_t *regs, struct hwbp_insn_info *out);
 
+/* ---- handles.c: open and recently closed handles of one kind ---- */
+#define HWBP_QUARANTINE 16
+struct hwbp_handles {
+	pthread_mutex_t lock;
+	void **open;
+	int n, cap;
+	void *quarantine[HWBP_QUARANTINE];
+	int q_next;
+	void (*free_fn)(void *);
+};
+#define HWBP_HANDLES_INIT(FREE) { .lock = PTHREAD_MUTEX_INITIALIZER, .free_fn = (FREE) }
+int hwbp_handles_add(struct hwbp_handles *h, void *p);
+/* Take p off the open list and set *closed; false if it was not open. */
+bool hwbp_handles_unlink(struct hwbp_handles *h, void *p,
+			 _Atomic bool *closed);
+/* Keep closed p a while; frees the oldest one kept. */
+void hwbp_handles_retire(struct hwbp_handles *h, void *p);
+/* Free every handle kept (at unload). */
+void hwbp_handles_drain(struct hwbp_handles *h);
+
 /* ---- sampler.c / pmu.c: samples from a PMU event ---- */
 struct hwbp_pmu_source;
 int hwbp_sampler_epfd(const struct hwbp_sampler *s);

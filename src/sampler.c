@@ -60,6 +60,7 @@ struct hwbp_sampler {
 		hits,
 		strays, filtered, released, kept, unmatched;
 	struct hwbp_pmu_source *pmu;
+	_Atomic bool closed;
 };
 
 static uint64_t now_ns(void)
@@ -95,6 +96,33 @@ static bool read_value(pid_t pid, uint64_t addr, uint32_t len, uint64_t *out)
 static enum hwbp_access hw_access(enum hwbp_access a)
 {
 	return a == HWBP_READ ? HWBP_RW : a; /* x86: no read-only register */
+}
+
+static void sampler_free(void *p)
+{
+	struct hwbp_sampler *s = p;
+
+	free(s->slots);
+	free(s);
+}
+
+static struct hwbp_handles samplers = HWBP_HANDLES_INIT(sampler_free);
+
+__attribute__((destructor)) static void free_sampler_quarantine(void)
+{
+	hwbp_handles_drain(&samplers);
+}
+
+/* A usable sampler: -EINVAL (NULL) or -EBADF (closed) with the message.
+ * The closed flag is read without a lock: async-signal-safe. */
+static int check_sampler(const struct hwbp_sampler *s, const char *fn)
+{
+	if (!s)
+		return hwbp_fail_const(EINVAL, fn);
+	if (atomic_load(&s->closed))
+		return hwbp_fail_const(EBADF, "hwbp_sampler: the sampler is "
+				       "closed");
+	return 0;
 }
 
 /* ---- arming: async-signal-safe, lock-free ---- */
@@ -209,9 +237,13 @@ HWBP_API int hwbp_sampler_offer(struct hwbp_sampler *s,
 	uint64_t n, seq;
 	int i, was;
 
-	if (!s || !m)
-		return hwbp_fail_const(EINVAL, "hwbp_sampler_offer: sampler "
-				       "or sample is NULL");
+	int err = check_sampler(s, "hwbp_sampler_offer: sampler is NULL");
+
+	if (err)
+		return err;
+	if (!m)
+		return hwbp_fail_const(EINVAL, "hwbp_sampler_offer: sample is "
+				       "NULL");
 	if (!sample_valid(m))
 		return hwbp_fail_const(EINVAL, "hwbp_sampler_offer: a sample "
 				       "is 1..8 bytes (any for HWBP_EXEC) with "
@@ -242,9 +274,11 @@ HWBP_API int hwbp_sampler_offer(struct hwbp_sampler *s,
 
 HWBP_API int hwbp_sampler_release_all(struct hwbp_sampler *s)
 {
-	if (!s)
-		return hwbp_fail_const(EINVAL, "hwbp_sampler_release_all: "
-				       "sampler is NULL");
+	int err = check_sampler(s, "hwbp_sampler_release_all: sampler is "
+				"NULL");
+
+	if (err)
+		return err;
 	for (int i = 0; i < s->nslots; i++) {
 		int want = SLOT_ARMED;
 
@@ -470,6 +504,21 @@ static int open_slots(struct hwbp_sampler *s)
 	return 0;
 }
 
+/* Stop delivering: hwbp_close waits for callbacks still running in
+ * other threads; then nothing names a slot any more. */
+static void sampler_stop(struct hwbp_sampler *s)
+{
+	hwbp_pmu_source_close(s->pmu);
+	s->pmu = NULL;
+	for (int i = 0; s->slots && i < s->nslots; i++) {
+		hwbp_close(s->slots[i].bp);
+		s->slots[i].bp = NULL;
+	}
+	if (s->epfd >= 0)
+		close(s->epfd);
+	s->epfd = -1;
+}
+
 HWBP_API int hwbp_sampler_create(struct hwbp_sampler **out,
 				 const struct hwbp_sampler_opts *opts)
 {
@@ -503,8 +552,11 @@ HWBP_API int hwbp_sampler_create(struct hwbp_sampler **out,
 		err = open_slots(s);
 	if (!err && HWBP_OPTS_GET(opts, source, HWBP_SOURCE_CALLER))
 		err = hwbp_pmu_source_open(s, opts, &s->pmu);
+	if (!err)
+		err = hwbp_handles_add(&samplers, s);
 	if (err) {
-		hwbp_sampler_close(s);
+		sampler_stop(s);
+		sampler_free(s);
 		return err;
 	}
 	*out = s;
@@ -515,14 +567,11 @@ HWBP_API int hwbp_sampler_close(struct hwbp_sampler *s)
 {
 	if (!s)
 		return 0;
-	hwbp_pmu_source_close(s->pmu);
-	/* hwbp_close waits for callbacks still running in other threads. */
-	for (int i = 0; s->slots && i < s->nslots; i++)
-		hwbp_close(s->slots[i].bp);
-	if (s->epfd >= 0)
-		close(s->epfd);
-	free(s->slots);
-	free(s);
+	if (!hwbp_handles_unlink(&samplers, s, &s->closed))
+		return hwbp_fail(EBADF, "hwbp_sampler_close: not an open "
+				 "sampler (closed already?)");
+	sampler_stop(s);
+	hwbp_handles_retire(&samplers, s);
 	return 0;
 }
 
@@ -533,9 +582,11 @@ HWBP_API int hwbp_sampler_get_stats(const struct hwbp_sampler *s,
 	HWBP_OPTS(hwbp_stats, rs);
 	int err;
 
-	if (!s || !st)
-		return hwbp_fail(EINVAL, "hwbp_sampler_get_stats: %s is NULL",
-				 s ? "stats" : "sampler");
+	if ((err = check_sampler(s, "hwbp_sampler_get_stats: sampler is "
+				 "NULL")))
+		return err;
+	if (!st)
+		return hwbp_fail(EINVAL, "hwbp_sampler_get_stats: stats is NULL");
 	if ((err = hwbp_opts_valid(st, st->sz, sizeof(*st),
 				   "hwbp_sampler_stats")))
 		return err;
@@ -566,10 +617,13 @@ HWBP_API int hwbp_sampler_armed(const struct hwbp_sampler *s,
 {
 	int n = 0;
 
-	if (!s || max < 0 || (max && !out))
-		return hwbp_fail(EINVAL, "hwbp_sampler_armed: %s",
-				 !s ? "sampler is NULL" :
-				 "max < 0, or out NULL with max > 0");
+	int err = check_sampler(s, "hwbp_sampler_armed: sampler is NULL");
+
+	if (err)
+		return err;
+	if (max < 0 || (max && !out))
+		return hwbp_fail(EINVAL, "hwbp_sampler_armed: max < 0, or out "
+				 "NULL with max > 0");
 	for (int i = 0; i < s->nslots; i++) {
 		const struct slot *sl = &s->slots[i];
 
@@ -588,6 +642,8 @@ static int check_polled(const struct hwbp_sampler *s, const char *fn)
 {
 	if (!s)
 		return hwbp_fail(EINVAL, "%s: sampler is NULL", fn);
+	if (atomic_load(&s->closed))
+		return hwbp_fail(EBADF, "%s: the sampler is closed", fn);
 	if (!s->ring && !s->pmu)
 		return hwbp_fail(EINVAL, "%s: nothing to poll: hits arrive by "
 				 "signal and samples from hwbp_sampler_offer "

@@ -78,7 +78,6 @@ struct hwbp_sched {
 	unsigned timer_failed;    /* turns that failed (warned once) */
 	_Atomic uint64_t unmatched; /* ring hits of no known placement */
 	_Atomic uint64_t records;   /* ring hit records read */
-	struct hwbp_sched *next_open; /* the list of open schedulers */
 	_Atomic bool closed;
 };
 
@@ -490,13 +489,6 @@ static void free_watch(struct hwbp_watch *w)
 	free(w);
 }
 
-#define QUARANTINE 16
-
-static pthread_mutex_t scheds_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct hwbp_sched *scheds_open;
-static struct hwbp_sched *quarantine[QUARANTINE];
-static int q_next;
-
 /* Stop arming: the timer thread, the registers (hwbp_close waits for
  * their callbacks: then nothing names a watch any more), the ring set. */
 static void sched_stop(struct hwbp_sched *s)
@@ -534,51 +526,16 @@ static void sched_free(struct hwbp_sched *s)
 	free(s);
 }
 
-static void sched_register(struct hwbp_sched *s)
+static void sched_free_any(void *s)
 {
-	pthread_mutex_lock(&scheds_lock);
-	s->next_open = scheds_open;
-	scheds_open = s;
-	pthread_mutex_unlock(&scheds_lock);
+	sched_free(s);
 }
 
-/* Take s off the open list and mark it closed (s is compared as a
- * pointer, never dereferenced unless found); false if it was not open. */
-static bool sched_unlink(struct hwbp_sched *s)
-{
-	bool found = false;
-
-	pthread_mutex_lock(&scheds_lock);
-	for (struct hwbp_sched **p = &scheds_open; *p; p = &(*p)->next_open)
-		if (*p == s) {
-			*p = s->next_open;
-			atomic_store(&s->closed, true);
-			found = true;
-			break;
-		}
-	pthread_mutex_unlock(&scheds_lock);
-	return found;
-}
-
-/* Keep a closed scheduler a while; free the oldest one kept. */
-static void sched_quarantine(struct hwbp_sched *s)
-{
-	struct hwbp_sched *old;
-
-	pthread_mutex_lock(&scheds_lock);
-	old = quarantine[q_next];
-	quarantine[q_next] = s;
-	q_next = (q_next + 1) % QUARANTINE;
-	pthread_mutex_unlock(&scheds_lock);
-	sched_free(old);
-}
+static struct hwbp_handles scheds = HWBP_HANDLES_INIT(sched_free_any);
 
 __attribute__((destructor)) static void free_sched_quarantine(void)
 {
-	for (int i = 0; i < QUARANTINE; i++) {
-		sched_free(quarantine[i]);
-		quarantine[i] = NULL;
-	}
+	hwbp_handles_drain(&scheds);
 }
 
 /* A usable scheduler, or -EINVAL (NULL) / -EBADF (closed), with the message. */
@@ -728,7 +685,11 @@ HWBP_API int hwbp_sched_create(struct hwbp_sched **out,
 		}
 		s->has_timer = true;
 	}
-	sched_register(s);
+	if ((err = hwbp_handles_add(&scheds, s))) {
+		sched_stop(s);
+		sched_free(s);
+		return err;
+	}
 	*out = s;
 	return 0;
 }
@@ -915,11 +876,11 @@ HWBP_API int hwbp_sched_close(struct hwbp_sched *s)
 {
 	if (!s)
 		return 0;
-	if (!sched_unlink(s))
+	if (!hwbp_handles_unlink(&scheds, s, &s->closed))
 		return hwbp_fail(EBADF, "hwbp_sched_close: not an open "
 				 "scheduler (closed already?)");
 	sched_stop(s);
-	sched_quarantine(s);
+	hwbp_handles_retire(&scheds, s);
 	return 0;
 }
 

@@ -36,6 +36,7 @@ struct fx {
 	struct hwbp *out_bp;
 	struct hwbp_sched *out_sched;
 	struct hwbp_watch *out_watch;
+	struct hwbp_sampler *sampler, *out_sampler, *closed_sampler;
 	pid_t dead_pid;
 	uint64_t n;
 	char buf[512] __attribute__((aligned(16)));
@@ -109,6 +110,19 @@ static void noop_record(const struct hwbp_record *r, void *c)
 {
 	(void)r, (void)c;
 }
+
+static int noop_sample(const struct hwbp_sampler_hit *h, void *c)
+{
+	(void)h, (void)c;
+	return HWBP_SAMPLER_RELEASE;
+}
+
+#define SMO(...)                                                               \
+	(&(struct hwbp_sampler_opts){ .sz = sizeof(struct hwbp_sampler_opts),  \
+				      __VA_ARGS__ })
+#define SAMPLE(ADDR, LEN, ACCESS)                                              \
+	(&(struct hwbp_sample){ .addr = (ADDR), .len = (LEN),                  \
+				.access = (ACCESS) })
 
 /* A struct of `known` bytes from a caller built against a header where it
  * is 16 bytes longer and sets a field the library does not know. */
@@ -316,6 +330,47 @@ static pid_t dead_pid(void)
 	return dead;
 }
 
+/* the sampler */
+ROW(hwbp_sampler_create, "out NULL", -EINVAL, "out is NULL", (NULL, SMO(.on_hit = noop_sample)));
+ROW(hwbp_sampler_create, "opts NULL", -EINVAL, "on_hit is required", (&f->out_sampler, NULL));
+ROW(hwbp_sampler_create, "no on_hit", -EINVAL, "on_hit is NULL", (&f->out_sampler, SMO(.registers = 1)));
+ROW(hwbp_sampler_create, "9 registers", -EINVAL, "per thread", (&f->out_sampler, SMO(.on_hit = noop_sample, .registers = 9)));
+ROW(hwbp_sampler_create, "CPU scope", -EOPNOTSUPP, "CPU-wide", (&f->out_sampler, SMO(.on_hit = noop_sample, .bp_opts = O(.scope = HWBP_SCOPE_CPUS))));
+ROW(hwbp_sampler_create, "unknown source", -EINVAL, "unknown source", (&f->out_sampler, SMO(.on_hit = noop_sample, .source = 99)));
+ROW(hwbp_sampler_create, "older caller, sz 4", -EINVAL, "too small", (&f->out_sampler, older(f, 4)));
+ROW(hwbp_sampler_create, "newer caller, unknown field set", -EINVAL, "unknown", (&f->out_sampler, newer(f, sizeof(struct hwbp_sampler_opts))));
+ROW(hwbp_sampler_create, "bp_opts of a newer caller", -EINVAL, "unknown", (&f->out_sampler, SMO(.on_hit = noop_sample, .bp_opts = newer(f, sizeof(struct hwbp_opts)))));
+ODD(hwbp_sampler_close, "NULL is accepted", hwbp_sampler_close(NULL) == 0);
+ROW(hwbp_sampler_offer, "sampler NULL", -EINVAL, "NULL", (NULL, SAMPLE(W, 8, HWBP_WRITE)));
+ROW(hwbp_sampler_offer, "sample NULL", -EINVAL, "NULL", (f->sampler, NULL));
+ROW(hwbp_sampler_offer, "len 0", -EINVAL, "1..8 bytes", (f->sampler, SAMPLE(W, 0, HWBP_WRITE)));
+ROW(hwbp_sampler_offer, "len 9", -EINVAL, "1..8 bytes", (f->sampler, SAMPLE(W, 9, HWBP_WRITE)));
+ROW(hwbp_sampler_offer, "access 0", -EINVAL, "HWBP_READ/WRITE/RW/EXEC", (f->sampler, SAMPLE(W, 8, 0)));
+ODD(hwbp_sampler_offer, "bytes across two 8-byte blocks: not armed, counted unfit", hwbp_sampler_offer(f->sampler, SAMPLE((uintptr_t)&bytes[6], 4, HWBP_WRITE)) == 0);
+ODD(hwbp_sampler_offer, "kernel address: not armed", hwbp_sampler_offer(f->sampler, SAMPLE(KADDR, 8, HWBP_WRITE)) == 0);
+ROW(hwbp_sampler_release_all, "NULL", -EINVAL, "NULL", (NULL));
+ROW(hwbp_sampler_close, "closed twice", -EBADF, "closed already", (f->closed_sampler));
+ROW(hwbp_sampler_offer, "closed sampler", -EBADF, "closed", (f->closed_sampler, SAMPLE(W, 8, HWBP_WRITE)));
+ROW(hwbp_sampler_release_all, "closed sampler", -EBADF, "closed", (f->closed_sampler));
+ROW(hwbp_sampler_armed, "closed sampler", -EBADF, "closed", (f->closed_sampler, NULL, 0));
+ROW(hwbp_sampler_get_stats, "closed sampler", -EBADF, "closed", (f->closed_sampler, older(f, sizeof(struct hwbp_sampler_stats))));
+ROW(hwbp_sampler_fd, "closed sampler", -EBADF, "closed", (f->closed_sampler));
+ROW(hwbp_sampler_poll, "closed sampler", -EBADF, "closed", (f->closed_sampler, 0));
+ROW(hwbp_sampler_consume, "closed sampler", -EBADF, "closed", (f->closed_sampler));
+ROW(hwbp_sampler_armed, "NULL", -EINVAL, "sampler is NULL", (NULL, NULL, 0));
+ROW(hwbp_sampler_armed, "max < 0", -EINVAL, "max < 0", (f->sampler, NULL, -1));
+ROW(hwbp_sampler_armed, "out NULL with max 3", -EINVAL, "out NULL", (f->sampler, NULL, 3));
+ROW(hwbp_sampler_get_stats, "sampler NULL", -EINVAL, "sampler is NULL", (NULL, older(f, sizeof(struct hwbp_sampler_stats))));
+ROW(hwbp_sampler_get_stats, "stats NULL", -EINVAL, "stats is NULL", (f->sampler, NULL));
+ROW(hwbp_sampler_get_stats, "older caller, sz 4", -EINVAL, "too small", (f->sampler, older(f, 4)));
+ROW(hwbp_sampler_get_stats, "newer caller, unknown field", -EINVAL, "unknown", (f->sampler, newer(f, sizeof(struct hwbp_sampler_stats))));
+ROW(hwbp_sampler_fd, "NULL", -EINVAL, "NULL", (NULL));
+ROW(hwbp_sampler_fd, "signal delivery, no PMU", -EINVAL, "nothing to poll", (f->sampler));
+ROW(hwbp_sampler_poll, "NULL", -EINVAL, "NULL", (NULL, 0));
+ROW(hwbp_sampler_poll, "signal delivery, no PMU", -EINVAL, "nothing to poll", (f->sampler, 0));
+ROW(hwbp_sampler_consume, "NULL", -EINVAL, "NULL", (NULL));
+ROW(hwbp_sampler_consume, "signal delivery, no PMU", -EINVAL, "nothing to poll", (f->sampler));
+
 static void fx_open(struct fx *f)
 {
 	HWBP_OPTS(hwbp_sched_opts, so, .registers = 1);
@@ -325,6 +380,14 @@ static void fx_open(struct fx *f)
 	f->out_bp = (struct hwbp *)&word;
 	f->out_sched = (struct hwbp_sched *)&word;
 	f->out_watch = (struct hwbp_watch *)&word;
+	f->out_sampler = (struct hwbp_sampler *)&word;
+	cr_assert_eq(hwbp_sampler_create(&f->closed_sampler,
+					 SMO(.registers = 1,
+					     .on_hit = noop_sample)), 0);
+	cr_assert_eq(hwbp_sampler_close(f->closed_sampler), 0);
+	cr_assert_eq(hwbp_sampler_create(&f->sampler, SMO(.registers = 1,
+							  .on_hit = noop_sample)),
+		     0, "%s", hwbp_last_error());
 	cr_assert_eq(hwbp_create(&f->bp, W, 8, HWBP_WRITE, NULL), 0, "%s",
 		     hwbp_last_error());
 	cr_assert_eq(hwbp_create(&f->closed, W, 8, HWBP_RW, NULL), 0);
@@ -367,6 +430,12 @@ static void fx_close(struct fx *f, const struct row *r)
 	if (strstr(r->args, "&f->out_watch"))
 		cr_assert_null(f->out_watch, "line %d: *out not cleared",
 			       r->line);
+	if (strstr(r->args, "&f->out_sampler"))
+		cr_assert_null(f->out_sampler, "line %d: *out not cleared",
+			       r->line);
+	cr_assert_eq(hwbp_sampler_armed(f->sampler, NULL, 0), 0,
+		     "line %d: a bad sample was armed", r->line);
+	cr_assert_eq(hwbp_sampler_close(f->sampler), 0);
 	cr_assert_eq(hwbp_close(f->bp), 0);
 	cr_assert_eq(hwbp_sched_close(f->sched), 0);
 }
