@@ -23,12 +23,15 @@ SANFLAGS :=
 endif
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
 ALLCFLAGS := -std=gnu11 $(WARN) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -Iinclude -D_GNU_SOURCE
-# The CPU the compiler targets: Zydis (x86 decoding) only on x86-64.
+# The CPU the compiler targets: Zydis (x86 decoding) and libipt (Intel
+# PT, the command's --branches) only on x86-64.
 ARCH    := $(firstword $(subst -, ,$(shell $(CC) -dumpmachine)))
 ifeq ($(ARCH),x86_64)
 ZYDIS   := -lZydis
+TOOL_LIBS := -lipt
 else
 ZYDIS   :=
+TOOL_LIBS :=
 endif
 LIBS    := $(ZYDIS) -lpthread
 
@@ -40,6 +43,7 @@ STLIB   := $(BUILD)/libhwbp.a
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 TEST_SRC := $(wildcard tests/*.c)
 TEST_BIN := $(BUILD)/tests/hwbp-tests
+UNIT_BIN := $(BUILD)/tests/hwbp-unit
 TEST_HELPERS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 
 .PHONY: all lib tool examples tests check clean install uninstall bench check-install
@@ -79,17 +83,24 @@ TOOL_SRC := $(wildcard tools/*.c)
 TOOL     := $(BUILD)/hwbp
 tool: $(TOOL)
 $(TOOL): $(TOOL_SRC) tools/tool.h include/hwbp.h $(STLIB)
-	$(CC) $(ALLCFLAGS) $(LDFLAGS) $(TOOL_SRC) -o $@ $(STLIB) -ldw -lelf $(LIBS)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) $(TOOL_SRC) -o $@ $(STLIB) -ldw -lelf $(TOOL_LIBS) $(LIBS)
 
 examples: $(EXAMPLES)
 $(BUILD)/examples/%: examples/%.c $(SHLIB) include/hwbp.h
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) $< -o $@ $(LINK_LIB)
 
-tests: $(TEST_BIN) $(TEST_HELPERS) $(TOOL)
+tests: $(TEST_BIN) $(UNIT_BIN) $(TEST_HELPERS) $(TOOL)
 $(TEST_BIN): $(TEST_SRC) tests/testutil.h $(SHLIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) -O1 $(TEST_SRC) -o $@ $(LINK_LIB) -lcriterion -lZydis -ljson-c -lm
+
+# Decoders on recorded data, built from the sources (hidden functions
+# are reachable): the library's and the command's Intel PT decoder.
+$(UNIT_BIN): $(wildcard tests/unit/*.c) $(LIB_SRC) src/internal.h tools/branches.c tools/tool.h include/hwbp.h
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) -O1 $(wildcard tests/unit/*.c) $(LIB_SRC) tools/branches.c \
+		-o $@ -lcriterion -lZydis -lipt -lpthread
 
 # Programs the tests run (and watch): -O0 so every store in the source is
 # one store in the binary.  Never sanitized: they are the watched, not the
@@ -104,6 +115,7 @@ check: all
 		HWBP_EXAMPLES=$(abspath $(BUILD))/examples HWBP_SRCDIR=$(CURDIR) \
 		LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 		tests/run $(TEST_BIN) --jobs 2 $(TESTFLAGS)
+	tests/run $(UNIT_BIN) --jobs 2 --filter '*/*'
 
 # Benchmarks (bench/run runs them): the library ones link the shared
 # library; writer is what the per-hit part watches (no PIE: perf, gdb and

@@ -3,7 +3,8 @@
  * fuzz_ring.c - libFuzzer target for the ring-buffer record decoders
  * (src/ring.c, hwbp_decode_sample and hwbp_decode_switch): corrupted
  * records of any layout must be refused with -EINVAL or decoded with every
- * pointer inside the record.  The same body is also read as a SWITCH or
+ * pointer inside the record (the PERF_SAMPLE_AUX trace of
+ * HWBP_SAMPLE_BRANCHES too).  The same body is also read as a SWITCH or
  * SWITCH_CPU_WIDE record (type bit 63 picks, regs_mask gives misc).
  */
 #include <stdlib.h>
@@ -42,6 +43,10 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		check_inside(rec.regs, (size_t)__builtin_popcountll(rec.regs_mask) * 8,
 			     body, n);
 		check_inside(rec.stack, rec.stack_size, body, n);
+		check_inside(rec.aux, rec.aux_size, body, n);
+		if (!rec.aux != !rec.aux_size ||
+		    (rec.aux_size && rec.aux_format != HWBP_AUX_INTEL_PT))
+			abort();
 	}
 	if (n <= 0xffff - sizeof(struct perf_event_header)) {
 		struct perf_event_header h = {

@@ -71,6 +71,15 @@ enum hwbp_rearm {
 #define HWBP_SAMPLE_CALLCHAIN (1u << 0) /* user callchain */
 #define HWBP_SAMPLE_REGS (1u << 1)      /* user registers, opts.regs_mask */
 #define HWBP_SAMPLE_STACK (1u << 2)     /* opts.stack_size bytes of stack */
+#define HWBP_SAMPLE_BRANCHES (1u << 3)  /* the last opts.branch_bytes of the
+					 * thread's Intel PT trace before the
+					 * hit (record.aux); thread/process
+					 * scopes; -EOPNOTSUPP without
+					 * intel_pt (hwbp_probe_explain) */
+
+/* What hwbp_record.aux holds. */
+#define HWBP_AUX_NONE 0
+#define HWBP_AUX_INTEL_PT 1 /* raw Intel PT packets (decode with libipt) */
 
 struct hwbp;
 
@@ -143,6 +152,11 @@ struct hwbp_record {
 				       * not to wait (kernel >= 4.17) */
 	uint32_t next_prev_pid;       /* HWBP_SCOPE_CPUS only: the task that */
 	uint32_t next_prev_tid;       /* ran next (out) or before (in); 0: ? */
+	/* HWBP_SAMPLE_BRANCHES: the trace that led to the hit (it may start
+	 * mid-packet: sync at a PSB), aux_size bytes, HWBP_AUX_*: */
+	const void *aux;
+	uint64_t aux_size;
+	uint32_t aux_format;
 };
 
 /* Ring-buffer record callback; runs in the thread calling hwbp_ring_poll. */
@@ -173,6 +187,8 @@ struct hwbp_opts {
 	bool switch_events;      /* RING: also SWITCH records: the watched
 				  * tasks (CPUS scope: every task) getting
 				  * and leaving a CPU (kernel >= 4.3) */
+	uint32_t branch_bytes;   /* HWBP_SAMPLE_BRANCHES: trace bytes per hit,
+				  * a multiple of 8 up to 65528 (0: 16384) */
 };
 
 /* Declare and zero an options struct with its size set (libbpf's pattern). */
@@ -263,11 +279,14 @@ struct hwbp_probe {
 	bool lost_count;     /* PERF_FORMAT_LOST (6.0+): ring drops are known
 			      * at once, not with the kernel's next record */
 	bool branches;       /* the last branches before each hit can be
-			      * recorded (hwbp_probe_explain says why not) */
+			      * recorded: HWBP_SAMPLE_BRANCHES works
+			      * (hwbp_probe_explain says why not) */
 	bool bp_branch_stack; /* the kernel takes PERF_SAMPLE_BRANCH_STACK on
 			       * breakpoint events (Linux refuses: EOPNOTSUPP) */
 	bool lbr;            /* a cpu PMU with last-branch records (LBR) */
 	bool intel_pt;       /* an intel_pt PMU (AUX trace) */
+	bool pt_aux_sample;  /* a breakpoint in an intel_pt group takes
+			      * PERF_SAMPLE_AUX (HWBP_SAMPLE_BRANCHES) */
 };
 int hwbp_probe(struct hwbp_probe *info);
 /* The probe as text, one line per feature with the reason when it is

@@ -75,6 +75,12 @@ void hwbp_fill_attr(struct perf_event_attr *a, const struct hwbp *bp,
 			a->sample_type |= PERF_SAMPLE_STACK_USER;
 			a->sample_stack_user = r->stack_size;
 		}
+		if (r->sample & HWBP_SAMPLE_BRANCHES) {
+			/* The group leader's trace (aux.c), last in the
+			 * sample (perf_output_sample). */
+			a->sample_type |= PERF_SAMPLE_AUX;
+			a->aux_sample_size = r->branch_bytes;
+		}
 		a->wakeup_events = r->wakeup_events;
 		a->use_clockid = 1;
 		a->clockid = CLOCK_MONOTONIC;
@@ -128,19 +134,24 @@ static int push_fd(struct hwbp *bp, int fd, pid_t tid, int cpu)
 		int *fds = realloc(bp->fds, cap * sizeof(int));
 		pid_t *tids = fds ? realloc(bp->fd_tids, cap * sizeof(pid_t)) : NULL;
 		int *cpus = tids ? realloc(bp->fd_cpus, cap * sizeof(int)) : NULL;
+		struct hwbp_aux **aux = cpus ? realloc(bp->fd_aux,
+						       cap * sizeof(*aux)) : NULL;
 
 		if (fds)
 			bp->fds = fds;
 		if (tids)
 			bp->fd_tids = tids;
-		if (!cpus)
+		if (cpus)
+			bp->fd_cpus = cpus;
+		if (!aux)
 			return hwbp_fail(ENOMEM, "out of memory for events");
-		bp->fd_cpus = cpus;
+		bp->fd_aux = aux;
 		bp->cap_fds = cap;
 	}
 	bp->fds[bp->nfds] = fd;
 	bp->fd_tids[bp->nfds] = tid;
 	bp->fd_cpus[bp->nfds] = cpu;
+	bp->fd_aux[bp->nfds] = NULL;
 	bp->nfds++;
 	return 0;
 }
@@ -169,14 +180,15 @@ static int connect_delivery(struct hwbp *bp, int fd, pid_t tid, int cpu)
 }
 
 static int open_one(struct hwbp *bp, const struct hwbp_place *p, uint32_t gen,
-		    pid_t tid, int cpu, int *out)
+		    pid_t tid, int cpu, int group_fd, int *out)
 {
 	struct perf_event_attr attr;
 	long fd;
 	int err;
 
 	hwbp_fill_attr(&attr, bp, p, gen);
-	fd = hwbp_perf_event_open(&attr, tid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+	fd = hwbp_perf_event_open(&attr, tid, cpu, group_fd,
+				  PERF_FLAG_FD_CLOEXEC);
 	if (fd < 0)
 		return hwbp_explain_open_error(errno, bp, p, tid, cpu);
 	err = connect_delivery(bp, (int)fd, tid, cpu);
@@ -188,13 +200,31 @@ static int open_one(struct hwbp *bp, const struct hwbp_place *p, uint32_t gen,
 	return 0;
 }
 
+/* HWBP_SAMPLE_BRANCHES: the target's intel_pt leader (aux.c), else NULL. */
+static int leader_of(struct hwbp *bp, pid_t tid, int cpu, struct hwbp_aux **a)
+{
+	*a = NULL;
+	if (!(bp->req.sample & HWBP_SAMPLE_BRANCHES))
+		return 0;
+	return hwbp_aux_get(tid, cpu, bp->req.scope == HWBP_SCOPE_PROCESS &&
+			    bp->req.follow, bp->req.branch_bytes, a);
+}
+
 static int open_target(struct hwbp *bp, pid_t tid, int cpu)
 {
 	uint32_t gen = atomic_load(&bp->generation);
-	int fd, err = open_one(bp, &bp->req.place, gen, tid, cpu, &fd);
+	struct hwbp_aux *a;
+	int fd, err = leader_of(bp, tid, cpu, &a);
 
+	if (!err)
+		err = open_one(bp, &bp->req.place, gen, tid, cpu,
+			       hwbp_aux_fd(a), &fd);
 	if (!err && (err = push_fd(bp, fd, tid, cpu)))
 		close(fd);
+	if (!err)
+		bp->fd_aux[bp->nfds - 1] = a;
+	else
+		hwbp_aux_put(a);
 	return err;
 }
 
@@ -312,6 +342,10 @@ void hwbp_events_close(struct hwbp *bp)
 {
 	for (int i = 0; i < bp->nfds; i++)
 		close_counted(bp, bp->fds[i]);
+	/* Leaders last: a member left without its AUX leader goes into
+	 * the ERROR state (perf_put_aux_event). */
+	for (int i = 0; i < bp->nfds; i++)
+		hwbp_aux_put(bp->fd_aux[i]);
 	bp->nfds = 0;
 }
 
@@ -367,13 +401,16 @@ static int modify_all(struct hwbp *bp, const struct hwbp_place *p, uint32_t gen)
 static int swap_one(struct hwbp *bp, int i, const struct hwbp_place *p,
 		    uint32_t gen, const struct hwbp_place *old, uint32_t old_gen)
 {
-	int fd, err = open_one(bp, p, gen, bp->fd_tids[i], bp->fd_cpus[i], &fd);
+	int group = hwbp_aux_fd(bp->fd_aux[i]);
+	int fd, err = open_one(bp, p, gen, bp->fd_tids[i], bp->fd_cpus[i],
+			       group, &fd);
 
 	if (err == -ENOSPC) {
 		close_counted(bp, bp->fds[i]);
-		err = open_one(bp, p, gen, bp->fd_tids[i], bp->fd_cpus[i], &fd);
+		err = open_one(bp, p, gen, bp->fd_tids[i], bp->fd_cpus[i],
+			       group, &fd);
 		if (err && !open_one(bp, old, old_gen, bp->fd_tids[i],
-				     bp->fd_cpus[i], &bp->fds[i]))
+				     bp->fd_cpus[i], group, &bp->fds[i]))
 			return err;
 		if (err)
 			bp->fds[i] = -1;

@@ -89,6 +89,8 @@ static void destroy(struct hwbp *bp)
 	free(bp->fds);
 	free(bp->fd_tids);
 	free(bp->fd_cpus);
+	free(bp->fd_aux);
+	bp->fd_aux = NULL;
 	bp->fds = NULL;
 	bp->fd_tids = NULL;
 	bp->fd_cpus = NULL;
@@ -178,6 +180,13 @@ static int check_machine(const struct hwbp_probe *pr, const struct hwbp_req *req
 	if (req->place.access == HWBP_EXEC && !pr->exec)
 		return hwbp_fail(EOPNOTSUPP, "execute breakpoints are refused "
 				 "by this kernel");
+	if ((req->sample & HWBP_SAMPLE_BRANCHES) && !pr->branches) {
+		char why[1024];
+
+		hwbp_branches_why(why, sizeof(why));
+		return hwbp_fail(EOPNOTSUPP, "HWBP_SAMPLE_BRANCHES: no branch "
+				 "records here%s", why);
+	}
 	return 0;
 }
 

@@ -72,6 +72,7 @@ struct hwbp_req {
 	enum hwbp_signal_mode signal_mode;
 	enum hwbp_rearm rearm;
 	uint32_t ring_pages, wakeup_events, sample, stack_size;
+	uint32_t branch_bytes; /* HWBP_SAMPLE_BRANCHES: aux_sample_size */
 	uint64_t regs_mask;
 	bool kernel, disabled, follow, task_events, switch_events;
 };
@@ -112,6 +113,8 @@ struct hwbp {
 	int nfds, cap_fds;
 	pid_t *fd_tids;    /* the thread each fd targets (-1 CPU-wide) */
 	int *fd_cpus;      /* the CPU each fd targets (-1 any) */
+	struct hwbp_aux **fd_aux; /* HWBP_SAMPLE_BRANCHES: each fd's group
+				   * leader (an intel_pt event), else NULL */
 	struct hwbp_ring *rings;
 	int nrings;
 	int epfd;
@@ -216,7 +219,20 @@ int hwbp_pmu_mem_event(enum hwbp_sample_source src, uint32_t *type,
 		       uint64_t *config, uint64_t *config1, char *why,
 		       size_t whylen);
 
+/* ---- aux.c: the Intel PT group leader of HWBP_SAMPLE_BRANCHES ---- */
+struct hwbp_aux;
+/* The intel_pt PMU's type, or -errno (-ENOENT: no intel_pt here). */
+int hwbp_pt_type(void);
+/* The leader for (tid, cpu, inherit), shared and counted: opened with a
+ * read-only (snapshot) AUX area of at least `bytes`.  -errno + message. */
+int hwbp_aux_get(pid_t tid, int cpu, bool inherit, uint32_t bytes,
+		 struct hwbp_aux **out);
+void hwbp_aux_put(struct hwbp_aux *a);
+int hwbp_aux_fd(const struct hwbp_aux *a);
+
 /* ---- probe.c ---- */
+/* Why HWBP_SAMPLE_BRANCHES cannot work here (the probe's text). */
+void hwbp_branches_why(char *out, size_t size);
 int hwbp_probe_cached(struct hwbp_probe *out);
 int hwbp_count_self_bps_on(pid_t tid);
 

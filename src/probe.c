@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -161,12 +162,31 @@ static bool pmu_has(const char *what)
 /*
  * Branch records at a hit.  The kernel refuses a branch stack on the
  * breakpoint event itself (hw_breakpoint_event_init: EOPNOTSUPP), so the
- * last branches before a hit can only come from the CPU's LBR, read at
- * the hit by a BPF program on the breakpoint event
- * (bpf_get_branch_snapshot, 5.16+), or from an Intel PT AUX sample.  hwbp
- * implements neither yet: `branches` stays false and the explanation says
- * which of the pieces this machine lacks.
+ * branches before a hit come from an Intel PT AUX sample: a breakpoint in
+ * a group led by an intel_pt event (aux.c), tried here once.  (LBR read
+ * at the hit by a BPF program, bpf_get_branch_snapshot, is not done.)
  */
+static bool probe_pt_aux_sample(void)
+{
+	struct perf_event_attr a = probe_attr(
+		(uint64_t)(uintptr_t)&probe_target[0], 8, HWBP_WRITE);
+	struct hwbp_aux *leader;
+	bool ok;
+
+	if (hwbp_aux_get(gettid(), -1, false, 4096, &leader)) {
+		hwbp_clear_error();
+		return false;
+	}
+	a.sample_type = PERF_SAMPLE_IP | PERF_SAMPLE_AUX;
+	a.aux_sample_size = 4096;
+	a.use_clockid = 1;
+	a.clockid = CLOCK_MONOTONIC;
+	ok = works((int)hwbp_perf_event_open(&a, 0, -1, hwbp_aux_fd(leader),
+					     PERF_FLAG_FD_CLOEXEC));
+	hwbp_aux_put(leader);
+	return ok;
+}
+
 static void probe_branches(struct hwbp_probe *p)
 {
 	struct perf_event_attr a = probe_attr(
@@ -177,7 +197,8 @@ static void probe_branches(struct hwbp_probe *p)
 	p->bp_branch_stack = works(open_attr(&a, 0, -1));
 	p->lbr = pmu_has("cpu/caps/branches") || pmu_has("cpu_core/caps/branches");
 	p->intel_pt = pmu_has("intel_pt");
-	p->branches = p->bp_branch_stack;
+	p->pt_aux_sample = p->intel_pt && probe_pt_aux_sample();
+	p->branches = p->pt_aux_sample;
 }
 
 static void read_caps(struct hwbp_probe *p)
@@ -301,16 +322,26 @@ static void branches_why(const struct hwbp_probe *p, char *out, size_t size)
 	char pmus[256];
 
 	list_pmus(pmus, sizeof(pmus));
-	snprintf(out, size, " (the kernel refuses a branch stack on breakpoint "
-		 "events: perf_event_open said %s; the last branches at a hit "
-		 "need the CPU's LBR read by a BPF program at the hit "
-		 "(bpf_get_branch_snapshot) or an Intel PT AUX sample: %s; "
-		 "PMUs here: %s)",
+	snprintf(out, size, " (hwbp takes them from an Intel PT AUX sample: "
+		 "%s; the kernel refuses a branch stack on breakpoint events: "
+		 "perf_event_open said %s; LBR read at the hit by a BPF "
+		 "program is not implemented; PMUs here: %s)",
+		 !p->intel_pt ? "no intel_pt PMU here" :
+		 "the kernel refused a breakpoint with PERF_SAMPLE_AUX in an "
+		 "intel_pt group (kernel >= 5.5, a free PT)",
 		 p->bp_branch_stack ? "yes" : "EOPNOTSUPP",
-		 p->lbr || p->intel_pt ? "this CPU has them, hwbp does not "
-		 "implement that path yet" : "no cpu PMU with LBR "
-		 "(cpu/caps/branches) and no intel_pt here",
 		 pmus[0] ? pmus : "none");
+}
+
+void hwbp_branches_why(char *out, size_t size)
+{
+	struct hwbp_probe p;
+
+	hwbp_probe_cached(&p);
+	if (p.branches)
+		snprintf(out, size, " (Intel PT AUX sample at each hit)");
+	else
+		branches_why(&p, out, size);
 }
 
 HWBP_API int hwbp_probe_explain(char *buf, size_t size)
@@ -322,10 +353,7 @@ HWBP_API int hwbp_probe_explain(char *buf, size_t size)
 		return hwbp_fail(EINVAL, "hwbp_probe_explain: buf is NULL");
 	hwbp_probe_cached(&p);
 	snprintf(par, sizeof(par), "%d", p.paranoid);
-	if (p.branches)
-		snprintf(why, sizeof(why), " (LBR at each hit)");
-	else
-		branches_why(&p, why, sizeof(why));
+	hwbp_branches_why(why, sizeof(why));
 	return snprintf(buf, size,
 		"arch              %s\n"
 		"breakpoints       %s%s\n"

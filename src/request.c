@@ -121,8 +121,27 @@ static int check_signal_target(const struct hwbp_req *req)
 	return 0;
 }
 
+/* HWBP_SAMPLE_BRANCHES: a thread's trace, in a sample of at most 64 KiB. */
+static int check_branches(const struct hwbp_req *req)
+{
+	if (req->scope == HWBP_SCOPE_CPUS)
+		return hwbp_fail(EINVAL, "HWBP_SAMPLE_BRANCHES follows the "
+				 "watched threads' trace: a thread or process "
+				 "scope, not cpus");
+	if (req->branch_bytes > 65528 || req->branch_bytes % 8)
+		return hwbp_fail(EINVAL, "branch_bytes %u: a multiple of 8 up "
+				 "to 65528 (a sample is at most 64 KiB)",
+				 req->branch_bytes);
+	return 0;
+}
+
 static int check_delivery(struct hwbp_req *req)
 {
+	if ((req->sample & HWBP_SAMPLE_BRANCHES) &&
+	    req->delivery != HWBP_DELIVER_RING)
+		return hwbp_fail(EINVAL, "HWBP_SAMPLE_BRANCHES puts the trace in "
+				 "ring records: it needs delivery "
+				 "HWBP_DELIVER_RING");
 	if (req->switch_events && req->delivery != HWBP_DELIVER_RING)
 		return hwbp_fail(EINVAL, "switch_events are ring records: "
 				 "they need delivery HWBP_DELIVER_RING");
@@ -159,9 +178,13 @@ static int check_delivery(struct hwbp_req *req)
 					 req->ring_pages);
 		if (req->sample & ~(uint32_t)(HWBP_SAMPLE_CALLCHAIN |
 					      HWBP_SAMPLE_REGS |
-					      HWBP_SAMPLE_STACK))
+					      HWBP_SAMPLE_STACK |
+					      HWBP_SAMPLE_BRANCHES))
 			return hwbp_fail(EINVAL, "opts.sample 0x%x has unknown "
 					 "bits", req->sample);
+		if ((req->sample & HWBP_SAMPLE_BRANCHES) &&
+		    check_branches(req))
+			return -EINVAL; /* (its only error) */
 		if ((req->sample & HWBP_SAMPLE_STACK) &&
 		    (!req->stack_size || req->stack_size > 65528 ||
 		     req->stack_size % 8))
@@ -211,6 +234,7 @@ int hwbp_req_from_opts(struct hwbp_req *req, uint64_t addr, uint32_t len,
 	req->follow = !HWBP_OPTS_GET(o, no_follow, false);
 	req->task_events = HWBP_OPTS_GET(o, task_events, false);
 	req->switch_events = HWBP_OPTS_GET(o, switch_events, false);
+	req->branch_bytes = HWBP_OPTS_GET(o, branch_bytes, 0) ?: 16384;
 
 	if ((unsigned)req->rearm > HWBP_REARM_REOPEN)
 		return hwbp_fail(EINVAL, "rearm %d is not a hwbp_rearm",

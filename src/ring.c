@@ -361,6 +361,16 @@ int hwbp_decode_sample(const void *body, size_t size, uint64_t t,
 			r->stack_size = ok && dyn <= v ? dyn : 0;
 		}
 	}
+	/* Last in the layout (perf_output_sample): u64 size, data[size].
+	 * The only AUX leader libhwbp opens is intel_pt (aux.c). */
+	if (ok && (t & PERF_SAMPLE_AUX)) {
+		const void *data = NULL;
+
+		ok = take(&c, &v, 8) && (!v || take_array(&c, v, 1, &data));
+		r->aux = ok && v ? data : NULL;
+		r->aux_size = ok ? v : 0;
+		r->aux_format = ok && v ? HWBP_AUX_INTEL_PT : HWBP_AUX_NONE;
+	}
 	return ok ? 0 : -EINVAL;
 }
 

@@ -39,7 +39,8 @@ struct slot {
 	struct hwbp_sampler *s;
 	struct hwbp *bp;
 	_Atomic int state;
-	uint32_t gen;          /* generation armed now (owner writes) */
+	_Atomic uint32_t gen;  /* generation armed now (the owner writes,
+				* hits and readers read it) */
 	bool enabled;
 	struct armed owner[OWNERS];
 };
@@ -176,7 +177,7 @@ static int slot_place(struct hwbp_sampler *s, struct slot *sl,
 		      const struct hwbp_sample *in, const struct hwbp_piece *p,
 		      uint64_t seq)
 {
-	uint32_t next = (sl->gen + 1) & 0xffff;
+	uint32_t next = (atomic_load(&sl->gen) + 1) & 0xffff;
 	struct armed *a = &sl->owner[next % OWNERS];
 	enum hwbp_access acc = hw_access(in->access);
 
@@ -194,7 +195,7 @@ static int slot_place(struct hwbp_sampler *s, struct slot *sl,
 		slot_free(s, sl);
 		return 0;
 	}
-	sl->gen = next;
+	atomic_store(&sl->gen, next);
 	sl->enabled = true;
 	/* Read once armed: a write in between is reported as a hit (marked
 	 * early on rings), never missed. */
@@ -213,7 +214,8 @@ static bool already_armed(struct hwbp_sampler *s, const struct hwbp_sample *m)
 {
 	for (int i = 0; i < s->nslots; i++) {
 		const struct slot *sl = &s->slots[i];
-		const struct hwbp_sample *a = &sl->owner[sl->gen % OWNERS].smp;
+		const struct hwbp_sample *a =
+			&sl->owner[atomic_load(&sl->gen) % OWNERS].smp;
 
 		if (atomic_load(&sl->state) == SLOT_ARMED && a->addr == m->addr &&
 		    a->len == m->len && a->access == m->access)
@@ -339,7 +341,7 @@ static void answer(struct hwbp_sampler *s, struct slot *sl, struct armed *a,
 	atomic_fetch_add(&s->released, 1);
 	if (!atomic_compare_exchange_strong(&sl->state, &want, SLOT_BUSY))
 		return;
-	if (sl->gen == gen)
+	if (atomic_load(&sl->gen) == gen)
 		slot_free(s, sl);
 	else
 		atomic_store(&sl->state, SLOT_ARMED);
@@ -377,7 +379,7 @@ static void sampler_sig_hit(const struct hwbp_hit *hit, void *uc)
 static struct armed *armed_at(struct slot *sl, uint64_t addr, uint32_t *gen)
 {
 	for (uint32_t back = 0; back < OWNERS; back++) {
-		uint32_t g = (sl->gen - back) & 0xffff;
+		uint32_t g = (atomic_load(&sl->gen) - back) & 0xffff;
 		struct armed *a = &sl->owner[g % OWNERS];
 
 		if (atomic_load(&a->gen) == g && a->reg.addr == addr) {
@@ -630,7 +632,7 @@ HWBP_API int hwbp_sampler_armed(const struct hwbp_sampler *s,
 		if (atomic_load(&sl->state) != SLOT_ARMED)
 			continue;
 		if (n < max)
-			out[n] = sl->owner[sl->gen % OWNERS].smp;
+			out[n] = sl->owner[atomic_load(&sl->gen) % OWNERS].smp;
 		n++;
 	}
 	return n;

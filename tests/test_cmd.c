@@ -1612,3 +1612,20 @@ Test(cmd, sigterm_prints_summary, .timeout = 30)
 	assert_exits_0(target);
 	free_run(&r);
 }
+
+/* --branches where intel_pt is: each hit lists its last branches. */
+Test(cmd, branches_listed_under_each_hit, .timeout = 60)
+{
+	struct run r;
+
+	TU_REQUIRE_HITS();
+	TU_REQUIRE(tu_probe().branches, "no branch records here (the probe's "
+		   "reason: hwbp probe)");
+	r = HWBP("watch", "--json", "--branches", "shared", "--",
+		 helper("cmd_threads"), "turns", "3");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "\"branches\":[{\"from\":\"0x"), "%s", r.out);
+	cr_assert(strstr(r.out, "\"from_sym\":\""), "%s", r.out);
+	cr_assert(strstr(r.out, "\"to_sym\":\""), "%s", r.out);
+	free_run(&r);
+}

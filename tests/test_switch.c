@@ -284,7 +284,7 @@ Test(switch, no_fd_left)
 	tu_assert_nothing_left(fds, maps);
 }
 
-/* ---- branch records: the probe says whether, and why not ---- */
+/* ---- branch records: HWBP_SAMPLE_BRANCHES (an Intel PT AUX sample) ---- */
 
 Test(branches, probe_says_why_not)
 {
@@ -295,15 +295,112 @@ Test(branches, probe_says_why_not)
 	line = strstr(text, "\nbranch records    ");
 	cr_assert_not_null(line, "%s", text);
 	/* Linux refuses a branch stack on breakpoint events
-	 * (hw_breakpoint_event_init), and no other path is implemented. */
+	 * (hw_breakpoint_event_init); the PT path needs intel_pt. */
 	cr_assert(!p.bp_branch_stack, "the kernel took a branch stack on a "
 		  "breakpoint event: hwbp could use it");
-	cr_assert(!p.branches);
+	cr_assert_eq(p.branches, p.pt_aux_sample);
+	cr_assert(!p.pt_aux_sample || p.intel_pt);
+	if (p.branches) {
+		cr_assert(!strncmp(line + 19, "yes (Intel PT", 13), "%s", line);
+		return;
+	}
 	cr_assert(!strncmp(line + 19, "no (", 4), "%s", line);
 	cr_assert(strstr(line, "EOPNOTSUPP"), "%s", line);
-	cr_assert(strstr(line, p.lbr || p.intel_pt ? "not implement" :
-			 "no cpu PMU with LBR"), "%s", line);
+	cr_assert(strstr(line, p.intel_pt ? "refused a breakpoint with "
+			 "PERF_SAMPLE_AUX" : "no intel_pt PMU here"), "%s", line);
 	cr_assert(strstr(line, "PMUs here: "), "%s", line);
 	cr_assert(strstr(line, "breakpoint"), "the breakpoint PMU is listed: "
 		  "%s", line);
+}
+
+static void ignore(const struct hwbp_record *r, void *arg)
+{
+	(void)r, (void)arg;
+}
+
+static int create_branches(struct hwbp **bp, enum hwbp_delivery d,
+			   enum hwbp_scope scope, uint32_t bytes)
+{
+	cpu_set_t set;
+	HWBP_OPTS(hwbp_opts, o, .delivery = d, .on_record = ignore,
+		  .sample = HWBP_SAMPLE_BRANCHES, .branch_bytes = bytes,
+		  .scope = scope, .cpus = &set, .cpus_size = sizeof(set));
+
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	return hwbp_create(bp, (uint64_t)(uintptr_t)&var, 8, HWBP_WRITE, &o);
+}
+
+Test(branches, bad_combinations_are_refused)
+{
+	struct hwbp *bp = NULL;
+
+	TU_REQUIRE_BREAKPOINTS();
+	cr_assert_eq(create_branches(&bp, HWBP_DELIVER_COUNT,
+				     HWBP_SCOPE_SELF, 0), -EINVAL);
+	cr_assert(strstr(hwbp_last_error(), "HWBP_DELIVER_RING"), "%s",
+		  hwbp_last_error());
+	cr_assert_eq(create_branches(&bp, HWBP_DELIVER_RING,
+				     HWBP_SCOPE_CPUS, 0), -EINVAL);
+	cr_assert(strstr(hwbp_last_error(), "not cpus"), "%s",
+		  hwbp_last_error());
+	cr_assert_eq(create_branches(&bp, HWBP_DELIVER_RING,
+				     HWBP_SCOPE_SELF, 12), -EINVAL);
+	cr_assert_eq(create_branches(&bp, HWBP_DELIVER_RING,
+				     HWBP_SCOPE_SELF, 65536), -EINVAL);
+	cr_assert(strstr(hwbp_last_error(), "65528"), "%s",
+		  hwbp_last_error());
+	cr_assert_null(bp);
+}
+
+Test(branches, without_intel_pt_create_says_why)
+{
+	struct hwbp *bp = NULL;
+
+	TU_REQUIRE_BREAKPOINTS();
+	TU_REQUIRE(!tu_probe().branches, "branch records work here");
+	cr_assert_eq(create_branches(&bp, HWBP_DELIVER_RING,
+				     HWBP_SCOPE_SELF, 0), -EOPNOTSUPP);
+	cr_assert(strstr(hwbp_last_error(), "HWBP_SAMPLE_BRANCHES: no branch "
+			 "records here ("), "%s", hwbp_last_error());
+	cr_assert(strstr(hwbp_last_error(), tu_probe().intel_pt ?
+			 "PERF_SAMPLE_AUX" : "no intel_pt PMU here"), "%s",
+		  hwbp_last_error());
+	cr_assert_null(bp);
+}
+
+static uint64_t aux_bytes, aux_hits;
+static uint32_t aux_fmt;
+
+static void keep_aux(const struct hwbp_record *r, void *arg)
+{
+	(void)arg;
+	if (r->kind != HWBP_REC_HIT)
+		return;
+	aux_hits++;
+	aux_bytes = r->aux_size;
+	aux_fmt = r->aux_format;
+}
+
+/* Where intel_pt is: each hit's record carries the trace before it. */
+Test(branches, each_hit_carries_its_trace)
+{
+	struct hwbp *bp;
+	HWBP_OPTS(hwbp_opts, o, .delivery = HWBP_DELIVER_RING,
+		  .on_record = keep_aux, .sample = HWBP_SAMPLE_BRANCHES,
+		  .branch_bytes = 4096);
+
+	TU_REQUIRE_HITS();
+	TU_REQUIRE(tu_probe().branches, "no branch records here (the "
+		   "probe's reason: hwbp probe)");
+	cr_assert_eq(hwbp_create(&bp, (uint64_t)(uintptr_t)&var, 8,
+				 HWBP_WRITE, &o), 0, "%s", hwbp_last_error());
+	for (int i = 0; i < 3; i++)
+		__atomic_store_n(&var, (uint64_t)i, __ATOMIC_SEQ_CST);
+	cr_assert_eq(hwbp_ring_consume(bp), 3);
+	cr_assert_eq(aux_hits, 3);
+	cr_assert_eq(aux_fmt, HWBP_AUX_INTEL_PT);
+	cr_assert(aux_bytes > 0 && aux_bytes <= 4096, "%llu bytes",
+		  (unsigned long long)aux_bytes);
+	hwbp_close(bp);
 }

@@ -135,6 +135,15 @@ static void human_hit(FILE *f, const struct hit_event *e)
 		human_where(f, &e->bt[i].where, e->bt[i].ip);
 		fputc('\n', f);
 	}
+	for (int i = 0; e->br && i < e->nbr; i++) {
+		fputs("        branch: ", f);
+		human_where(f, &e->br[i].from_w, e->br[i].from);
+		fputs(" -> ", f);
+		human_where(f, &e->br[i].to_w, e->br[i].to);
+		fputc('\n', f);
+	}
+	if (e->br && !e->nbr)
+		fputs("        branch: none decoded\n", f);
 	if (e->ran) {
 		fputs("        ran before on this CPU:", f);
 		for (int i = 0; i < e->nran; i++)
@@ -166,6 +175,33 @@ static void json_value(FILE *f, const char *key, const struct hit_event *e,
 	fprintf(f, ",\"%s_exact\":%s", key, q == VQ_EXACT ? "true" : "false");
 }
 
+/* "func+off", or the address where no symbol covers it. */
+static void json_sym(FILE *f, const struct code_loc *w, uint64_t ip)
+{
+	char s[320];
+
+	if (w->function[0])
+		snprintf(s, sizeof(s), "%s+%" PRIu64, w->function, w->offset);
+	else
+		snprintf(s, sizeof(s), "0x%" PRIx64, ip);
+	out_json_string(f, s);
+}
+
+static void json_branches(FILE *f, const struct hit_event *e)
+{
+	fputs(",\"branches\":[", f);
+	for (int i = 0; i < e->nbr; i++) {
+		fprintf(f, "%s{\"from\":\"0x%" PRIx64 "\",\"to\":\"0x%" PRIx64
+			"\",\"from_sym\":", i ? "," : "", e->br[i].from,
+			e->br[i].to);
+		json_sym(f, &e->br[i].from_w, e->br[i].from);
+		fputs(",\"to_sym\":", f);
+		json_sym(f, &e->br[i].to_w, e->br[i].to);
+		fputc('}', f);
+	}
+	fputc(']', f);
+}
+
 static void json_hit(FILE *f, const struct hit_event *e)
 {
 	fprintf(f, "{\"type\":\"hit\",\"time_ns\":%" PRIu64 ",\"pid\":%d,"
@@ -192,6 +228,8 @@ static void json_hit(FILE *f, const struct hit_event *e)
 		}
 		fputc(']', f);
 	}
+	if (e->br)
+		json_branches(f, e);
 	if (e->ran) {
 		fputs(",\"switches\":[", f);
 		for (int i = 0; i < e->nran; i++) {

@@ -38,6 +38,13 @@ struct site {
 	uint64_t writes, silent, unsure;
 };
 
+/* An index from a 64-bit key to an entry number (open addressing). */
+struct index {
+	uint64_t *keys;
+	int *vals;          /* -1: empty */
+	size_t cap, n;
+};
+
 struct silent {
 	const struct silent_cfg *cfg;
 	struct target target;
@@ -48,7 +55,8 @@ struct silent {
 	int ncands, cap_cands;
 	struct site *sites;
 	int nsites, cap_sites;
-	uint64_t writes, silent, unsure, strays, start_ns, rng, lost;
+	struct index site_index, cand_index;
+	uint64_t writes, silent, unsure, strays, dropped, start_ns, rng, lost;
 	bool stop;
 	char msg[512];
 };
@@ -63,19 +71,19 @@ static uint64_t now_ns(void)
 
 /* ---- candidates ---- */
 
-static void add_candidate(struct silent *s, const char *name, uint64_t addr,
+static bool add_candidate(struct silent *s, const char *name, uint64_t addr,
 			  uint32_t len)
 {
 	struct candidate *c;
 
 	if (s->ncands >= MAX_CANDIDATES)
-		return;
+		return false;
 	if (s->ncands == s->cap_cands) {
 		int cap = s->cap_cands ? 2 * s->cap_cands : 64;
 		void *v = realloc(s->cands, (size_t)cap * sizeof(*s->cands));
 
 		if (!v)
-			return;
+			return false;
 		s->cands = v;
 		s->cap_cands = cap;
 	}
@@ -84,6 +92,7 @@ static void add_candidate(struct silent *s, const char *name, uint64_t addr,
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	c->addr = addr;
 	c->len = len;
+	return true;
 }
 
 /* A variable: itself when it fits a register, else its aligned words. */
@@ -133,13 +142,80 @@ static int collect_candidates(struct silent *s)
 	return 0;
 }
 
+/* ---- the index ---- */
+
+static uint64_t mix(uint64_t k)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdull;
+	return k ^ (k >> 33);
+}
+
+/* The slot of key (its value, or the empty slot where it goes). */
+static size_t index_slot(const struct index *x, uint64_t key)
+{
+	size_t i = mix(key) & (x->cap - 1);
+
+	while (x->vals[i] >= 0 && x->keys[i] != key)
+		i = (i + 1) & (x->cap - 1);
+	return i;
+}
+
+static int index_get(const struct index *x, uint64_t key)
+{
+	return x->cap ? x->vals[index_slot(x, key)] : -1;
+}
+
+static bool index_put(struct index *x, uint64_t key, int val)
+{
+	if (2 * (x->n + 1) > x->cap) { /* grow: at most half full */
+		struct index big = { .cap = x->cap ? 2 * x->cap : 256 };
+
+		big.keys = malloc(big.cap * sizeof(*big.keys));
+		big.vals = malloc(big.cap * sizeof(*big.vals));
+		if (!big.keys || !big.vals) {
+			free(big.keys);
+			free(big.vals);
+			return false;
+		}
+		memset(big.vals, 0xff, big.cap * sizeof(*big.vals));
+		for (size_t i = 0; i < x->cap; i++)
+			if (x->vals[i] >= 0) {
+				size_t j = index_slot(&big, x->keys[i]);
+
+				big.keys[j] = x->keys[i];
+				big.vals[j] = x->vals[i];
+			}
+		big.n = x->n;
+		free(x->keys);
+		free(x->vals);
+		*x = big;
+	}
+	size_t i = index_slot(x, key);
+
+	x->keys[i] = key;
+	x->vals[i] = val;
+	x->n++;
+	return true;
+}
+
+static void index_free(struct index *x)
+{
+	free(x->keys);
+	free(x->vals);
+}
+
 /* ---- hits ---- */
 
+/* The row of (writing instruction, candidate); NULL when out of memory.
+ * User addresses fit 48 bits and candidates 16: the key is exact. */
 static struct site *site_of(struct silent *s, uint64_t ip, int cand)
 {
-	for (int i = 0; i < s->nsites; i++)
-		if (s->sites[i].ip == ip && s->sites[i].cand == cand)
-			return &s->sites[i];
+	uint64_t key = (ip & 0xffffffffffffull) | ((uint64_t)cand << 48);
+	int at = index_get(&s->site_index, key);
+
+	if (at >= 0)
+		return s->sites[at].ip == ip ? &s->sites[at] : NULL;
 	if (s->nsites == s->cap_sites) {
 		int cap = s->cap_sites ? 2 * s->cap_sites : 64;
 		void *v = realloc(s->sites, (size_t)cap * sizeof(*s->sites));
@@ -149,6 +225,8 @@ static struct site *site_of(struct silent *s, uint64_t ip, int cand)
 		s->sites = v;
 		s->cap_sites = cap;
 	}
+	if (!index_put(&s->site_index, key, s->nsites))
+		return NULL;
 	s->sites[s->nsites] = (struct site){ .ip = ip, .cand = cand };
 	return &s->sites[s->nsites++];
 }
@@ -179,16 +257,22 @@ static struct value_chain *chain_for(struct candidate *c,
 	return &c->chain;
 }
 
-static int candidate_at(const struct silent *s, const struct hwbp_sample *m)
+/* The candidate a sample is: its cookie (offered by us), else (a PMU
+ * sample) the one at its address, added at the first sample there; -1
+ * when no more can be kept. */
+static int candidate_at(struct silent *s, const struct hwbp_sample *m)
 {
 	intptr_t i = (intptr_t)m->cookie - 1;
+	int at;
 
 	if (i >= 0 && i < s->ncands)
 		return (int)i;
-	for (int k = 0; k < s->ncands; k++) /* a PMU sample: by address */
-		if (s->cands[k].addr == m->addr && s->cands[k].len == m->len)
-			return k;
-	add_candidate((struct silent *)s, "", m->addr, m->len);
+	at = index_get(&s->cand_index, m->addr);
+	if (at >= 0)
+		return at;
+	if (!add_candidate(s, "", m->addr, m->len) ||
+	    !index_put(&s->cand_index, m->addr, s->ncands - 1))
+		return -1;
 	return s->ncands - 1;
 }
 
@@ -198,12 +282,17 @@ static int on_hit(const struct hwbp_sampler_hit *h, void *cookie)
 	struct silent *s = cookie;
 	const struct hwbp_record *r = h->record;
 	int ci = candidate_at(s, h->sample);
-	struct candidate *c = &s->cands[ci];
+	struct candidate *c;
 	struct value_chain scratch;
 	struct hit_values hv;
 	struct access acc;
 	struct site *site;
 
+	if (ci < 0) {
+		s->dropped++; /* no room for another candidate */
+		return HWBP_SAMPLER_RELEASE;
+	}
+	c = &s->cands[ci];
 	values_decode(s->values, r->ip, &acc);
 	/* A stray the library could not decode (the target has exited, its
 	 * code is read from the ELF file here): the store went elsewhere. */
@@ -402,7 +491,8 @@ static void report(struct silent *s)
 		fprintf(f, "{\"type\":\"summary\",\"writes\":%llu,\"silent\":%llu,"
 			"\"unsure\":%llu,\"fraction\":%.4f,\"sites\":%d,"
 			"\"candidates\":%d,\"offered\":%llu,\"armed\":%llu,"
-			"\"strays\":%llu,\"lost\":%llu,\"seconds\":%.3f}\n",
+			"\"strays\":%llu,\"lost\":%llu,\"dropped\":%llu,"
+			"\"seconds\":%.3f}\n",
 			(unsigned long long)s->writes,
 			(unsigned long long)s->silent,
 			(unsigned long long)s->unsure,
@@ -410,7 +500,8 @@ static void report(struct silent *s)
 			s->ncands, (unsigned long long)st.offered,
 			(unsigned long long)st.armed,
 			(unsigned long long)(st.strays + s->strays),
-			(unsigned long long)st.lost, secs);
+			(unsigned long long)st.lost,
+			(unsigned long long)s->dropped, secs);
 		return;
 	}
 	fprintf(stderr, "hwbp silent: %llu writes sampled at %d code locations "
@@ -423,6 +514,10 @@ static void report(struct silent *s)
 		(unsigned long long)s->unsure, s->ncands,
 		(unsigned long long)st.offered, (unsigned long long)st.armed,
 		(unsigned long long)st.lost);
+	if (s->dropped)
+		fprintf(stderr, "hwbp silent: %llu hits not counted: their "
+			"addresses came after the %d candidates kept\n",
+			(unsigned long long)s->dropped, MAX_CANDIDATES);
 }
 
 static int start(struct silent *s)
@@ -476,6 +571,8 @@ int silent_run(const struct silent_cfg *c)
 	syms_close(s.syms);
 	free(s.cands);
 	free(s.sites);
+	index_free(&s.site_index);
+	index_free(&s.cand_index);
 	close(sfd);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return rc;

@@ -178,7 +178,16 @@ struct hit_event {
 	int nbt;
 	const struct ran_before *ran; /* NULL without --switches */
 	int nran;
+	const struct branch_where *br; /* NULL without --branches; */
+	int nbr;                /* latest first */
 };
+
+/* A taken branch before the hit (--branches), described. */
+struct branch_where {
+	uint64_t from, to;
+	struct code_loc from_w, to_w;
+};
+#define MAX_BRANCHES 8
 
 /* A run on the hit's CPU that ended before the hit (--switches). */
 struct ran_before {
@@ -242,6 +251,19 @@ void swh_add(struct switch_hist *h, const struct hwbp_record *r);
 int swh_before(const struct switch_hist *h, uint32_t cpu, uint64_t t,
 	       struct ran_before *out, int max);
 void swh_prune(struct switch_hist *h, uint64_t cutoff);
+
+/* ---- branches.c: the Intel PT trace of a hit (--branches) ---- */
+struct branch {
+	uint64_t from, to;
+};
+/* Reads len bytes of the target's code at addr; returns the count. */
+typedef size_t (*code_read_fn)(uint64_t addr, void *buf, size_t len,
+			       void *ctx);
+/* The last `max` (up to 256) taken branches in an Intel PT trace, oldest
+ * first, the code read through `read`: the count, or -ENODATA (no PSB to
+ * start at), -EINVAL, -ENOMEM. */
+int pt_branches(const void *trace, size_t size, code_read_fn read, void *ctx,
+		struct branch *out, int max);
 
 /* ---- cond.c: --if ---- */
 enum cond_op { C_EQ, C_NE, C_LT, C_LE, C_GT, C_GE, C_AND };

@@ -34,6 +34,8 @@ struct pending {
 	uint64_t regs[NREGS];
 	uint32_t nchain;
 	uint64_t chain[MAX_BT];
+	int nbr;                       /* --branches: decoded at collection */
+	struct branch br[MAX_BRANCHES]; /* oldest first */
 };
 
 struct thread_name {
@@ -149,6 +151,24 @@ static void task_record(struct watch *w, const struct hwbp_record *r)
 	}
 }
 
+static size_t read_code(uint64_t addr, void *buf, size_t len, void *ctx)
+{
+	return syms_read_code(ctx, addr, buf, len);
+}
+
+/* --branches: the hit's trace into its last taken branches, now (the
+ * record's bytes are gone after this callback). */
+static void collect_branches(struct watch *w, const struct hwbp_record *r,
+			     struct pending *p)
+{
+	int n = 0;
+
+	if (w->cfg->branches && r->aux_format == HWBP_AUX_INTEL_PT)
+		n = pt_branches(r->aux, r->aux_size, read_code, w->syms,
+				p->br, MAX_BRANCHES);
+	p->nbr = n > 0 ? n : 0;
+}
+
 /* ---- collecting records (hwbp_ring_poll calls this) ---- */
 
 static void collect(const struct hwbp_record *r, void *cookie)
@@ -194,6 +214,7 @@ static void collect(const struct hwbp_record *r, void *cookie)
 	p->nchain = r->nr_callchain < MAX_BT ? r->nr_callchain : MAX_BT;
 	if (p->nchain)
 		memcpy(p->chain, r->callchain, p->nchain * sizeof(uint64_t));
+	collect_branches(w, r, p);
 }
 
 static int by_time(const void *a, const void *b)
@@ -298,8 +319,24 @@ static int ran_before(struct watch *w, const struct pending *p,
 	return n;
 }
 
+/* --branches: the decoded branches described, latest first. */
+static int branches_of(struct watch *w, const struct pending *p,
+		       struct branch_where *out)
+{
+	for (int i = 0; i < p->nbr; i++) {
+		const struct branch *b = &p->br[p->nbr - 1 - i];
+
+		out[i].from = b->from;
+		out[i].to = b->to;
+		syms_describe(w->syms, b->from, &out[i].from_w);
+		syms_describe(w->syms, b->to, &out[i].to_w);
+	}
+	return p->nbr;
+}
+
 static void process(struct watch *w, const struct pending *p)
 {
+	struct branch_where br[MAX_BRANCHES];
 	const struct location *loc = &w->locs[p->loc];
 	struct hit_event e = { 0 };
 	struct ran_before ran[MAX_RAN_BEFORE];
@@ -361,6 +398,10 @@ static void process(struct watch *w, const struct pending *p)
 	if (w->switches) {
 		e.nran = ran_before(w, p, ran);
 		e.ran = ran;
+	}
+	if (w->cfg->branches) {
+		e.nbr = branches_of(w, p, br);
+		e.br = br;
 	}
 	out_hit(&w->out, &e);
 	w->sum.hits++;
@@ -448,6 +489,8 @@ static void ring_opts(const struct watch *w, struct hwbp_opts *o)
 	o->no_follow = !c->follow;
 	o->task_events = true;
 	o->switch_events = c->switches;
+	if (c->branches)
+		o->sample |= HWBP_SAMPLE_BRANCHES;
 	if (c->tid) {
 		o->scope = HWBP_SCOPE_THREAD;
 		o->pid = c->tid;
