@@ -327,7 +327,7 @@ static void check_summary(json_object *s, int hit_lines, bool count_mode)
 
 	cr_assert_str_eq(jstr(s, "type"), "summary");
 	cr_assert_geq(jint(s, "hits"), 0);
-	cr_assert_eq(jint(s, "lost"), 0);
+	cr_assert_eq(jint(s, "lost"), 0, "%s", json_object_to_json_string(s));
 	cr_assert_geq(jint(s, "filtered"), 0);
 	cr_assert_geq(jint(s, "wall_ns"), 0);
 	if (!count_mode)
