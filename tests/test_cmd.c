@@ -1550,30 +1550,50 @@ Test(cmd, target_exec_mid_watch, .timeout = 30)
 	free_run(&r);
 }
 
+/* hwbp watching `ticks` in a cmd_loop of 10 s it launched (*target its
+ * pid), armed. */
+static struct proc watch_launched_loop(int *target)
+{
+	struct proc p = START("watch", "ticks", "--", helper("cmd_loop"),
+			      "10000");
+	char line[64];
+
+	read_line(p.out, line, sizeof(line));
+	cr_assert_eq(sscanf(line, "ready %d", target), 1, "'%s'", line);
+	wait_armed(p.pid);
+	return p;
+}
+
+/* hwbp attached to a cmd_loop of `ms` (*target; *loop its pipes), armed. */
+static struct proc watch_attached_loop(int ms, struct proc *loop, int *target)
+{
+	char pid[16];
+	struct proc p;
+
+	*target = start_loop(ms, loop);
+	snprintf(pid, sizeof(pid), "%d", *target);
+	p = START("watch", "ticks", "-p", pid);
+	wait_armed(p.pid);
+	return p;
+}
+
 /* The target killed by SIGKILL mid-watch: hwbp prints the summary and
  * ends; launched, with 128 + SIGKILL, as the shell would say. */
 Test(cmd, target_sigkilled_mid_watch, .timeout = 30)
 {
 	struct proc p, loop;
-	char line[64], pid[16];
 	int target = 0;
 	struct run r;
 
 	TU_REQUIRE_BREAKPOINTS();
-	p = START("watch", "ticks", "--", helper("cmd_loop"), "10000");
-	read_line(p.out, line, sizeof(line));
-	cr_assert_eq(sscanf(line, "ready %d", &target), 1, "'%s'", line);
-	wait_armed(p.pid);
+	p = watch_launched_loop(&target);
 	kill(target, SIGKILL);
 	r = finish(&p);
 	cr_assert_eq(r.status, 128 + SIGKILL, "exit %d: %s", r.status, r.err);
 	cr_assert(strstr(r.out, "--- hwbp: "), "no summary: %s", r.out);
 	free_run(&r);
 	/* attached: the watch ends with it, exit 0 */
-	target = start_loop(10000, &loop);
-	snprintf(pid, sizeof(pid), "%d", target);
-	p = START("watch", "ticks", "-p", pid);
-	wait_armed(p.pid);
+	p = watch_attached_loop(10000, &loop, &target);
 	usleep(300000); /* (its probe opens perf events too) */
 	kill(target, SIGKILL);
 	waitpid(target, NULL, 0);
@@ -1589,25 +1609,18 @@ Test(cmd, target_sigkilled_mid_watch, .timeout = 30)
 Test(cmd, sigterm_prints_summary, .timeout = 30)
 {
 	struct proc p, loop;
-	char line[64], pid[16];
 	int target = 0;
 	struct run r;
 
 	TU_REQUIRE_BREAKPOINTS();
-	p = START("watch", "ticks", "--", helper("cmd_loop"), "10000");
-	read_line(p.out, line, sizeof(line));
-	cr_assert_eq(sscanf(line, "ready %d", &target), 1, "'%s'", line);
-	wait_armed(p.pid);
+	p = watch_launched_loop(&target);
 	kill(p.pid, SIGTERM);
 	r = finish(&p);
 	cr_assert_eq(r.status, 128 + SIGTERM, "exit %d: %s", r.status, r.err);
 	cr_assert(strstr(r.out, "--- hwbp: "), "no summary: %s", r.out);
 	cr_assert_eq(kill(target, 0), -1, "the launched command runs on");
 	free_run(&r);
-	target = start_loop(1500, &loop);
-	snprintf(pid, sizeof(pid), "%d", target);
-	p = START("watch", "ticks", "-p", pid);
-	wait_armed(p.pid);
+	p = watch_attached_loop(1500, &loop, &target);
 	usleep(200000);
 	kill(p.pid, SIGTERM);
 	r = finish(&p);
