@@ -790,8 +790,10 @@ Test(cmd, sigkill_of_hwbp_leaves_launched_target_unharmed, .timeout = 30)
 
 Test(cmd, sigkill_of_hwbp_leaves_attached_target_unharmed, .timeout = 30)
 {
+	/* 3 s: a sanitized hwbp under emulation takes over 1 s to arm, and
+	 * the target must still be running when it is killed */
 	struct proc loop, p;
-	pid_t target = start_loop(1000, &loop);
+	pid_t target = start_loop(3000, &loop);
 	char pid[16];
 
 	TU_REQUIRE_BREAKPOINTS();
