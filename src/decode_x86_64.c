@@ -209,23 +209,33 @@ HWBP_API int hwbp_insn_before(uint64_t pc, uint64_t addr, uint64_t len,
 int hwbp_insn_before_in(pid_t pid, uint64_t pc, uint64_t addr, uint64_t len,
 			const uint64_t *regs, struct hwbp_insn_info *out)
 {
-	uint8_t code[15];
+	uint8_t code[15], window[15];
 	struct hwbp_insn_info cand;
 	struct readings r = { .sure_how = 0, .maybe_how = 0 };
-	bool decoded = false;
+	bool decoded = false, whole;
 	int how;
 
 	if (!out || !len || pc < sizeof(code))
 		return -EINVAL;
+	/* One read for all 15 starts (a system call each was most of a
+	 * hit's decoding); byte by byte only where the window begins in an
+	 * unreadable page. */
+	whole = read_code(pid, pc - sizeof(window), window, sizeof(window)) ==
+		sizeof(window);
 	/* Longer first: a REX or other prefix before a shorter reading
 	 * belongs to the instruction (48 89 43 10 is movq, not movl).  A
 	 * reading whose address proves the touch beats any that only may:
 	 * bytes of the instructions before can decode to a longer one with
 	 * an address the registers no longer tell. */
 	for (size_t back = sizeof(code); back >= 1; back--) {
-		if (read_code(pid, pc - back, code, back) != back)
-			continue;
-		if (hwbp_insn_decode(code, back, pc - back, regs, &cand) ||
+		const uint8_t *at = window + sizeof(window) - back;
+
+		if (!whole) {
+			if (read_code(pid, pc - back, code, back) != back)
+				continue;
+			at = code;
+		}
+		if (hwbp_insn_decode(at, back, pc - back, regs, &cand) ||
 		    cand.insn_len != back)
 			continue;
 		decoded = true;
