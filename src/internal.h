@@ -170,6 +170,20 @@ int hwbp_ring_attach(struct hwbp *bp, int fd, int cpu, pid_t tid);
  * `sample_type`; bounds-checked, so corrupted input gives -EINVAL. */
 int hwbp_decode_sample(const void *body, size_t size, uint64_t sample_type,
 		       uint64_t regs_mask, struct hwbp_record *out);
+/* Hand every record waiting in a perf mmap ring (base: its mapping of
+ * map_size bytes, the header page first) to fn, contiguous (one split by
+ * the wrap is copied to scratch, SCRATCH bytes), and consume them; the sum
+ * of fn's returns. */
+#define HWBP_RECORD_SCRATCH 65536 /* a record's size is a u16 */
+typedef int (*hwbp_record_visit_fn)(const struct perf_event_header *h,
+				    void *ctx);
+int hwbp_mmap_read(void *base, size_t map_size, void *scratch,
+		   hwbp_record_visit_fn fn, void *ctx);
+/* hwbp_ring_poll(bp, 0) on each of n ring handles: the records read, or
+ * the first -errno. */
+int hwbp_rings_drain(struct hwbp *const *bps, int n);
+/* Wait on an epoll set (EINTR is a wake-up); 0 or -errno for `fn`. */
+int hwbp_epoll_wait(int epfd, int timeout_ms, const char *fn);
 /* A record's sampled registers (in mask bit order) at their PERF_REG_*
  * index, the rest 0. */
 void hwbp_record_regs(const struct hwbp_record *rec, uint64_t *regs);

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/sysinfo.h>
 #include <sys/uio.h>
@@ -36,7 +35,7 @@ struct hwbp_pmu_source {
 	enum hwbp_access access;
 	pid_t pid;           /* whose code the sampled IPs are in */
 	uint64_t samples, lost;
-	uint8_t scratch[256]; /* a record split by the ring's wrap */
+	void *scratch;        /* a record split by the ring's wrap */
 };
 
 static bool read_line(const char *path, char *buf, size_t len)
@@ -194,7 +193,15 @@ int hwbp_pmu_source_open(struct hwbp_sampler *s,
 		    !HWBP_OPTS_GET(bo, no_follow, false);
 	p = calloc(1, sizeof(*p));
 	n = scope == HWBP_SCOPE_PROCESS ? get_nprocs_conf() : 1;
-	if (!p || !(p->rings = calloc((size_t)n, sizeof(*p->rings)))) {
+	if (p) {
+		p->rings = calloc((size_t)n, sizeof(*p->rings));
+		p->scratch = malloc(HWBP_RECORD_SCRATCH);
+	}
+	if (!p || !p->rings || !p->scratch) {
+		if (p) {
+			free(p->rings);
+			free(p->scratch);
+		}
 		free(p);
 		return hwbp_fail(ENOMEM, "out of memory for a PMU source");
 	}
@@ -228,6 +235,7 @@ void hwbp_pmu_source_close(struct hwbp_pmu_source *p)
 			close(p->rings[i].fd);
 	}
 	free(p->rings);
+	free(p->scratch);
 	free(p);
 }
 
@@ -255,76 +263,44 @@ static uint32_t access_len(pid_t pid, uint64_t ip, uint64_t addr)
 	return 1;
 }
 
-static void offer_record(struct hwbp_sampler *s, struct hwbp_pmu_source *p,
-			 const struct perf_event_header *h)
+struct offer_ctx {
+	struct hwbp_sampler *s;
+	struct hwbp_pmu_source *p;
+};
+
+/* One record of the PMU's ring: a sample becomes an offer. */
+static int offer_record(const struct perf_event_header *h, void *ctx)
 {
+	struct offer_ctx *c = ctx;
+	struct hwbp_pmu_source *p = c->p;
 	struct hwbp_record rec;
 	struct hwbp_sample m = { .access = p->access };
 
 	if (h->type == PERF_RECORD_LOST) {
 		p->lost += ((const uint64_t *)(h + 1))[1];
-		return;
+		return 0;
 	}
 	if (h->type != PERF_RECORD_SAMPLE ||
 	    hwbp_decode_sample(h + 1, h->size - sizeof(*h), PMU_SAMPLE_TYPE, 0,
 			       &rec) || !rec.addr)
-		return;
+		return 0;
 	p->samples++;
 	m.addr = rec.addr;
 	m.len = access_len(rec.pid ? (pid_t)rec.pid : p->pid, rec.ip, rec.addr);
 	m.ip = rec.ip;
 	m.tid = (pid_t)rec.tid;
 	m.time_ns = rec.time_ns;
-	hwbp_sampler_offer(s, &m);
-}
-
-static int consume_ring(struct hwbp_sampler *s, struct hwbp_pmu_source *p,
-			struct pmu_ring *r)
-{
-	struct perf_event_mmap_page *meta = r->base;
-	uint8_t *data = (uint8_t *)r->base + meta->data_offset;
-	uint64_t size = meta->data_size, tail = meta->data_tail;
-	uint64_t head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
-	int n = 0;
-
-	while (tail + sizeof(struct perf_event_header) <= head) {
-		const struct perf_event_header *h =
-			(const void *)(data + tail % size);
-		struct perf_event_header hdr;
-		uint64_t off = tail % size, first;
-
-		if (off + sizeof(hdr) > size) { /* straddles the wrap */
-			first = size - off;
-			memcpy(&hdr, data + off, first);
-			memcpy((uint8_t *)&hdr + first, data,
-			       sizeof(hdr) - first);
-		} else {
-			memcpy(&hdr, h, sizeof(hdr));
-		}
-		if (hdr.size < sizeof(hdr) || tail + hdr.size > head)
-			break;
-		if (hdr.size <= sizeof(p->scratch) &&
-		    (off + hdr.size > size || off + sizeof(hdr) > size)) {
-			first = size - off;
-			memcpy(p->scratch, data + off, first);
-			memcpy(p->scratch + first, data, hdr.size - first);
-			h = (const void *)p->scratch;
-		}
-		if (hdr.size <= sizeof(p->scratch)) {
-			offer_record(s, p, h);
-			n++;
-		}
-		tail += hdr.size;
-	}
-	__atomic_store_n(&meta->data_tail, tail, __ATOMIC_RELEASE);
-	return n;
+	hwbp_sampler_offer(c->s, &m);
+	return 1;
 }
 
 int hwbp_pmu_source_consume(struct hwbp_sampler *s, struct hwbp_pmu_source *p)
 {
+	struct offer_ctx c = { s, p };
 	int n = 0;
 
 	for (int i = 0; i < p->nrings; i++)
-		n += consume_ring(s, p, &p->rings[i]);
+		n += hwbp_mmap_read(p->rings[i].base, p->rings[i].size,
+				    p->scratch, offer_record, &c);
 	return n;
 }

@@ -19,7 +19,6 @@
 
 #include "internal.h"
 
-#define SCRATCH_SIZE 65536 /* a record's size is a u16 */
 
 /* The ring's own dummy event: the side-band records asked for. */
 static void ring_attr(const struct hwbp *bp, struct perf_event_attr *a)
@@ -221,7 +220,7 @@ int hwbp_rings_open(struct hwbp *bp)
 	bp->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (bp->epfd < 0)
 		return hwbp_fail(errno, "epoll_create1 failed");
-	bp->scratch = malloc(SCRATCH_SIZE);
+	bp->scratch = malloc(HWBP_RECORD_SCRATCH);
 	err = ring_targets(bp, &tid, &cpus, &n);
 	if (err)
 		return err;
@@ -388,7 +387,7 @@ void hwbp_record_regs(const struct hwbp_record *rec, uint64_t *regs)
 }
 
 /* A record, contiguous: in place, or copied out of the wrap-around. */
-static const struct perf_event_header *record_at(struct hwbp *bp,
+static const struct perf_event_header *record_at(void *scratch,
 						 const uint8_t *data,
 						 uint64_t size, uint64_t off)
 {
@@ -404,9 +403,9 @@ static const struct perf_event_header *record_at(struct hwbp *bp,
 		memcpy((uint8_t *)&hdr + first, data, sizeof(hdr) - first);
 	if (first > hdr.size)
 		first = hdr.size;
-	memcpy(bp->scratch, data + off, first);
-	memcpy((uint8_t *)bp->scratch + first, data, hdr.size - first);
-	return bp->scratch;
+	memcpy(scratch, data + off, first);
+	memcpy((uint8_t *)scratch + first, data, hdr.size - first);
+	return scratch;
 }
 
 static int deliver_task(struct hwbp *bp, uint32_t type, const void *body,
@@ -533,28 +532,75 @@ static int handle_record(struct hwbp *bp, const struct perf_event_header *h,
 	return 0;
 }
 
-static int consume_ring(struct hwbp *bp, struct hwbp_ring *r,
-			uint64_t sample_type)
+int hwbp_mmap_read(void *base, size_t map_size, void *scratch,
+		   hwbp_record_visit_fn fn, void *ctx)
 {
-	struct perf_event_mmap_page *pg = r->base;
+	struct perf_event_mmap_page *pg = base;
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	const uint8_t *data = (const uint8_t *)r->base + page;
-	uint64_t size = r->size - page;
+	const uint8_t *data = (const uint8_t *)base + page;
+	uint64_t size = map_size - page;
 	uint64_t head = __atomic_load_n(&pg->data_head, __ATOMIC_ACQUIRE);
 	uint64_t tail = pg->data_tail;
 	int n = 0;
 
 	while (tail < head) {
 		const struct perf_event_header *h =
-			record_at(bp, data, size, tail % size);
+			record_at(scratch, data, size, tail % size);
 
 		if (h->size < sizeof(*h))
 			break; /* corrupt: drop the rest of this batch */
-		n += handle_record(bp, h, sample_type);
+		n += fn(h, ctx);
 		tail += h->size;
 	}
 	__atomic_store_n(&pg->data_tail, head, __ATOMIC_RELEASE);
 	return n;
+}
+
+struct ring_ctx {
+	struct hwbp *bp;
+	uint64_t sample_type;
+};
+
+static int handle_in_ring(const struct perf_event_header *h, void *ctx)
+{
+	struct ring_ctx *c = ctx;
+
+	return handle_record(c->bp, h, c->sample_type);
+}
+
+static int consume_ring(struct hwbp *bp, struct hwbp_ring *r,
+			uint64_t sample_type)
+{
+	struct ring_ctx c = { bp, sample_type };
+
+	return hwbp_mmap_read(r->base, r->size, bp->scratch, handle_in_ring,
+			      &c);
+}
+
+int hwbp_rings_drain(struct hwbp *const *bps, int n)
+{
+	int total = 0;
+
+	for (int i = 0; i < n; i++) {
+		/* (a zero-timeout poll also stops waking on rings whose task
+		 * is gone, so an fd gathering them does not stay readable) */
+		int got = hwbp_ring_poll(bps[i], 0);
+
+		if (got < 0)
+			return got;
+		total += got;
+	}
+	return total;
+}
+
+int hwbp_epoll_wait(int epfd, int timeout_ms, const char *fn)
+{
+	struct epoll_event ev[8];
+
+	if (epoll_wait(epfd, ev, 8, timeout_ms) < 0 && errno != EINTR)
+		return hwbp_fail(errno, "%s: epoll_wait: %s", fn,
+				 strerror(errno));
+	return 0;
 }
 
 /* A usable ring handle, or -EINVAL/-EBADF with the message set. */

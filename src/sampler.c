@@ -662,35 +662,28 @@ HWBP_API int hwbp_sampler_fd(const struct hwbp_sampler *s)
 
 HWBP_API int hwbp_sampler_consume(struct hwbp_sampler *s)
 {
-	int total = 0, err = check_polled(s, "hwbp_sampler_consume");
+	struct hwbp *bps[64];
+	int n = 0, got, err = check_polled(s, "hwbp_sampler_consume");
 
 	if (err)
 		return err;
 	/* Samples first: they arm registers whose hits follow. */
-	if (s->pmu && (err = hwbp_pmu_source_consume(s, s->pmu)) < 0)
+	err = s->pmu ? hwbp_pmu_source_consume(s, s->pmu) : 0;
+	if (err < 0 || !s->ring)
 		return err;
-	total += s->pmu ? err : 0;
-	for (int i = 0; s->ring && i < s->nslots; i++) {
-		int got = hwbp_ring_poll(s->slots[i].bp, 0);
-
-		if (got < 0)
-			return got;
-		total += got;
-	}
-	return total;
+	for (int i = 0; i < s->nslots && n < 64; i++)
+		bps[n++] = s->slots[i].bp;
+	got = hwbp_rings_drain(bps, n);
+	return got < 0 ? got : err + got;
 }
 
 HWBP_API int hwbp_sampler_poll(struct hwbp_sampler *s, int timeout_ms)
 {
-	struct epoll_event ev[8];
 	int err = check_polled(s, "hwbp_sampler_poll");
 
-	if (err)
-		return err;
-	if (epoll_wait(s->epfd, ev, 8, timeout_ms) < 0 && errno != EINTR)
-		return hwbp_fail(errno, "hwbp_sampler_poll: epoll_wait: %s",
-				 strerror(errno));
-	return hwbp_sampler_consume(s);
+	if (!err)
+		err = hwbp_epoll_wait(s->epfd, timeout_ms, "hwbp_sampler_poll");
+	return err ? err : hwbp_sampler_consume(s);
 }
 
 int hwbp_sampler_epfd(const struct hwbp_sampler *s)

@@ -909,7 +909,7 @@ HWBP_API int hwbp_sched_fd(const struct hwbp_sched *s)
 HWBP_API int hwbp_sched_consume(struct hwbp_sched *s)
 {
 	struct hwbp *bps[64];
-	int n = 0, total = 0, err = check_ring_sched(s, "hwbp_sched_consume");
+	int n = 0, err = check_ring_sched(s, "hwbp_sched_consume");
 
 	if (err)
 		return err;
@@ -920,29 +920,16 @@ HWBP_API int hwbp_sched_consume(struct hwbp_sched *s)
 		if (s->regs[i].bp)
 			bps[n++] = s->regs[i].bp;
 	pthread_mutex_unlock(&s->lock);
-	for (int i = 0; i < n; i++) {
-		/* (a zero-timeout poll also stops waking on rings whose task
-		 * is gone, so the scheduler's fd does not stay readable) */
-		int got = hwbp_ring_poll(bps[i], 0);
-
-		if (got < 0)
-			return got;
-		total += got;
-	}
-	return total;
+	return hwbp_rings_drain(bps, n);
 }
 
 HWBP_API int hwbp_sched_poll(struct hwbp_sched *s, int timeout_ms)
 {
-	struct epoll_event ev[8];
 	int err = check_ring_sched(s, "hwbp_sched_poll");
 
-	if (err)
-		return err;
-	if (epoll_wait(s->epfd, ev, 8, timeout_ms) < 0 && errno != EINTR)
-		return hwbp_fail(errno, "hwbp_sched_poll: epoll_wait: %s",
-				 strerror(errno));
-	return hwbp_sched_consume(s);
+	if (!err)
+		err = hwbp_epoll_wait(s->epfd, timeout_ms, "hwbp_sched_poll");
+	return err ? err : hwbp_sched_consume(s);
 }
 
 HWBP_API int hwbp_sched_get_stats(struct hwbp_sched *s,
