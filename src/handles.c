@@ -2,9 +2,9 @@
 /*
  * handles.c - the open and recently closed handles of one kind (schedulers,
  * samplers).  A close of a pointer that is not open is -EBADF, not a double
- * free; a closed handle stays allocated, marked closed by its owner, until
- * QUARANTINE more are closed, so a call on a handle just closed is -EBADF,
- * not a use-after-free.  Pointers are compared, never dereferenced here.
+ * free; a closed handle stays allocated, marked closed, until `depth` more
+ * are closed (64 breakpoints, 16 schedulers or samplers), so a call on a
+ * handle just closed is -EBADF, not a use-after-free.  Pointers are compared, never dereferenced here.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -56,15 +56,27 @@ void hwbp_handles_retire(struct hwbp_handles *h, void *p)
 	pthread_mutex_lock(&h->lock);
 	old = h->quarantine[h->q_next];
 	h->quarantine[h->q_next] = p;
-	h->q_next = (h->q_next + 1) % HWBP_QUARANTINE;
+	h->q_next = (h->q_next + 1) % h->depth;
 	pthread_mutex_unlock(&h->lock);
 	if (old)
 		h->free_fn(old);
 }
 
+int hwbp_handles_sum(struct hwbp_handles *h, int (*fn)(void *p, void *ctx),
+		     void *ctx)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&h->lock);
+	for (int i = 0; i < h->n; i++)
+		n += fn(h->open[i], ctx);
+	pthread_mutex_unlock(&h->lock);
+	return n;
+}
+
 void hwbp_handles_drain(struct hwbp_handles *h)
 {
-	for (int i = 0; i < HWBP_QUARANTINE; i++) {
+	for (int i = 0; i < h->depth; i++) {
 		if (h->quarantine[i])
 			h->free_fn(h->quarantine[i]);
 		h->quarantine[i] = NULL;

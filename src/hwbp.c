@@ -14,69 +14,29 @@
 
 #include "internal.h"
 
-#define QUARANTINE 64
+static struct hwbp_handles handles = HWBP_HANDLES_INIT(free, 64);
 
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct hwbp **registry;
-static int nreg, cap_reg;
-static struct hwbp *quarantine[QUARANTINE];
-static int q_next;
-
-static int registry_add(struct hwbp *bp)
+__attribute__((destructor)) static void free_quarantine(void)
 {
-	int err = 0;
-
-	pthread_mutex_lock(&reg_lock);
-	if (nreg == cap_reg) {
-		int cap = cap_reg ? cap_reg * 2 : 16;
-		struct hwbp **r = realloc(registry, cap * sizeof(*r));
-
-		if (r) {
-			registry = r;
-			cap_reg = cap;
-		} else {
-			err = hwbp_fail(ENOMEM, "out of memory for the handle "
-					"registry");
-		}
-	}
-	if (!err)
-		registry[nreg++] = bp;
-	pthread_mutex_unlock(&reg_lock);
-	return err;
+	hwbp_handles_drain(&handles);
 }
 
-/* Remove bp (compared as a pointer, never dereferenced); false if absent. */
-static bool registry_remove(struct hwbp *bp)
+/* Does bp watch thread tid (an event on it, or following this process)? */
+static int watches_thread(void *p, void *ctx)
 {
-	bool found = false;
+	const struct hwbp *bp = p;
+	pid_t tid = *(const pid_t *)ctx;
+	bool hit = bp->req.scope == HWBP_SCOPE_PROCESS && bp->req.follow &&
+		   bp->req.pid == getpid();
 
-	pthread_mutex_lock(&reg_lock);
-	for (int i = 0; i < nreg && !found; i++)
-		if (registry[i] == bp) {
-			registry[i] = registry[--nreg];
-			found = true;
-		}
-	pthread_mutex_unlock(&reg_lock);
-	return found;
+	for (int f = 0; f < bp->nfds && !hit; f++)
+		hit = bp->fd_tids[f] == tid;
+	return hit;
 }
 
 int hwbp_count_self_bps_on(pid_t tid)
 {
-	pid_t self = getpid();
-	int n = 0;
-
-	pthread_mutex_lock(&reg_lock);
-	for (int i = 0; i < nreg; i++) {
-		struct hwbp *bp = registry[i];
-		bool hit = bp->req.scope == HWBP_SCOPE_PROCESS &&
-			   bp->req.follow && bp->req.pid == self;
-
-		for (int f = 0; f < bp->nfds && !hit; f++)
-			hit = bp->fd_tids[f] == tid;
-		n += hit;
-	}
-	pthread_mutex_unlock(&reg_lock);
-	return n;
+	return hwbp_handles_sum(&handles, watches_thread, &tid);
 }
 
 static void destroy(struct hwbp *bp)
@@ -94,29 +54,6 @@ static void destroy(struct hwbp *bp)
 	bp->fds = NULL;
 	bp->fd_tids = NULL;
 	bp->fd_cpus = NULL;
-}
-
-static void quarantine_push(struct hwbp *bp)
-{
-	struct hwbp *old;
-
-	pthread_mutex_lock(&reg_lock);
-	old = quarantine[q_next];
-	quarantine[q_next] = bp;
-	q_next = (q_next + 1) % QUARANTINE;
-	pthread_mutex_unlock(&reg_lock);
-	free(old);
-}
-
-__attribute__((destructor)) static void free_quarantine(void)
-{
-	for (int i = 0; i < QUARANTINE; i++) {
-		free(quarantine[i]);
-		quarantine[i] = NULL;
-	}
-	free(registry);
-	registry = NULL;
-	nreg = cap_reg = 0;
 }
 
 /* Pick sync or async signals for HWBP_SIGNAL_AUTO; refuse what cannot be. */
@@ -232,7 +169,7 @@ HWBP_API int hwbp_create(struct hwbp **out, uint64_t addr, uint32_t len,
 	if (!err)
 		err = hwbp_events_open(bp);
 	if (!err)
-		err = registry_add(bp);
+		err = hwbp_handles_add(&handles, bp);
 	if (err) {
 		if (bp->slot < 0)
 			bp->slot = -1;
@@ -258,12 +195,11 @@ HWBP_API int hwbp_close(struct hwbp *bp)
 {
 	if (!bp)
 		return 0;
-	if (!registry_remove(bp))
+	if (!hwbp_handles_unlink(&handles, bp, &bp->closed))
 		return hwbp_fail(EBADF, "hwbp_close: not an open hwbp handle "
 				 "(closed already?)");
-	atomic_store(&bp->closed, 1);
 	destroy(bp);
-	quarantine_push(bp);
+	hwbp_handles_retire(&handles, bp);
 	return 0;
 }
 

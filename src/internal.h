@@ -129,7 +129,7 @@ struct hwbp {
 	_Atomic uint64_t lost_carry;  /* their dropped samples */
 	bool lost_format;  /* events read PERF_FORMAT_LOST (kernel >= 6.0) */
 	bool remove_on_exec; /* events end at exec (kernel >= 5.13) */
-	_Atomic int closed;
+	_Atomic bool closed;
 };
 
 /* ---- event.c: perf events behind a handle ---- */
@@ -198,22 +198,28 @@ int hwbp_insn_before_in(pid_t pid, uint64_t pc, uint64_t addr, uint64_t len,
 			const uint64_t *regs, struct hwbp_insn_info *out);
 
 /* ---- handles.c: open and recently closed handles of one kind ---- */
-#define HWBP_QUARANTINE 16
+#define HWBP_QUARANTINE_MAX 64
 struct hwbp_handles {
 	pthread_mutex_t lock;
 	void **open;
 	int n, cap;
-	void *quarantine[HWBP_QUARANTINE];
+	void *quarantine[HWBP_QUARANTINE_MAX];
+	int depth;                /* closed handles kept, <= the max */
 	int q_next;
 	void (*free_fn)(void *);
 };
-#define HWBP_HANDLES_INIT(FREE) { .lock = PTHREAD_MUTEX_INITIALIZER, .free_fn = (FREE) }
+#define HWBP_HANDLES_INIT(FREE, DEPTH)                                         \
+	{ .lock = PTHREAD_MUTEX_INITIALIZER, .free_fn = (FREE),                \
+	  .depth = (DEPTH) }
 int hwbp_handles_add(struct hwbp_handles *h, void *p);
 /* Take p off the open list and set *closed; false if it was not open. */
 bool hwbp_handles_unlink(struct hwbp_handles *h, void *p,
 			 _Atomic bool *closed);
 /* Keep closed p a while; frees the oldest one kept. */
 void hwbp_handles_retire(struct hwbp_handles *h, void *p);
+/* fn(p, ctx) for each open handle, under the lock; the sum of its returns. */
+int hwbp_handles_sum(struct hwbp_handles *h, int (*fn)(void *p, void *ctx),
+		     void *ctx);
 /* Free every handle kept (at unload). */
 void hwbp_handles_drain(struct hwbp_handles *h);
 

@@ -107,7 +107,7 @@ static void sampler_free(void *p)
 	free(s);
 }
 
-static struct hwbp_handles samplers = HWBP_HANDLES_INIT(sampler_free);
+static struct hwbp_handles samplers = HWBP_HANDLES_INIT(sampler_free, 16);
 
 __attribute__((destructor)) static void free_sampler_quarantine(void)
 {

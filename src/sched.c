@@ -531,7 +531,7 @@ static void sched_free_any(void *s)
 	sched_free(s);
 }
 
-static struct hwbp_handles scheds = HWBP_HANDLES_INIT(sched_free_any);
+static struct hwbp_handles scheds = HWBP_HANDLES_INIT(sched_free_any, 16);
 
 __attribute__((destructor)) static void free_sched_quarantine(void)
 {
