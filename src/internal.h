@@ -14,6 +14,7 @@
 #include <linux/perf_event.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "hwbp.h"
 
@@ -27,6 +28,15 @@
 /* Thread-local storage safe to touch from a signal handler in a shared
  * library: initial-exec never calls __tls_get_addr (which may malloc). */
 #define HWBP_TLS __thread __attribute__((tls_model("initial-exec")))
+
+/* CLOCK_MONOTONIC in nanoseconds (the clock perf stamps records with). */
+static inline uint64_t hwbp_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 /* ---- options (libbpf's OPTS_VALID / OPTS_GET) ---- */
 #define HWBP_OPTS_HAS(opts, field)                                             \

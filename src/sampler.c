@@ -64,14 +64,6 @@ struct hwbp_sampler {
 	_Atomic bool closed;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* splitmix64 over an atomic counter: concurrent callers (threads or
  * signal handlers) each get their own number without a lock. */
 static uint64_t next_random(struct hwbp_sampler *s)
@@ -202,7 +194,7 @@ static int slot_place(struct hwbp_sampler *s, struct slot *sl,
 	if (in->access != HWBP_EXEC)
 		a->smp.value_known = read_value(s->mem_pid, in->addr, in->len,
 						&a->smp.value);
-	a->smp.armed_ns = now_ns();
+	a->smp.armed_ns = hwbp_now_ns();
 	atomic_store(&sl->state, SLOT_ARMED);
 	atomic_fetch_add(&s->armed, 1);
 	return 1;

@@ -81,14 +81,6 @@ struct hwbp_sched {
 	_Atomic bool closed;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* xorshift64*: reproducible from the seed, good enough for sampling. */
 static uint64_t next_random(struct hwbp_sched *s)
 {
@@ -339,7 +331,7 @@ static void disarm(struct hwbp_sched *s, struct hwbp_watch *w)
 		if (s->regs[i].w == w)
 			reg_free(&s->regs[i]);
 	w->armed = false;
-	w->armed_ns += now_ns() - w->armed_since;
+	w->armed_ns += hwbp_now_ns() - w->armed_since;
 }
 
 static int arm(struct hwbp_sched *s, struct hwbp_watch *w)
@@ -354,7 +346,7 @@ static int arm(struct hwbp_sched *s, struct hwbp_watch *w)
 	if (!err && piece < w->npieces)
 		err = hwbp_fail(ENOSPC, "internal: no free register");
 	w->armed = true;
-	w->armed_since = now_ns();
+	w->armed_since = hwbp_now_ns();
 	if (err)
 		disarm(s, w);
 	return err;
@@ -726,7 +718,7 @@ static int new_watch(struct hwbp_sched *s, uint64_t addr, uint64_t len,
 	for (int i = 0; i < n && access != HWBP_EXEC; i++)
 		w->widened |= w->pieces[i].addr < addr ||
 			      w->pieces[i].addr + w->pieces[i].len > addr + len;
-	w->added_ns = now_ns();
+	w->added_ns = hwbp_now_ns();
 	*out = w;
 	return 0;
 }
@@ -810,7 +802,7 @@ HWBP_API int hwbp_sched_remove(struct hwbp_sched *s, struct hwbp_watch *w)
 				"of this scheduler (removed already?)");
 	} else {
 		disarm(s, w);
-		w->removed_ns = now_ns();
+		w->removed_ns = hwbp_now_ns();
 		memmove(&s->live.v[at], &s->live.v[at + 1],
 			(size_t)(s->live.n - at - 1) * sizeof(*s->live.v));
 		s->live.n--;
@@ -844,7 +836,7 @@ HWBP_API int hwbp_watch_get_stats(const struct hwbp_watch *w,
 {
 	struct hwbp_watch_stats all = { .sz = sizeof(all) };
 	struct hwbp_sched *s;
-	uint64_t now = now_ns();
+	uint64_t now = hwbp_now_ns();
 	int err;
 
 	if (!w || !st)

@@ -61,14 +61,6 @@ struct silent {
 	char msg[512];
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- candidates ---- */
 
 static bool add_candidate(struct silent *s, const char *name, uint64_t addr,

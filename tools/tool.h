@@ -14,8 +14,18 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <hwbp.h>
+
+/* CLOCK_MONOTONIC in nanoseconds (the clock perf stamps records with). */
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 /* Exit statuses: usage errors 2, runtime errors 1. */
 #define EXIT_USAGE 2

@@ -78,14 +78,6 @@ struct watch {
 	char msg[1024];
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- thread names: from /proc at first sight, then the kernel's COMM and
  * FORK records, so a thread that has exited by the time its hits are
  * printed still has its name ---- */
