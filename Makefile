@@ -91,7 +91,7 @@ $(BUILD)/examples/%: examples/%.c $(SHLIB) include/hwbp.h
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) $< -o $@ $(LINK_LIB)
 
 tests: $(TEST_BIN) $(UNIT_BIN) $(TEST_HELPERS) $(TOOL)
-$(TEST_BIN): $(TEST_SRC) tests/testutil.h $(SHLIB)
+$(TEST_BIN): $(TEST_SRC) $(wildcard tests/*.h) $(SHLIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) -O1 $(TEST_SRC) -o $@ $(LINK_LIB) -lcriterion -lZydis -ljson-c -lm
 
