@@ -123,6 +123,9 @@ enum hwbp_record_kind {
 	HWBP_REC_SWITCH,  /* pid/tid left (switch_out) or got (!switch_out)
 			   * CPU cpu at time_ns; CPU-wide rings also name
 			   * the task on the other side (next_prev_*) */
+	HWBP_REC_MMAP,    /* opts.mmap_events: pid/tid mapped code: the file
+			   * `filename` at map_addr, map_len bytes from file
+			   * offset map_pgoff (an executable mapping) */
 };
 
 /* One record read from a HWBP_DELIVER_RING buffer. */
@@ -157,6 +160,13 @@ struct hwbp_record {
 	const void *aux;
 	uint64_t aux_size;
 	uint32_t aux_format;
+	/* HWBP_REC_MMAP: */
+	uint64_t map_addr, map_len, map_pgoff;
+	uint32_t map_prot;            /* PROT_* of the mapping */
+	const char *filename;         /* as the kernel names it */
+	/* HWBP_REC_COMM: the name comes with an exec (the task runs a new
+	 * program from time_ns on), not a prctl/pthread_setname_np. */
+	bool exec;
 };
 
 /* Ring-buffer record callback; runs in the thread calling hwbp_ring_poll. */
@@ -189,6 +199,16 @@ struct hwbp_opts {
 				  * and leaving a CPU (kernel >= 4.3) */
 	uint32_t branch_bytes;   /* HWBP_SAMPLE_BRANCHES: trace bytes per hit,
 				  * a multiple of 8 up to 65528 (0: 16384) */
+	bool mmap_events;        /* RING: also MMAP records: the watched tasks
+				  * mapping executable code (which file is at
+				  * which address: symbols for hits read
+				  * after a library is gone, or the task) */
+	/* RING: write into the rings of this other ring handle (same scope,
+	 * pid, cpus and sample options; it must stay open as long as this
+	 * one) instead of rings of its own: several breakpoints, one stream
+	 * per CPU in time order.  Their records are delivered by that
+	 * handle (its on_record, cookie and hwbp_ring_* calls). */
+	struct hwbp *share_ring;
 };
 
 /* Declare and zero an options struct with its size set (libbpf's pattern). */
@@ -256,6 +276,20 @@ int hwbp_ring_fd(const struct hwbp *bp);
 int hwbp_ring_poll(struct hwbp *bp, int timeout_ms);
 /* Deliver what is waiting without blocking. */
 int hwbp_ring_consume(struct hwbp *bp);
+/*
+ * One reader per CPU: the rings behind bp (those of opts.share_ring's
+ * handle when it shares), up to max of them: each one's CPU (-1: a
+ * thread's ring, any CPU) in cpus and its perf fd (pollable: readable
+ * when wakeup_events records wait) in fds (either may be NULL).  Returns
+ * how many rings there are, or -errno.  A ring is written only by the CPU
+ * it collects: a reader running on that CPU that reads it at time T has
+ * every record stamped before T (nothing can be half-written then).
+ */
+int hwbp_ring_cpus(const struct hwbp *bp, int *cpus, int *fds, int max);
+/* Deliver what waits in the ring(s) of CPU cpu only, without blocking:
+ * several threads may consume different CPUs at once (on_record is then
+ * called from each of them).  The hit records delivered, or -errno. */
+int hwbp_ring_consume_cpu(struct hwbp *bp, int cpu);
 
 /* What this machine supports; fields are filled as far as info->sz allows. */
 struct hwbp_probe {
@@ -423,6 +457,11 @@ struct hwbp_sched_opts {
 	const struct hwbp_opts *bp_opts;
 	hwbp_hit_fn on_hit;
 	hwbp_record_fn on_record;
+	/* Ring delivery: records are handed over as read, with their watch
+	 * and cookie, not decoded (touch 0) and strays not dropped: for
+	 * callers that decode hits themselves, later or elsewhere (from the
+	 * program's files).  The watch's hits count every record. */
+	bool raw_records;
 };
 
 struct hwbp_sched;
@@ -477,6 +516,13 @@ int hwbp_sched_get_stats(struct hwbp_sched *s, struct hwbp_sched_stats *stats);
 int hwbp_sched_fd(const struct hwbp_sched *s);
 int hwbp_sched_poll(struct hwbp_sched *s, int timeout_ms);
 int hwbp_sched_consume(struct hwbp_sched *s);
+/* Ring delivery: all registers write into one ring per CPU (the first
+ * register's, opened with the first watch armed).  hwbp_ring_cpus and
+ * hwbp_ring_consume_cpu for the scheduler: 0 rings before any watch was
+ * armed. */
+int hwbp_sched_ring_cpus(const struct hwbp_sched *s, int *cpus, int *fds,
+			 int max);
+int hwbp_sched_consume_cpu(struct hwbp_sched *s, int cpu);
 
 /* ---- The sampler: watchpoints driven by a stream of sampled accesses ---- */
 

@@ -56,6 +56,46 @@ static void destroy(struct hwbp *bp)
 	bp->fd_cpus = NULL;
 }
 
+static int is_handle(void *p, void *ctx)
+{
+	return p == ctx;
+}
+
+/* opts.share_ring: an open ring handle recording the same things for the
+ * same tasks (its records are decoded with its own options). */
+static int check_share(struct hwbp_req *req)
+{
+	struct hwbp *o = req->share_ring;
+
+	if (!o)
+		return 0;
+	if (!hwbp_handles_sum(&handles, is_handle, (void *)o))
+		return hwbp_fail(EBADF, "opts.share_ring is not an open hwbp "
+				 "handle (closed already?)");
+	if (o->req.delivery == HWBP_DELIVER_RING && o->ring_owner != o)
+		req->share_ring = o = o->ring_owner; /* share with its owner */
+	if (o->req.delivery != HWBP_DELIVER_RING)
+		return hwbp_fail(EINVAL, "opts.share_ring has no rings "
+				 "(its delivery is not HWBP_DELIVER_RING)");
+	if (o->req.scope != req->scope || o->req.pid != req->pid ||
+	    o->req.follow != req->follow || o->req.ncpus != req->ncpus ||
+	    (req->ncpus && memcmp(o->req.cpus, req->cpus,
+				  (size_t)req->ncpus * sizeof(int))))
+		return hwbp_fail(EINVAL, "opts.share_ring watches other tasks "
+				 "or CPUs: a ring is shared by breakpoints of "
+				 "the same scope, pid and cpus");
+	if (o->req.sample != req->sample ||
+	    o->req.regs_mask != req->regs_mask ||
+	    o->req.stack_size != req->stack_size ||
+	    o->req.branch_bytes != req->branch_bytes ||
+	    o->req.kernel != req->kernel)
+		return hwbp_fail(EINVAL, "opts.share_ring samples other "
+				 "things: a shared ring's records are read "
+				 "with one layout (same sample, regs_mask, "
+				 "stack_size, branch_bytes and kernel)");
+	return 0;
+}
+
 /* Pick sync or async signals for HWBP_SIGNAL_AUTO; refuse what cannot be. */
 static int resolve_signal_mode(struct hwbp_req *req, const struct hwbp_probe *pr)
 {
@@ -153,6 +193,8 @@ HWBP_API int hwbp_create(struct hwbp **out, uint64_t addr, uint32_t len,
 	bp->lost_format = pr.lost_count && bp->req.delivery == HWBP_DELIVER_RING;
 	bp->remove_on_exec = pr.sigtrap; /* same kernels (5.13+) */
 	err = check_machine(&pr, &bp->req);
+	if (!err)
+		err = check_share(&bp->req);
 	if (!err)
 		err = resolve_signal_mode(&bp->req, &pr);
 	if (!err && bp->req.delivery == HWBP_DELIVER_SIGNAL) {

@@ -85,6 +85,8 @@ struct hwbp_req {
 	uint32_t branch_bytes; /* HWBP_SAMPLE_BRANCHES: aux_sample_size */
 	uint64_t regs_mask;
 	bool kernel, disabled, follow, task_events, switch_events;
+	bool mmap_events;
+	struct hwbp *share_ring;
 };
 int hwbp_req_from_opts(struct hwbp_req *req, uint64_t addr, uint32_t len,
 		       enum hwbp_access access, const struct hwbp_opts *opts);
@@ -114,6 +116,8 @@ struct hwbp_ring {
 	size_t size;      /* mapping size */
 	int cpu;          /* the CPU it collects (-1: its task's, any CPU) */
 	bool hup;         /* its task is gone: removed from epoll */
+	void *scratch;    /* a record split by the wrap is copied here (each
+			   * ring its own: CPUs may be read at once) */
 };
 
 struct hwbp {
@@ -128,7 +132,8 @@ struct hwbp {
 	struct hwbp_ring *rings;
 	int nrings;
 	int epfd;
-	void *scratch;     /* a wrapped ring record is copied here */
+	struct hwbp *ring_owner; /* whose rings this handle writes into:
+				  * itself, or opts.share_ring */
 	int *side_fds;     /* switch_events of a process's other threads */
 	int nside;
 	bool enabled;
@@ -197,6 +202,12 @@ int hwbp_epoll_wait(int epfd, int timeout_ms, const char *fn);
 /* A record's sampled registers (in mask bit order) at their PERF_REG_*
  * index, the rest 0. */
 void hwbp_record_regs(const struct hwbp_record *rec, uint64_t *regs);
+/* Decode a COMM, FORK, EXIT or MMAP2 record (trailer: the ring events'
+ * sample_id, TID|TIME|CPU); names are copied to name.  -EINVAL when it
+ * cannot be one. */
+int hwbp_decode_side(const struct perf_event_header *h, const void *body,
+		     size_t size, bool trailer, struct hwbp_record *r,
+		     char *name, size_t namelen);
 /* Decode a PERF_RECORD_SWITCH or SWITCH_CPU_WIDE record of a ring (its
  * sample_id trailer is TID, TIME, CPU); -EINVAL when it cannot be one. */
 int hwbp_decode_switch(const struct perf_event_header *h, const void *body,

@@ -145,6 +145,12 @@ static int check_delivery(struct hwbp_req *req)
 	if (req->switch_events && req->delivery != HWBP_DELIVER_RING)
 		return hwbp_fail(EINVAL, "switch_events are ring records: "
 				 "they need delivery HWBP_DELIVER_RING");
+	if (req->mmap_events && req->delivery != HWBP_DELIVER_RING)
+		return hwbp_fail(EINVAL, "mmap_events are ring records: "
+				 "they need delivery HWBP_DELIVER_RING");
+	if (req->share_ring && req->delivery != HWBP_DELIVER_RING)
+		return hwbp_fail(EINVAL, "share_ring shares ring buffers: it "
+				 "needs delivery HWBP_DELIVER_RING");
 	switch (req->delivery) {
 	case HWBP_DELIVER_COUNT:
 		return 0;
@@ -191,10 +197,12 @@ static int check_delivery(struct hwbp_req *req)
 			return hwbp_fail(EINVAL, "stack_size %u: a multiple of "
 					 "8 in 8..65528 with HWBP_SAMPLE_STACK",
 					 req->stack_size);
-		if (req->task_events && req->scope == HWBP_SCOPE_CPUS)
-			return hwbp_fail(EINVAL, "task_events follow the "
-					 "watched tasks: a thread or process "
-					 "scope, not cpus");
+		if ((req->task_events || req->mmap_events) &&
+		    req->scope == HWBP_SCOPE_CPUS)
+			return hwbp_fail(EINVAL, "%s follow the watched tasks: "
+					 "a thread or process scope, not cpus",
+					 req->task_events ? "task_events"
+							  : "mmap_events");
 		if ((req->sample & HWBP_SAMPLE_REGS) && !req->regs_mask)
 			return hwbp_fail(EINVAL, "HWBP_SAMPLE_REGS needs "
 					 "opts.regs_mask");
@@ -235,6 +243,8 @@ int hwbp_req_from_opts(struct hwbp_req *req, uint64_t addr, uint32_t len,
 	req->task_events = HWBP_OPTS_GET(o, task_events, false);
 	req->switch_events = HWBP_OPTS_GET(o, switch_events, false);
 	req->branch_bytes = HWBP_OPTS_GET(o, branch_bytes, 0) ?: 16384;
+	req->mmap_events = HWBP_OPTS_GET(o, mmap_events, false);
+	req->share_ring = HWBP_OPTS_GET(o, share_ring, NULL);
 
 	if ((unsigned)req->rearm > HWBP_REARM_REOPEN)
 		return hwbp_fail(EINVAL, "rearm %d is not a hwbp_rearm",

@@ -9,6 +9,7 @@
  */
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -39,6 +40,11 @@ static void ring_attr(const struct hwbp *bp, struct perf_event_attr *a)
 		a->comm_exec = 1;
 		a->task = 1;
 	}
+	/* Executable mappings (mmap2: with the file offset and name), so
+	 * code addresses can be named after the task or its library is
+	 * gone; data mappings are not asked for. */
+	a->mmap = bp->req.mmap_events;
+	a->mmap2 = bp->req.mmap_events;
 	/* Tasks getting and leaving a CPU: per-task events see their own
 	 * task's switches, CPU-wide ones every task's (SWITCH_CPU_WIDE). */
 	a->context_switch = bp->req.switch_events;
@@ -48,7 +54,8 @@ static void ring_attr(const struct hwbp *bp, struct perf_event_attr *a)
 	 * (a plain process ring measured +27 us per switch in a VM). */
 	a->inherit = bp->req.scope == HWBP_SCOPE_PROCESS && bp->req.follow;
 	/* The sample_id trailer of each record says who, when and where. */
-	if (bp->req.task_events || bp->req.switch_events)
+	if (bp->req.task_events || bp->req.switch_events ||
+	    bp->req.mmap_events)
 		a->sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME |
 				 PERF_SAMPLE_CPU;
 }
@@ -71,12 +78,18 @@ static int open_ring(struct hwbp *bp, struct hwbp_ring *r, pid_t tid, int cpu)
 	}
 	r->fd = (int)fd;
 	r->cpu = cpu;
+	r->scratch = malloc(HWBP_RECORD_SCRATCH);
+	if (!r->scratch) {
+		close(r->fd);
+		return hwbp_fail(ENOMEM, "out of memory for a ring");
+	}
 	r->size = page * (1 + bp->req.ring_pages);
 	r->base = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED,
 		       r->fd, 0);
 	if (r->base == MAP_FAILED) {
 		int err = errno;
 
+		free(r->scratch);
 		close(r->fd);
 		return hwbp_fail(err, "mmap of a %u-page ring failed: %s (the "
 				 "limit is kernel.perf_event_mlock_kb per user)",
@@ -87,6 +100,7 @@ static int open_ring(struct hwbp *bp, struct hwbp_ring *r, pid_t tid, int cpu)
 		int err = errno;
 
 		munmap(r->base, r->size);
+		free(r->scratch);
 		close(r->fd);
 		return hwbp_fail(err, "epoll_ctl on a ring failed");
 	}
@@ -143,7 +157,8 @@ static int open_side(struct hwbp *bp, pid_t tid)
 	int err = 0;
 
 	ring_attr(bp, &a);
-	a.comm = a.comm_exec = a.task = 0; /* the ring's event has those */
+	/* the ring's event has those */
+	a.comm = a.comm_exec = a.task = a.mmap = a.mmap2 = 0;
 	for (int i = 0; i < bp->nrings && !err; i++) {
 		long fd = hwbp_perf_event_open(&a, tid, bp->rings[i].cpu, -1,
 					       PERF_FLAG_FD_CLOEXEC);
@@ -217,15 +232,19 @@ int hwbp_rings_open(struct hwbp *bp)
 	int *cpus = NULL, n = 0, err;
 	pid_t tid = -1;
 
+	bp->ring_owner = bp;
+	if (bp->req.share_ring) { /* its events write into another's rings */
+		bp->ring_owner = bp->req.share_ring;
+		return 0;
+	}
 	bp->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (bp->epfd < 0)
 		return hwbp_fail(errno, "epoll_create1 failed");
-	bp->scratch = malloc(HWBP_RECORD_SCRATCH);
 	err = ring_targets(bp, &tid, &cpus, &n);
 	if (err)
 		return err;
 	bp->rings = calloc((size_t)n, sizeof(*bp->rings));
-	if (!bp->rings || !bp->scratch) {
+	if (!bp->rings) {
 		free(cpus);
 		return hwbp_fail(ENOMEM, "out of memory for rings");
 	}
@@ -254,6 +273,7 @@ void hwbp_rings_close(struct hwbp *bp)
 	bp->nside = 0;
 	for (int i = 0; i < bp->nrings; i++) {
 		munmap(bp->rings[i].base, bp->rings[i].size);
+		free(bp->rings[i].scratch);
 		close(bp->rings[i].fd);
 	}
 	free(bp->rings);
@@ -262,16 +282,16 @@ void hwbp_rings_close(struct hwbp *bp)
 	if (bp->epfd >= 0)
 		close(bp->epfd);
 	bp->epfd = -1;
-	free(bp->scratch);
-	bp->scratch = NULL;
 }
 
 int hwbp_ring_attach(struct hwbp *bp, int fd, int cpu, pid_t tid)
 {
-	for (int i = 0; i < bp->nrings; i++) {
-		if (bp->rings[i].cpu != cpu)
+	const struct hwbp *o = bp->ring_owner ? bp->ring_owner : bp;
+
+	for (int i = 0; i < o->nrings; i++) {
+		if (o->rings[i].cpu != cpu)
 			continue;
-		if (ioctl(fd, PERF_EVENT_IOC_SET_OUTPUT, bp->rings[i].fd))
+		if (ioctl(fd, PERF_EVENT_IOC_SET_OUTPUT, o->rings[i].fd))
 			return hwbp_fail(errno, "PERF_EVENT_IOC_SET_OUTPUT to "
 					 "the ring of CPU %d failed (tid %d)",
 					 cpu, (int)tid);
@@ -408,35 +428,98 @@ static const struct perf_event_header *record_at(void *scratch,
 	return scratch;
 }
 
-static int deliver_task(struct hwbp *bp, uint32_t type, const void *body,
-			size_t size)
+/* The sample_id trailer of a side-band record (the ring events' sample_type:
+ * TID, TIME, CPU: u32 pid, tid; u64 time; u32 cpu, res): who, when, where. */
+static void side_trailer(const void *body, size_t size, struct hwbp_record *r)
 {
-	struct hwbp_record rec = { .bp = bp, .cookie = bp->req.cookie };
+	const uint8_t *t = (const uint8_t *)body + size - 24;
+	uint32_t ids[2];
+
+	if (size < 24)
+		return;
+	memcpy(&r->time_ns, t + 8, 8);
+	memcpy(ids, t + 16, 8);
+	r->cpu = ids[0];
+}
+
+/* PERF_RECORD_MMAP2: u32 pid, tid; u64 addr, len, pgoff; u32 maj, min;
+ * u64 ino, ino_generation; u32 prot, flags; char filename[] (padded);
+ * then the trailer. */
+#define MMAP2_FIXED 64
+int hwbp_decode_side(const struct perf_event_header *h, const void *body,
+		     size_t size, bool trailer, struct hwbp_record *r,
+		     char *name, size_t namelen)
+{
+	const uint8_t *b = body;
+	size_t tail = trailer ? 24 : 0, n;
 	uint32_t ids[4];
-	char comm[17];
 
-	if (!bp->req.task_events || size < 8)
+	memset(r, 0, sizeof(*r));
+	if (size < 8 + tail || namelen < 1)
+		return -EINVAL;
+	memcpy(ids, b, 8);
+	r->pid = ids[0];
+	if (trailer)
+		side_trailer(body, size, r);
+	switch (h->type) {
+	case PERF_RECORD_COMM: /* u32 pid, tid; char comm[] */
+		n = size - tail - 8;
+		n = strnlen((const char *)b + 8, n < namelen - 1 ? n : namelen - 1);
+		memcpy(name, b + 8, n);
+		name[n] = '\0';
+		r->kind = HWBP_REC_COMM;
+		r->tid = ids[1];
+		r->comm = name;
+		r->exec = h->misc & PERF_RECORD_MISC_COMM_EXEC;
 		return 0;
-	memcpy(ids, body, size < 16 ? 8 : 16);
-	rec.pid = ids[0];
-	if (type == PERF_RECORD_COMM) {
-		size_t n = size - 8 < sizeof(comm) - 1 ? size - 8
-						       : sizeof(comm) - 1;
-
-		memcpy(comm, (const char *)body + 8, n);
-		comm[n] = '\0';
-		rec.kind = HWBP_REC_COMM;
-		rec.tid = ids[1];
-		rec.comm = comm;
-	} else {
-		if (size < 16)
-			return 0;
-		rec.kind = type == PERF_RECORD_FORK ? HWBP_REC_FORK
-						    : HWBP_REC_EXIT;
-		rec.ppid = ids[1];
-		rec.tid = ids[2];
-		rec.ptid = ids[3];
+	case PERF_RECORD_FORK: /* u32 pid, ppid, tid, ptid; u64 time */
+	case PERF_RECORD_EXIT:
+		if (size < 24)
+			return -EINVAL;
+		memcpy(ids, b, 16);
+		r->kind = h->type == PERF_RECORD_FORK ? HWBP_REC_FORK
+						      : HWBP_REC_EXIT;
+		r->ppid = ids[1];
+		r->tid = ids[2];
+		r->ptid = ids[3];
+		memcpy(&r->time_ns, b + 16, 8);
+		return 0;
+	case PERF_RECORD_MMAP2:
+		if (size < MMAP2_FIXED + tail)
+			return -EINVAL;
+		r->kind = HWBP_REC_MMAP;
+		r->tid = ids[1];
+		memcpy(&r->map_addr, b + 8, 8);
+		memcpy(&r->map_len, b + 16, 8);
+		memcpy(&r->map_pgoff, b + 24, 8);
+		memcpy(&r->map_prot, b + 56, 4);
+		n = size - tail - MMAP2_FIXED;
+		n = strnlen((const char *)b + MMAP2_FIXED,
+			    n < namelen - 1 ? n : namelen - 1);
+		memcpy(name, b + MMAP2_FIXED, n);
+		name[n] = '\0';
+		r->filename = name;
+		return 0;
 	}
+	return -EINVAL;
+}
+
+static int deliver_side(struct hwbp *bp, const struct perf_event_header *h,
+			const void *body, size_t size)
+{
+	struct hwbp_record rec;
+	char name[4096];
+	bool wanted = h->type == PERF_RECORD_MMAP2 ? bp->req.mmap_events
+						   : bp->req.task_events;
+	/* (the ring event has a trailer when it asked for any side band) */
+	bool trailer = bp->req.task_events || bp->req.switch_events ||
+		       bp->req.mmap_events;
+
+	if (!wanted || hwbp_decode_side(h, body, size, trailer, &rec, name,
+					sizeof(name)))
+		return 0;
+	rec.bp = bp;
+	rec.cookie = bp->req.cookie;
 	bp->req.on_record(&rec, bp->req.cookie);
 	return 0;
 }
@@ -510,10 +593,11 @@ static int handle_record(struct hwbp *bp, const struct perf_event_header *h,
 		atomic_fetch_add(&bp->records, 1);
 		bp->req.on_record(&rec, bp->req.cookie);
 		return 1;
-	case PERF_RECORD_COMM: /* u32 pid, tid; char comm[] */
-	case PERF_RECORD_FORK: /* u32 pid, ppid, tid, ptid; u64 time */
+	case PERF_RECORD_COMM:
+	case PERF_RECORD_FORK:
 	case PERF_RECORD_EXIT:
-		return deliver_task(bp, h->type, body, body_size);
+	case PERF_RECORD_MMAP2:
+		return deliver_side(bp, h, body, body_size);
 	case PERF_RECORD_SWITCH:
 	case PERF_RECORD_SWITCH_CPU_WIDE:
 		return deliver_switch(bp, h, body, body_size);
@@ -573,7 +657,7 @@ static int consume_ring(struct hwbp *bp, struct hwbp_ring *r,
 {
 	struct ring_ctx c = { bp, sample_type };
 
-	return hwbp_mmap_read(r->base, r->size, bp->scratch, handle_in_ring,
+	return hwbp_mmap_read(r->base, r->size, r->scratch, handle_in_ring,
 			      &c);
 }
 
@@ -603,8 +687,10 @@ int hwbp_epoll_wait(int epfd, int timeout_ms, const char *fn)
 	return 0;
 }
 
-/* A usable ring handle, or -EINVAL/-EBADF with the message set. */
-static int check_ring(const struct hwbp *bp, const char *fn)
+/* A usable ring handle, or -EINVAL/-EBADF with the message set; *owner is
+ * the handle whose rings it writes into (itself, or opts.share_ring's). */
+static int check_ring(const struct hwbp *bp, const char *fn,
+		      struct hwbp **owner)
 {
 	if (!bp)
 		return hwbp_fail(EINVAL, "%s: bp is NULL", fn);
@@ -613,29 +699,77 @@ static int check_ring(const struct hwbp *bp, const char *fn)
 	if (bp->req.delivery != HWBP_DELIVER_RING)
 		return hwbp_fail(EINVAL, "%s: this breakpoint has no ring "
 				 "(delivery is not HWBP_DELIVER_RING)", fn);
+	*owner = bp->ring_owner;
+	if (atomic_load(&(*owner)->closed))
+		return hwbp_fail(EBADF, "%s: the breakpoint whose rings it "
+				 "shares (opts.share_ring) is closed", fn);
 	return 0;
+}
+
+/* The rings of CPU cpu (all: INT_MIN) of the ring owner bp. */
+static int consume_rings(struct hwbp *bp, int cpu)
+{
+	struct perf_event_attr attr;
+	int n = 0;
+
+	hwbp_fill_attr(&attr, bp, &bp->req.place, 0);
+	for (int i = 0; i < bp->nrings; i++)
+		if (cpu == INT_MIN || bp->rings[i].cpu == cpu)
+			n += consume_ring(bp, &bp->rings[i], attr.sample_type);
+	return n;
 }
 
 HWBP_API int hwbp_ring_consume(struct hwbp *bp)
 {
-	struct perf_event_attr attr;
-	int n = check_ring(bp, "hwbp_ring_consume");
+	struct hwbp *o;
+	int err = check_ring(bp, "hwbp_ring_consume", &o);
 
-	if (n)
-		return n;
-	hwbp_fill_attr(&attr, bp, &bp->req.place, 0);
-	for (int i = 0; i < bp->nrings; i++)
-		n += consume_ring(bp, &bp->rings[i], attr.sample_type);
-	return n;
+	return err ? err : consume_rings(o, INT_MIN);
+}
+
+HWBP_API int hwbp_ring_consume_cpu(struct hwbp *bp, int cpu)
+{
+	struct hwbp *o;
+	int err = check_ring(bp, "hwbp_ring_consume_cpu", &o);
+
+	if (err)
+		return err;
+	for (int i = 0; i < o->nrings; i++)
+		if (o->rings[i].cpu == cpu)
+			return consume_rings(o, cpu);
+	return hwbp_fail(ENOENT, "hwbp_ring_consume_cpu: no ring collects "
+			 "CPU %d (hwbp_ring_cpus lists them)", cpu);
+}
+
+HWBP_API int hwbp_ring_cpus(const struct hwbp *bp, int *cpus, int *fds,
+			    int max)
+{
+	struct hwbp *o;
+	int err = check_ring(bp, "hwbp_ring_cpus", &o);
+
+	if (err)
+		return err;
+	if (max < 0 || (max && !cpus && !fds))
+		return hwbp_fail(EINVAL, "hwbp_ring_cpus: max %d with no "
+				 "array to fill", max);
+	for (int i = 0; i < o->nrings && i < max; i++) {
+		if (cpus)
+			cpus[i] = o->rings[i].cpu;
+		if (fds)
+			fds[i] = o->rings[i].fd;
+	}
+	return o->nrings;
 }
 
 HWBP_API int hwbp_ring_poll(struct hwbp *bp, int timeout_ms)
 {
 	struct epoll_event ev[16];
-	int n = check_ring(bp, "hwbp_ring_poll");
+	struct hwbp *o;
+	int n = check_ring(bp, "hwbp_ring_poll", &o);
 
 	if (n)
 		return n;
+	bp = o;
 	n = epoll_wait(bp->epfd, ev, 16, timeout_ms);
 	if (n < 0)
 		return -errno;
@@ -653,7 +787,8 @@ HWBP_API int hwbp_ring_poll(struct hwbp *bp, int timeout_ms)
 
 HWBP_API int hwbp_ring_fd(const struct hwbp *bp)
 {
-	int err = check_ring(bp, "hwbp_ring_fd");
+	struct hwbp *o;
+	int err = check_ring(bp, "hwbp_ring_fd", &o);
 
-	return err ? err : bp->epfd;
+	return err ? err : o->epfd;
 }

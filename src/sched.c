@@ -63,7 +63,8 @@ struct hwbp_sched {
 	struct hwbp_opts bp_opts;
 	hwbp_hit_fn on_hit;
 	hwbp_record_fn on_record;
-	bool ring;                /* registers deliver into rings */
+	bool ring;                /* registers deliver into rings ... */
+	bool raw;                 /* ... handed over undecoded */
 	int epfd;                 /* ring: every register's ring fd */
 	struct reg *regs;
 	int nregs;
@@ -226,6 +227,14 @@ static void sched_record(const struct hwbp_record *rec, void *cookie)
 		atomic_fetch_add(&s->unmatched, 1);
 		return;
 	}
+	if (s->raw) { /* the caller decodes (and counts strays) */
+		atomic_fetch_add(&w->hits, 1);
+		out.cookie = w->cookie;
+		out.watch = w;
+		out.touch = 0;
+		s->on_record(&out, w->cookie);
+		return;
+	}
 	hwbp_record_regs(rec, regs);
 	how = classify(w, (pid_t)rec->pid, rec->ip, rec->addr, len,
 		       rec->regs ? regs : NULL);
@@ -258,9 +267,13 @@ static int reg_create(struct hwbp_sched *s, struct reg *r,
 		o.on_record = sched_record;
 		o.sample |= HWBP_SAMPLE_REGS;
 		o.regs_mask |= hwbp_arch.sample_regs;
-		/* Task and switch records once, not once per register. */
-		o.task_events = o.task_events && r == &s->regs[0];
-		o.switch_events = o.switch_events && r == &s->regs[0];
+		/* One ring per CPU, the first register's: every register's
+		 * records in one time-ordered stream per CPU, and task,
+		 * mmap and switch records once. */
+		if (r != &s->regs[0]) {
+			o.share_ring = s->regs[0].bp;
+			o.task_events = o.switch_events = o.mmap_events = false;
+		}
 	} else {
 		o.delivery = HWBP_DELIVER_SIGNAL;
 		o.on_hit = sched_hit;
@@ -268,7 +281,7 @@ static int reg_create(struct hwbp_sched *s, struct reg *r,
 	r->gen = 0;
 	err = hwbp_create(&r->bp, p->addr, access == HWBP_EXEC ? 0 : p->len,
 			  access, &o);
-	if (!err && s->ring) {
+	if (!err && s->ring && r == &s->regs[0]) {
 		ev.data.ptr = r;
 		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, hwbp_ring_fd(r->bp), &ev))
 			err = hwbp_fail(errno, "scheduler: epoll_ctl: %s",
@@ -647,6 +660,7 @@ HWBP_API int hwbp_sched_create(struct hwbp_sched **out,
 		s->bp_opts.pid = gettid();
 	}
 	s->ring = s->bp_opts.delivery == HWBP_DELIVER_RING;
+	s->raw = s->ring && HWBP_OPTS_GET(opts, raw_records, false);
 	if (s->ring && (s->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		err = errno;
 		sched_stop(s);
@@ -898,21 +912,51 @@ HWBP_API int hwbp_sched_fd(const struct hwbp_sched *s)
 	return err ? err : s->epfd;
 }
 
+/* The register whose rings all write into (NULL before the first arms).
+ * Records are delivered without the lock: the callback may add and
+ * remove watches. */
+static struct hwbp *ring_owner(struct hwbp_sched *s)
+{
+	struct hwbp *bp;
+
+	pthread_mutex_lock(&s->lock);
+	bp = s->regs[0].bp;
+	pthread_mutex_unlock(&s->lock);
+	return bp;
+}
+
 HWBP_API int hwbp_sched_consume(struct hwbp_sched *s)
 {
-	struct hwbp *bps[64];
-	int n = 0, err = check_ring_sched(s, "hwbp_sched_consume");
+	struct hwbp *bp;
+	int err = check_ring_sched(s, "hwbp_sched_consume");
 
 	if (err)
 		return err;
-	/* The registers now; records are delivered without the lock (the
-	 * callback may add and remove watches). */
-	pthread_mutex_lock(&s->lock);
-	for (int i = 0; i < s->nregs && n < 64; i++)
-		if (s->regs[i].bp)
-			bps[n++] = s->regs[i].bp;
-	pthread_mutex_unlock(&s->lock);
-	return hwbp_rings_drain(bps, n);
+	bp = ring_owner(s);
+	return bp ? hwbp_rings_drain(&bp, 1) : 0;
+}
+
+HWBP_API int hwbp_sched_consume_cpu(struct hwbp_sched *s, int cpu)
+{
+	struct hwbp *bp;
+	int err = check_ring_sched(s, "hwbp_sched_consume_cpu");
+
+	if (err)
+		return err;
+	bp = ring_owner(s);
+	return bp ? hwbp_ring_consume_cpu(bp, cpu) : 0;
+}
+
+HWBP_API int hwbp_sched_ring_cpus(const struct hwbp_sched *s, int *cpus,
+				  int *fds, int max)
+{
+	struct hwbp *bp;
+	int err = check_ring_sched(s, "hwbp_sched_ring_cpus");
+
+	if (err)
+		return err;
+	bp = ring_owner((struct hwbp_sched *)s);
+	return bp ? hwbp_ring_cpus(bp, cpus, fds, max) : 0;
 }
 
 HWBP_API int hwbp_sched_poll(struct hwbp_sched *s, int timeout_ms)
