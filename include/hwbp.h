@@ -290,6 +290,18 @@ int hwbp_ring_cpus(const struct hwbp *bp, int *cpus, int *fds, int max);
  * several threads may consume different CPUs at once (on_record is then
  * called from each of them).  The hit records delivered, or -errno. */
 int hwbp_ring_consume_cpu(struct hwbp *bp, int cpu);
+/* How full the ring of CPU cpu is, and how many samples bp's own events on
+ * that CPU could not write into it so far. */
+struct hwbp_ring_stat {
+	size_t sz;
+	uint64_t size;     /* data bytes of the ring */
+	uint64_t waiting;  /* bytes written and not consumed yet */
+	uint64_t lost;     /* samples dropped (PERF_FORMAT_LOST, kernel >=
+			    * 6.0; 0 where unknown: see lost_known) */
+	bool lost_known;
+};
+int hwbp_ring_stat_cpu(const struct hwbp *bp, int cpu,
+		       struct hwbp_ring_stat *stat);
 
 /* What this machine supports; fields are filled as far as info->sz allows. */
 struct hwbp_probe {
@@ -523,6 +535,10 @@ int hwbp_sched_consume(struct hwbp_sched *s);
 int hwbp_sched_ring_cpus(const struct hwbp_sched *s, int *cpus, int *fds,
 			 int max);
 int hwbp_sched_consume_cpu(struct hwbp_sched *s, int cpu);
+/* hwbp_ring_stat_cpu for the scheduler's ring of CPU cpu; lost sums every
+ * register's events on that CPU. */
+int hwbp_sched_ring_stat_cpu(struct hwbp_sched *s, int cpu,
+			     struct hwbp_ring_stat *stat);
 
 /* ---- The sampler: watchpoints driven by a stream of sampled accesses ---- */
 

@@ -371,6 +371,22 @@ int hwbp_events_ioctl_all(struct hwbp *bp, unsigned long req)
 }
 
 /* async-signal-safe */
+int hwbp_events_lost_cpu(const struct hwbp *bp, int cpu, uint64_t *lost)
+{
+	uint64_t v, l;
+	int err;
+
+	*lost = 0;
+	for (int i = 0; bp->lost_format && i < bp->nfds; i++) {
+		if (bp->fds[i] < 0 || bp->fd_cpus[i] != cpu)
+			continue;
+		if ((err = read_event(bp, bp->fds[i], &v, &l)))
+			return err;
+		*lost += l;
+	}
+	return 0;
+}
+
 int hwbp_events_count(struct hwbp *bp, uint64_t *count, uint64_t *lost)
 {
 	uint64_t sum = atomic_load(&bp->count_carry), v, l;

@@ -156,6 +156,9 @@ int hwbp_events_ioctl_all(struct hwbp *bp, unsigned long req);
 int hwbp_events_move(struct hwbp *bp, const struct hwbp_place *p, uint32_t gen);
 /* Hits, and (PERF_FORMAT_LOST) samples the rings dropped; lost may be NULL. */
 int hwbp_events_count(struct hwbp *bp, uint64_t *count, uint64_t *lost);
+/* The samples bp's events on CPU cpu could not write (PERF_FORMAT_LOST;
+ * 0 without it). */
+int hwbp_events_lost_cpu(const struct hwbp *bp, int cpu, uint64_t *lost);
 long hwbp_perf_event_open(struct perf_event_attr *attr, pid_t pid, int cpu,
 			  int group_fd, unsigned long flags);
 /* hwbp.c: 0 if breakpoints work here, else -errno with the reason. */
@@ -202,6 +205,10 @@ int hwbp_epoll_wait(int epfd, int timeout_ms, const char *fn);
 /* A record's sampled registers (in mask bit order) at their PERF_REG_*
  * index, the rest 0. */
 void hwbp_record_regs(const struct hwbp_record *rec, uint64_t *regs);
+/* The ring of CPU cpu of ring owner o (size, bytes waiting) and the drops
+ * of bp's events on that CPU; -ENOENT without such a ring. */
+int hwbp_ring_stat_of(const struct hwbp *bp, const struct hwbp *o, int cpu,
+		      struct hwbp_ring_stat *all);
 /* Decode a COMM, FORK, EXIT or MMAP2 record (trailer: the ring events'
  * sample_id, TID|TIME|CPU); names are copied to name.  -EINVAL when it
  * cannot be one. */

@@ -761,6 +761,47 @@ HWBP_API int hwbp_ring_cpus(const struct hwbp *bp, int *cpus, int *fds,
 	return o->nrings;
 }
 
+/* Ring of CPU cpu of the owner o: size and bytes waiting; + bp's drops. */
+int hwbp_ring_stat_of(const struct hwbp *bp, const struct hwbp *o, int cpu,
+		      struct hwbp_ring_stat *all)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	for (int i = 0; i < o->nrings; i++) {
+		const struct perf_event_mmap_page *pg = o->rings[i].base;
+		uint64_t head, tail;
+
+		if (o->rings[i].cpu != cpu)
+			continue;
+		head = __atomic_load_n(&pg->data_head, __ATOMIC_ACQUIRE);
+		tail = __atomic_load_n(&pg->data_tail, __ATOMIC_RELAXED);
+		all->size = o->rings[i].size - page;
+		all->waiting = head - tail;
+		all->lost_known = bp->lost_format;
+		return hwbp_events_lost_cpu(bp, cpu, &all->lost);
+	}
+	return hwbp_fail(ENOENT, "no ring collects CPU %d (hwbp_ring_cpus "
+			 "lists them)", cpu);
+}
+
+HWBP_API int hwbp_ring_stat_cpu(const struct hwbp *bp, int cpu,
+				struct hwbp_ring_stat *st)
+{
+	struct hwbp_ring_stat all = { .sz = sizeof(all) };
+	struct hwbp *o;
+	int err = check_ring(bp, "hwbp_ring_stat_cpu", &o);
+
+	if (!err && !st)
+		err = hwbp_fail(EINVAL, "hwbp_ring_stat_cpu: stat is NULL");
+	if (!err)
+		err = hwbp_opts_valid(st, st->sz, sizeof(*st), "hwbp_ring_stat");
+	if (!err)
+		err = hwbp_ring_stat_of(bp, o, cpu, &all);
+	if (!err)
+		hwbp_copy_out(st, st->sz, &all, sizeof(all));
+	return err;
+}
+
 HWBP_API int hwbp_ring_poll(struct hwbp *bp, int timeout_ms)
 {
 	struct epoll_event ev[16];

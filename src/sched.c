@@ -947,6 +947,39 @@ HWBP_API int hwbp_sched_consume_cpu(struct hwbp_sched *s, int cpu)
 	return bp ? hwbp_ring_consume_cpu(bp, cpu) : 0;
 }
 
+HWBP_API int hwbp_sched_ring_stat_cpu(struct hwbp_sched *s, int cpu,
+				      struct hwbp_ring_stat *st)
+{
+	struct hwbp_ring_stat all = { .sz = sizeof(all) }, one;
+	struct hwbp *owner;
+	int err = check_ring_sched(s, "hwbp_sched_ring_stat_cpu");
+
+	if (!err && !st)
+		err = hwbp_fail(EINVAL, "hwbp_sched_ring_stat_cpu: stat is "
+				"NULL");
+	if (!err)
+		err = hwbp_opts_valid(st, st->sz, sizeof(*st), "hwbp_ring_stat");
+	if (err)
+		return err;
+	if (!(owner = ring_owner(s)))
+		return hwbp_fail(ENOENT, "hwbp_sched_ring_stat_cpu: no ring "
+				 "yet (no watch was armed)");
+	pthread_mutex_lock(&s->lock);
+	for (int i = 0; i < s->nregs && !err; i++) {
+		if (!s->regs[i].bp)
+			continue;
+		err = hwbp_ring_stat_of(s->regs[i].bp, owner, cpu, &one);
+		all.size = one.size;
+		all.waiting = one.waiting;
+		all.lost_known = one.lost_known;
+		all.lost += one.lost;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (!err)
+		hwbp_copy_out(st, st->sz, &all, sizeof(all));
+	return err;
+}
+
 HWBP_API int hwbp_sched_ring_cpus(const struct hwbp_sched *s, int *cpus,
 				  int *fds, int max)
 {

@@ -227,6 +227,9 @@ ROW(hwbp_ring_cpus, "no ring (counting)", -EINVAL, "has no ring", (f->bp, NULL, 
 ROW(hwbp_ring_consume_cpu, "NULL", -EINVAL, "bp is NULL", (NULL, 0));
 ROW(hwbp_ring_consume_cpu, "closed", -EBADF, "is closed", (f->closed, 0));
 ROW(hwbp_ring_consume_cpu, "no ring (counting)", -EINVAL, "has no ring", (f->bp, 0));
+ROW(hwbp_ring_stat_cpu, "NULL", -EINVAL, "bp is NULL", (NULL, 0, older(f, sizeof(struct hwbp_ring_stat))));
+ROW(hwbp_ring_stat_cpu, "closed", -EBADF, "is closed", (f->closed, 0, older(f, sizeof(struct hwbp_ring_stat))));
+ROW(hwbp_ring_stat_cpu, "no ring (counting)", -EINVAL, "has no ring", (f->bp, 0, older(f, sizeof(struct hwbp_ring_stat))));
 ROW(hwbp_create, "mmap_events without a ring", -EINVAL, "need delivery HWBP_DELIVER_RING", (&f->out_bp, W, 8, HWBP_WRITE, O(.mmap_events = 1)));
 ROW(hwbp_create, "share_ring without a ring", -EINVAL, "needs delivery HWBP_DELIVER_RING", (&f->out_bp, W, 8, HWBP_WRITE, O(.share_ring = f->bp)));
 ROW(hwbp_create, "share_ring: a closed handle", -EBADF, "not an open hwbp handle", (&f->out_bp, W, 8, HWBP_WRITE, O(.delivery = HWBP_DELIVER_RING, .on_record = noop_record, .share_ring = f->closed)));
@@ -326,6 +329,9 @@ ROW(hwbp_sched_consume, "signal delivery: no ring", -EINVAL, "delivers by signal
 ROW(hwbp_sched_ring_cpus, "NULL", -EINVAL, "scheduler is NULL", (NULL, NULL, NULL, 0));
 ROW(hwbp_sched_ring_cpus, "closed", -EBADF, "is closed", (f->closed_sched, NULL, NULL, 0));
 ROW(hwbp_sched_ring_cpus, "signal delivery: no ring", -EINVAL, "delivers by signal", (f->sched, NULL, NULL, 0));
+ROW(hwbp_sched_ring_stat_cpu, "NULL", -EINVAL, "scheduler is NULL", (NULL, 0, older(f, sizeof(struct hwbp_ring_stat))));
+ROW(hwbp_sched_ring_stat_cpu, "closed", -EBADF, "is closed", (f->closed_sched, 0, older(f, sizeof(struct hwbp_ring_stat))));
+ROW(hwbp_sched_ring_stat_cpu, "signal delivery: no ring", -EINVAL, "delivers by signal", (f->sched, 0, older(f, sizeof(struct hwbp_ring_stat))));
 ROW(hwbp_sched_consume_cpu, "NULL", -EINVAL, "scheduler is NULL", (NULL, 0));
 ROW(hwbp_sched_consume_cpu, "closed", -EBADF, "is closed", (f->closed_sched, 0));
 ROW(hwbp_sched_consume_cpu, "signal delivery: no ring", -EINVAL, "delivers by signal", (f->sched, 0));

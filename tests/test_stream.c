@@ -312,3 +312,43 @@ Test(stream, sched_raw_records_keep_strays, .timeout = 30)
 	cr_assert_eq(strays_delivered(false), 1);
 	cr_assert_eq(strays_delivered(true), 6);
 }
+
+static void count_only(const struct hwbp_record *r, void *cookie)
+{
+	(void)cookie;
+	seen.hits += r->kind == HWBP_REC_HIT;
+}
+
+/* A 1-page ring overflows: waiting bytes grow, then drops are counted by
+ * the events themselves, and records + drops = writes, exactly. */
+Test(stream, ring_stat_fill_and_drops, .timeout = 30)
+{
+	HWBP_OPTS(hwbp_opts, o, .delivery = HWBP_DELIVER_RING,
+		  .on_record = count_only, .ring_pages = 1);
+	HWBP_OPTS(hwbp_ring_stat, st);
+	struct hwbp *bp;
+	int cpu;
+
+	TU_REQUIRE_HITS();
+	memset(&seen, 0, sizeof(seen));
+	bp = ring_on(&var, &o);
+	cr_assert_eq(hwbp_ring_cpus(bp, &cpu, NULL, 1), 1);
+	cr_assert_eq(hwbp_ring_stat_cpu(bp, cpu, &st), 0, "%s",
+		     hwbp_last_error());
+	cr_assert_eq(st.size, 4096);
+	cr_assert_eq(st.waiting, 0);
+	var = 1;
+	cr_assert_eq(hwbp_ring_stat_cpu(bp, cpu, &st), 0);
+	cr_assert_gt(st.waiting, 0, "a record waits");
+	cr_assert_eq(st.lost, 0);
+	for (int i = 0; i < 999; i++)
+		var = (uint64_t)i;
+	cr_assert_eq(hwbp_ring_stat_cpu(bp, cpu, &st), 0);
+	TU_REQUIRE(st.lost_known, "PERF_FORMAT_LOST needs Linux 6.0");
+	cr_assert_gt(st.lost, 0, "1000 records in a 1-page ring: none lost?");
+	cr_assert_leq(st.waiting, st.size);
+	hwbp_ring_consume_cpu(bp, cpu);
+	cr_assert_eq((uint64_t)seen.hits + st.lost, 1000, "%d records + %llu "
+		     "lost", seen.hits, (unsigned long long)st.lost);
+	hwbp_close(bp);
+}
