@@ -315,7 +315,7 @@ Test(cmd, exit_status_is_the_commands)
 	TU_REQUIRE_BREAKPOINTS();
 	r = HWBP("watch", "counter", "--", helper("cmd_vars"), "exit", "3");
 	cr_assert_eq(r.status, 3, "%s", r.err);
-	cr_assert(strstr(r.out, "--- hwbp: 0 hits in"), "%s", r.out);
+	cr_assert(strstr(r.err, "--- hwbp: 0 hits in"), "%s", r.err);
 	free_run(&r);
 	r = HWBP("watch", "counter", "--", helper("cmd_vars"), "exit", "0");
 	cr_assert_eq(r.status, 0, "%s", r.err);
@@ -323,7 +323,7 @@ Test(cmd, exit_status_is_the_commands)
 	/* man hwbp, EXIT STATUS: 128 + the signal that ended it. */
 	r = HWBP("watch", "counter", "--", helper("cmd_vars"), "signal", "10");
 	cr_assert_eq(r.status, 128 + SIGUSR1, "%s", r.err);
-	cr_assert(strstr(r.out, "--- hwbp: 0 hits in"), "%s", r.out);
+	cr_assert(strstr(r.err, "--- hwbp: 0 hits in"), "%s", r.err);
 	free_run(&r);
 }
 
@@ -690,7 +690,7 @@ Test(cmd, count_mode, .timeout = 30)
 	struct hits h;
 
 	cr_assert_eq(r.status, 0, "%s", r.err);
-	cr_assert(strstr(r.out, "  counter (0x"), "%s", r.out);
+	cr_assert(strstr(r.err, "  counter (0x"), "%s", r.err);
 	free_run(&r);
 	r = HWBP("watch", "--count", "--json", "counter", "--",
 		 helper("cmd_vars"), "count", "1000");
@@ -753,9 +753,9 @@ Test(cmd, exec_reports_each_call, .timeout = 30)
 	struct watched w;
 
 	cr_assert_eq(r.status, 0, "%s", r.err);
-	cr_assert(strstr(r.out, "  callee (0x"), "%s", r.out);
+	cr_assert(strstr(r.err, "  callee (0x"), "%s", r.err);
 	TU_REQUIRE_HITS();
-	cr_assert(strstr(r.out, "          25  callee (0x"), "%s", r.out);
+	cr_assert(strstr(r.err, "          25  callee (0x"), "%s", r.err);
 	free_run(&r);
 	w = WATCH_JSON("--exec", "callee", "--", helper("cmd_vars"), "calls",
 		       "25");
@@ -874,9 +874,9 @@ Test(cmd, target_crash_mid_watch, .timeout = 30)
 			    "crash", "10");
 
 	cr_assert_eq(r.status, 128 + SIGSEGV, "exit %d: %s", r.status, r.err);
-	cr_assert(strstr(r.out, "--- hwbp: "), "no summary: %s", r.out);
+	cr_assert(strstr(r.err, "--- hwbp: "), "no summary: %s", r.err);
 	TU_REQUIRE_HITS();
-	cr_assert(strstr(r.out, "--- hwbp: 10 hits in"), "%s", r.out);
+	cr_assert(strstr(r.err, "--- hwbp: 10 hits in"), "%s", r.err);
 	free_run(&r);
 }
 
@@ -1120,10 +1120,10 @@ Test(cmd, target_exec_mid_watch, .timeout = 30)
 
 	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
 	cr_assert(strstr(r.out, "after exec &counter="), "%s", r.out);
-	cr_assert(strstr(r.out, "--- hwbp: "), "no summary: %s", r.out);
+	cr_assert(strstr(r.err, "--- hwbp: "), "no summary: %s", r.err);
 	TU_REQUIRE_SIGTRAP(); /* remove_on_exec: the same kernels (5.13+) */
 	TU_REQUIRE_HITS();
-	cr_assert(strstr(r.out, "--- hwbp: 10 hits in"), "%s", r.out);
+	cr_assert(strstr(r.err, "--- hwbp: 10 hits in"), "%s", r.err);
 	free_run(&r);
 }
 
@@ -1167,7 +1167,7 @@ Test(cmd, target_sigkilled_mid_watch, .timeout = 30)
 	kill(target, SIGKILL);
 	r = finish(&p);
 	cr_assert_eq(r.status, 128 + SIGKILL, "exit %d: %s", r.status, r.err);
-	cr_assert(strstr(r.out, "--- hwbp: "), "no summary: %s", r.out);
+	cr_assert(strstr(r.err, "--- hwbp: "), "no summary: %s", r.err);
 	free_run(&r);
 	/* attached: the watch ends with it, exit 0 */
 	p = watch_attached_loop(10000, &loop, &target);
@@ -1176,7 +1176,7 @@ Test(cmd, target_sigkilled_mid_watch, .timeout = 30)
 	waitpid(target, NULL, 0);
 	r = finish(&p);
 	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
-	cr_assert(strstr(r.out, "--- hwbp: "), "no summary: %s", r.out);
+	cr_assert(strstr(r.err, "--- hwbp: "), "no summary: %s", r.err);
 	free_run(&r);
 }
 
@@ -1194,7 +1194,7 @@ Test(cmd, sigterm_prints_summary, .timeout = 30)
 	kill(p.pid, SIGTERM);
 	r = finish(&p);
 	cr_assert_eq(r.status, 128 + SIGTERM, "exit %d: %s", r.status, r.err);
-	cr_assert(strstr(r.out, "--- hwbp: "), "no summary: %s", r.out);
+	cr_assert(strstr(r.err, "--- hwbp: "), "no summary: %s", r.err);
 	cr_assert_eq(kill(target, 0), -1, "the launched command runs on");
 	free_run(&r);
 	p = watch_attached_loop(1500, &loop, &target);
@@ -1202,7 +1202,7 @@ Test(cmd, sigterm_prints_summary, .timeout = 30)
 	kill(p.pid, SIGTERM);
 	r = finish(&p);
 	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
-	cr_assert(strstr(r.out, "--- hwbp: "), "no summary: %s", r.out);
+	cr_assert(strstr(r.err, "--- hwbp: "), "no summary: %s", r.err);
 	assert_running(target);
 	assert_exits_0(target);
 	free_run(&r);

@@ -76,10 +76,40 @@ void out_value(FILE *f, const struct vtype *t, uint64_t v, uint32_t len,
 		}
 		return;
 	case V_POINTER:
-	case V_HEX:
 		fprintf(f, json ? "\"0x%" PRIx64 "\"" : "0x%" PRIx64, v);
 		return;
+	case V_HEX: /* no type: an unsigned integer of the length watched */
+		fprintf(f, "%" PRIu64,
+			(uint64_t)(len >= 8 ? v : v & ((1ull << (len * 8)) - 1)));
+		return;
 	}
+}
+
+/* A part of a location over 8 bytes: its bytes in memory order. */
+static void out_bytes(FILE *f, uint64_t v, uint32_t n, bool json)
+{
+	if (json)
+		fputc('"', f);
+	for (uint32_t i = 0; i < n; i++)
+		fprintf(f, "%s%02x", i ? " " : "", (unsigned)(v >> (8 * i)) & 0xff);
+	if (json)
+		fputc('"', f);
+}
+
+/* A value of the hit: typed, or the bytes of the part touched. */
+static void hit_value(FILE *f, const struct hit_event *e, uint64_t v,
+		      enum vquality q, bool json)
+{
+	if (q == VQ_NONE) {
+		fputs(json ? "null" : "?", f);
+		return;
+	}
+	if (!json && q == VQ_APPROX)
+		fputc('~', f);
+	if (e->part_len)
+		out_bytes(f, v, e->part_len, json);
+	else
+		out_value(f, &e->loc->type, v, e->loc->len, json);
 }
 
 static void human_where(FILE *f, const struct code_loc *w, uint64_t ip)
@@ -96,36 +126,17 @@ static void human_hit(FILE *f, const struct hit_event *e)
 {
 	fprintf(f, "%10.6f %d/%d %-15s %-5s %s", e->time_ns / 1e9, (int)e->pid,
 		(int)e->tid, e->thread, e->access, e->loc->name);
+	if (e->part_len)
+		fprintf(f, " @+%u", e->part_off);
 	if (e->has_values) {
 		fputs(" ", f);
-		if (e->val.old_q == VQ_NONE)
-			fputs("?", f);
-		else {
-			if (e->val.old_q == VQ_APPROX)
-				fputs("~", f);
-			out_value(f, &e->loc->type, e->val.old_value,
-				  e->loc->len, false);
-		}
+		hit_value(f, e, e->val.old_value, e->val.old_q, false);
 		fputs(" -> ", f);
-		if (e->val.new_q == VQ_NONE)
-			fputs("?", f);
-		else {
-			if (e->val.new_q == VQ_APPROX)
-				fputs("~", f);
-			out_value(f, &e->loc->type, e->val.new_value,
-				  e->loc->len, false);
-		}
+		hit_value(f, e, e->val.new_value, e->val.new_q, false);
 	}
 	if (e->has_read) {
 		fputs(" = ", f);
-		if (e->val.new_q == VQ_NONE)
-			fputs("?", f);
-		else {
-			if (e->val.new_q == VQ_APPROX)
-				fputs("~", f);
-			out_value(f, &e->loc->type, e->val.new_value,
-				  e->loc->len, false);
-		}
+		hit_value(f, e, e->val.new_value, e->val.new_q, false);
 	}
 	fputs("  ", f);
 	human_where(f, &e->where, e->where.ip);
@@ -168,10 +179,7 @@ static void json_value(FILE *f, const char *key, const struct hit_event *e,
 		       uint64_t v, enum vquality q)
 {
 	fprintf(f, ",\"%s\":", key);
-	if (q == VQ_NONE)
-		fputs("null", f);
-	else
-		out_value(f, &e->loc->type, v, e->loc->len, true);
+	hit_value(f, e, v, q, true);
 	fprintf(f, ",\"%s_exact\":%s", key, q == VQ_EXACT ? "true" : "false");
 }
 
@@ -210,6 +218,9 @@ static void json_hit(FILE *f, const struct hit_event *e)
 	fprintf(f, ",\"access\":\"%s\",\"addr\":\"0x%" PRIx64 "\",\"location\":",
 		e->access, e->addr);
 	out_json_string(f, e->loc->name);
+	if (e->part_len)
+		fprintf(f, ",\"part_offset\":%u,\"part_size\":%u", e->part_off,
+			e->part_len);
 	if (e->has_values) {
 		json_value(f, "old", e, e->val.old_value, e->val.old_q);
 		json_value(f, "new", e, e->val.new_value, e->val.new_q);
@@ -283,8 +294,8 @@ static void json_summary(FILE *f, const struct summary *s)
 		out_json_string(f, s->by_thread[i].name);
 		fprintf(f, ",\"hits\":%" PRIu64 "}", s->by_thread[i].hits);
 	}
-	fprintf(f, "],\"strays\":%" PRIu64 ",\"writes_dropped\":%" PRIu64,
-		s->strays, s->writes_dropped);
+	fprintf(f, "],\"strays\":%" PRIu64 ",\"writes_dropped\":%" PRIu64
+		",\"late\":%" PRIu64, s->strays, s->writes_dropped, s->late);
 	fputs(",\"coverage\":[", f);
 	for (int i = 0; i < s->ncov; i++) {
 		fprintf(f, "%s{\"location\":", i ? "," : "");
@@ -309,6 +320,9 @@ static void human_summary(FILE *f, const struct summary *s)
 	if (s->strays)
 		fprintf(f, "%" PRIu64 " accesses to bytes next to a location "
 			"(a register covers them) were left out\n", s->strays);
+	if (s->late)
+		fprintf(f, "%" PRIu64 " hits came out of time order (a ring "
+			"reader could not run on its CPU)\n", s->late);
 	if (s->writes_dropped)
 		fprintf(f, "%" PRIu64 " writes were left out (--read)\n",
 			s->writes_dropped);
@@ -340,13 +354,19 @@ static void human_summary(FILE *f, const struct summary *s)
 			(int)s->by_thread[i].tid, s->by_thread[i].name);
 }
 
+/* The JSON summary ends the JSON stream.  A human one goes with the hits
+ * into -o FILE, else to stderr (`human`): the hits on stdout are the
+ * data, the summary a report, as perf stat's.  Losses are said on stderr
+ * in every case, so that none goes unseen (-o /dev/null). */
 void out_summary(struct out *o, FILE *human, const struct summary *s)
 {
+	FILE *to = o->f == stdout || o->broken ? human : o->f;
+
 	if (o->json && !o->broken)
 		json_summary(o->f, s);
 	else if (!o->json)
-		human_summary(o->broken ? human : o->f, s);
-	if (o->json && s->lost && human)
+		human_summary(to, s);
+	if (s->lost && human && (o->json || to != human))
 		fprintf(human, "hwbp: %" PRIu64 " hits were LOST (ring buffer "
 			"overflow)\n", s->lost);
 	fflush(o->f);

@@ -49,6 +49,7 @@ struct silent {
 	const struct silent_cfg *cfg;
 	struct target target;
 	struct syms *syms;
+	struct code_source code; /* the program's code, from its files */
 	struct values *values;
 	struct hwbp_sampler *sampler;
 	struct candidate *cands;
@@ -285,7 +286,7 @@ static int on_hit(const struct hwbp_sampler_hit *h, void *cookie)
 		return HWBP_SAMPLER_RELEASE;
 	}
 	c = &s->cands[ci];
-	values_decode(s->values, r->ip, &acc);
+	values_decode(s->values, &s->code, r->ip, &acc);
 	/* A stray the library could not decode (the target has exited, its
 	 * code is read from the ELF file here): the store went elsewhere. */
 	if (acc.decoded && acc.mem_known &&
@@ -294,7 +295,7 @@ static int on_hit(const struct hwbp_sampler_hit *h, void *cookie)
 		s->strays++;
 		return HWBP_SAMPLER_RELEASE;
 	}
-	values_apply(s->values, r->ip,
+	values_apply(s->values, &s->code, r->ip,
 		     r->regs_mask == SAMPLED_REGS_MASK ? r->regs : NULL,
 		     c->addr, c->len, chain_for(c, h, &scratch), target_read,
 		     &s->target,
@@ -527,7 +528,10 @@ static int start(struct silent *s)
 			 strerror(-err));
 		return EXIT_RUNTIME;
 	}
-	s->values = values_new(s->syms);
+	s->code = (struct code_source){ .read = syms_code_read,
+					.function_start = syms_code_start,
+					.ctx = s->syms, .id = 1 };
+	s->values = values_new();
 	if (!s->values)
 		return EXIT_RUNTIME;
 	if ((err = collect_candidates(s)))

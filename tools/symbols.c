@@ -34,6 +34,7 @@ struct syms {
 	char exe[PATH_MAX];
 	struct ksym *ksyms;
 	size_t nksyms;
+	struct strpool *strings; /* names given out by syms_describe */
 };
 
 static char *debuginfo_path;
@@ -81,11 +82,13 @@ static void load_kallsyms(struct syms *s)
 		qsort(s->ksyms, s->nksyms, sizeof(*s->ksyms), ksym_cmp);
 }
 
+/* Modules mapped since: added, none removed (the process may be gone, and
+ * its /proc/PID/maps with it: what was known stays known). */
 void syms_refresh(struct syms *s)
 {
 	if (!s->dwfl)
 		return;
-	dwfl_report_begin(s->dwfl);
+	dwfl_report_begin_add(s->dwfl);
 	dwfl_linux_proc_report(s->dwfl, s->pid);
 	dwfl_report_end(s->dwfl, NULL, NULL);
 }
@@ -96,12 +99,15 @@ int syms_open(struct syms **out, pid_t pid, bool kernel)
 	char link[64];
 	ssize_t n;
 
-	if (!s)
+	if (!s || !(s->strings = strpool_new())) {
+		free(s);
 		return -ENOMEM;
+	}
 	s->pid = pid;
 	if (pid > 0) {
 		s->dwfl = dwfl_begin(&proc_callbacks);
 		if (!s->dwfl) {
+			strpool_free(s->strings);
 			free(s);
 			return -ENOMEM;
 		}
@@ -125,6 +131,7 @@ void syms_close(struct syms *s)
 	for (size_t i = 0; i < s->nksyms; i++)
 		free(s->ksyms[i].name);
 	free(s->ksyms);
+	strpool_free(s->strings);
 	free(s);
 }
 
@@ -793,8 +800,9 @@ int syms_resolve(struct syms *s, const char *text, enum hwbp_access access,
 
 /* ---- code addresses ---- */
 
-static void describe_kernel(struct syms *s, uint64_t ip, struct code_loc *out)
+void syms_describe_kernel(void *ctx, uint64_t ip, struct code_loc *out)
 {
+	const struct syms *s = ctx;
 	size_t lo = 0, hi = s->nksyms;
 
 	while (lo < hi) {
@@ -807,10 +815,9 @@ static void describe_kernel(struct syms *s, uint64_t ip, struct code_loc *out)
 	}
 	if (!lo)
 		return;
-	snprintf(out->function, sizeof(out->function), "%s",
-		 s->ksyms[lo - 1].name);
+	out->function = s->ksyms[lo - 1].name;
 	out->offset = ip - s->ksyms[lo - 1].addr;
-	snprintf(out->module, sizeof(out->module), "[kernel]");
+	out->module = "[kernel]";
 }
 
 /* The module of a user address; libraries loaded since the last report
@@ -844,24 +851,24 @@ void syms_describe(struct syms *s, uint64_t ip, struct code_loc *out)
 	Dwfl_Line *line;
 	const char *name, *file;
 
-	memset(out, 0, sizeof(*out));
-	out->ip = ip;
+	*out = (struct code_loc){ .ip = ip, .function = "", .file = "",
+				  .module = "" };
 	if (!mod) {
 		if (s->nksyms)
-			describe_kernel(s, ip, out);
+			syms_describe_kernel(s, ip, out);
 		return;
 	}
 	name = dwfl_module_addrinfo(mod, ip, &off, &sym, NULL, NULL, NULL);
 	if (name) {
-		snprintf(out->function, sizeof(out->function), "%s", name);
+		out->function = strpool_get(s->strings, name);
 		out->offset = off;
 	}
 	name = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
-	snprintf(out->module, sizeof(out->module), "%s", name ? name : "");
+	out->module = strpool_get(s->strings, name);
 	line = dwfl_module_getsrc(mod, ip);
 	if (line && (file = dwfl_lineinfo(line, NULL, &out->line, NULL, NULL,
 					  NULL)))
-		snprintf(out->file, sizeof(out->file), "%s", file);
+		out->file = strpool_get(s->strings, file);
 }
 
 uint64_t syms_function_start(struct syms *s, uint64_t addr)
@@ -901,6 +908,16 @@ size_t syms_read_code(struct syms *s, uint64_t addr, void *buf, size_t len)
 		return len;
 	}
 	return 0;
+}
+
+size_t syms_code_read(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	return syms_read_code(ctx, addr, buf, len);
+}
+
+uint64_t syms_code_start(void *ctx, uint64_t addr)
+{
+	return syms_function_start(ctx, addr);
 }
 
 /* Is section shndx of elf writable data (.data, .bss, not code)? */

@@ -62,14 +62,23 @@ struct location {
 	bool resolved;
 };
 
+/* A code address described (the strings are interned: never NULL, ""
+ * when unknown, alive as long as the map or syms that made them). */
 struct code_loc {
 	uint64_t ip;          /* the address described */
-	char function[256];   /* "" if unknown */
+	const char *function; /* demangled */
 	uint64_t offset;      /* from the function's start */
-	char file[512];       /* "" if no line info */
+	const char *file;     /* source file of the line */
 	int line;
-	char module[256];
+	const char *module;
 };
+
+/* ---- strings interned: equal strings, one pointer ---- */
+struct strpool;
+struct strpool *strpool_new(void);
+void strpool_free(struct strpool *p);
+/* The pool's copy of s ("" for NULL or "", and when out of memory). */
+const char *strpool_get(struct strpool *p, const char *s);
 
 /* syms_resolve's answer for `lib.so:name` while lib.so is not loaded. */
 #define RESOLVE_PENDING 100
@@ -82,6 +91,9 @@ void syms_refresh(struct syms *s);
 int syms_resolve(struct syms *s, const char *spec, enum hwbp_access access,
 		 struct location *loc, char *msg, size_t msglen);
 void syms_describe(struct syms *s, uint64_t ip, struct code_loc *out);
+/* A kernel address from /proc/kallsyms (ctx: the struct syms), as
+ * codemap_kernel_fn. */
+void syms_describe_kernel(void *ctx, uint64_t ip, struct code_loc *out);
 /* Bytes of code at addr from the module's ELF file (works after the
  * process exited); returns the count read. */
 size_t syms_read_code(struct syms *s, uint64_t addr, void *buf, size_t len);
@@ -92,6 +104,49 @@ typedef void (*data_object_fn)(const char *name, uint64_t addr, uint64_t size,
 int syms_data_objects(struct syms *s, data_object_fn fn, void *ctx);
 /* The start of the function containing addr, or 0. */
 uint64_t syms_function_start(struct syms *s, uint64_t addr);
+/* The two above as a struct code_source's read and function_start (ctx:
+ * the struct syms). */
+size_t syms_code_read(void *ctx, uint64_t addr, void *buf, size_t len);
+uint64_t syms_code_start(void *ctx, uint64_t addr);
+
+/* ---- codemap.c: code addresses to names, per address space ---- */
+
+/* The code of one address space, for decoders: bytes from the ELF files
+ * (alive after the process), the start of the function holding addr (0:
+ * unknown), and an id that changes with the module set (cache key). */
+struct code_source {
+	size_t (*read)(void *ctx, uint64_t addr, void *buf, size_t len);
+	uint64_t (*function_start)(void *ctx, uint64_t addr);
+	void *ctx;
+	uint64_t id;
+};
+
+struct codemap;
+/* Kernel addresses are described by this callback (kallsyms), if any. */
+typedef void (*codemap_kernel_fn)(void *ctx, uint64_t ip,
+				  struct code_loc *out);
+struct codemap *codemap_new(codemap_kernel_fn kernel, void *kernel_ctx);
+void codemap_free(struct codemap *m);
+/* Events of the record stream, in time order: a process watched from
+ * now (its /proc/PID/maps read), a fork, an exec, a code mapping. */
+void codemap_process(struct codemap *m, pid_t pid);
+void codemap_fork(struct codemap *m, pid_t child, pid_t parent);
+void codemap_exec(struct codemap *m, pid_t pid);
+void codemap_mmap(struct codemap *m, pid_t pid, uint64_t start, uint64_t len,
+		  uint64_t pgoff, const char *path);
+/* function+offset, file:line of ip in pid's address space now (cached). */
+const struct code_loc *codemap_describe(struct codemap *m, pid_t pid,
+					uint64_t ip);
+/* A code source over pid's address space; ctx is its storage. */
+struct code_ctx {
+	struct codemap *m;
+	pid_t pid;
+};
+void codemap_code(struct codemap *m, pid_t pid, struct code_source *cs,
+		  struct code_ctx *ctx);
+/* The libdwfl session of pid's modules (for unwinding) and its id. */
+typedef struct Dwfl Dwfl;
+Dwfl *codemap_dwfl(struct codemap *m, pid_t pid, uint64_t *layout_id);
 
 /* ---- arch.c: the CPU's trap instruction and PC under ptrace ---- */
 long arch_with_trap(long word);      /* word with a trap in its first bytes */
@@ -126,19 +181,24 @@ struct value_chain {
 };
 
 struct values;
-struct values *values_new(struct syms *s);
+struct values *values_new(void);
 void values_free(struct values *v);
-/* Decode the instruction that ended at `ip` (cached by ip). */
-void values_decode(struct values *v, uint64_t ip, struct access *out);
+/* Decode the instruction that ended at `ip` in the code cs (cached by
+ * cs->id and ip). */
+void values_decode(struct values *v, const struct code_source *cs,
+		   uint64_t ip, struct access *out);
 /* Apply a write hit at `ip` to `chain` (the watched [addr, addr+len)):
  * old is the value before, new after, each with its quality.  `regs` are the
  * sampled registers (NULL if none); `mem` reads the target's memory now. */
 struct hit_values {
 	uint64_t old_value, new_value;
 	enum vquality old_q, new_q;
+	bool old_revealed; /* old_value comes from the instruction itself
+			    * (xadd, cmpxchg): exact whatever came before */
 };
-void values_apply(struct values *v, uint64_t ip, const uint64_t *regs,
-		  uint64_t addr, uint32_t len, struct value_chain *chain,
+void values_apply(struct values *v, const struct code_source *cs, uint64_t ip,
+		  const uint64_t *regs, uint64_t addr, uint32_t len,
+		  struct value_chain *chain,
 		  bool (*mem)(uint64_t addr, void *buf, size_t len, void *ctx),
 		  void *mem_ctx, struct hit_values *out);
 
@@ -179,7 +239,9 @@ struct hit_event {
 	const char *thread;
 	const char *access;     /* "write", "read", "exec", "rw" */
 	const struct location *loc;
-	uint64_t addr;
+	uint64_t addr;          /* the accessed address (else the register's) */
+	uint32_t part_off;      /* a location over 8 bytes: the bytes touched */
+	uint32_t part_len;      /* (0: the whole location) */
 	bool has_values;        /* a write: old -> new */
 	bool has_read;          /* a read: the value read (val.new_*) */
 	struct hit_values val;
@@ -240,6 +302,7 @@ struct coverage {
 struct summary {
 	uint64_t hits, lost, filtered, wall_ns;
 	uint64_t strays;         /* hits on bytes next to a location, dropped */
+	uint64_t late;           /* records that came after later ones */
 	uint64_t writes_dropped; /* --read: writes seen and dropped */
 	const struct coverage *cov; /* per location, NULL if never shared */
 	int ncov;
@@ -285,6 +348,93 @@ struct cond {
 int cond_parse(const char *text, struct cond *c, char *msg, size_t ml);
 /* The new value `v` of `len` bytes, signed or not, against c. */
 bool cond_eval(const struct cond *c, uint64_t v, uint32_t len, bool is_signed);
+
+/* ---- stream.c: every record out of the rings, then in time order ---- */
+
+/* A record as a reader copied it: this head, then its parts, each padded
+ * to 8 bytes: u64 regs[nregs] (regs_mask's bits in order), u64
+ * chain[nchain], stack bytes, aux bytes, name (nname bytes with its NUL). */
+#define REC_LOSS 100            /* kind: drops on cpu since time_ns (x) */
+#define REC_F_EXEC 1            /* COMM: at an exec */
+#define REC_F_SWITCH_OUT 2
+#define REC_F_PREEMPTED 4
+struct rec {
+	uint32_t size;          /* the whole record, a multiple of 8 */
+	uint16_t kind;          /* enum hwbp_record_kind, or REC_LOSS */
+	uint16_t flags;         /* REC_F_* */
+	int32_t loc;            /* hit: the location's index (-1: none) */
+	uint32_t pid, tid, cpu;
+	uint64_t time_ns;
+	uint64_t ip, addr;      /* hit: sampled PC, the register's address;
+				 * MMAP: addr is the mapping's start */
+	uint64_t x, y;          /* FORK/EXIT: ppid, ptid; MMAP: len, pgoff;
+				 * SWITCH: next_prev pid, tid; LOSS: x */
+	uint64_t regs_mask;
+	uint16_t nregs, nchain;
+	uint32_t nstack, naux, nname;
+};
+
+static inline const uint64_t *rec_regs(const struct rec *r)
+{
+	return (const uint64_t *)(r + 1);
+}
+static inline const uint64_t *rec_chain(const struct rec *r)
+{
+	return rec_regs(r) + r->nregs;
+}
+static inline const uint8_t *rec_stack(const struct rec *r)
+{
+	return (const uint8_t *)(rec_chain(r) + r->nchain);
+}
+static inline const uint8_t *rec_aux(const struct rec *r)
+{
+	return rec_stack(r) + ((r->nstack + 7u) & ~7u);
+}
+static inline const char *rec_name(const struct rec *r)
+{
+	return r->nname ? (const char *)(rec_aux(r) + ((r->naux + 7u) & ~7u))
+			: "";
+}
+
+struct stream_ops {
+	/* Deliver what waits in CPU cpu's ring: its on_record calls
+	 * stream_put (in the reader thread). */
+	int (*consume)(void *ctx, int cpu);
+	/* Samples the ring of cpu dropped so far, and how full it is (0..1);
+	 * NULL or nonzero: unknown. */
+	int (*ring_stat)(void *ctx, int cpu, uint64_t *lost, double *fill);
+	/* A ring is past half full (lossless mode pauses the program). */
+	void (*on_high_water)(void *ctx);
+	void *ctx;
+};
+
+struct stream_stats {
+	uint64_t records, bytes;   /* copied out of the rings */
+	uint64_t spilled;          /* bytes written to the spill file */
+	uint64_t late;             /* handed out after a later one */
+	uint64_t dropped_oom;      /* not copied: out of memory */
+	uint64_t spill_errors;
+	int lanes, unpinned;       /* readers, and those not on their CPU */
+};
+
+struct stream;
+/* A lane (reader) per ring: cpus[i] (-1: a thread's ring), fds[i] its
+ * pollable fd.  Chunks past mem_bound bytes go to a temporary file. */
+int stream_new(struct stream **out, const struct stream_ops *ops,
+	       const int *cpus, const int *fds, int n, size_t mem_bound);
+int stream_start(struct stream *st);
+/* In a reader (from the rings' on_record): copy r, for location loc. */
+void stream_put(const struct hwbp_record *r, int loc);
+/* The next record in time order, valid until the next call; NULL when
+ * none can be handed out yet (or, after stream_finish, none is left). */
+const struct rec *stream_next(struct stream *st);
+/* Wait up to timeout_ms for readers to bring more. */
+int stream_wait(struct stream *st, int timeout_ms);
+/* Readers: a last pass each, and end; then stream_next hands out all. */
+void stream_finish(struct stream *st);
+int stream_wake_fd(const struct stream *st);
+void stream_get_stats(const struct stream *st, struct stream_stats *out);
+void stream_free(struct stream *st);
 
 /* ---- watch.c: the event loop ---- */
 struct watch_cfg {

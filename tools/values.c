@@ -26,7 +26,8 @@
 #define MAX_SCAN 65536 /* bytes of a function we decode at most */
 
 struct decoded {
-	uint64_t ip; /* key: the sampled IP (0: empty) */
+	uint64_t ip; /* key: the sampled IP (0: empty) ... */
+	uint64_t code_id; /* ... in this code (code_source.id) */
 	struct access acc;
 	ZydisDecodedInstruction insn;
 	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
@@ -36,19 +37,17 @@ struct decoded {
 };
 
 struct values {
-	struct syms *syms;
 	ZydisDecoder dec;
 	struct decoded *cache;
 	uint8_t *code;
 };
 
-struct values *values_new(struct syms *s)
+struct values *values_new(void)
 {
 	struct values *v = calloc(1, sizeof(*v));
 
 	if (!v)
 		return NULL;
-	v->syms = s;
 	v->cache = calloc(CACHE, sizeof(*v->cache));
 	v->code = malloc(MAX_SCAN + 16);
 	if (!v->cache || !v->code) {
@@ -114,15 +113,16 @@ static uint64_t mask_of(uint32_t size)
 }
 
 /* Forward from the function start to the instruction ending at ip. */
-static bool find_insn(struct values *v, uint64_t ip, struct decoded *d)
+static bool find_insn(struct values *v, const struct code_source *cs,
+		      uint64_t ip, struct decoded *d)
 {
-	uint64_t start = syms_function_start(v->syms, ip - 1), pc;
+	uint64_t start = cs->function_start(cs->ctx, ip - 1), pc;
 	size_t n, off = 0;
 
 	d->const_reg = ZYDIS_REGISTER_NONE;
 	if (!start || ip - start > MAX_SCAN)
 		return false;
-	n = syms_read_code(v->syms, start, v->code, ip - start);
+	n = cs->read(cs->ctx, start, v->code, ip - start);
 	if (n != ip - start)
 		return false;
 	for (pc = start; pc < ip;) {
@@ -175,23 +175,26 @@ static void describe_access(struct decoded *d, uint64_t ip)
 	}
 }
 
-static struct decoded *decode_cached(struct values *v, uint64_t ip)
+static struct decoded *decode_cached(struct values *v,
+				     const struct code_source *cs, uint64_t ip)
 {
-	struct decoded *d = &v->cache[(ip ^ (ip >> 12)) % CACHE];
+	struct decoded *d = &v->cache[(ip ^ (ip >> 12) ^ cs->id * 31) % CACHE];
 
-	if (d->ip == ip)
+	if (d->ip == ip && d->code_id == cs->id)
 		return d;
 	memset(d, 0, sizeof(*d));
 	d->ip = ip;
-	d->acc.decoded = find_insn(v, ip, d);
+	d->code_id = cs->id;
+	d->acc.decoded = find_insn(v, cs, ip, d);
 	if (d->acc.decoded)
 		describe_access(d, ip);
 	return d;
 }
 
-void values_decode(struct values *v, uint64_t ip, struct access *out)
+void values_decode(struct values *v, const struct code_source *cs,
+		   uint64_t ip, struct access *out)
 {
-	*out = decode_cached(v, ip)->acc;
+	*out = decode_cached(v, cs, ip)->acc;
 }
 
 /* The memory operand's address from the sampled registers. */
@@ -332,12 +335,13 @@ static uint64_t chain_value(const struct value_chain *c, uint32_t off,
 	return v;
 }
 
-void values_apply(struct values *v, uint64_t ip, const uint64_t *regs,
-		  uint64_t addr, uint32_t len, struct value_chain *chain,
+void values_apply(struct values *v, const struct code_source *cs, uint64_t ip,
+		  const uint64_t *regs, uint64_t addr, uint32_t len,
+		  struct value_chain *chain,
 		  bool (*mem)(uint64_t, void *, size_t, void *), void *mem_ctx,
 		  struct hit_values *out)
 {
-	struct decoded *d = decode_cached(v, ip);
+	struct decoded *d = decode_cached(v, cs, ip);
 	uint64_t maddr = addr, old_w, val = 0, shown_old;
 	uint32_t msize = len, off, n;
 	enum vquality q = VQ_NONE, old_q = chain->quality;
@@ -345,6 +349,7 @@ void values_apply(struct values *v, uint64_t ip, const uint64_t *regs,
 	shown_old = chain_value(chain, 0, len);
 	out->old_value = shown_old;
 	out->old_q = old_q;
+	out->old_revealed = false;
 	if (d->acc.decoded && d->acc.writes) {
 		msize = d->acc.mem_size ? d->acc.mem_size : len;
 		if (!mem_address(d, regs, ip, &maddr))
@@ -364,6 +369,7 @@ void values_apply(struct values *v, uint64_t ip, const uint64_t *regs,
 			    msize == len) {
 				out->old_value = old_w & mask_of(len);
 				out->old_q = old_q = VQ_EXACT;
+				out->old_revealed = true;
 			}
 			q = stored(d, regs, old_w, maddr == addr && msize == len
 					      ? old_q : VQ_NONE, &val);
@@ -398,16 +404,12 @@ void values_apply(struct values *v, uint64_t ip, const uint64_t *regs,
 #else /* no decoder for this CPU: values read from memory, approximate */
 
 struct values {
-	struct syms *syms;
+	int unused;
 };
 
-struct values *values_new(struct syms *s)
+struct values *values_new(void)
 {
-	struct values *v = calloc(1, sizeof(*v));
-
-	if (v)
-		v->syms = s;
-	return v;
+	return calloc(1, sizeof(struct values));
 }
 
 void values_free(struct values *v)
@@ -415,23 +417,26 @@ void values_free(struct values *v)
 	free(v);
 }
 
-void values_decode(struct values *v, uint64_t ip, struct access *out)
+void values_decode(struct values *v, const struct code_source *cs,
+		   uint64_t ip, struct access *out)
 {
-	(void)v, (void)ip;
+	(void)v, (void)cs, (void)ip;
 	memset(out, 0, sizeof(*out));
 }
 
-void values_apply(struct values *v, uint64_t ip, const uint64_t *regs,
-		  uint64_t addr, uint32_t len, struct value_chain *chain,
+void values_apply(struct values *v, const struct code_source *cs, uint64_t ip,
+		  const uint64_t *regs, uint64_t addr, uint32_t len,
+		  struct value_chain *chain,
 		  bool (*mem)(uint64_t, void *, size_t, void *), void *mem_ctx,
 		  struct hit_values *out)
 {
 	uint64_t val = 0;
 
-	(void)v, (void)ip, (void)regs;
+	(void)v, (void)cs, (void)ip, (void)regs;
 	memcpy(&val, chain->bytes, len);
 	out->old_value = val;
 	out->old_q = chain->quality;
+	out->old_revealed = false;
 	chain->quality = mem && mem(addr, chain->bytes, len, mem_ctx)
 			 ? VQ_APPROX : VQ_NONE;
 	val = 0;

@@ -1,0 +1,578 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * codemap.c - code addresses to names, per address space, from the files.
+ *
+ * Each watched process has an address space: the modules its records say
+ * it mapped (HWBP_REC_MMAP, and /proc/PID/maps when watching starts), with
+ * a libdwfl session over those files.  A fork shares its parent's layout
+ * until one of them maps something new (copy on write); an exec starts an
+ * empty one.  Nothing is read from the live process, so hits read after a
+ * library was closed, or after the process exited, are still named, and
+ * their code read from the ELF files (values.c decodes it).  Descriptions
+ * are cached per layout and address: a hot store is looked up once.
+ */
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tool.h"
+
+/* ---- interned strings: names repeat, compare by pointer ---- */
+
+struct strpool {
+	char **slot;
+	size_t cap, n;
+};
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static bool pool_grow(struct strpool *p)
+{
+	size_t cap = p->cap ? p->cap * 2 : 1024;
+	char **slot = calloc(cap, sizeof(*slot));
+
+	if (!slot)
+		return false;
+	for (size_t i = 0; i < p->cap; i++) {
+		size_t k;
+
+		if (!p->slot[i])
+			continue;
+		for (k = hash_str(p->slot[i]) & (cap - 1); slot[k];
+		     k = (k + 1) & (cap - 1))
+			;
+		slot[k] = p->slot[i];
+	}
+	free(p->slot);
+	p->slot = slot;
+	p->cap = cap;
+	return true;
+}
+
+const char *strpool_get(struct strpool *p, const char *s)
+{
+	size_t k;
+
+	if (!s || !*s)
+		return "";
+	if (2 * (p->n + 1) > p->cap && !pool_grow(p))
+		return "";
+	for (k = hash_str(s) & (p->cap - 1); p->slot[k];
+	     k = (k + 1) & (p->cap - 1))
+		if (!strcmp(p->slot[k], s))
+			return p->slot[k];
+	p->slot[k] = strdup(s);
+	if (!p->slot[k])
+		return "";
+	p->n++;
+	return p->slot[k];
+}
+
+struct strpool *strpool_new(void)
+{
+	return calloc(1, sizeof(struct strpool));
+}
+
+void strpool_free(struct strpool *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->cap; i++)
+		free(p->slot[i]);
+	free(p->slot);
+	free(p);
+}
+
+/* ---- layouts: the modules of one or more address spaces ---- */
+
+struct module_map {
+	uint64_t start, end;    /* an executable mapping */
+	uint64_t bias;          /* load bias of the file */
+	const char *path;       /* interned */
+};
+
+struct desc {                   /* a cached description */
+	uint64_t ip;            /* key (0: empty) */
+	struct code_loc loc;
+};
+
+struct layout {
+	int refs;
+	uint64_t id;            /* changes with the module set */
+	struct module_map *mods;
+	int nmods;
+	Dwfl *dwfl;             /* over mods, built when first needed */
+	bool stale;             /* mods changed since dwfl was built */
+	struct desc *cache;     /* open addressing, power of 2 */
+	size_t cache_cap, cache_n;
+};
+
+struct aspace {
+	pid_t pid;
+	struct layout *lay;
+};
+
+struct codemap {
+	struct aspace *spaces;
+	int n, cap;
+	uint64_t next_id;
+	struct strpool *strings;
+	codemap_kernel_fn kernel;
+	void *kernel_ctx;
+};
+
+static char *debuginfo_path;
+static const Dwfl_Callbacks file_callbacks = {
+	.find_elf = dwfl_build_id_find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.section_address = dwfl_offline_section_address,
+	.debuginfo_path = &debuginfo_path,
+};
+
+static struct layout *layout_new(struct codemap *m)
+{
+	struct layout *l = calloc(1, sizeof(*l));
+
+	if (l) {
+		l->refs = 1;
+		l->id = ++m->next_id;
+	}
+	return l;
+}
+
+static void layout_put(struct layout *l)
+{
+	if (!l || --l->refs > 0)
+		return;
+	if (l->dwfl)
+		dwfl_end(l->dwfl);
+	free(l->mods);
+	free(l->cache);
+	free(l);
+}
+
+/* A layout of its own for the address space (copy on write). */
+static struct layout *own_layout(struct codemap *m, struct aspace *a)
+{
+	struct layout *l = a->lay, *c;
+
+	if (l->refs == 1)
+		return l;
+	c = layout_new(m);
+	if (!c)
+		return l;
+	c->mods = malloc((size_t)(l->nmods ? l->nmods : 1) * sizeof(*c->mods));
+	if (!c->mods) {
+		layout_put(c);
+		return l;
+	}
+	memcpy(c->mods, l->mods, (size_t)l->nmods * sizeof(*c->mods));
+	c->nmods = l->nmods;
+	c->stale = true;
+	l->refs--;
+	a->lay = c;
+	return c;
+}
+
+/* The load bias of `path` mapped at start from file offset pgoff: the
+ * PT_LOAD segment holding that offset says where the file's vaddrs go. */
+static bool load_bias(const char *path, uint64_t start, uint64_t pgoff,
+		      uint64_t *bias)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool found = false;
+	size_t n = 0;
+	Elf *elf;
+
+	if (fd < 0)
+		return false;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (elf && elf_getphdrnum(elf, &n) == 0)
+		for (size_t i = 0; i < n && !found; i++) {
+			GElf_Phdr ph;
+
+			if (!gelf_getphdr(elf, (int)i, &ph) ||
+			    ph.p_type != PT_LOAD ||
+			    pgoff < (ph.p_offset & ~4095ull) ||
+			    pgoff >= ph.p_offset + ph.p_filesz)
+				continue;
+			*bias = start - pgoff - ph.p_vaddr + ph.p_offset;
+			found = true;
+		}
+	elf_end(elf);
+	close(fd);
+	return found;
+}
+
+static void add_module(struct codemap *m, struct aspace *a, uint64_t start,
+		       uint64_t len, uint64_t pgoff, const char *path)
+{
+	struct layout *l;
+	struct module_map *mods;
+	uint64_t bias;
+
+	if (path[0] != '/' || !load_bias(path, start, pgoff, &bias))
+		return; /* [vdso], anonymous, deleted: no file to read */
+	for (int i = 0; i < a->lay->nmods; i++) {
+		struct module_map *mm = &a->lay->mods[i];
+
+		if (!strcmp(mm->path, path) && mm->bias == bias &&
+		    start >= mm->start && start + len <= mm->end)
+			return; /* known */
+	}
+	l = own_layout(m, a);
+	/* What it replaces (a new mapping over old code) goes. */
+	for (int i = 0; i < l->nmods; i++)
+		if (l->mods[i].start < start + len && start < l->mods[i].end)
+			l->mods[i--] = l->mods[--l->nmods];
+	mods = realloc(l->mods, (size_t)(l->nmods + 1) * sizeof(*mods));
+	if (!mods)
+		return;
+	l->mods = mods;
+	l->mods[l->nmods++] = (struct module_map){
+		start, start + len, bias, strpool_get(m->strings, path) };
+	l->stale = true;
+	l->id = ++m->next_id;
+	l->cache_n = 0;
+	if (l->cache)
+		memset(l->cache, 0, l->cache_cap * sizeof(*l->cache));
+}
+
+/* The libdwfl session over the layout's files, (re)built as needed. */
+static Dwfl *layout_dwfl(struct layout *l)
+{
+	if (l->dwfl && !l->stale)
+		return l->dwfl;
+	if (!l->dwfl && !(l->dwfl = dwfl_begin(&file_callbacks)))
+		return NULL;
+	dwfl_report_begin(l->dwfl);
+	for (int i = 0; i < l->nmods; i++) {
+		const struct module_map *mm = &l->mods[i];
+		const char *base = strrchr(mm->path, '/');
+		bool dup = false;
+
+		for (int k = 0; k < i && !dup; k++)
+			dup = l->mods[k].path == mm->path &&
+			      l->mods[k].bias == mm->bias;
+		if (!dup)
+			dwfl_report_elf(l->dwfl, base ? base + 1 : mm->path,
+					mm->path, -1, mm->bias, false);
+	}
+	dwfl_report_end(l->dwfl, NULL, NULL);
+	l->stale = false;
+	return l->dwfl;
+}
+
+/* ---- address spaces ---- */
+
+static struct aspace *find_space(struct codemap *m, pid_t pid)
+{
+	for (int i = 0; i < m->n; i++)
+		if (m->spaces[i].pid == pid)
+			return &m->spaces[i];
+	return NULL;
+}
+
+static struct aspace *new_space(struct codemap *m, pid_t pid,
+				struct layout *lay)
+{
+	struct aspace *a = find_space(m, pid);
+
+	if (a) {
+		layout_put(a->lay);
+		a->lay = lay;
+		return a;
+	}
+	if (m->n == m->cap) {
+		int cap = m->cap ? 2 * m->cap : 16;
+		struct aspace *s = realloc(m->spaces, (size_t)cap * sizeof(*s));
+
+		if (!s)
+			return NULL;
+		m->spaces = s;
+		m->cap = cap;
+	}
+	a = &m->spaces[m->n++];
+	a->pid = pid;
+	a->lay = lay;
+	return a;
+}
+
+/* The code of /proc/PID/maps now (a process we start watching). */
+static void report_proc(struct codemap *m, struct aspace *a)
+{
+	char path[64], line[PATH_MAX + 128], file[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)a->pid);
+	if (!(f = fopen(path, "r")))
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long start, end, off;
+		char perms[8];
+
+		file[0] = '\0';
+		if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %4095[^\n]", &start,
+			   &end, perms, &off, file) >= 4 && perms[2] == 'x' &&
+		    file[0] == '/')
+			add_module(m, a, start, end - start, off, file);
+	}
+	fclose(f);
+}
+
+struct codemap *codemap_new(codemap_kernel_fn kernel, void *kernel_ctx)
+{
+	struct codemap *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->strings = strpool_new();
+	if (!m->strings) {
+		free(m);
+		return NULL;
+	}
+	m->kernel = kernel;
+	m->kernel_ctx = kernel_ctx;
+	return m;
+}
+
+void codemap_free(struct codemap *m)
+{
+	if (!m)
+		return;
+	for (int i = 0; i < m->n; i++)
+		layout_put(m->spaces[i].lay);
+	free(m->spaces);
+	strpool_free(m->strings);
+	free(m);
+}
+
+/* The address space of pid: known, or read from /proc if it still runs. */
+static struct aspace *space_of(struct codemap *m, pid_t pid)
+{
+	struct aspace *a = find_space(m, pid);
+	struct layout *l;
+
+	if (a)
+		return a;
+	l = layout_new(m);
+	if (!l || !(a = new_space(m, pid, l))) {
+		layout_put(l);
+		return NULL;
+	}
+	report_proc(m, a);
+	return a;
+}
+
+void codemap_process(struct codemap *m, pid_t pid)
+{
+	(void)space_of(m, pid);
+}
+
+void codemap_fork(struct codemap *m, pid_t child, pid_t parent)
+{
+	struct aspace *p = space_of(m, parent);
+
+	if (!p || find_space(m, child))
+		return;
+	p->lay->refs++;
+	if (!new_space(m, child, p->lay))
+		layout_put(p->lay);
+}
+
+void codemap_exec(struct codemap *m, pid_t pid)
+{
+	struct layout *l = layout_new(m);
+
+	if (l && !new_space(m, pid, l))
+		layout_put(l);
+}
+
+void codemap_mmap(struct codemap *m, pid_t pid, uint64_t start, uint64_t len,
+		  uint64_t pgoff, const char *path)
+{
+	struct aspace *a = space_of(m, pid);
+
+	if (a)
+		add_module(m, a, start, len, pgoff, path);
+}
+
+/* ---- describing an address ---- */
+
+static struct desc *cache_slot(struct layout *l, uint64_t ip)
+{
+	size_t k;
+
+	if (2 * (l->cache_n + 1) > l->cache_cap) {
+		size_t cap = l->cache_cap ? 2 * l->cache_cap : 4096;
+		struct desc *c = calloc(cap, sizeof(*c));
+
+		if (!c)
+			return NULL;
+		for (size_t i = 0; i < l->cache_cap; i++) {
+			if (!l->cache[i].ip)
+				continue;
+			for (k = (l->cache[i].ip * 0x9e3779b97f4a7c15ull >> 20) &
+				 (cap - 1); c[k].ip; k = (k + 1) & (cap - 1))
+				;
+			c[k] = l->cache[i];
+		}
+		free(l->cache);
+		l->cache = c;
+		l->cache_cap = cap;
+	}
+	for (k = (ip * 0x9e3779b97f4a7c15ull >> 20) & (l->cache_cap - 1);
+	     l->cache[k].ip && l->cache[k].ip != ip;
+	     k = (k + 1) & (l->cache_cap - 1))
+		;
+	return &l->cache[k];
+}
+
+static void describe_uncached(struct codemap *m, struct layout *l,
+			      uint64_t ip, struct code_loc *out)
+{
+	Dwfl *dwfl = layout_dwfl(l);
+	Dwfl_Module *mod = dwfl ? dwfl_addrmodule(dwfl, ip) : NULL;
+	char name[1024];
+	GElf_Off off = 0;
+	GElf_Sym sym;
+	Dwfl_Line *line;
+	const char *s;
+
+	*out = (struct code_loc){ .ip = ip, .function = "", .file = "",
+				  .module = "" };
+	if (!mod)
+		return;
+	s = dwfl_module_addrinfo(mod, ip, &off, &sym, NULL, NULL, NULL);
+	if (s) {
+		snprintf(name, sizeof(name), "%s", s);
+		out->function = strpool_get(m->strings, name);
+		out->offset = off;
+	}
+	s = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+	out->module = strpool_get(m->strings, s);
+	line = dwfl_module_getsrc(mod, ip);
+	if (line && (s = dwfl_lineinfo(line, NULL, &out->line, NULL, NULL,
+				       NULL)))
+		out->file = strpool_get(m->strings, s);
+}
+
+const struct code_loc *codemap_describe(struct codemap *m, pid_t pid,
+					uint64_t ip)
+{
+	static struct code_loc none;
+	struct aspace *a;
+	struct desc *d;
+
+	none = (struct code_loc){ .ip = ip, .function = "", .file = "",
+				  .module = "" };
+	if (ip >= 0x0000800000000000ull) {
+		if (m->kernel)
+			m->kernel(m->kernel_ctx, ip, &none);
+		return &none;
+	}
+	if (!(a = space_of(m, pid)) || !ip)
+		return &none;
+	d = cache_slot(a->lay, ip);
+	if (!d)
+		return &none;
+	if (d->ip != ip) {
+		describe_uncached(m, a->lay, ip, &d->loc);
+		d->ip = ip;
+		a->lay->cache_n++;
+	}
+	return &d->loc;
+}
+
+/* ---- code bytes, from the files ---- */
+
+static Dwfl_Module *module_at(struct codemap *m, pid_t pid, uint64_t addr,
+			      struct layout **lay)
+{
+	struct aspace *a = space_of(m, pid);
+	Dwfl *dwfl;
+
+	if (!a || !(dwfl = layout_dwfl(a->lay)))
+		return NULL;
+	if (lay)
+		*lay = a->lay;
+	return dwfl_addrmodule(dwfl, addr);
+}
+
+static size_t read_code(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	struct code_ctx *c = ctx;
+	Dwfl_Module *mod = module_at(c->m, c->pid, addr, NULL);
+	Elf_Scn *scn = NULL;
+	GElf_Addr bias;
+	Elf *elf;
+
+	if (!mod || !(elf = dwfl_module_getelf(mod, &bias)))
+		return 0;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+		uint64_t rel = addr - bias, avail;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+		    !(sh.sh_flags & SHF_ALLOC) || rel < sh.sh_addr ||
+		    rel >= sh.sh_addr + sh.sh_size ||
+		    !(d = elf_getdata(scn, NULL)) || !d->d_buf)
+			continue;
+		avail = sh.sh_addr + d->d_size - rel;
+		if (len > avail)
+			len = avail;
+		memcpy(buf, (const char *)d->d_buf + (rel - sh.sh_addr), len);
+		return len;
+	}
+	return 0;
+}
+
+static uint64_t function_start(void *ctx, uint64_t addr)
+{
+	struct code_ctx *c = ctx;
+	Dwfl_Module *mod = module_at(c->m, c->pid, addr, NULL);
+	GElf_Off off = 0;
+	GElf_Sym sym;
+
+	if (!mod || !dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL,
+					  NULL))
+		return 0;
+	return addr - off;
+}
+
+void codemap_code(struct codemap *m, pid_t pid, struct code_source *cs,
+		  struct code_ctx *c)
+{
+	struct aspace *a = space_of(m, pid);
+
+	*c = (struct code_ctx){ m, pid };
+	*cs = (struct code_source){ .read = read_code,
+				    .function_start = function_start,
+				    .ctx = c, .id = a ? a->lay->id : 0 };
+}
+
+Dwfl *codemap_dwfl(struct codemap *m, pid_t pid, uint64_t *layout_id)
+{
+	struct aspace *a = space_of(m, pid);
+
+	if (!a)
+		return NULL;
+	*layout_id = a->lay->id;
+	return layout_dwfl(a->lay);
+}

@@ -1,0 +1,662 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hits.c - `hwbp watch`'s processor: every record, in time order across
+ * CPUs (stream.c), applied to the state it describes.  Task records name
+ * threads and follow processes (a fork copies its parent's address space
+ * and values, an exec starts anew); mmap records tell which file holds
+ * which code (codemap.c); each hit is classified by the bytes its decoded
+ * instruction touched (a register may cover bytes beside the location),
+ * valued (values.c: old -> new along each process's chain of writes),
+ * named and printed.  A loss makes every chain approximate until a write
+ * makes it exact again.  Nothing here reads the live program for names or
+ * code: hits read after it exited come out the same.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "watch.h"
+
+#define MAX_BT 64
+
+/* ---- thread names: from the records (COMM, FORK) in time order; /proc
+ * only for a thread never seen before ---- */
+
+static struct thread_name *name_slot(struct watch *w, pid_t tid)
+{
+	struct thread_name *t;
+
+	for (int i = w->nnames - 1; i >= 0; i--)
+		if (w->names[i].tid == tid)
+			return &w->names[i];
+	t = realloc(w->names, (size_t)(w->nnames + 1) * sizeof(*t));
+	if (!t)
+		return NULL;
+	w->names = t;
+	t = &w->names[w->nnames++];
+	t->tid = tid;
+	t->name[0] = '\0';
+	return t;
+}
+
+static void read_comm(pid_t pid, pid_t tid, char *name, size_t len)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid,
+		 (int)tid);
+	f = fopen(path, "r");
+	if (f) {
+		if (fgets(name, (int)len, f))
+			name[strcspn(name, "\n")] = '\0';
+		fclose(f);
+	}
+}
+
+const char *hits_thread_name(struct watch *w, pid_t pid, pid_t tid)
+{
+	struct thread_name *t = name_slot(w, tid);
+
+	if (!t)
+		return "?";
+	if (!t->name[0])
+		read_comm(pid, tid, t->name, sizeof(t->name));
+	return t->name[0] ? t->name : "?";
+}
+
+static void set_name(struct watch *w, pid_t tid, const char *name)
+{
+	struct thread_name *t = name_slot(w, tid);
+
+	if (t)
+		snprintf(t->name, sizeof(t->name), "%s", name);
+}
+
+/* ---- each process's values ---- */
+
+static struct proc_values *pv_find(struct watch *w, pid_t pid)
+{
+	for (int i = 0; i < w->npv; i++)
+		if (w->pv[i].pid == pid)
+			return &w->pv[i];
+	return NULL;
+}
+
+static struct proc_values *pv_new(struct watch *w, pid_t pid)
+{
+	struct proc_values *p = pv_find(w, pid);
+	int n = w->cfg->nlocs;
+
+	if (!p) {
+		p = realloc(w->pv, (size_t)(w->npv + 1) * sizeof(*p));
+		if (!p)
+			return NULL;
+		w->pv = p;
+		p = &w->pv[w->npv++];
+		p->pid = pid;
+		p->bytes = calloc((size_t)n, sizeof(*p->bytes));
+		p->q = calloc((size_t)n, sizeof(*p->q));
+	}
+	for (int i = 0; p->bytes && p->q && i < n; i++) {
+		free(p->bytes[i]);
+		free(p->q[i]);
+		p->bytes[i] = NULL;
+		p->q[i] = NULL;
+	}
+	if (!p->bytes || !p->q) {
+		w->npv--;
+		return NULL;
+	}
+	return p;
+}
+
+/* Location i's bytes in process p: from when it was armed, at first. */
+static bool pv_loc(struct watch *w, struct proc_values *p, int i)
+{
+	uint32_t len = w->locs[i].len;
+
+	if (p->bytes[i])
+		return true;
+	p->bytes[i] = calloc(len, 1);
+	p->q[i] = calloc(len, 1);
+	if (!p->bytes[i] || !p->q[i])
+		return false;
+	if (p->pid == w->target.pid && w->armed_bytes[i]) {
+		memcpy(p->bytes[i], w->armed_bytes[i], len);
+		memset(p->q[i], w->armed_q[i], len);
+	}
+	return true;
+}
+
+/* A fork: the child's memory is a copy of its parent's. */
+static void pv_fork(struct watch *w, pid_t child, pid_t parent)
+{
+	struct proc_values *c = pv_new(w, child), *p;
+
+	if (!c || !(p = pv_find(w, parent)))
+		return;
+	for (int i = 0; i < w->cfg->nlocs; i++) {
+		uint32_t len = w->locs[i].len;
+
+		if (!p->bytes[i] || !pv_loc(w, c, i))
+			continue;
+		memcpy(c->bytes[i], p->bytes[i], len);
+		memcpy(c->q[i], p->q[i], len);
+	}
+}
+
+/* A loss: what was exact may have been written since. */
+static void pv_all_approx(struct watch *w)
+{
+	for (int k = 0; k < w->npv; k++)
+		for (int i = 0; i < w->cfg->nlocs; i++)
+			for (uint32_t b = 0; w->pv[k].q[i] && b < w->locs[i].len;
+			     b++)
+				if (w->pv[k].q[i][b] == VQ_EXACT)
+					w->pv[k].q[i][b] = VQ_APPROX;
+}
+
+static enum vquality worst(const uint8_t *q, uint32_t n)
+{
+	enum vquality v = VQ_EXACT;
+
+	for (uint32_t i = 0; i < n; i++)
+		if (q[i] < v)
+			v = q[i];
+	return v;
+}
+
+static uint64_t le_value(const uint8_t *b, uint32_t n)
+{
+	uint64_t v = 0;
+
+	memcpy(&v, b, n < 8 ? n : 8);
+	return v;
+}
+
+static bool read_pid(uint64_t addr, void *buf, size_t len, void *ctx)
+{
+	pid_t pid = (pid_t)(intptr_t)ctx;
+	struct iovec local = { buf, len };
+	struct iovec remote = { (void *)(uintptr_t)addr, len };
+
+	return process_vm_readv(pid, &local, 1, &remote, 1, 0) ==
+	       (ssize_t)len;
+}
+
+/* ---- per hit ---- */
+
+static void count_location(struct watch *w, const struct location *loc,
+			   const struct code_loc *where, uint64_t ip)
+{
+	char key[1024];
+	struct loc_count *l;
+
+	if (where->function[0] && where->file[0])
+		snprintf(key, sizeof(key), "%s+%" PRIu64 " (%s:%d)",
+			 where->function, where->offset, where->file,
+			 where->line);
+	else if (where->function[0])
+		snprintf(key, sizeof(key), "%s+%" PRIu64, where->function,
+			 where->offset);
+	else
+		snprintf(key, sizeof(key), "0x%" PRIx64, ip);
+	for (int i = 0; i < w->sum.nloc; i++)
+		if (w->sum.by_loc[i].location == loc->name &&
+		    !strcmp(w->sum.by_loc[i].key, key)) {
+			w->sum.by_loc[i].hits++;
+			return;
+		}
+	l = realloc(w->sum.by_loc, (size_t)(w->sum.nloc + 1) * sizeof(*l));
+	if (!l)
+		return;
+	w->sum.by_loc = l;
+	l = &l[w->sum.nloc++];
+	snprintf(l->key, sizeof(l->key), "%s", key);
+	l->where = *where;
+	l->location = loc->name;
+	l->hits = 1;
+}
+
+static void count_thread(struct watch *w, pid_t tid, const char *name)
+{
+	struct thread_count *t;
+
+	for (int i = 0; i < w->sum.nthread; i++)
+		if (w->sum.by_thread[i].tid == tid) {
+			w->sum.by_thread[i].hits++;
+			return;
+		}
+	t = realloc(w->sum.by_thread,
+		    (size_t)(w->sum.nthread + 1) * sizeof(*t));
+	if (!t)
+		return;
+	w->sum.by_thread = t;
+	t = &t[w->sum.nthread++];
+	t->tid = tid;
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->hits = 1;
+}
+
+/* Callers from the sampled callchain (frame pointers). */
+static int backtrace_of(struct watch *w, const struct rec *r,
+			struct frame *bt)
+{
+	const uint64_t *chain = rec_chain(r);
+	bool first = true;
+	int n = 0;
+
+	for (uint32_t i = 0; i < r->nchain && n < MAX_BT; i++) {
+		uint64_t ip = chain[i];
+
+		if (ip >= (uint64_t)-4095) /* PERF_CONTEXT_* markers */
+			continue;
+		if (first) { /* the hit's own IP: shown on the hit line */
+			first = false;
+			continue;
+		}
+		bt[n].ip = ip;
+		/* A return address is after its call: look up the call. */
+		bt[n].where = *codemap_describe(w->map, (pid_t)r->pid, ip - 1);
+		n++;
+	}
+	return n;
+}
+
+static bool type_signed(const struct vtype *t)
+{
+	return t->kind == V_SIGNED || t->kind == V_CHAR || t->kind == V_ENUM;
+}
+
+/* --switches: the runs that ended on the hit's CPU before it, named. */
+static int ran_before(struct watch *w, const struct rec *r,
+		      struct ran_before *ran)
+{
+	int n = swh_before(w->switches, r->cpu, r->time_ns, ran,
+			   MAX_RAN_BEFORE);
+
+	for (int i = 0; i < n; i++)
+		snprintf(ran[i].thread, sizeof(ran[i].thread), "%s",
+			 hits_thread_name(w, ran[i].pid, ran[i].tid));
+	return n;
+}
+
+static size_t read_code(uint64_t addr, void *buf, size_t len, void *ctx)
+{
+	const struct code_source *cs = ctx;
+
+	return cs->read(cs->ctx, addr, buf, len);
+}
+
+/* --branches: the hit's trace into its last taken branches, described,
+ * latest first. */
+static int branches_of(struct watch *w, const struct rec *r,
+		       const struct code_source *cs, struct branch_where *out)
+{
+	struct branch br[MAX_BRANCHES];
+	int n = 0;
+
+	if (r->naux)
+		n = pt_branches(rec_aux(r), r->naux, read_code, (void *)cs, br,
+				MAX_BRANCHES);
+	for (int i = 0; i < n; i++) {
+		const struct branch *b = &br[n - 1 - i];
+
+		out[i].from = b->from;
+		out[i].to = b->to;
+		out[i].from_w = *codemap_describe(w->map, (pid_t)r->pid,
+						  b->from);
+		out[i].to_w = *codemap_describe(w->map, (pid_t)r->pid, b->to);
+	}
+	return n > 0 ? n : 0;
+}
+
+/* The sampled registers at their PERF_REG index (0 where not sampled). */
+static bool regs_of(const struct rec *r, uint64_t regs[HWBP_NREGS])
+{
+	const uint64_t *v = rec_regs(r);
+	int k = 0;
+
+	memset(regs, 0, HWBP_NREGS * sizeof(*regs));
+	for (int bit = 0; bit < 64; bit++)
+		if (r->regs_mask & (1ull << bit)) {
+			if (bit < HWBP_NREGS)
+				regs[bit] = v[k];
+			k++;
+		}
+	return r->regs_mask == SAMPLED_REGS_MASK;
+}
+
+/* What the hit did to its location, decoded from the program's file:
+ * HWBP_TOUCH_* bits (and the accessed bytes in *at, *size), 0 for a stray
+ * (it touched only bytes a register covers beside the location), -1 when
+ * not known for certain. */
+static int touch_of(const struct code_source *cs, const struct access *acc,
+		    const uint64_t *regs, const struct location *loc,
+		    uint64_t *at, uint32_t *size)
+{
+	struct hwbp_insn_info info;
+	uint8_t code[16];
+	int how = 0;
+
+	if (!acc->decoded || !regs ||
+	    cs->read(cs->ctx, acc->insn_addr, code, acc->insn_len) !=
+	    acc->insn_len ||
+	    hwbp_insn_decode(code, acc->insn_len, acc->insn_addr, regs, &info))
+		return -1;
+	for (int i = 0; i < info.nmem; i++) {
+		const struct hwbp_mem_access *m = &info.mem[i];
+
+		if (!m->addr_known)
+			return -1;
+		if (!hwbp_range_overlaps(m->addr, m->len, loc->addr, loc->len))
+			continue;
+		how |= (m->reads ? HWBP_TOUCH_READ : 0) |
+		       (m->writes ? HWBP_TOUCH_WRITE : 0);
+		*at = m->addr;
+		*size = m->len;
+	}
+	return how;
+}
+
+/* The bytes of the location this access wrote, old -> new, with the
+ * chain of process p. */
+static void apply_write(struct watch *w, const struct rec *r, int li,
+			struct proc_values *p, const struct code_source *cs,
+			const uint64_t *regs, uint64_t at, uint32_t size,
+			struct hit_event *e)
+{
+	const struct location *loc = &w->locs[li];
+	uint64_t lo = at > loc->addr ? at : loc->addr;
+	uint64_t hi = at + size < loc->addr + loc->len ? at + size
+						       : loc->addr + loc->len;
+	uint32_t off, n;
+	struct value_chain win;
+	struct hit_values hv;
+	enum vquality old_whole;
+
+	if (lo >= hi || hi - lo > 8) { /* unknown or a wide access */
+		lo = loc->addr;
+		hi = loc->addr + (loc->len < 8 ? loc->len : 8);
+	}
+	off = (uint32_t)(lo - loc->addr);
+	n = (uint32_t)(hi - lo);
+	old_whole = worst(p->q[li], loc->len);
+	e->val.old_value = le_value(p->bytes[li], loc->len);
+	memcpy(win.bytes, p->bytes[li] + off, n);
+	win.quality = worst(p->q[li] + off, n);
+	values_apply(w->values, cs, r->ip, regs, lo, n, &win, read_pid,
+		     (void *)(intptr_t)r->pid, &hv);
+	memcpy(p->bytes[li] + off, win.bytes, n);
+	memset(p->q[li] + off, hv.new_q, n);
+	if (loc->len > 8) { /* a range: the bytes touched */
+		e->part_off = off;
+		e->part_len = n;
+		e->val = hv;
+	} else {
+		e->val.new_value = le_value(p->bytes[li], loc->len);
+		e->val.new_q = worst(p->q[li], loc->len);
+		e->val.old_q = n == loc->len && hv.old_q == VQ_EXACT ?
+			       VQ_EXACT : old_whole;
+	}
+	/* Taking turns, or one thread of several, a location misses the
+	 * writes made unseen: an old value is known only if revealed. */
+	if ((w->shared || w->cfg->tid) && e->val.old_q == VQ_EXACT &&
+	    !hv.old_revealed)
+		e->val.old_q = VQ_APPROX;
+}
+
+static void read_value(struct watch *w, int li, struct proc_values *p,
+		       uint64_t at, uint32_t size, struct hit_event *e)
+{
+	const struct location *loc = &w->locs[li];
+	uint64_t lo = at > loc->addr ? at : loc->addr;
+	uint32_t off = (uint32_t)(lo - loc->addr), n = loc->len;
+
+	if (loc->len > 8) {
+		n = (uint32_t)((at + size < loc->addr + loc->len ? at + size
+				: loc->addr + loc->len) - lo);
+		if (!size || n > 8)
+			n = loc->len - off < 8 ? loc->len - off : 8;
+		e->part_off = off;
+		e->part_len = n;
+	} else {
+		off = 0;
+	}
+	e->val.new_value = le_value(p->bytes[li] + off, n);
+	e->val.new_q = worst(p->q[li] + off, n);
+	e->has_read = true;
+}
+
+static bool passes_cond(struct watch *w, const struct hit_event *e,
+			const struct location *loc)
+{
+	if (!w->cfg->has_cond)
+		return true;
+	return (e->has_values || e->has_read) && e->val.new_q != VQ_NONE &&
+	       cond_eval(&w->cfg->cond, e->val.new_value,
+			 e->part_len ? e->part_len : loc->len,
+			 type_signed(&loc->type));
+}
+
+static void process_hit(struct watch *w, const struct rec *r)
+{
+	struct branch_where br[MAX_BRANCHES];
+	struct ran_before ran[MAX_RAN_BEFORE];
+	struct frame bt[MAX_BT];
+	const struct location *loc = &w->locs[r->loc];
+	struct hit_event e = { .loc = loc, .addr = r->addr };
+	struct proc_values *p = pv_find(w, (pid_t)r->pid);
+	uint64_t regs[HWBP_NREGS], code_ip = r->ip, at = r->addr;
+	bool have_regs = regs_of(r, regs);
+	struct code_source cs;
+	struct code_ctx cctx;
+	struct access acc = { 0 };
+	uint32_t size = 0;
+	int how = -1;
+
+	if (w->max_reached)
+		return;
+	if (!p)
+		p = pv_new(w, (pid_t)r->pid);
+	if (!p || !pv_loc(w, p, r->loc))
+		return;
+	codemap_code(w->map, (pid_t)r->pid, &cs, &cctx);
+	e.time_ns = r->time_ns > w->start_ns ? r->time_ns - w->start_ns : 0;
+	e.pid = (pid_t)r->pid;
+	e.tid = (pid_t)r->tid;
+	e.access = hwbp_access_name(loc->access);
+	if (loc->access != HWBP_EXEC && r->ip < 0x0000800000000000ull) {
+		values_decode(w->values, &cs, r->ip, &acc);
+		if (acc.decoded)
+			code_ip = acc.insn_addr;
+		how = touch_of(&cs, &acc, have_regs ? regs : NULL, loc, &at,
+			       &size);
+		if (how == 0) {
+			w->sum.strays++; /* bytes beside the location only */
+			return;
+		}
+		if (how > 0) {
+			e.addr = at;
+			if (loc->access == HWBP_RW || loc->access == HWBP_READ)
+				e.access = how == (HWBP_TOUCH_READ |
+						   HWBP_TOUCH_WRITE) ? "rmw" :
+					   how == HWBP_TOUCH_WRITE ? "write"
+								   : "read";
+		}
+		if (how < 0 || (how & HWBP_TOUCH_WRITE)) {
+			apply_write(w, r, r->loc, p, &cs,
+				    have_regs ? regs : NULL, at,
+				    how > 0 ? size : 0, &e);
+			e.has_values = true;
+		} else {
+			read_value(w, r->loc, p, at, size, &e);
+		}
+		/* --read: a plain write moved the chain on; not shown. */
+		if (loc->access == HWBP_READ && how == HWBP_TOUCH_WRITE) {
+			w->sum.writes_dropped++;
+			return;
+		}
+	}
+	if (!passes_cond(w, &e, loc)) {
+		w->sum.filtered++;
+		return;
+	}
+	e.where = *codemap_describe(w->map, e.pid, code_ip);
+	e.thread = hits_thread_name(w, e.pid, e.tid);
+	if (w->cfg->bt) {
+		e.nbt = backtrace_of(w, r, bt);
+		e.bt = bt;
+	}
+	if (w->switches) {
+		e.nran = ran_before(w, r, ran);
+		e.ran = ran;
+	}
+	if (w->cfg->branches) {
+		e.nbr = branches_of(w, r, &cs, br);
+		e.br = br;
+	}
+	out_hit(&w->out, &e);
+	w->sum.hits++;
+	count_location(w, loc, &e.where, code_ip);
+	count_thread(w, e.tid, e.thread);
+	if (w->cfg->max && w->sum.hits >= w->cfg->max)
+		w->max_reached = true;
+}
+
+/* ---- side-band records ---- */
+
+static void on_fork(struct watch *w, const struct rec *r)
+{
+	struct thread_name *parent = name_slot(w, (pid_t)r->y);
+	char name[32];
+
+	/* A new task starts with its creator's name. */
+	if (parent) {
+		snprintf(name, sizeof(name), "%s", parent->name);
+		set_name(w, (pid_t)r->tid, name);
+	}
+	if (r->pid != r->x) { /* a new process */
+		codemap_fork(w->map, (pid_t)r->pid, (pid_t)r->x);
+		pv_fork(w, (pid_t)r->pid, (pid_t)r->x);
+	}
+}
+
+static void on_record(struct watch *w, const struct rec *r)
+{
+	struct hwbp_record sw;
+
+	switch (r->kind) {
+	case HWBP_REC_HIT:
+		if (r->loc >= 0 && r->loc < w->cfg->nlocs)
+			process_hit(w, r);
+		break;
+	case HWBP_REC_COMM:
+		set_name(w, (pid_t)r->tid, rec_name(r));
+		if (r->flags & REC_F_EXEC) { /* another program from now on */
+			codemap_exec(w->map, (pid_t)r->pid);
+			pv_new(w, (pid_t)r->pid);
+		}
+		break;
+	case HWBP_REC_FORK:
+		on_fork(w, r);
+		break;
+	case HWBP_REC_MMAP:
+		codemap_mmap(w->map, (pid_t)r->pid, r->addr, r->x, r->y,
+			     rec_name(r));
+		break;
+	case HWBP_REC_SWITCH:
+		if (!w->switches)
+			break;
+		sw = (struct hwbp_record){ .kind = HWBP_REC_SWITCH,
+			.pid = r->pid, .tid = r->tid, .cpu = r->cpu,
+			.time_ns = r->time_ns,
+			.switch_out = r->flags & REC_F_SWITCH_OUT,
+			.preempted = r->flags & REC_F_PREEMPTED };
+		swh_add(w->switches, &sw);
+		break;
+	case REC_LOSS:
+		w->losses++;
+		pv_all_approx(w);
+		break;
+	}
+}
+
+void *hits_main(void *arg)
+{
+	struct watch *w = arg;
+	uint64_t done = 0;
+
+	for (;;) {
+		const struct rec *r;
+		bool final = atomic_load(&w->final);
+
+		while ((r = stream_next(w->stream))) {
+			on_record(w, r);
+			if (w->switches && ++done % 4096 == 0)
+				swh_prune(w->switches, r->time_ns);
+		}
+		if (final)
+			break;
+		if ((w->max_reached || w->out.broken) && w->stop_fd >= 0) {
+			uint64_t one = 1;
+
+			if (write(w->stop_fd, &one, sizeof(one)) < 0)
+				break;
+		}
+		stream_wait(w->stream, 100);
+	}
+	return NULL;
+}
+
+/* ---- set up, before the processor runs ---- */
+
+void hits_prime(struct watch *w, pid_t pid)
+{
+	char path[64];
+	struct dirent *d;
+	DIR *dir;
+
+	codemap_process(w->map, pid);
+	pv_new(w, pid);
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	while (dir && (d = readdir(dir)))
+		if (d->d_name[0] >= '0' && d->d_name[0] <= '9')
+			(void)hits_thread_name(w, pid, (pid_t)atoi(d->d_name));
+	if (dir)
+		closedir(dir);
+}
+
+int hits_init(struct watch *w)
+{
+	w->map = codemap_new(w->syms ? syms_describe_kernel : NULL, w->syms);
+	w->values = values_new();
+	if (w->cfg->switches)
+		w->switches = swh_new();
+	return w->map && w->values ? 0 : -ENOMEM;
+}
+
+void hits_free(struct watch *w)
+{
+	for (int k = 0; k < w->npv; k++) {
+		for (int i = 0; i < w->cfg->nlocs; i++) {
+			free(w->pv[k].bytes[i]);
+			free(w->pv[k].q[i]);
+		}
+		free(w->pv[k].bytes);
+		free(w->pv[k].q);
+	}
+	free(w->pv);
+	free(w->names);
+	swh_free(w->switches);
+	free(w->sum.by_loc);
+	free(w->sum.by_thread);
+	values_free(w->values);
+	codemap_free(w->map);
+}

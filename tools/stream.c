@@ -1,0 +1,565 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stream.c - every record the kernel writes, moved out of its ring at once
+ * and handed to one consumer in exact time order.
+ *
+ * Readers: one thread per ring, pinned to the ring's CPU, does nothing but
+ * copy records into memory that grows (chunks; past a bound they are
+ * spilled to an unlinked temporary file), as perf record does, so a ring
+ * never fills while the machine has a CPU for its reader.  Decoding,
+ * symbols and output run behind, in the consumer, as fast as they can.
+ *
+ * Order: a CPU's ring is written only by that CPU, with interrupts off, so
+ * a reader running on the CPU that reads the clock (T) and then the ring
+ * has every record stamped before T.  Each lane publishes its T after each
+ * pass; the consumer merges the lanes' heads (each lane is in time order)
+ * and hands out only records stamped before the smallest T: nothing that
+ * comes later can be earlier.  A reader that could not be pinned (cpuset)
+ * publishes T minus a margin, and a record that still comes late is
+ * counted (stats.late), never dropped.
+ *
+ * Losses: each pass reads the ring's drop counter after T; drops found are
+ * put in the lane as a REC_LOSS record dated at the previous pass, so the
+ * consumer knows, in time order, from when its value chains are unsure.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "tool.h"
+
+#define CHUNK_BYTES (1u << 20)
+#define UNPINNED_MARGIN_NS 20000000ull /* 20 ms */
+#define CLOCK_MARGIN_NS 20000ull       /* perf's clock vs the vDSO's */
+#define READER_TICK_MS 100
+
+struct chunk {
+	struct chunk *next;     /* set under the lane's lock */
+	uint8_t *data;          /* NULL while spilled */
+	off_t spill_off;        /* where it is in the spill file (-1: none) */
+	size_t cap;
+	_Atomic size_t used;    /* bytes of whole records, published */
+	size_t filling;         /* the producer's own end (>= used) */
+	bool sealed;            /* the producer moved on (under the lock) */
+};
+
+struct lane {
+	struct stream *st;
+	int cpu;                /* the ring's CPU (-1: a thread's ring) */
+	int fd;                 /* readable when the ring has records */
+	int poke;               /* eventfd: do a pass now */
+	pthread_t thread;
+	bool started, pinned;
+	pthread_mutex_t lock;
+	struct chunk *first;    /* the consumer's chunk */
+	struct chunk *last;     /* the producer's chunk */
+	size_t read_off;        /* the consumer's place in first */
+	_Atomic uint64_t progress; /* records stamped before: all here */
+	uint64_t prev_t;        /* start of the previous pass */
+	uint64_t lost_seen;     /* drops already reported */
+	_Atomic bool poked;
+};
+
+struct stream {
+	struct lane *lanes;
+	int nlanes;
+	struct stream_ops ops;
+	_Atomic bool stop;
+	int wake;               /* eventfd: readers -> consumer */
+	size_t mem_bound;
+	_Atomic size_t mem;     /* chunk bytes in memory */
+	pthread_mutex_t spill_lock;
+	int spill_fd;
+	off_t spill_end;
+	uint64_t last_time;     /* the last record handed out */
+	bool final;             /* readers joined: hand out everything */
+	struct stream_stats stats;
+	_Atomic uint64_t records, bytes, spilled, high_water;
+};
+
+static __thread struct lane *this_lane;
+
+/* ---- chunks ---- */
+
+static struct chunk *chunk_new(struct stream *st, size_t need)
+{
+	struct chunk *c = calloc(1, sizeof(*c));
+	size_t cap = need > CHUNK_BYTES ? need : CHUNK_BYTES;
+
+	if (!c)
+		return NULL;
+	c->data = malloc(cap);
+	if (!c->data) {
+		free(c);
+		return NULL;
+	}
+	c->cap = cap;
+	c->spill_off = -1;
+	atomic_fetch_add(&st->mem, cap);
+	return c;
+}
+
+static void chunk_free(struct stream *st, struct chunk *c)
+{
+	if (c->data)
+		atomic_fetch_sub(&st->mem, c->cap);
+	free(c->data);
+	free(c);
+}
+
+/* A sealed chunk the consumer is not reading goes to the spill file when
+ * memory is past its bound (under the lane's lock). */
+static void maybe_spill(struct stream *st, struct lane *l, struct chunk *c)
+{
+	ssize_t n;
+
+	if (atomic_load(&st->mem) <= st->mem_bound || c == l->first ||
+	    !c->data)
+		return;
+	pthread_mutex_lock(&st->spill_lock);
+	if (st->spill_fd < 0) {
+		char path[] = "/tmp/hwbp-spill-XXXXXX";
+
+		st->spill_fd = mkstemp(path);
+		if (st->spill_fd >= 0)
+			unlink(path);
+	}
+	n = st->spill_fd < 0 ? -1 :
+	    pwrite(st->spill_fd, c->data, atomic_load(&c->used), st->spill_end);
+	if (n == (ssize_t)atomic_load(&c->used)) {
+		c->spill_off = st->spill_end;
+		st->spill_end += n;
+		atomic_fetch_sub(&st->mem, c->cap);
+		free(c->data);
+		c->data = NULL;
+		atomic_fetch_add(&st->spilled, (uint64_t)n);
+	}
+	pthread_mutex_unlock(&st->spill_lock);
+}
+
+/* Room for `need` bytes in the producer's chunk, a new one if full. */
+static uint8_t *reserve(struct lane *l, size_t need)
+{
+	struct stream *st = l->st;
+	struct chunk *c = l->last, *next;
+
+	if (c && c->cap - c->filling >= need)
+		return c->data + c->filling;
+	next = chunk_new(st, need);
+	if (!next)
+		return NULL;
+	pthread_mutex_lock(&l->lock);
+	if (c) {
+		atomic_store_explicit(&c->used, c->filling, memory_order_release);
+		c->sealed = true;
+		c->next = next;
+		maybe_spill(st, l, c);
+	} else {
+		l->first = next;
+	}
+	l->last = next;
+	pthread_mutex_unlock(&l->lock);
+	return next->data;
+}
+
+/* ---- the producer side (reader threads) ---- */
+
+static size_t pad8(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
+static void put(struct lane *l, const struct rec *head, const void *parts[5],
+		const size_t lens[5])
+{
+	size_t size = sizeof(*head);
+	struct rec *r;
+	uint8_t *p;
+
+	for (int i = 0; i < 5; i++)
+		size += pad8(lens[i]);
+	p = reserve(l, size);
+	if (!p) {
+		l->st->stats.dropped_oom++;
+		return;
+	}
+	r = (struct rec *)p;
+	*r = *head;
+	r->size = (uint32_t)size;
+	p += sizeof(*r);
+	for (int i = 0; i < 5; i++) {
+		if (lens[i])
+			memcpy(p, parts[i], lens[i]);
+		p += pad8(lens[i]);
+	}
+	l->last->filling += size;
+	atomic_fetch_add(&l->st->records, 1);
+	atomic_fetch_add(&l->st->bytes, size);
+}
+
+void stream_put(const struct hwbp_record *r, int loc)
+{
+	struct lane *l = this_lane;
+	struct rec h = { .kind = (uint16_t)r->kind, .loc = loc, .pid = r->pid,
+			 .tid = r->tid, .cpu = r->cpu, .time_ns = r->time_ns,
+			 .ip = r->ip, .addr = r->addr };
+	const void *parts[5] = { r->regs, r->callchain, r->stack, r->aux,
+				 NULL };
+	size_t lens[5] = { 0 };
+
+	if (!l)
+		return; /* (not called from a reader: cannot happen) */
+	switch (r->kind) {
+	case HWBP_REC_HIT:
+		h.regs_mask = r->regs ? r->regs_mask : 0;
+		h.nregs = (uint16_t)__builtin_popcountll(h.regs_mask);
+		h.nchain = (uint16_t)(r->nr_callchain > 0xffff ? 0xffff
+							       : r->nr_callchain);
+		h.nstack = (uint32_t)r->stack_size;
+		h.naux = (uint32_t)r->aux_size;
+		lens[0] = h.nregs * 8u;
+		lens[1] = h.nchain * 8u;
+		lens[2] = h.nstack;
+		lens[3] = h.naux;
+		break;
+	case HWBP_REC_COMM:
+		parts[4] = r->comm;
+		lens[4] = strlen(r->comm) + 1;
+		h.flags = r->exec ? REC_F_EXEC : 0;
+		break;
+	case HWBP_REC_FORK:
+	case HWBP_REC_EXIT:
+		h.x = r->ppid;
+		h.y = r->ptid;
+		break;
+	case HWBP_REC_MMAP:
+		h.addr = r->map_addr;
+		h.x = r->map_len;
+		h.y = r->map_pgoff;
+		parts[4] = r->filename;
+		lens[4] = strlen(r->filename) + 1;
+		break;
+	case HWBP_REC_SWITCH:
+		h.flags = (r->switch_out ? REC_F_SWITCH_OUT : 0) |
+			  (r->preempted ? REC_F_PREEMPTED : 0);
+		h.x = r->next_prev_pid;
+		h.y = r->next_prev_tid;
+		break;
+	}
+	h.nname = (uint32_t)lens[4];
+	put(l, &h, parts, lens);
+}
+
+static void put_loss(struct lane *l, uint64_t since, uint64_t count)
+{
+	struct rec h = { .kind = REC_LOSS, .loc = -1, .cpu = (uint32_t)l->cpu,
+			 .time_ns = since, .x = count };
+	const void *parts[5] = { 0 };
+	size_t lens[5] = { 0 };
+
+	put(l, &h, parts, lens);
+}
+
+/* One pass: the time, the drops up to it, the records. */
+static void pass(struct lane *l)
+{
+	struct stream *st = l->st;
+	uint64_t t = now_ns(), lost = 0;
+	bool on_cpu = l->pinned && sched_getcpu() == l->cpu;
+	double fill;
+
+	if (st->ops.ring_stat &&
+	    st->ops.ring_stat(st->ops.ctx, l->cpu, &lost, &fill) == 0) {
+		if (lost > l->lost_seen)
+			put_loss(l, l->prev_t, lost - l->lost_seen);
+		if (lost > l->lost_seen)
+			l->lost_seen = lost;
+		if (fill > 0.5 && st->ops.on_high_water)
+			st->ops.on_high_water(st->ops.ctx);
+	}
+	st->ops.consume(st->ops.ctx, l->cpu);
+	if (l->last)
+		atomic_store_explicit(&l->last->used, l->last->filling,
+				      memory_order_release);
+	t -= on_cpu || l->cpu < 0 ? CLOCK_MARGIN_NS : UNPINNED_MARGIN_NS;
+	atomic_store_explicit(&l->progress, t, memory_order_release);
+	l->prev_t = t;
+}
+
+static void pin(struct lane *l)
+{
+	cpu_set_t set;
+
+	if (l->cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(l->cpu, &set);
+	l->pinned = pthread_setaffinity_np(pthread_self(), sizeof(set),
+					   &set) == 0;
+}
+
+static void *reader(void *arg)
+{
+	struct lane *l = arg;
+	struct stream *st = l->st;
+	struct epoll_event ev = { .events = EPOLLIN }, got[2];
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	uint64_t one = 1, v;
+
+	this_lane = l;
+	pin(l);
+	if (l->fd >= 0)
+		epoll_ctl(ep, EPOLL_CTL_ADD, l->fd, &ev);
+	epoll_ctl(ep, EPOLL_CTL_ADD, l->poke, &ev);
+	while (!atomic_load(&st->stop)) {
+		epoll_wait(ep, got, 2, READER_TICK_MS);
+		if (read(l->poke, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			break;
+		atomic_store(&l->poked, false);
+		pass(l);
+		if (write(st->wake, &one, sizeof(one)) < 0)
+			break;
+	}
+	pass(l); /* what came in last */
+	close(ep);
+	return NULL;
+}
+
+/* ---- the consumer side ---- */
+
+int stream_new(struct stream **out, const struct stream_ops *ops,
+	       const int *cpus, const int *fds, int n, size_t mem_bound)
+{
+	struct stream *st = calloc(1, sizeof(*st));
+
+	*out = NULL;
+	if (!st)
+		return -ENOMEM;
+	st->ops = *ops;
+	st->mem_bound = mem_bound;
+	st->spill_fd = -1;
+	pthread_mutex_init(&st->spill_lock, NULL);
+	st->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	st->lanes = calloc((size_t)(n > 0 ? n : 1), sizeof(*st->lanes));
+	if (st->wake < 0 || !st->lanes) {
+		stream_free(st);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < n; i++) {
+		struct lane *l = &st->lanes[st->nlanes++];
+
+		l->st = st;
+		l->cpu = cpus[i];
+		l->fd = fds[i];
+		pthread_mutex_init(&l->lock, NULL);
+		l->poke = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (l->poke < 0) {
+			stream_free(st);
+			return -errno;
+		}
+	}
+	*out = st;
+	return 0;
+}
+
+int stream_start(struct stream *st)
+{
+	for (int i = 0; i < st->nlanes; i++) {
+		struct lane *l = &st->lanes[i];
+		int err = pthread_create(&l->thread, NULL, reader, l);
+
+		if (err)
+			return -err;
+		l->started = true;
+	}
+	return 0;
+}
+
+int stream_wake_fd(const struct stream *st)
+{
+	return st->wake;
+}
+
+void stream_finish(struct stream *st)
+{
+	uint64_t v;
+
+	atomic_store(&st->stop, true);
+	for (int i = 0; i < st->nlanes; i++) {
+		struct lane *l = &st->lanes[i];
+		uint64_t one = 1;
+
+		if (!l->started)
+			continue;
+		if (write(l->poke, &one, sizeof(one)) < 0)
+			continue;
+	}
+	for (int i = 0; i < st->nlanes; i++)
+		if (st->lanes[i].started) {
+			pthread_join(st->lanes[i].thread, NULL);
+			st->lanes[i].started = false;
+		}
+	st->final = true;
+	if (read(st->wake, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;
+}
+
+/* Bring a spilled chunk back (under the lane's lock). */
+static bool unspill(struct stream *st, struct chunk *c)
+{
+	size_t used = atomic_load(&c->used);
+
+	if (c->data)
+		return true;
+	c->data = malloc(c->cap);
+	if (!c->data)
+		return false;
+	if (pread(st->spill_fd, c->data, used, c->spill_off) != (ssize_t)used) {
+		free(c->data);
+		c->data = NULL;
+		return false;
+	}
+	atomic_fetch_add(&st->mem, c->cap);
+	return true;
+}
+
+/* The lane's next record (not taken), or NULL if none is published.  A
+ * chunk the consumer leaves is freed: the record handed out by the
+ * previous stream_next (the caller's until this call) may go with it. */
+static const struct rec *head_of(struct stream *st, struct lane *l)
+{
+	for (;;) {
+		struct chunk *c, *next;
+
+		pthread_mutex_lock(&l->lock);
+		c = l->first;
+		pthread_mutex_unlock(&l->lock);
+		if (!c)
+			return NULL;
+		if (l->read_off < atomic_load_explicit(&c->used,
+						       memory_order_acquire))
+			return (const struct rec *)(c->data + l->read_off);
+		pthread_mutex_lock(&l->lock);
+		next = c->sealed ? c->next : NULL;
+		if (next && !unspill(st, next)) {
+			pthread_mutex_unlock(&l->lock);
+			st->stats.spill_errors++;
+			return NULL; /* the spill file failed: stop here */
+		}
+		if (next) {
+			l->first = next;
+			l->read_off = 0;
+		}
+		pthread_mutex_unlock(&l->lock);
+		if (!next)
+			return NULL;
+		chunk_free(st, c);
+	}
+}
+
+/* Poke the readers whose progress holds the others back. */
+static void poke_behind(struct stream *st, uint64_t t)
+{
+	uint64_t one = 1;
+
+	for (int i = 0; i < st->nlanes; i++) {
+		struct lane *l = &st->lanes[i];
+
+		if (atomic_load(&l->progress) <= t &&
+		    !atomic_exchange(&l->poked, true) &&
+		    write(l->poke, &one, sizeof(one)) < 0)
+			atomic_store(&l->poked, false);
+	}
+}
+
+const struct rec *stream_next(struct stream *st)
+{
+	struct lane *best = NULL;
+	const struct rec *r = NULL;
+	uint64_t cutoff = UINT64_MAX;
+
+	for (int i = 0; i < st->nlanes; i++) {
+		struct lane *l = &st->lanes[i];
+		const struct rec *h = head_of(st, l);
+		uint64_t p = atomic_load_explicit(&l->progress,
+						  memory_order_acquire);
+
+		if (!st->final && p < cutoff)
+			cutoff = p;
+		if (h && (!r || h->time_ns < r->time_ns)) {
+			r = h;
+			best = l;
+		}
+	}
+	if (!r)
+		return NULL;
+	if (r->time_ns >= cutoff) {
+		poke_behind(st, r->time_ns);
+		return NULL;
+	}
+	if (r->time_ns < st->last_time)
+		st->stats.late++;
+	else
+		st->last_time = r->time_ns;
+	best->read_off += r->size;
+	return r;
+}
+
+int stream_wait(struct stream *st, int timeout_ms)
+{
+	struct pollfd pf = { .fd = st->wake, .events = POLLIN };
+	uint64_t v;
+
+	if (st->final)
+		return 0;
+	if (poll(&pf, 1, timeout_ms) < 0 && errno != EINTR)
+		return -errno;
+	if (read(st->wake, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return -errno;
+	return 0;
+}
+
+void stream_get_stats(const struct stream *st, struct stream_stats *out)
+{
+	*out = st->stats;
+	out->records = atomic_load(&st->records);
+	out->bytes = atomic_load(&st->bytes);
+	out->spilled = atomic_load(&st->spilled);
+	out->lanes = st->nlanes;
+	for (int i = 0; i < st->nlanes; i++)
+		out->unpinned += st->lanes[i].cpu >= 0 && !st->lanes[i].pinned;
+}
+
+void stream_free(struct stream *st)
+{
+	if (!st)
+		return;
+	if (!st->final)
+		stream_finish(st);
+	for (int i = 0; i < st->nlanes; i++) {
+		struct lane *l = &st->lanes[i];
+		struct chunk *c = l->first, *next;
+
+		for (; c; c = next) {
+			next = c->next;
+			chunk_free(st, c);
+		}
+		if (l->poke >= 0)
+			close(l->poke);
+		pthread_mutex_destroy(&l->lock);
+	}
+	free(st->lanes);
+	if (st->wake >= 0)
+		close(st->wake);
+	if (st->spill_fd >= 0)
+		close(st->spill_fd);
+	pthread_mutex_destroy(&st->spill_lock);
+	free(st);
+}
