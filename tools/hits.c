@@ -390,6 +390,13 @@ static void apply_write(struct watch *w, const struct rec *r, int li,
 	e->val.old_value = le_value(p->bytes[li], loc->len);
 	memcpy(win.bytes, p->bytes[li] + off, n);
 	win.quality = worst(p->q[li] + off, n);
+	/* Taking turns, or one thread of several, a location misses the
+	 * writes made unseen: what it held before is known only if the
+	 * instruction reveals it (and a read-modify-write's result too). */
+	if ((w->shared || w->cfg->tid) && win.quality == VQ_EXACT)
+		win.quality = VQ_APPROX;
+	if ((w->shared || w->cfg->tid) && old_whole == VQ_EXACT)
+		old_whole = VQ_APPROX;
 	values_apply(w->values, cs, r->ip, regs, lo, n, &win, read_pid,
 		     (void *)(intptr_t)r->pid, &hv);
 	memcpy(p->bytes[li] + off, win.bytes, n);
@@ -403,12 +410,12 @@ static void apply_write(struct watch *w, const struct rec *r, int li,
 		e->val.new_q = worst(p->q[li], loc->len);
 		e->val.old_q = n == loc->len && hv.old_q == VQ_EXACT ?
 			       VQ_EXACT : old_whole;
+		e->val.old_revealed = hv.old_revealed;
 	}
-	/* Taking turns, or one thread of several, a location misses the
-	 * writes made unseen: an old value is known only if revealed. */
-	if ((w->shared || w->cfg->tid) && e->val.old_q == VQ_EXACT &&
-	    !hv.old_revealed)
-		e->val.old_q = VQ_APPROX;
+	/* Inside a loss window a write may precede lost ones: the value it
+	 * stored is shown as it is, the chain stays unsure. */
+	if (r->time_ns <= w->unsure_until && hv.new_q == VQ_EXACT)
+		memset(p->q[li] + off, VQ_APPROX, n);
 }
 
 static void read_value(struct watch *w, int li, struct proc_values *p,
@@ -582,6 +589,8 @@ static void on_record(struct watch *w, const struct rec *r)
 		break;
 	case REC_LOSS:
 		w->losses++;
+		if (r->y > w->unsure_until)
+			w->unsure_until = r->y;
 		pv_all_approx(w);
 		break;
 	}

@@ -18,9 +18,13 @@
  * publishes T minus a margin, and a record that still comes late is
  * counted (stats.late), never dropped.
  *
- * Losses: each pass reads the ring's drop counter after T; drops found are
- * put in the lane as a REC_LOSS record dated at the previous pass, so the
- * consumer knows, in time order, from when its value chains are unsure.
+ * Losses: a ring drops once full, until its reader frees it, so the drops
+ * a pass finds (the ring's drop counter read after it freed the ring, at
+ * time S) came after every record it read, and before S: a REC_LOSS
+ * record dated just after the newest record read, whose window ends at S
+ * (y), is handed out in time order.  The consumer's value chains are
+ * unsure from its time, and no write inside the window can make them sure
+ * again (the drops may lie after it).
  */
 #include <errno.h>
 #include <poll.h>
@@ -62,9 +66,12 @@ struct lane {
 	struct chunk *last;     /* the producer's chunk */
 	size_t read_off;        /* the consumer's place in first */
 	_Atomic uint64_t progress; /* records stamped before: all here */
-	uint64_t prev_t;        /* start of the previous pass */
+	uint64_t newest;        /* the newest record put */
 	uint64_t lost_seen;     /* drops already reported */
 	_Atomic bool poked;
+	/* drops found, in order (producer: tail; consumer: head) */
+	struct rec losses[64];
+	_Atomic unsigned loss_head, loss_tail;
 };
 
 struct stream {
@@ -79,6 +86,7 @@ struct stream {
 	int spill_fd;
 	off_t spill_end;
 	uint64_t last_time;     /* the last record handed out */
+	struct rec loss;        /* the REC_LOSS handed out last */
 	bool final;             /* readers joined: hand out everything */
 	struct stream_stats stats;
 	_Atomic uint64_t records, bytes, spilled, high_water;
@@ -200,6 +208,8 @@ static void put(struct lane *l, const struct rec *head, const void *parts[5],
 		p += pad8(lens[i]);
 	}
 	l->last->filling += size;
+	if (head->time_ns > l->newest)
+		l->newest = head->time_ns;
 	atomic_fetch_add(&l->st->records, 1);
 	atomic_fetch_add(&l->st->bytes, size);
 }
@@ -257,17 +267,27 @@ void stream_put(const struct hwbp_record *r, int loc)
 	put(l, &h, parts, lens);
 }
 
-static void put_loss(struct lane *l, uint64_t since, uint64_t count)
+/* Drops between `since` and `until`, for the consumer (when its 64 slots
+ * are full, the last one takes them: its window grows). */
+static void put_loss(struct lane *l, uint64_t since, uint64_t until,
+		     uint64_t count)
 {
-	struct rec h = { .kind = REC_LOSS, .loc = -1, .cpu = (uint32_t)l->cpu,
-			 .time_ns = since, .x = count };
-	const void *parts[5] = { 0 };
-	size_t lens[5] = { 0 };
+	unsigned tail = atomic_load(&l->loss_tail);
+	struct rec *r;
 
-	put(l, &h, parts, lens);
+	if (tail - atomic_load(&l->loss_head) == 64) {
+		l->losses[(tail - 1) % 64].x += count;
+		l->losses[(tail - 1) % 64].y = until;
+		return;
+	}
+	r = &l->losses[tail % 64];
+	*r = (struct rec){ .size = sizeof(*r), .kind = REC_LOSS, .loc = -1,
+			   .cpu = (uint32_t)l->cpu, .time_ns = since + 1,
+			   .x = count, .y = until };
+	atomic_store_explicit(&l->loss_tail, tail + 1, memory_order_release);
 }
 
-/* One pass: the time, the drops up to it, the records. */
+/* One pass: the time, the records, the drops before them. */
 static void pass(struct lane *l)
 {
 	struct stream *st = l->st;
@@ -275,22 +295,19 @@ static void pass(struct lane *l)
 	bool on_cpu = l->pinned && sched_getcpu() == l->cpu;
 	double fill;
 
-	if (st->ops.ring_stat &&
-	    st->ops.ring_stat(st->ops.ctx, l->cpu, &lost, &fill) == 0) {
-		if (lost > l->lost_seen)
-			put_loss(l, l->prev_t, lost - l->lost_seen);
-		if (lost > l->lost_seen)
-			l->lost_seen = lost;
-		if (fill > 0.5 && st->ops.on_high_water)
-			st->ops.on_high_water(st->ops.ctx);
-	}
 	st->ops.consume(st->ops.ctx, l->cpu);
+	if (st->ops.ring_stat &&
+	    st->ops.ring_stat(st->ops.ctx, l->cpu, &lost, &fill) == 0 &&
+	    lost > l->lost_seen) {
+		put_loss(l, l->newest, now_ns() + CLOCK_MARGIN_NS,
+			 lost - l->lost_seen);
+		l->lost_seen = lost;
+	}
 	if (l->last)
 		atomic_store_explicit(&l->last->used, l->last->filling,
 				      memory_order_release);
 	t -= on_cpu || l->cpu < 0 ? CLOCK_MARGIN_NS : UNPINNED_MARGIN_NS;
 	atomic_store_explicit(&l->progress, t, memory_order_release);
-	l->prev_t = t;
 }
 
 static void pin(struct lane *l)
@@ -479,10 +496,37 @@ static void poke_behind(struct stream *st, uint64_t t)
 	}
 }
 
-const struct rec *stream_next(struct stream *st)
+/* The earliest drop not handed out yet, of any lane, if before t. */
+static const struct rec *loss_before(struct stream *st, uint64_t t)
 {
 	struct lane *best = NULL;
 	const struct rec *r = NULL;
+
+	for (int i = 0; i < st->nlanes; i++) {
+		struct lane *l = &st->lanes[i];
+		unsigned head = atomic_load(&l->loss_head);
+		const struct rec *x;
+
+		if (head == atomic_load_explicit(&l->loss_tail,
+						 memory_order_acquire))
+			continue;
+		x = &l->losses[head % 64];
+		if (x->time_ns <= t && (!r || x->time_ns < r->time_ns)) {
+			r = x;
+			best = l;
+		}
+	}
+	if (!best)
+		return NULL;
+	st->loss = *r; /* the slot is the producer's again */
+	atomic_store(&best->loss_head, atomic_load(&best->loss_head) + 1);
+	return &st->loss;
+}
+
+const struct rec *stream_next(struct stream *st)
+{
+	struct lane *best = NULL;
+	const struct rec *r = NULL, *loss;
 	uint64_t cutoff = UINT64_MAX;
 
 	for (int i = 0; i < st->nlanes; i++) {
@@ -497,6 +541,14 @@ const struct rec *stream_next(struct stream *st)
 			r = h;
 			best = l;
 		}
+	}
+	/* Drops come before the next record, and before the cutoff. */
+	loss = cutoff ? loss_before(st, r && r->time_ns < cutoff ? r->time_ns
+							       : cutoff - 1)
+		      : NULL;
+	if (loss) {
+		st->stats.losses += loss->x;
+		return loss;
 	}
 	if (!r)
 		return NULL;

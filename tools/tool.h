@@ -354,7 +354,8 @@ bool cond_eval(const struct cond *c, uint64_t v, uint32_t len, bool is_signed);
 /* A record as a reader copied it: this head, then its parts, each padded
  * to 8 bytes: u64 regs[nregs] (regs_mask's bits in order), u64
  * chain[nchain], stack bytes, aux bytes, name (nname bytes with its NUL). */
-#define REC_LOSS 100            /* kind: drops on cpu since time_ns (x) */
+#define REC_LOSS 100            /* kind: x drops on cpu, between time_ns
+				 * and y */
 #define REC_F_EXEC 1            /* COMM: at an exec */
 #define REC_F_SWITCH_OUT 2
 #define REC_F_PREEMPTED 4
@@ -368,7 +369,8 @@ struct rec {
 	uint64_t ip, addr;      /* hit: sampled PC, the register's address;
 				 * MMAP: addr is the mapping's start */
 	uint64_t x, y;          /* FORK/EXIT: ppid, ptid; MMAP: len, pgoff;
-				 * SWITCH: next_prev pid, tid; LOSS: x */
+				 * SWITCH: next_prev pid, tid; LOSS: count,
+				 * end of its window */
 	uint64_t regs_mask;
 	uint16_t nregs, nchain;
 	uint32_t nstack, naux, nname;
@@ -412,6 +414,7 @@ struct stream_stats {
 	uint64_t records, bytes;   /* copied out of the rings */
 	uint64_t spilled;          /* bytes written to the spill file */
 	uint64_t late;             /* handed out after a later one */
+	uint64_t losses;           /* drops handed out as REC_LOSS */
 	uint64_t dropped_oom;      /* not copied: out of memory */
 	uint64_t spill_errors;
 	int lanes, unpinned;       /* readers, and those not on their CPU */

@@ -77,6 +77,8 @@ struct watch {
 	struct switch_hist *switches; /* --switches */
 	struct out out;
 	uint64_t losses;              /* REC_LOSS windows seen */
+	uint64_t unsure_until;        /* a loss window: writes before this
+				       * time leave the chains unsure */
 	bool max_reached;
 };
 

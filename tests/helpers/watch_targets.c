@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * watch_targets.c - targets for test_watch.c (`watch_targets MODE [N]`),
+ * each the shape of a fault seen on hardware whose traps fire:
+ *   range N   arr[3], arr[4] and then buf[0..39] byte by byte, N rounds,
+ *             exiting at once after the last store (its records are read
+ *             after it is gone)
+ *   count N   counter = 1..N, as fast as it can (a ring overflows)
+ *   rename N  names itself "before", writes counter N times, execs itself
+ *             (now named after its file) and writes N more
+ *   race N    4 threads, each `lock xadd` 1 to counter N times
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+long arr[8];
+unsigned char buf[64] __attribute__((aligned(64)));
+volatile long counter;
+
+static void range(int n)
+{
+	for (int r = 0; r < n; r++) {
+		arr[3] = 100 + r;
+		arr[4] = 200 + r;
+		__asm__ volatile("" ::: "memory");
+	}
+	for (int i = 0; i < 40; i++)
+		((volatile unsigned char *)buf)[i] = (unsigned char)(i + 1);
+}
+
+static void count(int n)
+{
+	for (int i = 1; i <= n; i++)
+		counter = i;
+}
+
+static void *adder(void *arg)
+{
+	int n = *(int *)arg;
+
+	for (int i = 0; i < n; i++)
+		__atomic_fetch_add(&counter, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static void race(int n)
+{
+	pthread_t t[4];
+
+	for (int i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, adder, &n);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	printf("counter=%ld\n", counter);
+}
+
+int main(int argc, char **argv)
+{
+	int n = argc > 2 ? atoi(argv[2]) : 3;
+
+	if (argc < 2)
+		return 2;
+	if (!strcmp(argv[1], "range")) {
+		range(n);
+	} else if (!strcmp(argv[1], "count")) {
+		count(n);
+	} else if (!strcmp(argv[1], "rename")) {
+		prctl(PR_SET_NAME, "before");
+		count(n);
+		execl("/proc/self/exe", argv[0], "count", argv[2], (char *)NULL);
+		return 127;
+	} else if (!strcmp(argv[1], "race")) {
+		race(n);
+	} else {
+		return 2;
+	}
+	return 0;
+}

@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_watch.c - `hwbp watch` where hardware whose traps fire showed it
+ * wrong (../shared/realhw): a range over 3 and 4 registers (crashed),
+ * bytes beside an unaligned range (reported as hits), records read after
+ * the target exited (no values), old values claimed exact after lost
+ * records, hits out of time order across CPUs, thread names after an
+ * exec, losses seen nowhere (-o /dev/null), the summary's stream, a typeless
+ * :LEN value.  The targets are tests/helpers/watch_targets.c.
+ */
+#include "cmdutil.h"
+
+static const char *target(void)
+{
+	static char path[4096];
+
+	snprintf(path, sizeof(path), "%s/watch_targets",
+		 env_or_skip("HWBP_TEST_HELPERS"));
+	return path;
+}
+
+/* watch_json for a run that may lose hits: the lines parsed, the summary
+ * last, its schema not checked (check_summary wants lost == 0). */
+static struct watched watch_lossy(const char *const *args)
+{
+	const char *argv[MAX_ARGS + 1] = { "watch", "--json", "-o" };
+	struct watched w = { .h = { calloc(1, sizeof(json_object *)), 0, NULL } };
+	char *text, *save = NULL;
+	struct tmp t;
+	int n = 4;
+
+	tmp_make(&t, "hits.json");
+	argv[3] = t.path;
+	while (*args && n < MAX_ARGS)
+		argv[n++] = *args++;
+	w.run = run_hwbp(argv);
+	cr_assert_eq(w.run.status, 0, "exit %d: %s", w.run.status, w.run.err);
+	text = read_file(t.path);
+	for (char *l = strtok_r(text, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save)) {
+		json_object *o = json_tokener_parse(l);
+
+		cr_assert(o, "not JSON: %s", l);
+		if (!strcmp(jstr(o, "type"), "summary")) {
+			w.h.summary = o;
+			continue;
+		}
+		w.h.hit = realloc(w.h.hit, (size_t)(w.h.n + 1) * sizeof(*w.h.hit));
+		w.h.hit[w.h.n++] = o;
+	}
+	free(text);
+	tmp_remove(&t);
+	cr_assert_not_null(w.h.summary);
+	return w;
+}
+
+static json_object *hit(const struct watched *w, int i)
+{
+	cr_assert_lt(i, w->h.n, "hit %d of %d", i, w->h.n);
+	return w->h.hit[i];
+}
+
+/* arr:32 needs 4 registers, arr+8:24 3: hwbp crashed at the first hit.
+ * arr[4] lies outside both ranges; the 8-byte part touched is shown. */
+Test(watch, ranges_over_three_and_four_registers, .timeout = 60)
+{
+	static const struct { const char *loc; int off; } cases[] = {
+		{ "arr:32", 24 }, { "arr+8:24", 16 },
+	};
+
+	TU_REQUIRE_HITS();
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct watched w = WATCH_JSON(cases[c].loc, "--", target(),
+					      "range", "2");
+
+		cr_assert_eq(w.h.n, 2, "%s: %d hits", cases[c].loc, w.h.n);
+		for (int i = 0; i < 2; i++) {
+			json_object *h = hit(&w, i);
+			char want[64];
+
+			snprintf(want, sizeof(want), "%02x 00 00 00 00 00 00 00",
+				 100 + i);
+			cr_assert_eq(jint(h, "part_offset"), cases[c].off);
+			cr_assert_eq(jint(h, "part_size"), 8);
+			cr_assert_str_eq(jstr(h, "new"), want);
+			cr_assert(jbool(h, "new_exact"));
+		}
+		free_run(&w.run);
+	}
+}
+
+/* buf+3:13 over byte stores to buf[0..39]: 13 hits, one per byte of the
+ * range, each at its own address; buf[0..2] share the first register and
+ * are strays.  The target exits right after its last store: the records
+ * are decoded from its file, not its memory. */
+Test(watch, bytes_beside_an_unaligned_range_are_strays, .timeout = 60)
+{
+	struct watched w;
+	uint64_t base = 0;
+
+	TU_REQUIRE_HITS();
+	w = WATCH_JSON("buf+3:13", "--", target(), "range", "1");
+	cr_assert_eq(w.h.n, 13, "%d hits: %s", w.h.n, w.run.err);
+	cr_assert_eq(jint(w.h.summary, "strays"), 3);
+	for (int i = 0; i < 13; i++) {
+		json_object *h = hit(&w, i);
+		uint64_t addr = strtoull(jstr(h, "addr"), NULL, 16);
+		char want[8];
+
+		if (i == 0)
+			base = addr;
+		cr_assert_eq(addr, base + (uint64_t)i, "hit %d addr", i);
+		cr_assert_eq(jint(h, "part_offset"), i);
+		cr_assert_eq(jint(h, "part_size"), 1);
+		snprintf(want, sizeof(want), "%02x", 4 + i);
+		cr_assert_str_eq(jstr(h, "new"), want, "hit %d", i);
+		cr_assert(jbool(h, "new_exact") && jbool(h, "old_exact"));
+		cr_assert_str_eq(jstr(h, "old"), "00");
+	}
+	free_run(&w.run);
+}
+
+/* A 4-byte typeless part of buf: an unsigned integer of 4 bytes. */
+Test(watch, typeless_len_is_an_integer_of_that_size, .timeout = 60)
+{
+	static const int64_t want[] = { 9, 0x0a09, 0x0b0a09, 0x0c0b0a09 };
+	struct watched w;
+
+	TU_REQUIRE_HITS();
+	w = WATCH_JSON("buf+8:4", "--", target(), "range", "1");
+	cr_assert_eq(w.h.n, 4, "%d hits", w.h.n);
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(jint(hit(&w, i), "new"), want[i], "hit %d", i);
+	free_run(&w.run);
+}
+
+/* A 1-page ring overflows: lost > 0, and no old value after a gap is
+ * called exact (counter = i: an exact old value is new - 1). */
+Test(watch, lost_records_break_the_value_chain, .timeout = 60)
+{
+	struct watched w;
+	int approx = 0;
+
+	TU_REQUIRE_HITS();
+	w = watch_lossy(ARGS("--ring-pages", "1", "counter", "--", target(),
+			     "count", "20000"));
+	TU_REQUIRE(jint(w.h.summary, "lost") > 0,
+		   "the 1-page ring kept up: nothing lost to test with");
+	cr_assert(strstr(w.run.err, "hits were LOST"), "%s", w.run.err);
+	cr_assert_eq(w.h.n + jint(w.h.summary, "lost"), 20000);
+	for (int i = 0; i < w.h.n; i++) {
+		json_object *h = hit(&w, i);
+		int64_t nv = jint(h, "new");
+
+		cr_assert(jbool(h, "new_exact"), "a mov store: new is exact");
+		if (jbool(h, "old_exact"))
+			cr_assert_eq(jint(h, "old"), nv - 1, "hit %d: old %lld "
+				     "claimed exact, new %lld", i,
+				     (long long)jint(h, "old"), (long long)nv);
+		else
+			approx++;
+	}
+	cr_assert_gt(approx, 0, "losses but every old value exact");
+	free_run(&w.run);
+}
+
+Test(watch, losses_are_said_on_stderr_whatever_the_output, .timeout = 60)
+{
+	struct run r;
+
+	TU_REQUIRE_HITS();
+	r = HWBP("watch", "-o", "/dev/null", "--ring-pages", "1", "counter",
+		 "--", target(), "count", "20000");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	TU_REQUIRE(!strstr(r.err, " 0 lost"), "nothing lost to test with");
+	cr_assert(strstr(r.err, "hits were LOST"), "%s", r.err);
+	free_run(&r);
+}
+
+/* 4 threads `lock xadd` a counter: each old value is revealed exactly by
+ * the instruction, so in true time order every hit's old value is the
+ * previous hit's new one (hwbp printed 772 pairs backwards, by up to
+ * 201.6 us, before each CPU's ring got a reader on that CPU). */
+Test(watch, hits_in_time_order_across_cpus, .timeout = 120)
+{
+	struct watched w;
+	int64_t prev_t = -1;
+
+	TU_REQUIRE_HITS();
+	w = WATCH_JSON("counter", "--", target(), "race", "5000");
+	cr_assert_eq(w.h.n, 20000, "%d hits", w.h.n);
+	cr_assert_eq(jint(w.h.summary, "late"), 0);
+	for (int i = 0; i < w.h.n; i++) {
+		json_object *h = hit(&w, i);
+
+		cr_assert_geq(jint(h, "time_ns"), prev_t, "hit %d before %d", i,
+			      i - 1);
+		prev_t = jint(h, "time_ns");
+		cr_assert(jbool(h, "old_exact") && jbool(h, "new_exact"));
+		cr_assert_eq(jint(h, "old"), i, "hit %d: old %lld", i,
+			     (long long)jint(h, "old"));
+		cr_assert_eq(jint(h, "new"), i + 1);
+	}
+	free_run(&w.run);
+}
+
+/* The target names itself "before", writes 3 times and execs itself: the
+ * 3 hits keep the name they were made under. */
+Test(watch, hits_before_an_exec_keep_the_old_name, .timeout = 60)
+{
+	struct watched w;
+
+	TU_REQUIRE_HITS();
+	w = WATCH_JSON("counter", "--", target(), "rename", "3");
+	cr_assert_eq(w.h.n, 3, "%d hits", w.h.n);
+	for (int i = 0; i < 3; i++)
+		cr_assert_str_eq(jstr(hit(&w, i), "thread"), "before");
+	free_run(&w.run);
+}
+
+/* The hits are the data (stdout); the summary a report (stderr), for
+ * --count too; -o FILE takes both. */
+Test(watch, summary_on_stderr_count_too, .timeout = 60)
+{
+	struct run r;
+
+	TU_REQUIRE_HITS();
+	r = HWBP("watch", "counter", "--", target(), "count", "3");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "write counter 2 -> 3"), "%s", r.out);
+	cr_assert_not(strstr(r.out, "--- hwbp:"), "summary on stdout: %s",
+		      r.out);
+	cr_assert(strstr(r.err, "--- hwbp: 3 hits in"), "%s", r.err);
+	free_run(&r);
+	r = HWBP("watch", "--count", "counter", "--", target(), "count", "3");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_not(strstr(r.out, "--- hwbp:"), "summary on stdout: %s",
+		      r.out);
+	cr_assert(strstr(r.err, "--- hwbp: 3 hits in"), "%s", r.err);
+	free_run(&r);
+}
