@@ -239,3 +239,19 @@ Test(watch, summary_on_stderr_count_too, .timeout = 60)
 	cr_assert(strstr(r.err, "--- hwbp: 3 hits in"), "%s", r.err);
 	free_run(&r);
 }
+
+/* --count takes the ranges watch takes: buf+3:13 over byte stores counts
+ * the 13 in it, none of the 3 beside it (it was refused). */
+Test(watch, count_takes_ranges, .timeout = 60)
+{
+	struct watched w;
+	json_object *row;
+
+	TU_REQUIRE_HITS();
+	w = WATCH_JSON("--count", "buf+3:13", "--", target(), "range", "1");
+	row = json_object_array_get_idx(jarray(w.h.summary, "by_location"), 0);
+	cr_assert_not_null(row);
+	cr_assert_eq(jint(row, "hits"), 13, "%s",
+		     json_object_to_json_string(w.h.summary));
+	free_run(&w.run);
+}

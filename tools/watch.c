@@ -199,19 +199,63 @@ static int arm_watch(struct watch *w, int i)
 	return 0;
 }
 
-/* --count and --cpu: one breakpoint per location, counted by the kernel
- * or (--cpu) written into the first one's rings. */
+/* One register of a --count or --cpu location. */
+static int arm_piece(struct watch *w, int i, const struct hwbp_piece *p,
+		     struct hwbp_opts *o)
+{
+	const struct location *loc = &w->locs[i];
+	struct hwbp *bp = NULL;
+	struct hwbp **bps;
+	int *locs, err;
+
+	o->share_ring = w->ring_bp;
+	o->switch_events = w->cfg->switches && !w->ring_bp; /* once */
+	err = hwbp_create(&bp, p->addr, loc->access == HWBP_EXEC ? 0 : p->len,
+			  loc->access, o);
+	if (err) {
+		snprintf(w->msg, sizeof(w->msg), "cannot watch %s (0x%" PRIx64
+			 ", %u bytes, %s): %s%s", loc->name, loc->addr,
+			 loc->len, hwbp_access_name(loc->access),
+			 hwbp_last_error(), err != -ENOSPC ? "" :
+			 " (--count and --cpu take a register per aligned "
+			 "piece of each location; without them the locations "
+			 "share the registers)");
+		return EXIT_RUNTIME;
+	}
+	bps = realloc(w->bps, (size_t)(w->nbps + 1) * sizeof(*bps));
+	locs = bps ? realloc(w->bp_loc, (size_t)(w->nbps + 1) * sizeof(*locs))
+		   : NULL;
+	if (bps)
+		w->bps = bps;
+	if (!locs) {
+		hwbp_close(bp);
+		snprintf(w->msg, sizeof(w->msg), "out of memory");
+		return EXIT_RUNTIME;
+	}
+	w->bp_loc = locs;
+	w->bps[w->nbps] = bp;
+	w->bp_loc[w->nbps++] = i;
+	if (!w->cfg->count && !w->ring_bp)
+		w->ring_bp = bp;
+	return 0;
+}
+
+/*
+ * --count and --cpu: plain breakpoints, counted by the kernel or (--cpu)
+ * written into the first one's rings.  A range takes a register per piece
+ * of the exact split: no register covers a byte outside it, so nothing
+ * beside it is counted (an access spanning two pieces counts in each).
+ */
 static int arm_plain(struct watch *w, int i)
 {
 	const struct watch_cfg *c = w->cfg;
 	struct location *loc = &w->locs[i];
+	struct hwbp_piece pieces[64] = { { loc->addr, loc->len } };
+	int n = 1, err = 0;
 	cpu_set_t set;
 	HWBP_OPTS(hwbp_opts, o, .cookie = &w->ctx[i]);
-	int err;
 
 	ring_opts(w, &o);
-	o.switch_events = c->switches && !w->ring_bp; /* once */
-	o.share_ring = w->ring_bp;
 	if (c->count)
 		o.delivery = HWBP_DELIVER_COUNT;
 	CPU_ZERO(&set);
@@ -222,20 +266,18 @@ static int arm_plain(struct watch *w, int i)
 		o.cpus = &set;
 		o.cpus_size = sizeof(set);
 	}
-	err = hwbp_create(&w->bps[i], loc->addr, loc->len, loc->access, &o);
-	if (err) {
-		w->bps[i] = NULL;
+	if (loc->access != HWBP_EXEC)
+		n = hwbp_range_split(loc->addr, loc->len, HWBP_SPLIT_EXACT,
+				     pieces, 64);
+	if (n < 0 || n > 64) {
 		snprintf(w->msg, sizeof(w->msg), "cannot watch %s (0x%" PRIx64
-			 ", %u bytes, %s): %s%s", loc->name, loc->addr,
-			 loc->len, hwbp_access_name(loc->access),
-			 hwbp_last_error(), err != -ENOSPC ? "" :
-			 " (--count and --cpu take a register per location; "
-			 "without --count the locations share the registers)");
+			 ", %u bytes): %s", loc->name, loc->addr, loc->len,
+			 n < 0 ? hwbp_last_error() : "more than 64 registers");
 		return EXIT_RUNTIME;
 	}
-	if (!c->count && !w->ring_bp)
-		w->ring_bp = w->bps[i];
-	return 0;
+	for (int k = 0; k < n && !err; k++)
+		err = arm_piece(w, i, &pieces[k], &o);
+	return err;
 }
 
 /* The location's bytes now, then its watch: the processor starts each
@@ -320,9 +362,8 @@ static void loop(struct watch *w, int sfd)
  * so records read after can only shrink the difference (count_lost). */
 static void finish_reading(struct watch *w)
 {
-	for (int i = 0; i < w->cfg->nlocs && !w->cfg->count; i++)
-		if (w->bps[i])
-			hwbp_disable(w->bps[i]);
+	for (int i = 0; i < w->nbps && !w->cfg->count; i++)
+		hwbp_disable(w->bps[i]);
 	w->before.sz = sizeof(w->before);
 	if (w->sched)
 		hwbp_sched_get_stats(w->sched, &w->before);
@@ -340,16 +381,12 @@ static void close_handles(struct watch *w)
 	hwbp_sched_close(w->sched);
 	w->sched = NULL;
 	/* Sharers first: the rings' owner goes last. */
-	for (int i = w->cfg->nlocs - 1; i >= 0; i--)
-		if (w->bps[i] != w->ring_bp) {
+	for (int i = w->nbps - 1; i >= 0; i--)
+		if (w->bps[i] != w->ring_bp)
 			hwbp_close(w->bps[i]);
-			w->bps[i] = NULL;
-		}
 	hwbp_close(w->ring_bp);
-	for (int i = 0; i < w->cfg->nlocs; i++)
-		if (w->bps[i] == w->ring_bp)
-			w->bps[i] = NULL;
 	w->ring_bp = NULL;
+	w->nbps = 0;
 }
 
 static void cleanup(struct watch *w)
@@ -367,6 +404,7 @@ static void cleanup(struct watch *w)
 	free(w->watches);
 	free(w->cov);
 	free(w->bps);
+	free(w->bp_loc);
 	free(w->ctx);
 	free(w->locs);
 	hits_free(w);
@@ -505,10 +543,10 @@ static void count_lost(struct watch *w)
 	if (w->cfg->count || !w->ring_bp)
 		return;
 	/* --cpu: the handles share the first one's rings. */
-	for (int i = 0; i < w->cfg->nlocs; i++) {
+	for (int i = 0; i < w->nbps; i++) {
 		uint64_t n = 0;
 
-		if (!w->bps[i] || hwbp_get_stats(w->bps[i], &st))
+		if (hwbp_get_stats(w->bps[i], &st))
 			continue;
 		lost += st.lost;
 		records += st.records;
@@ -527,10 +565,12 @@ static void read_counts(struct watch *w)
 	if (!w->cfg->count)
 		return;
 	counts = calloc((size_t)w->cfg->nlocs, sizeof(*counts));
-	for (int i = 0; counts && i < w->cfg->nlocs; i++) {
-		if (w->bps[i])
-			hwbp_read_count(w->bps[i], &counts[i]);
-		w->sum.hits += counts[i];
+	for (int i = 0; counts && i < w->nbps; i++) {
+		uint64_t n = 0;
+
+		hwbp_read_count(w->bps[i], &n);
+		counts[w->bp_loc[i]] += n;
+		w->sum.hits += n;
 	}
 	w->sum.counts = counts;
 }
@@ -624,13 +664,12 @@ int watch_run(const struct watch_cfg *c)
 	int sfd = block_stop_signals(&old), rc;
 
 	w.locs = calloc((size_t)c->nlocs, sizeof(*w.locs));
-	w.bps = calloc((size_t)c->nlocs, sizeof(*w.bps));
 	w.watches = calloc((size_t)c->nlocs, sizeof(*w.watches));
 	w.ctx = calloc((size_t)c->nlocs, sizeof(*w.ctx));
 	w.armed_bytes = calloc((size_t)c->nlocs, sizeof(*w.armed_bytes));
 	w.armed_q = calloc((size_t)c->nlocs, sizeof(*w.armed_q));
 	w.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	rc = !w.locs || !w.bps || !w.watches || !w.ctx || !w.armed_bytes ||
+	rc = !w.locs || !w.watches || !w.ctx || !w.armed_bytes ||
 	     !w.armed_q || w.stop_fd < 0 ? EXIT_RUNTIME : 0;
 	if (rc)
 		snprintf(w.msg, sizeof(w.msg), "out of memory");

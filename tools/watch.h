@@ -47,7 +47,9 @@ struct watch {
 	/* ---- the control thread's ---- */
 	struct target target;
 	struct syms *syms;
-	struct hwbp **bps;            /* --count / --cpu: one per location */
+	struct hwbp **bps;            /* --count / --cpu: a breakpoint per */
+	int *bp_loc;                  /* register: of this location */
+	int nbps;
 	struct hwbp *ring_bp;         /* --cpu: the handle owning the rings */
 	struct hwbp_sched *sched;     /* otherwise: the scheduler ... */
 	struct hwbp_watch **watches;  /* ... and a watch per location */
