@@ -244,14 +244,24 @@ Test(watch, summary_on_stderr_count_too, .timeout = 60)
  * the 13 in it, none of the 3 beside it (it was refused). */
 Test(watch, count_takes_ranges, .timeout = 60)
 {
-	struct watched w;
+	struct tmp t;
+	struct run r;
+	struct hits h;
 	json_object *row;
+	char *text;
 
 	TU_REQUIRE_HITS();
-	w = WATCH_JSON("--count", "buf+3:13", "--", target(), "range", "1");
-	row = json_object_array_get_idx(jarray(w.h.summary, "by_location"), 0);
+	tmp_make(&t, "count.json");
+	r = HWBP("watch", "--json", "-o", t.path, "--count", "buf+3:13", "--",
+		 target(), "range", "1");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	text = read_file(t.path);
+	tmp_remove(&t);
+	h = parse_json(text, true);
+	row = json_object_array_get_idx(jarray(h.summary, "by_location"), 0);
 	cr_assert_not_null(row);
 	cr_assert_eq(jint(row, "hits"), 13, "%s",
-		     json_object_to_json_string(w.h.summary));
-	free_run(&w.run);
+		     json_object_to_json_string(h.summary));
+	free(text);
+	free_run(&r);
 }

@@ -218,8 +218,8 @@ static int arm_piece(struct watch *w, int i, const struct hwbp_piece *p,
 			 loc->len, hwbp_access_name(loc->access),
 			 hwbp_last_error(), err != -ENOSPC ? "" :
 			 " (--count and --cpu take a register per aligned "
-			 "piece of each location; without them the locations "
-			 "share the registers)");
+			 "piece of each location; without --count the "
+			 "locations share the registers)");
 		return EXIT_RUNTIME;
 	}
 	bps = realloc(w->bps, (size_t)(w->nbps + 1) * sizeof(*bps));
