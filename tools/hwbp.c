@@ -45,7 +45,7 @@ static const char watch_usage[] =
 "      --cpu LIST     watch CPUs (0,2-3) instead of a process (privileged)\n"
 "      --kernel       also kernel accesses / kernel symbols (privileged)\n"
 "  -o, --output FILE  write hits and the summary to FILE\n"
-"      --ring-pages N ring buffer pages per CPU (power of 2, default 64)\n"
+"      --ring-pages N ring buffer pages per CPU (power of 2, default 512)\n"
 "      --policy P     more locations than debug registers: pinned (fail),\n"
 "                     rr (time slices; the default then) or reservoir\n"
 "      --quantum MS   rr time slice in milliseconds (default 10)\n"

@@ -28,7 +28,10 @@
 #include "watch.h"
 
 #define MAX_RINGS 1024
-#define DEFAULT_RING_PAGES 512     /* 2 MiB per CPU: ~10,000 records */
+/* Each CPU's ring holds what its reader may have to catch up on: ~10,000
+ * records (2 MiB) by default; where mlock limits refuse it, less. */
+#define DEFAULT_RING_PAGES 512
+#define MIN_RING_PAGES 8
 #define DEFAULT_MEM_BOUND (512ull << 20) /* kept in memory, then spilled */
 
 /* ---- records, in the reader threads ---- */
@@ -126,7 +129,7 @@ static int registers_needed(const struct watch *w)
 static void ring_opts(const struct watch *w, struct hwbp_opts *o)
 {
 	const struct watch_cfg *c = w->cfg;
-	uint32_t pages = c->ring_pages ? c->ring_pages : DEFAULT_RING_PAGES;
+	uint32_t pages = w->ring_pages;
 
 	o->delivery = HWBP_DELIVER_RING;
 	o->on_record = collect;
@@ -178,6 +181,34 @@ static int start_sched(struct watch *w)
 	return 0;
 }
 
+/* The first watch opens the rings: where the locked-memory limit refuses
+ * the default size (kernel.perf_event_mlock_kb, RLIMIT_MEMLOCK), halve it,
+ * and say so; a size the user gave is not changed. */
+static int first_add(struct watch *w, int i, enum hwbp_access access)
+{
+	const struct location *loc = &w->locs[i];
+	int err;
+
+	for (;;) {
+		err = hwbp_sched_add(w->sched, loc->addr, loc->len, access,
+				     &w->ctx[i], &w->watches[i]);
+		if ((err != -EPERM && err != -ENOMEM) || w->cfg->ring_pages ||
+		    w->ring_pages <= MIN_RING_PAGES)
+			return err;
+		hwbp_sched_close(w->sched);
+		w->sched = NULL;
+		w->ring_pages /= 2;
+		if ((err = start_sched(w)))
+			return -ENOMEM;
+		if (!w->ring_smaller++)
+			fprintf(stderr, "hwbp: warning: locked memory is too "
+				"short for the default ring buffers: smaller "
+				"ones lose hits sooner (raise "
+				"kernel.perf_event_mlock_kb or ulimit -l, or "
+				"run as root)\n");
+	}
+}
+
 /* --read is armed read-write: the writes keep the value chain exact and
  * are left out of the output by the processor. */
 static int arm_watch(struct watch *w, int i)
@@ -185,11 +216,13 @@ static int arm_watch(struct watch *w, int i)
 	struct location *loc = &w->locs[i];
 	enum hwbp_access access = loc->access == HWBP_READ ? HWBP_RW
 							   : loc->access;
+	bool first = !w->sched;
 	int err = w->sched ? 0 : start_sched(w);
 
 	if (err)
 		return err;
-	if (hwbp_sched_add(w->sched, loc->addr, loc->len, access, &w->ctx[i],
+	if (first ? first_add(w, i, access) :
+	    hwbp_sched_add(w->sched, loc->addr, loc->len, access, &w->ctx[i],
 			   &w->watches[i])) {
 		snprintf(w->msg, sizeof(w->msg), "cannot watch %s (0x%" PRIx64
 			 ", %u bytes, %s): %s", loc->name, loc->addr, loc->len,
@@ -669,6 +702,7 @@ int watch_run(const struct watch_cfg *c)
 	w.armed_bytes = calloc((size_t)c->nlocs, sizeof(*w.armed_bytes));
 	w.armed_q = calloc((size_t)c->nlocs, sizeof(*w.armed_q));
 	w.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	w.ring_pages = c->ring_pages ? c->ring_pages : DEFAULT_RING_PAGES;
 	rc = !w.locs || !w.watches || !w.ctx || !w.armed_bytes ||
 	     !w.armed_q || w.stop_fd < 0 ? EXIT_RUNTIME : 0;
 	if (rc)

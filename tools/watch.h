@@ -57,6 +57,8 @@ struct watch {
 	struct loc_ctx task_ctx;      /* the scheduler's task records */
 	struct hwbp_sched_stats before; /* counted before the last read */
 	struct coverage *cov;
+	uint32_t ring_pages;          /* each CPU's ring */
+	int ring_smaller;             /* times it was halved (mlock limit) */
 	struct stream *stream;
 	pthread_t processor;
 	bool processing;
