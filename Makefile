@@ -121,13 +121,30 @@ check: all
 # library; writer is what the per-hit part watches (no PIE: perf, gdb and
 # bpftrace take its address as a number).
 BENCH_LIB := rearm sched hits idle threads sampler switches
-bench: $(BENCH_LIB:%=$(BUILD)/bench/%) $(BUILD)/bench/writer
+bench: $(BENCH_LIB:%=$(BUILD)/bench/%) $(BUILD)/bench/writer \
+	$(BUILD)/bench/replay $(BUILD)/bench/replay_gen
 $(BENCH_LIB:%=$(BUILD)/bench/%): $(BUILD)/bench/%: bench/%.c $(SHLIB) include/hwbp.h
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) $< -o $@ $(LINK_LIB)
 $(BUILD)/bench/writer: bench/writer.c
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 $(WARN) -O0 -g -no-pie $< -o $@ -lpthread
+
+# The replay benchmark: the command's processing behind the readers
+# (every tools/ file but main's), fed with records replay_gen made with
+# int3 instead of watchpoints (so it runs where traps do not fire), from a
+# -O2 program without frame pointers and its library.
+$(BUILD)/bench/replay: bench/replay.c bench/replay.h $(filter-out tools/hwbp.c,$(TOOL_SRC)) tools/tool.h tools/watch.h $(STLIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) bench/replay.c $(filter-out tools/hwbp.c,$(TOOL_SRC)) \
+		-o $@ $(STLIB) -ldw -lelf $(TOOL_LIBS) $(LIBS)
+$(BUILD)/bench/libreplay.so: bench/libreplay.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(WARN) -O2 -g -fomit-frame-pointer -fPIC -shared $< -o $@
+$(BUILD)/bench/replay_gen: bench/replay_gen.c bench/replay.h $(BUILD)/bench/libreplay.so
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(WARN) -O2 -g -fomit-frame-pointer $< -o $@ \
+		-L$(BUILD)/bench -Wl,-rpath,$(abspath $(BUILD))/bench -lreplay -lpthread
 
 # libFuzzer targets (clang): the LOCATION resolver, --if, the ring decoder.
 # `make fuzz-run FUZZ_SECONDS=N` runs each for N seconds from its seed

@@ -341,6 +341,7 @@ struct codemap *codemap_new(codemap_kernel_fn kernel, void *kernel_ctx)
 
 	if (!m)
 		return NULL;
+	elf_version(EV_CURRENT); /* before any elf_begin (load_bias) */
 	m->strings = strpool_new();
 	if (!m->strings) {
 		free(m);

@@ -191,36 +191,54 @@ static bool read_pid(uint64_t addr, void *buf, size_t len, void *ctx)
 
 /* ---- per hit ---- */
 
+/* Same code location: the strings are interned, compare pointers. */
+static bool same_where(const struct code_loc *a, const struct code_loc *b,
+		       uint64_t ip_a, uint64_t ip_b)
+{
+	if (!a->function[0] || !b->function[0])
+		return !a->function[0] && !b->function[0] && ip_a == ip_b;
+	return a->function == b->function && a->offset == b->offset &&
+	       a->file == b->file && a->line == b->line;
+}
+
 static void count_location(struct watch *w, const struct location *loc,
 			   const struct code_loc *where, uint64_t ip)
 {
-	char key[1024];
-	struct loc_count *l;
+	struct loc_count *l = w->last_row;
 
-	if (where->function[0] && where->file[0])
-		snprintf(key, sizeof(key), "%s+%" PRIu64 " (%s:%d)",
-			 where->function, where->offset, where->file,
-			 where->line);
-	else if (where->function[0])
-		snprintf(key, sizeof(key), "%s+%" PRIu64, where->function,
-			 where->offset);
-	else
-		snprintf(key, sizeof(key), "0x%" PRIx64, ip);
-	for (int i = 0; i < w->sum.nloc; i++)
-		if (w->sum.by_loc[i].location == loc->name &&
-		    !strcmp(w->sum.by_loc[i].key, key)) {
-			w->sum.by_loc[i].hits++;
+	if (l && l->location == loc->name && same_where(&l->where, where,
+							l->where.ip, ip)) {
+		l->hits++; /* the common case: the same place again */
+		return;
+	}
+	for (int i = 0; i < w->sum.nloc; i++) {
+		l = &w->sum.by_loc[i];
+		if (l->location == loc->name &&
+		    same_where(&l->where, where, l->where.ip, ip)) {
+			l->hits++;
+			w->last_row = l;
 			return;
 		}
+	}
 	l = realloc(w->sum.by_loc, (size_t)(w->sum.nloc + 1) * sizeof(*l));
 	if (!l)
 		return;
 	w->sum.by_loc = l;
 	l = &l[w->sum.nloc++];
-	snprintf(l->key, sizeof(l->key), "%s", key);
+	if (where->function[0] && where->file[0])
+		snprintf(l->key, sizeof(l->key), "%s+%" PRIu64 " (%s:%d)",
+			 where->function, where->offset, where->file,
+			 where->line);
+	else if (where->function[0])
+		snprintf(l->key, sizeof(l->key), "%s+%" PRIu64,
+			 where->function, where->offset);
+	else
+		snprintf(l->key, sizeof(l->key), "0x%" PRIx64, ip);
 	l->where = *where;
+	l->where.ip = ip;
 	l->location = loc->name;
 	l->hits = 1;
+	w->last_row = l;
 }
 
 static void count_thread(struct watch *w, pid_t tid, const char *name)
@@ -344,6 +362,17 @@ static int touch_of(const struct code_source *cs, const struct access *acc,
 	uint8_t code[16];
 	int how = 0;
 
+	/* A variable addressed from the PC (most globals): the decoder has
+	 * its address already, no need for registers. */
+	if (acc->decoded && acc->mem_known && acc->mem_size) {
+		if (!hwbp_range_overlaps(acc->mem_addr, acc->mem_size,
+					 loc->addr, loc->len))
+			return 0;
+		*at = acc->mem_addr;
+		*size = acc->mem_size;
+		return (acc->reads ? HWBP_TOUCH_READ : 0) |
+		       (acc->writes ? HWBP_TOUCH_WRITE : 0);
+	}
 	if (!acc->decoded || !regs ||
 	    cs->read(cs->ctx, acc->insn_addr, code, acc->insn_len) !=
 	    acc->insn_len ||
@@ -610,6 +639,7 @@ void *hits_main(void *arg)
 			if (w->switches && ++done % 4096 == 0)
 				swh_prune(w->switches, r->time_ns);
 		}
+		out_flush(&w->out);
 		if (final)
 			break;
 		if ((w->max_reached || w->out.broken) && w->stop_fd >= 0) {

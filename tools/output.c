@@ -3,27 +3,178 @@
  * output.c - what the user reads: one line per hit (human or a JSON
  * object), and the summary at the end.  Values are printed by their DWARF
  * type; an approximate value (read from memory after the fact) has a `~`
- * in human output and "new_exact": false in JSON.
+ * in human output and "new_exact": false in JSON.  A hit line is written
+ * by the processor alone, up to a million times a second: into a buffer
+ * of its own, flushed when the processor has caught up (out_flush), with
+ * no printf in the common case.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tool.h"
 
+#define OB_SIZE 65536
+
+/* ---- the buffer ---- */
+
+static bool ob_ready(struct out *o)
+{
+	if (!o->buf)
+		o->buf = malloc(OB_SIZE);
+	return o->buf != NULL;
+}
+
+static void ob_flush(struct out *o)
+{
+	if (o->len && fwrite(o->buf, 1, o->len, o->f) != o->len &&
+	    errno == EPIPE)
+		o->broken = true;
+	o->len = 0;
+}
+
+static void ob_write(struct out *o, const char *s, size_t n)
+{
+	if (o->len + n > OB_SIZE) {
+		ob_flush(o);
+		if (n > OB_SIZE) {
+			if (fwrite(s, 1, n, o->f) != n && errno == EPIPE)
+				o->broken = true;
+			return;
+		}
+	}
+	memcpy(o->buf + o->len, s, n);
+	o->len += n;
+}
+
+static void ob_c(struct out *o, char c)
+{
+	if (o->len == OB_SIZE)
+		ob_flush(o);
+	o->buf[o->len++] = c;
+}
+
+static void ob_s(struct out *o, const char *s)
+{
+	ob_write(o, s, strlen(s));
+}
+
+static void ob_u(struct out *o, uint64_t v)
+{
+	char b[24];
+	int n = 0;
+
+	do
+		b[sizeof(b) - ++n] = (char)('0' + v % 10);
+	while (v /= 10);
+	ob_write(o, b + sizeof(b) - n, (size_t)n);
+}
+
+static void ob_i(struct out *o, int64_t v)
+{
+	if (v < 0) {
+		ob_c(o, '-');
+		ob_u(o, -(uint64_t)v);
+	} else {
+		ob_u(o, (uint64_t)v);
+	}
+}
+
+static void ob_hex(struct out *o, uint64_t v)
+{
+	static const char digits[] = "0123456789abcdef";
+	char b[18];
+	int n = 0;
+
+	do
+		b[sizeof(b) - ++n] = digits[v & 15];
+	while (v >>= 4);
+	b[sizeof(b) - ++n] = 'x';
+	b[sizeof(b) - ++n] = '0';
+	ob_write(o, b + sizeof(b) - n, (size_t)n);
+}
+
+/* printf, for what is rare (floats). */
+__attribute__((format(printf, 2, 3)))
+static void ob_fmt(struct out *o, const char *fmt, ...)
+{
+	char b[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(b, sizeof(b), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		ob_write(o, b, (size_t)n < sizeof(b) ? (size_t)n
+						     : sizeof(b) - 1);
+}
+
+/* s, then spaces up to width (printf's %-Ns). */
+static void ob_padded(struct out *o, const char *s, size_t width)
+{
+	size_t n = strlen(s);
+
+	ob_write(o, s, n);
+	for (; n < width; n++)
+		ob_c(o, ' ');
+}
+
+/* Nanoseconds as seconds, printf's %10.6f. */
+static void ob_seconds(struct out *o, uint64_t ns)
+{
+	char b[32];
+	uint64_t sec = ns / 1000000000u, us = ns % 1000000000u / 1000u;
+	int n = 0;
+
+	for (int i = 0; i < 6; i++, us /= 10)
+		b[sizeof(b) - ++n] = (char)('0' + us % 10);
+	b[sizeof(b) - ++n] = '.';
+	do
+		b[sizeof(b) - ++n] = (char)('0' + sec % 10);
+	while (sec /= 10);
+	while (n < 10)
+		b[sizeof(b) - ++n] = ' ';
+	ob_write(o, b + sizeof(b) - n, (size_t)n);
+}
+
+static void ob_json_string(struct out *o, const char *s)
+{
+	const char *p = s, *run = s;
+
+	ob_c(o, '"');
+	for (; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c != '"' && c != '\\' && c >= 0x20)
+			continue;
+		ob_write(o, run, (size_t)(p - run));
+		if (c < 0x20)
+			ob_fmt(o, "\\u%04x", c);
+		else {
+			ob_c(o, '\\');
+			ob_c(o, (char)c);
+		}
+		run = p + 1;
+	}
+	ob_write(o, run, (size_t)(p - run));
+	ob_c(o, '"');
+}
+
 void out_json_string(FILE *f, const char *s)
 {
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
+	struct out o = { .f = f };
+
+	if (!ob_ready(&o))
+		return;
+	ob_json_string(&o, s);
+	ob_flush(&o);
+	free(o.buf);
 }
+
+/* ---- values ---- */
 
 static int64_t sign_extend(uint64_t v, uint32_t len)
 {
@@ -32,159 +183,211 @@ static int64_t sign_extend(uint64_t v, uint32_t len)
 	return (int64_t)(v << (64 - len * 8)) >> (64 - len * 8);
 }
 
-void out_value(FILE *f, const struct vtype *t, uint64_t v, uint32_t len,
-	       bool json)
+static void ob_value(struct out *o, const struct vtype *t, uint64_t v,
+		     uint32_t len, bool json)
 {
 	switch (len == t->size ? t->kind : V_HEX) {
 	case V_SIGNED:
-		fprintf(f, "%" PRId64, sign_extend(v, len));
+		ob_i(o, sign_extend(v, len));
 		return;
 	case V_UNSIGNED:
-		fprintf(f, "%" PRIu64, v);
+		ob_u(o, v);
 		return;
 	case V_BOOL:
-		fprintf(f, "%s", v ? "true" : "false");
+		ob_s(o, v ? "true" : "false");
 		return;
 	case V_CHAR:
-		if (json || v < 0x20 || v > 0x7e)
-			fprintf(f, "%" PRId64, sign_extend(v, len));
-		else
-			fprintf(f, "'%c'", (int)v);
+		if (json || v < 0x20 || v > 0x7e) {
+			ob_i(o, sign_extend(v, len));
+		} else {
+			ob_c(o, '\'');
+			ob_c(o, (char)v);
+			ob_c(o, '\'');
+		}
 		return;
 	case V_ENUM:
 		for (int i = 0; i < t->nenums; i++)
 			if ((uint64_t)t->enums[i].value == v) {
 				if (json)
-					out_json_string(f, t->enums[i].name);
+					ob_json_string(o, t->enums[i].name);
 				else
-					fprintf(f, "%s", t->enums[i].name);
+					ob_s(o, t->enums[i].name);
 				return;
 			}
-		fprintf(f, "%" PRId64, sign_extend(v, len));
+		ob_i(o, sign_extend(v, len));
 		return;
 	case V_FLOAT:
 		if (len == 4) {
 			float x;
 
 			memcpy(&x, &v, 4);
-			fprintf(f, "%g", (double)x);
+			ob_fmt(o, "%g", (double)x);
 		} else if (len == 8) {
 			double x;
 
 			memcpy(&x, &v, 8);
-			fprintf(f, "%g", x);
+			ob_fmt(o, "%g", x);
 		}
 		return;
 	case V_POINTER:
-		fprintf(f, json ? "\"0x%" PRIx64 "\"" : "0x%" PRIx64, v);
+		if (json)
+			ob_c(o, '"');
+		ob_hex(o, v);
+		if (json)
+			ob_c(o, '"');
 		return;
 	case V_HEX: /* no type: an unsigned integer of the length watched */
-		fprintf(f, "%" PRIu64,
-			(uint64_t)(len >= 8 ? v : v & ((1ull << (len * 8)) - 1)));
+		ob_u(o, len >= 8 ? v : v & ((1ull << (len * 8)) - 1));
 		return;
 	}
 }
 
 /* A part of a location over 8 bytes: its bytes in memory order. */
-static void out_bytes(FILE *f, uint64_t v, uint32_t n, bool json)
+static void ob_bytes(struct out *o, uint64_t v, uint32_t n, bool json)
 {
+	static const char digits[] = "0123456789abcdef";
+
 	if (json)
-		fputc('"', f);
-	for (uint32_t i = 0; i < n; i++)
-		fprintf(f, "%s%02x", i ? " " : "", (unsigned)(v >> (8 * i)) & 0xff);
+		ob_c(o, '"');
+	for (uint32_t i = 0; i < n; i++) {
+		unsigned b = (unsigned)(v >> (8 * i)) & 0xff;
+
+		if (i)
+			ob_c(o, ' ');
+		ob_c(o, digits[b >> 4]);
+		ob_c(o, digits[b & 15]);
+	}
 	if (json)
-		fputc('"', f);
+		ob_c(o, '"');
 }
 
 /* A value of the hit: typed, or the bytes of the part touched. */
-static void hit_value(FILE *f, const struct hit_event *e, uint64_t v,
-		      enum vquality q, bool json)
+static void hit_value(struct out *o, const struct hit_event *e, uint64_t v,
+		      enum vquality q)
 {
 	if (q == VQ_NONE) {
-		fputs(json ? "null" : "?", f);
+		ob_s(o, o->json ? "null" : "?");
 		return;
 	}
-	if (!json && q == VQ_APPROX)
-		fputc('~', f);
+	if (!o->json && q == VQ_APPROX)
+		ob_c(o, '~');
 	if (e->part_len)
-		out_bytes(f, v, e->part_len, json);
+		ob_bytes(o, v, e->part_len, o->json);
 	else
-		out_value(f, &e->loc->type, v, e->loc->len, json);
+		ob_value(o, &e->loc->type, v, e->loc->len, o->json);
 }
 
-static void human_where(FILE *f, const struct code_loc *w, uint64_t ip)
+/* ---- human ---- */
+
+static void human_where(struct out *o, const struct code_loc *w,
+			uint64_t ip)
 {
-	if (w->function[0])
-		fprintf(f, "%s+%" PRIu64, w->function, w->offset);
-	else
-		fprintf(f, "0x%" PRIx64, ip);
-	if (w->file[0])
-		fprintf(f, " (%s:%d)", w->file, w->line);
+	if (w->function[0]) {
+		ob_s(o, w->function);
+		ob_c(o, '+');
+		ob_u(o, w->offset);
+	} else {
+		ob_hex(o, ip);
+	}
+	if (w->file[0]) {
+		ob_s(o, " (");
+		ob_s(o, w->file);
+		ob_c(o, ':');
+		ob_i(o, w->line);
+		ob_c(o, ')');
+	}
 }
 
-static void human_hit(FILE *f, const struct hit_event *e)
+static void human_extras(struct out *o, const struct hit_event *e)
 {
-	fprintf(f, "%10.6f %d/%d %-15s %-5s %s", e->time_ns / 1e9, (int)e->pid,
-		(int)e->tid, e->thread, e->access, e->loc->name);
-	if (e->part_len)
-		fprintf(f, " @+%u", e->part_off);
-	if (e->has_values) {
-		fputs(" ", f);
-		hit_value(f, e, e->val.old_value, e->val.old_q, false);
-		fputs(" -> ", f);
-		hit_value(f, e, e->val.new_value, e->val.new_q, false);
-	}
-	if (e->has_read) {
-		fputs(" = ", f);
-		hit_value(f, e, e->val.new_value, e->val.new_q, false);
-	}
-	fputs("  ", f);
-	human_where(f, &e->where, e->where.ip);
-	fputc('\n', f);
 	for (int i = 0; i < e->nbt; i++) {
-		fprintf(f, "        #%d ", i);
-		human_where(f, &e->bt[i].where, e->bt[i].ip);
-		fputc('\n', f);
+		ob_s(o, "        #");
+		ob_i(o, i);
+		ob_c(o, ' ');
+		human_where(o, &e->bt[i].where, e->bt[i].ip);
+		ob_c(o, '\n');
 	}
 	for (int i = 0; e->br && i < e->nbr; i++) {
-		fputs("        branch: ", f);
-		human_where(f, &e->br[i].from_w, e->br[i].from);
-		fputs(" -> ", f);
-		human_where(f, &e->br[i].to_w, e->br[i].to);
-		fputc('\n', f);
+		ob_s(o, "        branch: ");
+		human_where(o, &e->br[i].from_w, e->br[i].from);
+		ob_s(o, " -> ");
+		human_where(o, &e->br[i].to_w, e->br[i].to);
+		ob_c(o, '\n');
 	}
 	if (e->br && !e->nbr)
-		fputs("        branch: none decoded\n", f);
+		ob_s(o, "        branch: none decoded\n");
 	if (e->ran) {
-		fputs("        ran before on this CPU:", f);
+		ob_s(o, "        ran before on this CPU:");
 		for (int i = 0; i < e->nran; i++)
-			fprintf(f, "%s %d (%s) until %.1f us before%s",
-				i ? "," : "", (int)e->ran[i].tid,
-				e->ran[i].thread, e->ran[i].before_ns / 1e3,
-				e->ran[i].preempted ? ", preempted" : "");
-		fputs(e->nran ? "\n" : " none seen\n", f);
+			ob_fmt(o, "%s %d (%s) until %.1f us before%s",
+			       i ? "," : "", (int)e->ran[i].tid,
+			       e->ran[i].thread, e->ran[i].before_ns / 1e3,
+			       e->ran[i].preempted ? ", preempted" : "");
+		ob_s(o, e->nran ? "\n" : " none seen\n");
 	}
 }
 
-static void json_where(FILE *f, const struct code_loc *w)
+static void human_hit(struct out *o, const struct hit_event *e)
 {
-	fputs("\"function\":", f);
-	out_json_string(f, w->function);
-	fprintf(f, ",\"offset\":%" PRIu64 ",\"file\":", w->offset);
-	out_json_string(f, w->file);
-	fprintf(f, ",\"line\":%d", w->line);
+	ob_seconds(o, e->time_ns);
+	ob_c(o, ' ');
+	ob_i(o, e->pid);
+	ob_c(o, '/');
+	ob_i(o, e->tid);
+	ob_c(o, ' ');
+	ob_padded(o, e->thread, 15);
+	ob_c(o, ' ');
+	ob_padded(o, e->access, 5);
+	ob_c(o, ' ');
+	ob_s(o, e->loc->name);
+	if (e->part_len) {
+		ob_s(o, " @+");
+		ob_u(o, e->part_off);
+	}
+	if (e->has_values) {
+		ob_c(o, ' ');
+		hit_value(o, e, e->val.old_value, e->val.old_q);
+		ob_s(o, " -> ");
+		hit_value(o, e, e->val.new_value, e->val.new_q);
+	}
+	if (e->has_read) {
+		ob_s(o, " = ");
+		hit_value(o, e, e->val.new_value, e->val.new_q);
+	}
+	ob_s(o, "  ");
+	human_where(o, &e->where, e->where.ip);
+	ob_c(o, '\n');
+	human_extras(o, e);
 }
 
-static void json_value(FILE *f, const char *key, const struct hit_event *e,
-		       uint64_t v, enum vquality q)
+/* ---- JSON ---- */
+
+static void json_where(struct out *o, const struct code_loc *w)
 {
-	fprintf(f, ",\"%s\":", key);
-	hit_value(f, e, v, q, true);
-	fprintf(f, ",\"%s_exact\":%s", key, q == VQ_EXACT ? "true" : "false");
+	ob_s(o, "\"function\":");
+	ob_json_string(o, w->function);
+	ob_s(o, ",\"offset\":");
+	ob_u(o, w->offset);
+	ob_s(o, ",\"file\":");
+	ob_json_string(o, w->file);
+	ob_s(o, ",\"line\":");
+	ob_i(o, w->line);
+}
+
+static void json_value(struct out *o, const char *key,
+		       const struct hit_event *e, uint64_t v, enum vquality q)
+{
+	ob_s(o, ",\"");
+	ob_s(o, key);
+	ob_s(o, "\":");
+	hit_value(o, e, v, q);
+	ob_s(o, ",\"");
+	ob_s(o, key);
+	ob_s(o, q == VQ_EXACT ? "_exact\":true" : "_exact\":false");
 }
 
 /* "func+off", or the address where no symbol covers it. */
-static void json_sym(FILE *f, const struct code_loc *w, uint64_t ip)
+static void json_sym(struct out *o, const struct code_loc *w, uint64_t ip)
 {
 	char s[320];
 
@@ -192,118 +395,152 @@ static void json_sym(FILE *f, const struct code_loc *w, uint64_t ip)
 		snprintf(s, sizeof(s), "%s+%" PRIu64, w->function, w->offset);
 	else
 		snprintf(s, sizeof(s), "0x%" PRIx64, ip);
-	out_json_string(f, s);
+	ob_json_string(o, s);
 }
 
-static void json_branches(FILE *f, const struct hit_event *e)
+static void json_extras(struct out *o, const struct hit_event *e)
 {
-	fputs(",\"branches\":[", f);
-	for (int i = 0; i < e->nbr; i++) {
-		fprintf(f, "%s{\"from\":\"0x%" PRIx64 "\",\"to\":\"0x%" PRIx64
-			"\",\"from_sym\":", i ? "," : "", e->br[i].from,
-			e->br[i].to);
-		json_sym(f, &e->br[i].from_w, e->br[i].from);
-		fputs(",\"to_sym\":", f);
-		json_sym(f, &e->br[i].to_w, e->br[i].to);
-		fputc('}', f);
+	if (e->bt) {
+		ob_s(o, ",\"backtrace\":[");
+		for (int i = 0; i < e->nbt; i++) {
+			ob_s(o, i ? ",{\"ip\":\"" : "{\"ip\":\"");
+			ob_hex(o, e->bt[i].ip);
+			ob_s(o, "\",");
+			json_where(o, &e->bt[i].where);
+			ob_c(o, '}');
+		}
+		ob_c(o, ']');
 	}
-	fputc(']', f);
+	if (e->br) {
+		ob_s(o, ",\"branches\":[");
+		for (int i = 0; i < e->nbr; i++) {
+			ob_s(o, i ? ",{\"from\":\"" : "{\"from\":\"");
+			ob_hex(o, e->br[i].from);
+			ob_s(o, "\",\"to\":\"");
+			ob_hex(o, e->br[i].to);
+			ob_s(o, "\",\"from_sym\":");
+			json_sym(o, &e->br[i].from_w, e->br[i].from);
+			ob_s(o, ",\"to_sym\":");
+			json_sym(o, &e->br[i].to_w, e->br[i].to);
+			ob_c(o, '}');
+		}
+		ob_c(o, ']');
+	}
+	if (e->ran) {
+		ob_s(o, ",\"switches\":[");
+		for (int i = 0; i < e->nran; i++) {
+			ob_fmt(o, "%s{\"pid\":%d,\"tid\":%d,\"thread\":",
+			       i ? "," : "", (int)e->ran[i].pid,
+			       (int)e->ran[i].tid);
+			ob_json_string(o, e->ran[i].thread);
+			ob_fmt(o, ",\"before_ns\":%" PRIu64 ",\"preempted\":%s}",
+			       e->ran[i].before_ns,
+			       e->ran[i].preempted ? "true" : "false");
+		}
+		ob_c(o, ']');
+	}
 }
 
-static void json_hit(FILE *f, const struct hit_event *e)
+static void json_hit(struct out *o, const struct hit_event *e)
 {
-	fprintf(f, "{\"type\":\"hit\",\"time_ns\":%" PRIu64 ",\"pid\":%d,"
-		"\"tid\":%d,\"thread\":", e->time_ns, (int)e->pid, (int)e->tid);
-	out_json_string(f, e->thread);
-	fprintf(f, ",\"access\":\"%s\",\"addr\":\"0x%" PRIx64 "\",\"location\":",
-		e->access, e->addr);
-	out_json_string(f, e->loc->name);
-	if (e->part_len)
-		fprintf(f, ",\"part_offset\":%u,\"part_size\":%u", e->part_off,
-			e->part_len);
+	ob_s(o, "{\"type\":\"hit\",\"time_ns\":");
+	ob_u(o, e->time_ns);
+	ob_s(o, ",\"pid\":");
+	ob_i(o, e->pid);
+	ob_s(o, ",\"tid\":");
+	ob_i(o, e->tid);
+	ob_s(o, ",\"thread\":");
+	ob_json_string(o, e->thread);
+	ob_s(o, ",\"access\":\"");
+	ob_s(o, e->access);
+	ob_s(o, "\",\"addr\":\"");
+	ob_hex(o, e->addr);
+	ob_s(o, "\",\"location\":");
+	ob_json_string(o, e->loc->name);
+	if (e->part_len) {
+		ob_s(o, ",\"part_offset\":");
+		ob_u(o, e->part_off);
+		ob_s(o, ",\"part_size\":");
+		ob_u(o, e->part_len);
+	}
 	if (e->has_values) {
-		json_value(f, "old", e, e->val.old_value, e->val.old_q);
-		json_value(f, "new", e, e->val.new_value, e->val.new_q);
+		json_value(o, "old", e, e->val.old_value, e->val.old_q);
+		json_value(o, "new", e, e->val.new_value, e->val.new_q);
 	}
 	if (e->has_read)
-		json_value(f, "value", e, e->val.new_value, e->val.new_q);
-	fputc(',', f);
-	json_where(f, &e->where);
-	if (e->bt) {
-		fputs(",\"backtrace\":[", f);
-		for (int i = 0; i < e->nbt; i++) {
-			fprintf(f, "%s{\"ip\":\"0x%" PRIx64 "\",", i ? "," : "",
-				e->bt[i].ip);
-			json_where(f, &e->bt[i].where);
-			fputc('}', f);
-		}
-		fputc(']', f);
-	}
-	if (e->br)
-		json_branches(f, e);
-	if (e->ran) {
-		fputs(",\"switches\":[", f);
-		for (int i = 0; i < e->nran; i++) {
-			fprintf(f, "%s{\"pid\":%d,\"tid\":%d,\"thread\":",
-				i ? "," : "", (int)e->ran[i].pid,
-				(int)e->ran[i].tid);
-			out_json_string(f, e->ran[i].thread);
-			fprintf(f, ",\"before_ns\":%" PRIu64 ",\"preempted\":%s}",
-				e->ran[i].before_ns,
-				e->ran[i].preempted ? "true" : "false");
-		}
-		fputc(']', f);
-	}
-	fputs("}\n", f);
+		json_value(o, "value", e, e->val.new_value, e->val.new_q);
+	ob_c(o, ',');
+	json_where(o, &e->where);
+	json_extras(o, e);
+	ob_s(o, "}\n");
 }
 
 void out_hit(struct out *o, const struct hit_event *e)
 {
-	if (o->broken)
+	if (o->broken || !ob_ready(o))
 		return;
 	if (o->json)
-		json_hit(o->f, e);
+		json_hit(o, e);
 	else
-		human_hit(o->f, e);
+		human_hit(o, e);
+}
+
+/* What is buffered, out now: the processor calls it when it has caught
+ * up, so a line is seen as soon as nothing follows it. */
+void out_flush(struct out *o)
+{
+	if (o->broken)
+		return;
+	if (o->buf)
+		ob_flush(o);
 	if (fflush(o->f) && errno == EPIPE)
 		o->broken = true;
 }
 
-static void json_summary(FILE *f, const struct summary *s)
+void out_close(struct out *o)
 {
-	fprintf(f, "{\"type\":\"summary\",\"hits\":%" PRIu64 ",\"lost\":%" PRIu64
-		",\"filtered\":%" PRIu64 ",\"by_location\":[", s->hits, s->lost,
-		s->filtered);
+	free(o->buf);
+	o->buf = NULL;
+	o->len = 0;
+}
+
+/* ---- the summary ---- */
+
+static void json_summary(struct out *o, const struct summary *s)
+{
+	ob_fmt(o, "{\"type\":\"summary\",\"hits\":%" PRIu64 ",\"lost\":%"
+	       PRIu64 ",\"filtered\":%" PRIu64 ",\"by_location\":[", s->hits,
+	       s->lost, s->filtered);
 	for (int i = 0; i < s->nloc; i++) {
-		fprintf(f, "%s{\"location\":", i ? "," : "");
-		out_json_string(f, s->by_loc[i].location);
-		fputc(',', f);
-		json_where(f, &s->by_loc[i].where);
-		fprintf(f, ",\"hits\":%" PRIu64 "}", s->by_loc[i].hits);
+		ob_s(o, i ? ",{\"location\":" : "{\"location\":");
+		ob_json_string(o, s->by_loc[i].location);
+		ob_c(o, ',');
+		json_where(o, &s->by_loc[i].where);
+		ob_fmt(o, ",\"hits\":%" PRIu64 "}", s->by_loc[i].hits);
 	}
 	for (int i = 0; s->counts && i < s->nlocs; i++) {
-		fprintf(f, "%s{\"location\":", i ? "," : "");
-		out_json_string(f, s->locs[i].name);
-		fprintf(f, ",\"addr\":\"0x%" PRIx64 "\",\"hits\":%" PRIu64 "}",
-			s->locs[i].addr, s->counts[i]);
+		ob_s(o, i ? ",{\"location\":" : "{\"location\":");
+		ob_json_string(o, s->locs[i].name);
+		ob_fmt(o, ",\"addr\":\"0x%" PRIx64 "\",\"hits\":%" PRIu64 "}",
+		       s->locs[i].addr, s->counts[i]);
 	}
-	fputs("],\"by_thread\":[", f);
+	ob_s(o, "],\"by_thread\":[");
 	for (int i = 0; i < s->nthread; i++) {
-		fprintf(f, "%s{\"tid\":%d,\"thread\":", i ? "," : "",
-			(int)s->by_thread[i].tid);
-		out_json_string(f, s->by_thread[i].name);
-		fprintf(f, ",\"hits\":%" PRIu64 "}", s->by_thread[i].hits);
+		ob_fmt(o, "%s{\"tid\":%d,\"thread\":", i ? "," : "",
+		       (int)s->by_thread[i].tid);
+		ob_json_string(o, s->by_thread[i].name);
+		ob_fmt(o, ",\"hits\":%" PRIu64 "}", s->by_thread[i].hits);
 	}
-	fprintf(f, "],\"strays\":%" PRIu64 ",\"writes_dropped\":%" PRIu64
-		",\"late\":%" PRIu64, s->strays, s->writes_dropped, s->late);
-	fputs(",\"coverage\":[", f);
+	ob_fmt(o, "],\"strays\":%" PRIu64 ",\"writes_dropped\":%" PRIu64
+	       ",\"late\":%" PRIu64, s->strays, s->writes_dropped, s->late);
+	ob_s(o, ",\"coverage\":[");
 	for (int i = 0; i < s->ncov; i++) {
-		fprintf(f, "%s{\"location\":", i ? "," : "");
-		out_json_string(f, s->cov[i].location);
-		fprintf(f, ",\"armed_ns\":%" PRIu64 ",\"total_ns\":%" PRIu64 "}",
-			s->cov[i].armed_ns, s->cov[i].total_ns);
+		ob_s(o, i ? ",{\"location\":" : "{\"location\":");
+		ob_json_string(o, s->cov[i].location);
+		ob_fmt(o, ",\"armed_ns\":%" PRIu64 ",\"total_ns\":%" PRIu64 "}",
+		       s->cov[i].armed_ns, s->cov[i].total_ns);
 	}
-	fprintf(f, "],\"wall_ns\":%" PRIu64 "}\n", s->wall_ns);
+	ob_fmt(o, "],\"wall_ns\":%" PRIu64 "}\n", s->wall_ns);
 }
 
 static void human_summary(FILE *f, const struct summary *s)
@@ -362,10 +599,13 @@ void out_summary(struct out *o, FILE *human, const struct summary *s)
 {
 	FILE *to = o->f == stdout || o->broken ? human : o->f;
 
-	if (o->json && !o->broken)
-		json_summary(o->f, s);
-	else if (!o->json)
+	out_flush(o);
+	if (o->json && !o->broken && ob_ready(o)) {
+		json_summary(o, s);
+		out_flush(o);
+	} else if (!o->json) {
 		human_summary(to, s);
+	}
 	if (s->lost && human && (o->json || to != human))
 		fprintf(human, "hwbp: %" PRIu64 " hits were LOST (ring buffer "
 			"overflow)\n", s->lost);

@@ -386,6 +386,31 @@ int stream_new(struct stream **out, const struct stream_ops *ops,
 	return 0;
 }
 
+/* ---- replay: records given by the caller (benchmarks, tests) ---- */
+
+int stream_new_replay(struct stream **out)
+{
+	struct stream_ops none = { 0 };
+	int cpu = -1, fd = -1, err = stream_new(out, &none, &cpu, &fd, 1,
+					       SIZE_MAX);
+
+	if (!err)
+		(*out)->final = true;
+	return err;
+}
+
+void stream_replay_put(struct stream *st, const struct hwbp_record *r, int loc)
+{
+	struct lane *l = &st->lanes[0];
+
+	this_lane = l;
+	stream_put(r, loc);
+	this_lane = NULL;
+	if (l->last)
+		atomic_store_explicit(&l->last->used, l->last->filling,
+				      memory_order_release);
+}
+
 int stream_start(struct stream *st)
 {
 	for (int i = 0; i < st->nlanes; i++) {

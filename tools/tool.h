@@ -274,11 +274,15 @@ struct out {
 	FILE *f;
 	bool json;
 	bool broken;            /* the reader went away (EPIPE) */
+	char *buf;              /* hit lines not written yet */
+	size_t len;
 };
 
+/* A hit into the buffer; out_flush writes it (when the processor has
+ * caught up); out_close frees the buffer. */
 void out_hit(struct out *o, const struct hit_event *e);
-void out_value(FILE *f, const struct vtype *t, uint64_t v, uint32_t len,
-	       bool json);
+void out_flush(struct out *o);
+void out_close(struct out *o);
 void out_json_string(FILE *f, const char *s);
 
 /* The summary's rows. */
@@ -426,6 +430,11 @@ struct stream;
 int stream_new(struct stream **out, const struct stream_ops *ops,
 	       const int *cpus, const int *fds, int n, size_t mem_bound);
 int stream_start(struct stream *st);
+/* A stream of records the caller puts, one lane, handed out in the order
+ * put (benchmarks and tests of what runs behind the readers). */
+int stream_new_replay(struct stream **out);
+void stream_replay_put(struct stream *st, const struct hwbp_record *r,
+		       int loc);
 /* In a reader (from the rings' on_record): copy r, for location loc. */
 void stream_put(const struct hwbp_record *r, int loc);
 /* The next record in time order, valid until the next call; NULL when

@@ -441,6 +441,7 @@ static void cleanup(struct watch *w)
 	free(w->ctx);
 	free(w->locs);
 	hits_free(w);
+	out_close(&w->out);
 	syms_close(w->syms);
 	if (w->stop_fd >= 0)
 		close(w->stop_fd);

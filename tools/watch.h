@@ -76,6 +76,7 @@ struct watch {
 	struct proc_values *pv;
 	int npv;
 	struct summary sum;
+	struct loc_count *last_row;   /* of sum.by_loc, hit last */
 	struct thread_name *names;
 	int nnames;
 	struct switch_hist *switches; /* --switches */
