@@ -1,0 +1,613 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check.c - oracle-check: holds `hwbp watch --json -o FILE` against the log
+ * an oracle program kept of its own writes (olog.h).
+ *
+ *   oracle-check [--partial] [--tid T] [--allow-lost] LOG JSON
+ *
+ * Every logged write (kind w) is reported exactly once, matched by pid,
+ * tid, its place in the thread's order, address and new value; no report
+ * without a write (a stray or an unwatched write reported is named as
+ * such); each thread's reports in its program order; all reports in time
+ * order; every value marked exact equal to the log's; thread name, function
+ * and location as logged; new values exact where the log says hwbp can
+ * know them (kind W); the
+ * summary's hits equal to the lines, lost 0 (unless --allow-lost), strays
+ * equal to the logged strays.  --partial (shared registers: armed part of
+ * the time): writes may be missing, strays at most those logged.  --tid T:
+ * only thread T's writes are expected (the others' become unwatched).
+ * Exit 0 when all holds, 1 with the first mismatches listed, 2 on bad input.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VMAX 64
+#define SHOW 12 /* mismatches printed in full */
+
+struct write {
+	char kind;
+	int pid, tid, line;
+	unsigned seq, size, vlen;
+	char comm[16], func[64], loc[128];
+	uint64_t addr;
+	bool old_known, reported;
+	uint8_t old[VMAX], new[VMAX];
+};
+
+struct report {
+	json_object *o;
+	int line, pid, tid;
+	uint64_t addr;
+};
+
+struct opts {
+	bool partial, allow_lost;
+	int only_tid;
+};
+
+static struct {
+	struct write *w;
+	int nw;
+	struct report *r;
+	int nr;
+	json_object *summary;
+	int mismatches, missing, extra, wrong;
+	struct opts o;
+} S;
+
+static void *grow(void *p, int n, size_t size)
+{
+	p = realloc(p, (size_t)(n + 1) * size);
+	if (!p) {
+		fprintf(stderr, "oracle-check: out of memory\n");
+		exit(2);
+	}
+	return p;
+}
+
+/* ---- the log ---- */
+
+static int hex_bytes(const char *s, uint8_t *out, unsigned max)
+{
+	unsigned n = 0;
+
+	if (!strcmp(s, "-"))
+		return 0;
+	for (; s[0] && s[1] && n < max; s += 2)
+		if (sscanf(s, "%2hhx", &out[n++]) != 1)
+			return -1;
+	return *s ? -1 : (int)n;
+}
+
+/* A write hwbp must report (W: with its new value exact). */
+static bool due(const struct write *w)
+{
+	return w->kind == 'w' || w->kind == 'W';
+}
+
+static void parse_log_line(const char *text, int line)
+{
+	char oldh[2 * VMAX + 2], newh[2 * VMAX + 2];
+	struct write w = { .line = line };
+	int vo, vn;
+
+	if (sscanf(text, "%c %d %d %u %15s %63s %127s %" SCNx64 " %u %129s "
+		   "%129s", &w.kind, &w.pid, &w.tid, &w.seq, w.comm, w.func,
+		   w.loc, &w.addr, &w.size, oldh, newh) != 11 ||
+	    !strchr("Wwsx", w.kind) || (vo = hex_bytes(oldh, w.old, VMAX)) < 0 ||
+	    (vn = hex_bytes(newh, w.new, VMAX)) <= 0 || (vo && vo != vn)) {
+		fprintf(stderr, "oracle-check: log line %d: not a write: %s",
+			line, text);
+		exit(2);
+	}
+	w.old_known = vo > 0;
+	w.vlen = (unsigned)vn;
+	if (S.o.only_tid && w.tid != S.o.only_tid && due(&w))
+		w.kind = 'x';
+	S.w = grow(S.w, S.nw, sizeof(*S.w));
+	S.w[S.nw++] = w;
+}
+
+static void read_log(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char text[1024];
+	int line = 0;
+
+	if (!f) {
+		perror(path);
+		exit(2);
+	}
+	while (fgets(text, sizeof(text), f))
+		parse_log_line(text, ++line);
+	fclose(f);
+}
+
+/* ---- hwbp's JSON ---- */
+
+static json_object *key(json_object *o, const char *k)
+{
+	json_object *v = NULL;
+
+	json_object_object_get_ex(o, k, &v);
+	return v;
+}
+
+static int64_t key_int(json_object *o, const char *k)
+{
+	return json_object_get_int64(key(o, k));
+}
+
+static const char *key_str(json_object *o, const char *k)
+{
+	json_object *v = key(o, k);
+
+	return json_object_is_type(v, json_type_string)
+		       ? json_object_get_string(v) : "";
+}
+
+static bool key_true(json_object *o, const char *k)
+{
+	json_object *v = key(o, k);
+
+	return json_object_is_type(v, json_type_boolean) &&
+	       json_object_get_boolean(v);
+}
+
+static void mismatch(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void mismatch(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (S.mismatches++ >= SHOW)
+		return;
+	va_start(ap, fmt);
+	printf("  ");
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
+}
+
+static void add_report(json_object *o, int line)
+{
+	struct report r = { o, line, (int)key_int(o, "pid"),
+			    (int)key_int(o, "tid"), 0 };
+
+	r.addr = strtoull(key_str(o, "addr"), NULL, 16);
+	S.r = grow(S.r, S.nr, sizeof(*S.r));
+	S.r[S.nr++] = r;
+}
+
+static void read_json(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *text = NULL;
+	size_t cap = 0;
+	int line = 0;
+
+	if (!f) {
+		perror(path);
+		exit(2);
+	}
+	while (getline(&text, &cap, f) > 0) {
+		json_object *o = json_tokener_parse(text);
+		const char *type = key_str(o, "type");
+
+		line++;
+		if (S.summary) {
+			mismatch("JSON line %d after the summary: %s", line,
+				 text);
+			json_object_put(o);
+		} else if (!strcmp(type, "summary")) {
+			S.summary = o;
+		} else if (!strcmp(type, "hit")) {
+			add_report(o, line);
+		} else {
+			mismatch("JSON line %d is no hit: %s", line, text);
+			json_object_put(o);
+		}
+	}
+	free(text);
+	fclose(f);
+	if (!S.summary)
+		mismatch("no summary line in %s", path);
+}
+
+/* ---- values ---- */
+
+/* A reported value as the location's vlen bytes (address order): a
+ * number (little-endian, sign- or zero-extended), true/false, "0x..." hex
+ * (a little-endian number), "04 05 06" (bytes in address order) or an
+ * array of bytes.  false: not a value of these forms, or too wide. */
+static bool json_bytes(json_object *v, unsigned vlen, uint8_t *out)
+{
+	const char *s = json_object_get_string(v);
+
+	memset(out, 0, vlen);
+	if (json_object_is_type(v, json_type_int) ||
+	    json_object_is_type(v, json_type_boolean)) {
+		int64_t x = json_object_get_int64(v);
+
+		for (unsigned i = 0; i < vlen; i++)
+			out[i] = i < 8 ? (uint8_t)((uint64_t)x >> (8 * i))
+				       : (x < 0 ? 0xff : 0);
+		return vlen >= 8 || x >> (8 * vlen) == 0 ||
+		       x >> (8 * vlen - 1) == -1;
+	}
+	if (json_object_is_type(v, json_type_array)) {
+		if (json_object_array_length(v) != vlen)
+			return false;
+		for (unsigned i = 0; i < vlen; i++)
+			out[i] = (uint8_t)json_object_get_int(
+				json_object_array_get_idx(v, i));
+		return true;
+	}
+	if (!json_object_is_type(v, json_type_string))
+		return false;
+	if (!strncmp(s, "0x", 2)) {
+		size_t n = strlen(s + 2);
+
+		for (size_t i = 0; i < n; i++) {
+			char d[2] = { s[2 + n - 1 - i], 0 };
+			unsigned digit;
+
+			if (sscanf(d, "%1x", &digit) != 1 ||
+			    (i / 2 >= vlen && digit))
+				return false;
+			if (i / 2 < vlen)
+				out[i / 2] |= (uint8_t)(digit << (4 * (i % 2)));
+		}
+		return n > 0;
+	}
+	for (unsigned i = 0; i < vlen; i++) {
+		if (!isxdigit((unsigned char)s[0]) ||
+		    !isxdigit((unsigned char)s[1]) ||
+		    sscanf(s, "%2hhx", &out[i]) != 1)
+			return false;
+		s += 2;
+		if (i + 1 < vlen && *s++ != ' ')
+			return false;
+	}
+	return !*s;
+}
+
+/* The logged bytes as a reader would write them. */
+static const char *show(const uint8_t *b, unsigned vlen, bool known)
+{
+	static char text[4][3 * VMAX + 4];
+	static int k;
+	char *t = text[k++ % 4], *p = t;
+
+	if (!known)
+		return "unknown";
+	if (vlen <= 8) {
+		uint64_t x = 0;
+
+		for (unsigned i = 0; i < vlen; i++)
+			x |= (uint64_t)b[i] << (8 * i);
+		if (vlen < 8 && x >> (8 * vlen - 1))
+			x |= ~0ull << (8 * vlen);
+		snprintf(t, 32, "%" PRId64, (int64_t)x);
+		return t;
+	}
+	for (unsigned i = 0; i < vlen; i++)
+		p += sprintf(p, "%s%02x", i ? " " : "", b[i]);
+	return t;
+}
+
+static const char *jtext(json_object *v)
+{
+	return v ? json_object_to_json_string(v) : "null";
+}
+
+/* A report in short: what it says of the access. */
+static const char *brief(const struct report *r)
+{
+	static char text[2][512];
+	static int k;
+	char *t = text[k++ % 2];
+
+	snprintf(t, sizeof(text[0]), "JSON line %d: addr %s, old %s%s, new "
+		 "%s%s, %s in %s", r->line, key_str(r->o, "addr"),
+		 jtext(key(r->o, "old")), key_true(r->o, "old_exact") ? "" : "~",
+		 jtext(key(r->o, "new")), key_true(r->o, "new_exact") ? "" : "~",
+		 key_str(r->o, "thread"), key_str(r->o, "function"));
+	return t;
+}
+
+/* ---- comparing one report with the write it stands for ---- */
+
+static const char *what(const struct write *w)
+{
+	static char text[2][1024];
+	static int k;
+	char *t = text[k++ % 2];
+
+	snprintf(t, sizeof(text[0]), "pid %d tid %d write #%u (%s in %s, %s "
+		 "0x%" PRIx64 ", %s -> %s; log line %d)", w->pid, w->tid,
+		 w->seq, w->comm, w->func, w->loc, w->addr,
+		 show(w->old, w->vlen, w->old_known),
+		 show(w->new, w->vlen, true), w->line);
+	return t;
+}
+
+/* Does the report's address stand for the write's?  The accessed address
+ * (the man page's "watched address" for a variable), or - a fault flagged
+ * by check_match - the 8-byte block of the debug register it hit. */
+static bool same_addr(const struct report *r, const struct write *w)
+{
+	return r->addr == w->addr || r->addr == (w->addr & ~7ull);
+}
+
+/* Does the report stand for this write?  Its address, and the same new
+ * value where the report says it is exact. */
+static bool same_write(const struct report *r, const struct write *w)
+{
+	uint8_t got[VMAX];
+
+	if (!same_addr(r, w))
+		return false;
+	if (!key_true(r->o, "new_exact"))
+		return true;
+	return json_bytes(key(r->o, "new"), w->vlen, got) &&
+	       !memcmp(got, w->new, w->vlen);
+}
+static void check_value(const struct report *r, const struct write *w,
+			const char *which, const uint8_t *want, bool known)
+{
+	char exact[16];
+	uint8_t got[VMAX];
+	json_object *v = key(r->o, which);
+
+	snprintf(exact, sizeof(exact), "%s_exact", which);
+	if (!key_true(r->o, exact)) {
+		if (!strcmp(which, "new") && w->kind == 'W') {
+			S.wrong++;
+			mismatch("%s: new %s not exact (JSON line %d)", what(w),
+				 jtext(v), r->line);
+		}
+		return;
+	}
+	if (!known)
+		return;
+	if (!json_bytes(v, w->vlen, got)) {
+		S.wrong++;
+		mismatch("%s: %s %s marked exact is no value of %u bytes "
+			 "(JSON line %d)", what(w), which, jtext(v), w->vlen,
+			 r->line);
+	} else if (memcmp(got, want, w->vlen)) {
+		S.wrong++;
+		mismatch("%s: %s %s marked exact, the program saw %s (JSON "
+			 "line %d)", what(w), which, jtext(v),
+			 show(want, w->vlen, true), r->line);
+	}
+}
+
+static void check_text(const struct report *r, const struct write *w,
+		       const char *k, const char *want)
+{
+	const char *got = key_str(r->o, k);
+
+	if (strcmp(got, want)) {
+		S.wrong++;
+		mismatch("%s: %s \"%s\", want \"%s\" (JSON line %d)", what(w),
+			 k, got, want, r->line);
+	}
+}
+
+/* ---- one thread: its writes against its reports, in order ---- */
+
+static void check_match(const struct report *r, struct write *w)
+{
+	w->reported = true;
+	if (w->kind == 's') {
+		S.extra++;
+		mismatch("a stray reported: %s: %s", what(w), brief(r));
+		return;
+	}
+	if (w->kind == 'x') {
+		S.extra++;
+		mismatch("an unwatched write reported: %s: %s", what(w),
+			 brief(r));
+		return;
+	}
+	if (r->addr != w->addr) {
+		S.wrong++;
+		mismatch("%s: addr 0x%" PRIx64 " is its register's 8-byte "
+			 "block, not the address written (JSON line %d)",
+			 what(w), r->addr, r->line);
+	}
+	check_value(r, w, "new", w->new, true);
+	check_value(r, w, "old", w->old, w->old_known);
+	check_text(r, w, "access", "write");
+	check_text(r, w, "thread", w->comm);
+	check_text(r, w, "function", w->func);
+	check_text(r, w, "location", w->loc);
+}
+
+static void missing(const struct write *w)
+{
+	if (S.o.partial)
+		return;
+	S.missing++;
+	mismatch("%s: not reported", what(w));
+}
+
+/* The first write from `from` on (any kind: the thread's writes are in
+ * its program order, and so must its reports be) the report stands for. */
+static int find_write(const struct report *r, struct write **w, int nw,
+		      int from)
+{
+	for (int i = from; i < nw; i++)
+		if (same_write(r, w[i]))
+			return i;
+	return -1;
+}
+
+static int next_due(struct write **w, int nw, int from)
+{
+	while (from < nw && !due(w[from]))
+		from++;
+	return from < nw ? from : -1;
+}
+
+/* A report that stands for no write from `next` on. */
+static void unmatched(const struct report *r, struct write **w, int next)
+{
+	S.extra++;
+	for (int i = next - 1; i >= 0; i--)
+		if (w[i]->reported && same_write(r, w[i])) {
+			mismatch("reported again (or out of order): %s: %s",
+				 what(w[i]), brief(r));
+			return;
+		}
+	mismatch("a report without a write (pid %d tid %d): %s", r->pid,
+		 r->tid, brief(r));
+}
+
+static void check_thread(int pid, int tid)
+{
+	struct write **w = NULL;
+	int nw = 0, next = 0;
+
+	for (int i = 0; i < S.nw; i++)
+		if (S.w[i].pid == pid && S.w[i].tid == tid) {
+			w = grow(w, nw, sizeof(*w));
+			w[nw++] = &S.w[i];
+		}
+	for (int j = 0; j < S.nr; j++) {
+		const struct report *r = &S.r[j];
+		int at;
+
+		if (r->pid != pid || r->tid != tid)
+			continue;
+		at = find_write(r, w, nw, next);
+		/* None: the next due write, if the report is at its address
+		 * with another value (check_match says which). */
+		if (at < 0 && (at = next_due(w, nw, next)) >= 0 &&
+		    !same_addr(r, w[at]))
+			at = -1;
+		if (at < 0) {
+			unmatched(r, w, next);
+			continue;
+		}
+		for (; next < at; next++)
+			if (due(w[next]))
+				missing(w[next]);
+		check_match(r, w[at]);
+		next = at + 1;
+	}
+	for (; next < nw; next++)
+		if (due(w[next]))
+			missing(w[next]);
+	free(w);
+}
+
+static bool seen_thread(int upto, int pid, int tid)
+{
+	for (int i = 0; i < upto; i++)
+		if (S.w[i].pid == pid && S.w[i].tid == tid)
+			return true;
+	return false;
+}
+
+static void check_threads(void)
+{
+	for (int i = 0; i < S.nw; i++)
+		if (!seen_thread(i, S.w[i].pid, S.w[i].tid))
+			check_thread(S.w[i].pid, S.w[i].tid);
+	for (int j = 0; j < S.nr; j++)
+		if (!seen_thread(S.nw, S.r[j].pid, S.r[j].tid)) {
+			S.extra++;
+			mismatch("a report from pid %d tid %d, which logged no "
+				 "write: %s", S.r[j].pid, S.r[j].tid,
+				 brief(&S.r[j]));
+		}
+}
+
+/* ---- the whole output ---- */
+
+static void check_time_order(void)
+{
+	for (int j = 1; j < S.nr; j++) {
+		int64_t a = key_int(S.r[j - 1].o, "time_ns");
+		int64_t b = key_int(S.r[j].o, "time_ns");
+
+		if (b < a)
+			mismatch("time goes back %" PRId64 " ns from JSON line "
+				 "%d to %d", a - b, S.r[j - 1].line,
+				 S.r[j].line);
+	}
+}
+
+static void check_summary(void)
+{
+	int strays = 0;
+	int64_t got;
+
+	if (!S.summary)
+		return;
+	for (int i = 0; i < S.nw; i++)
+		strays += S.w[i].kind == 's';
+	if (key_int(S.summary, "hits") != S.nr)
+		mismatch("summary: hits %" PRId64 ", %d hit lines",
+			 key_int(S.summary, "hits"), S.nr);
+	if (key_int(S.summary, "lost") && !S.o.allow_lost)
+		mismatch("summary: lost %" PRId64 " (none expected at this "
+			 "size)", key_int(S.summary, "lost"));
+	got = key_int(S.summary, "strays");
+	if (S.o.partial ? got > strays : got != strays)
+		mismatch("summary: strays %" PRId64 ", the program made %d",
+			 got, strays);
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: oracle-check [--partial] [--tid T] "
+		"[--allow-lost] LOG JSON\n");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	int a = 1, ndue = 0;
+
+	for (; a < argc && !strncmp(argv[a], "--", 2); a++) {
+		if (!strcmp(argv[a], "--partial"))
+			S.o.partial = true;
+		else if (!strcmp(argv[a], "--allow-lost"))
+			S.o.allow_lost = true;
+		else if (!strcmp(argv[a], "--tid") && a + 1 < argc)
+			S.o.only_tid = atoi(argv[++a]);
+		else
+			return usage();
+	}
+	if (argc - a != 2)
+		return usage();
+	read_log(argv[a]);
+	read_json(argv[a + 1]);
+	check_summary();
+	check_time_order();
+	check_threads();
+	for (int i = 0; i < S.nw; i++)
+		ndue += due(&S.w[i]);
+	printf("oracle-check: %d writes logged, %d due, %d reported; %d "
+	       "mismatches (%d not reported, %d reports without a due write, "
+	       "%d with wrong fields)%s\n", S.nw, ndue, S.nr, S.mismatches,
+	       S.missing, S.extra, S.wrong,
+	       S.mismatches > SHOW ? " - the first shown above" : "");
+	for (int j = 0; j < S.nr; j++)
+		json_object_put(S.r[j].o);
+	json_object_put(S.summary);
+	free(S.r);
+	free(S.w);
+	return S.mismatches ? 1 : 0;
+}
