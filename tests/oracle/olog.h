@@ -15,8 +15,9 @@
  *       w  the same where hwbp cannot know the new value for sure (xchg,
  *          xadd or add of a register: the register holds the old value or
  *          the old value is unknown; a range over several registers);
- *       s  a stray: a write to a byte next to the location that shares its
- *          debug register (counted in the summary's strays, never reported);
+ *       s  a stray: a write beside the location in the same aligned 8 bytes,
+ *          which may share its debug register (never reported, at most
+ *          counted in the summary's strays);
  *       x  a write hwbp must not report (not armed there: after an exec,
  *          outside the registers)
  * SEQ   the thread's own count of its logged writes, from 0

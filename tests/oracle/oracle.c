@@ -29,6 +29,7 @@
  *   many ROUNDS        g0..g7 written once each per round, a round a ms
  *   attach T N         prints "ready PID TID...", waits for SIGUSR1, then T
  *                      threads take turns (a mutex) writing ovar N times each
+ *   wait MODE ARGS     prints "ready PID", waits for SIGUSR1, then MODE
  */
 #include <dlfcn.h>
 #include <limits.h>
@@ -512,9 +513,30 @@ static int mode_attach(int nthreads, int n)
 	return 0;
 }
 
+/* `wait MODE...`: "ready PID", then MODE once SIGUSR1 comes (hwbp armed). */
+static void wait_for_go(void)
+{
+	sigset_t usr1;
+	int sig;
+
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, NULL);
+	printf("ready %d\n", (int)getpid());
+	fflush(stdout);
+	sigwait(&usr1, &sig);
+}
+
 int main(int argc, char **argv)
 {
-	const char *m = argc > 1 ? argv[1] : "";
+	const char *m;
+
+	if (argc > 2 && !strcmp(argv[1], "wait")) {
+		wait_for_go();
+		argv++;
+		argc--;
+	}
+	m = argc > 1 ? argv[1] : "";
 
 	if (!strcmp(m, "one"))
 		return mode_one(arg_int(argv, argc, 2));
@@ -542,8 +564,8 @@ int main(int argc, char **argv)
 	if (!strcmp(m, "attach"))
 		return mode_attach(arg_int(argv, argc, 2),
 				   arg_int(argv, argc, 3));
-	fprintf(stderr, "usage: oracle one|quick|fork|exec|lib|copyrel N | "
-		"threads T N xchg|xadd | range bytes|longs OFF LEN ROUNDS | "
-		"many ROUNDS | attach T N\n");
+	fprintf(stderr, "usage: oracle [wait] one|quick|fork|exec|lib|copyrel "
+		"N | threads T N xchg|xadd | range bytes|longs OFF LEN ROUNDS "
+		"| many ROUNDS | attach T N\n");
 	return 2;
 }
