@@ -354,18 +354,36 @@ static bool same_addr(const struct report *r, const struct write *w)
 	       (r->addr < w->addr && (r->addr & ~7ull) == (w->addr & ~7ull));
 }
 
-/* Does the report stand for this write?  Its address and function, and
- * the same new value where the report says it is exact. */
-static bool same_write(const struct report *r, const struct write *w)
+/* Does the JSON value `which`, where marked exact, hold these bytes? */
+static bool exact_is(const struct report *r, const char *which,
+		     const struct write *w, const uint8_t *want)
 {
+	char exact[16];
 	uint8_t got[VMAX];
 
-	if (!same_addr(r, w) || strcmp(key_str(r->o, "function"), w->func))
-		return false;
-	if (!key_true(r->o, "new_exact"))
+	snprintf(exact, sizeof(exact), "%s_exact", which);
+	if (!key_true(r->o, exact))
 		return true;
-	return json_bytes(key(r->o, "new"), w->vlen, got) &&
-	       !memcmp(got, w->new, w->vlen);
+	return json_bytes(key(r->o, which), w->vlen, got) &&
+	       !memcmp(got, want, w->vlen);
+}
+
+/* Does the report stand for this write?  Its address and function, the
+ * same new value where the report says it is exact, and (by_old) the same
+ * old value too: what tells one write from another where some are not
+ * reported. */
+static bool same_write_by(const struct report *r, const struct write *w,
+			  bool by_old)
+{
+	return same_addr(r, w) &&
+	       !strcmp(key_str(r->o, "function"), w->func) &&
+	       exact_is(r, "new", w, w->new) &&
+	       (!by_old || !w->old_known || exact_is(r, "old", w, w->old));
+}
+
+static bool same_write(const struct report *r, const struct write *w)
+{
+	return same_write_by(r, w, true);
 }
 
 static void check_value(const struct report *r, const struct write *w,
@@ -450,23 +468,36 @@ static void missing(const struct write *w)
 }
 
 /* The first write from `from` on (any kind: the thread's writes are in
- * its program order, and so must its reports be) the report stands for. */
+ * its program order, and so must its reports be) the report stands for;
+ * failing that, the first its new value names (its old value is wrong:
+ * check_match says so). */
 static int find_write(const struct report *r, struct write **w, int nw,
 		      int from)
 {
-	for (int i = from; i < nw; i++)
+	for (int by_old = 1; by_old >= 0; by_old--)
+		for (int i = from; i < nw; i++)
+			if (same_write_by(r, w[i], by_old))
+				return i;
+	return -1;
+}
+
+/* The latest write before `before` the report's exact values name. */
+static int find_earlier(const struct report *r, struct write **w, int before)
+{
+	if (!key_true(r->o, "new_exact") && !key_true(r->o, "old_exact"))
+		return -1;
+	for (int i = before - 1; i >= 0; i--)
 		if (same_write(r, w[i]))
 			return i;
 	return -1;
 }
 
-/* The latest write before `before` with the report's exact new value. */
-static int find_earlier(const struct report *r, struct write **w, int before)
+static int find_site(const struct report *r, struct write **w, int nw,
+		     int from)
 {
-	if (!key_true(r->o, "new_exact"))
-		return -1;
-	for (int i = before - 1; i >= 0; i--)
-		if (same_write(r, w[i]))
+	for (int i = from; i < nw; i++)
+		if (due(w[i]) && same_addr(r, w[i]) &&
+		    !strcmp(key_str(r->o, "function"), w[i]->func))
 			return i;
 	return -1;
 }
@@ -516,8 +547,11 @@ static void check_thread(int pid, int tid)
 		at = find_write(r, w, nw, next);
 		if (at < 0 && again(r, w, next))
 			continue;
-		/* None: the next due write, if the report is at its address
-		 * with another value (check_match says which). */
+		/* Its values match none: the next write of its function at
+		 * its address, else the next due write at its address
+		 * (check_match says what is wrong). */
+		if (at < 0)
+			at = find_site(r, w, nw, next);
 		if (at < 0 && (at = next_due(w, nw, next)) >= 0 &&
 		    !same_addr(r, w[at]))
 			at = -1;

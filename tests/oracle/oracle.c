@@ -7,11 +7,14 @@
  * PIE and not, -O0 and -O2 (Makefile: ORACLE_VARIANTS), linked with
  * liboracle_start.so.  The log goes to $HWBP_ORACLE_LOG.
  *
- *   one N              N writes of ovar, one thread, by every kind of store
+ *   one N [pause]      N writes of ovar, one thread, by every kind of store
+ *                      (pause: halfway, "half" and wait for SIGUSR1)
  *   quick N            as one, logged before the writes: the program exits
  *                      microseconds after its last store
- *   threads T N HOW    T threads racing on ovar, N writes each, HOW xchg
- *                      (old from the exchange) or xadd (lock xadd)
+ *   threads T N HOW [pause]
+ *                      T threads racing on ovar, N writes each, HOW xchg
+ *                      (old from the exchange) or xadd (lock xadd); pause:
+ *                      halfway all print "half" and wait for SIGUSR1
  *   fork N             the parent writes ovar N times, two children one
  *                      after the other N times each (from the parent's value
  *                      at the fork), the parent N times more
@@ -139,12 +142,32 @@ static void one_write(struct olog *l, int i, volatile long *p,
 		olog_long(l, f, "ovar", as, &old, new);
 }
 
-static int mode_one(int n)
+/* Halfway: "half" on stdout, and on at SIGUSR1 (blocked by `wait`). */
+static void pause_here(void)
+{
+	sigset_t usr1;
+	int sig;
+
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	printf("half\n");
+	fflush(stdout);
+	sigwait(&usr1, &sig);
+}
+
+static int mode_one(int n, const char *then)
 {
 	struct olog *l = olog_new(n);
 
-	for (int i = 0; i < n; i++)
+	if (*then && strcmp(then, "pause")) {
+		fprintf(stderr, "oracle: one N [pause]\n");
+		return 2;
+	}
+	for (int i = 0; i < n; i++) {
+		if (*then && i == n / 2)
+			pause_here();
 		one_write(l, i, &ovar, &ovar);
+	}
 	olog_flush();
 	return 0;
 }
@@ -169,11 +192,11 @@ static int mode_quick(int n)
 
 struct racer {
 	int id, n;
-	bool xadd;
+	bool xadd, pause;
 	pthread_t t;
 };
 
-static pthread_barrier_t start;
+static pthread_barrier_t start, half, resume;
 
 static void *race(void *arg)
 {
@@ -188,6 +211,10 @@ static void *race(void *arg)
 	for (int i = 0; i < r->n; i++) {
 		long old, new;
 
+		if (r->pause && i == r->n / 2) {
+			pthread_barrier_wait(&half);
+			pthread_barrier_wait(&resume);
+		}
 		if (r->xadd) {
 			old = store_xadd(&ovar, 1);
 			new = old + 1;
@@ -201,21 +228,37 @@ static void *race(void *arg)
 	return NULL;
 }
 
-static int mode_threads(int nthreads, int n, const char *how)
+/* pause: all racers halfway, "half", and on again at SIGUSR1. */
+static void pause_halfway(void)
 {
+	pthread_barrier_wait(&half);
+	pause_here();
+	pthread_barrier_wait(&resume);
+}
+
+static int mode_threads(int nthreads, int n, const char *how,
+			const char *then)
+{
+	bool pause = !strcmp(then, "pause");
 	struct racer r[OLOG_THREADS];
 
 	if (nthreads < 1 || nthreads >= OLOG_THREADS ||
-	    (strcmp(how, "xchg") && strcmp(how, "xadd"))) {
-		fprintf(stderr, "oracle: threads 1..%d N xchg|xadd\n",
+	    (strcmp(how, "xchg") && strcmp(how, "xadd")) ||
+	    (*then && !pause)) {
+		fprintf(stderr, "oracle: threads 1..%d N xchg|xadd [pause]\n",
 			OLOG_THREADS - 1);
 		return 2;
 	}
 	pthread_barrier_init(&start, NULL, (unsigned)nthreads);
+	pthread_barrier_init(&half, NULL, (unsigned)nthreads + 1);
+	pthread_barrier_init(&resume, NULL, (unsigned)nthreads + 1);
 	for (int i = 0; i < nthreads; i++) {
-		r[i] = (struct racer){ i + 1, n, !strcmp(how, "xadd"), 0 };
+		r[i] = (struct racer){ i + 1, n, !strcmp(how, "xadd"), pause,
+				       0 };
 		pthread_create(&r[i].t, NULL, race, &r[i]);
 	}
+	if (pause)
+		pause_halfway();
 	for (int i = 0; i < nthreads; i++)
 		pthread_join(r[i].t, NULL);
 	olog_flush();
@@ -539,13 +582,14 @@ int main(int argc, char **argv)
 	m = argc > 1 ? argv[1] : "";
 
 	if (!strcmp(m, "one"))
-		return mode_one(arg_int(argv, argc, 2));
+		return mode_one(arg_int(argv, argc, 2), argc > 3 ? argv[3] : "");
 	if (!strcmp(m, "quick"))
 		return mode_quick(arg_int(argv, argc, 2));
 	if (!strcmp(m, "threads"))
 		return mode_threads(arg_int(argv, argc, 2),
 				    arg_int(argv, argc, 3),
-				    argc > 4 ? argv[4] : "");
+				    argc > 4 ? argv[4] : "",
+				    argc > 5 ? argv[5] : "");
 	if (!strcmp(m, "fork"))
 		return mode_fork(arg_int(argv, argc, 2));
 	if (!strcmp(m, "exec"))
@@ -564,8 +608,8 @@ int main(int argc, char **argv)
 	if (!strcmp(m, "attach"))
 		return mode_attach(arg_int(argv, argc, 2),
 				   arg_int(argv, argc, 3));
-	fprintf(stderr, "usage: oracle [wait] one|quick|fork|exec|lib|copyrel "
-		"N | threads T N xchg|xadd | range bytes|longs OFF LEN ROUNDS "
+	fprintf(stderr, "usage: oracle [wait] one N [pause] | "
+		"quick|fork|exec|lib|copyrel N | threads T N xchg|xadd [pause] | range bytes|longs OFF LEN ROUNDS "
 		"| many ROUNDS | attach T N\n");
 	return 2;
 }
