@@ -45,10 +45,19 @@ struct write {
 	uint8_t old[VMAX], new[VMAX];
 };
 
+/* A reported value, as bytes of the length last asked (json_bytes). */
+struct value {
+	bool exact, ok;
+	unsigned vlen; /* of bytes[]; 0: not yet read */
+	uint8_t bytes[VMAX];
+};
+
 struct report {
 	json_object *o;
 	int line, pid, tid;
 	uint64_t addr;
+	const char *func;
+	struct value v[2]; /* new, old */
 };
 
 struct opts {
@@ -183,7 +192,9 @@ static void mismatch(const char *fmt, ...)
 static void add_report(json_object *o, int line)
 {
 	struct report r = { o, line, (int)key_int(o, "pid"),
-			    (int)key_int(o, "tid"), 0 };
+			    (int)key_int(o, "tid"), 0, key_str(o, "function"),
+			    { { key_true(o, "new_exact") },
+			      { key_true(o, "old_exact") } } };
 
 	r.addr = strtoull(key_str(o, "addr"), NULL, 16);
 	S.r = grow(S.r, S.nr, sizeof(*S.r));
@@ -314,7 +325,7 @@ static const char *jtext(json_object *v)
 }
 
 /* A report in short: what it says of the access. */
-static const char *brief(const struct report *r)
+static const char *brief(struct report *r)
 {
 	static char text[2][512];
 	static int k;
@@ -348,45 +359,47 @@ static const char *what(const struct write *w)
  * (the man page's "watched address" for a variable), or - a fault flagged
  * by check_match - the start of the debug register it hit: at or below the
  * write, in the same aligned 8 bytes. */
-static bool same_addr(const struct report *r, const struct write *w)
+static bool same_addr(struct report *r, const struct write *w)
 {
 	return r->addr == w->addr ||
 	       (r->addr < w->addr && (r->addr & ~7ull) == (w->addr & ~7ull));
 }
 
-/* Does the JSON value `which`, where marked exact, hold these bytes? */
-static bool exact_is(const struct report *r, const char *which,
-		     const struct write *w, const uint8_t *want)
+/* Does the value (0 new, 1 old), where marked exact, hold these bytes?
+ * (Read once per length: the matching below asks it of many writes.) */
+static bool exact_is(struct report *r, int which, const struct write *w,
+		     const uint8_t *want)
 {
-	char exact[16];
-	uint8_t got[VMAX];
+	struct value *v = &r->v[which];
 
-	snprintf(exact, sizeof(exact), "%s_exact", which);
-	if (!key_true(r->o, exact))
+	if (!v->exact)
 		return true;
-	return json_bytes(key(r->o, which), w->vlen, got) &&
-	       !memcmp(got, want, w->vlen);
+	if (v->vlen != w->vlen) {
+		v->vlen = w->vlen;
+		v->ok = json_bytes(key(r->o, which ? "old" : "new"), w->vlen,
+				   v->bytes);
+	}
+	return v->ok && !memcmp(v->bytes, want, w->vlen);
 }
 
 /* Does the report stand for this write?  Its address and function, the
  * same new value where the report says it is exact, and (by_old) the same
  * old value too: what tells one write from another where some are not
  * reported. */
-static bool same_write_by(const struct report *r, const struct write *w,
+static bool same_write_by(struct report *r, const struct write *w,
 			  bool by_old)
 {
-	return same_addr(r, w) &&
-	       !strcmp(key_str(r->o, "function"), w->func) &&
-	       exact_is(r, "new", w, w->new) &&
-	       (!by_old || !w->old_known || exact_is(r, "old", w, w->old));
+	return same_addr(r, w) && !strcmp(r->func, w->func) &&
+	       exact_is(r, 0, w, w->new) &&
+	       (!by_old || !w->old_known || exact_is(r, 1, w, w->old));
 }
 
-static bool same_write(const struct report *r, const struct write *w)
+static bool same_write(struct report *r, const struct write *w)
 {
 	return same_write_by(r, w, true);
 }
 
-static void check_value(const struct report *r, const struct write *w,
+static void check_value(struct report *r, const struct write *w,
 			const char *which, const uint8_t *want, bool known)
 {
 	char exact[16];
@@ -417,7 +430,7 @@ static void check_value(const struct report *r, const struct write *w,
 	}
 }
 
-static void check_text(const struct report *r, const struct write *w,
+static void check_text(struct report *r, const struct write *w,
 		       const char *k, const char *want)
 {
 	const char *got = key_str(r->o, k);
@@ -431,7 +444,7 @@ static void check_text(const struct report *r, const struct write *w,
 
 /* ---- one thread: its writes against its reports, in order ---- */
 
-static void check_match(const struct report *r, struct write *w)
+static void check_match(struct report *r, struct write *w)
 {
 	w->reported = true;
 	if (w->kind == 's') {
@@ -471,7 +484,7 @@ static void missing(const struct write *w)
  * its program order, and so must its reports be) the report stands for;
  * failing that, the first its new value names (its old value is wrong:
  * check_match says so). */
-static int find_write(const struct report *r, struct write **w, int nw,
+static int find_write(struct report *r, struct write **w, int nw,
 		      int from)
 {
 	for (int by_old = 1; by_old >= 0; by_old--)
@@ -482,7 +495,7 @@ static int find_write(const struct report *r, struct write **w, int nw,
 }
 
 /* The latest write before `before` the report's exact values name. */
-static int find_earlier(const struct report *r, struct write **w, int before)
+static int find_earlier(struct report *r, struct write **w, int before)
 {
 	if (!key_true(r->o, "new_exact") && !key_true(r->o, "old_exact"))
 		return -1;
@@ -492,7 +505,7 @@ static int find_earlier(const struct report *r, struct write **w, int before)
 	return -1;
 }
 
-static int find_site(const struct report *r, struct write **w, int nw,
+static int find_site(struct report *r, struct write **w, int nw,
 		     int from)
 {
 	for (int i = from; i < nw; i++)
@@ -511,7 +524,7 @@ static int next_due(struct write **w, int nw, int from)
 
 /* A report that stands for no write from `next` on: an earlier one
  * again, or one out of order?  true when it said which. */
-static bool again(const struct report *r, struct write **w, int next)
+static bool again(struct report *r, struct write **w, int next)
 {
 	int at = find_earlier(r, w, next);
 
@@ -539,7 +552,7 @@ static void check_thread(int pid, int tid)
 			w[nw++] = &S.w[i];
 		}
 	for (int j = 0; j < S.nr; j++) {
-		const struct report *r = &S.r[j];
+		struct report *r = &S.r[j];
 		int at;
 
 		if (r->pid != pid || r->tid != tid)
@@ -570,10 +583,16 @@ static void check_thread(int pid, int tid)
 	free(w);
 }
 
-static bool seen_thread(int upto, int pid, int tid)
+/* The threads that logged writes, each once. */
+static struct thread_id {
+	int pid, tid;
+} *T;
+static int nt;
+
+static bool logged(int pid, int tid)
 {
-	for (int i = 0; i < upto; i++)
-		if (S.w[i].pid == pid && S.w[i].tid == tid)
+	for (int k = 0; k < nt; k++)
+		if (T[k].pid == pid && T[k].tid == tid)
 			return true;
 	return false;
 }
@@ -581,10 +600,14 @@ static bool seen_thread(int upto, int pid, int tid)
 static void check_threads(void)
 {
 	for (int i = 0; i < S.nw; i++)
-		if (!seen_thread(i, S.w[i].pid, S.w[i].tid))
-			check_thread(S.w[i].pid, S.w[i].tid);
+		if (!logged(S.w[i].pid, S.w[i].tid)) {
+			T = grow(T, nt, sizeof(*T));
+			T[nt++] = (struct thread_id){ S.w[i].pid, S.w[i].tid };
+		}
+	for (int k = 0; k < nt; k++)
+		check_thread(T[k].pid, T[k].tid);
 	for (int j = 0; j < S.nr; j++)
-		if (!seen_thread(S.nw, S.r[j].pid, S.r[j].tid)) {
+		if (!logged(S.r[j].pid, S.r[j].tid)) {
 			S.extra++;
 			mismatch("a report from pid %d tid %d, which logged no "
 				 "write: %s", S.r[j].pid, S.r[j].tid,
@@ -698,5 +721,6 @@ int main(int argc, char **argv)
 	json_object_put(S.summary);
 	free(S.r);
 	free(S.w);
+	free(T);
 	return S.mismatches ? 1 : 0;
 }
