@@ -75,9 +75,14 @@ static struct {
 	struct opts o;
 } S;
 
+/* Room for element n of an array of n: doubled at each power of two from
+ * 16 (a realloc per element is quadratic where realloc copies, as under
+ * AddressSanitizer). */
 static void *grow(void *p, int n, size_t size)
 {
-	p = realloc(p, (size_t)(n + 1) * size);
+	if (n > 0 && (n < 16 || (n & (n - 1))))
+		return p;
+	p = realloc(p, (size_t)(n ? 2 * n : 16) * size);
 	if (!p) {
 		fprintf(stderr, "oracle-check: out of memory\n");
 		exit(2);
