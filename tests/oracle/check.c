@@ -6,20 +6,20 @@
  *   oracle-check [--partial] [--tid T] [--allow-lost] [--every-location]
  *                LOG JSON
  *
- * Every logged write (kind w) is reported exactly once, matched by pid,
- * tid, its place in the thread's order, address and new value; no report
- * without a write (a stray or an unwatched write reported is named as
- * such); each thread's reports in its program order (function names help
- * to tell writes apart); all reports in time
- * order; every value marked exact equal to the log's; thread name, function
- * and location as logged; new values exact where the log says hwbp can
- * know them (kind W); the
- * summary's hits equal to the lines, lost 0 (unless --allow-lost), strays
- * at most the logged ones.  --partial (shared registers: armed part of the
- * time): writes may be missing.  --tid T:
- * only thread T's writes are expected (the others' become unwatched).
- * --every-location: each location written has a write reported (with
- * --partial: each was armed some of the time).
+ * Every logged write due (kind W or w) is reported exactly once, matched
+ * by pid, tid, its place in the thread's order, address, function and the
+ * values the report marks exact; no report without a write (a stray or an
+ * unwatched write reported is named as such); each thread's reports in its
+ * program order; all reports in time order; every value marked exact equal
+ * to the log's; thread name, function and location as logged; the new
+ * value exact where the log says hwbp can know it (kind W); the summary's
+ * hits equal to the hit lines, lost 0 (unless --allow-lost), strays at most
+ * the logged ones.
+ *   --partial         shared registers (armed part of the time) or lost
+ *                     records: due writes may be missing
+ *   --tid T           only thread T's writes are due (hwbp --tid T)
+ *   --allow-lost      the summary may count lost records
+ *   --every-location  each location written has a write reported
  * Exit 0 when all holds, 1 with the first mismatches listed, 2 on bad input.
  */
 #include <ctype.h>
@@ -502,7 +502,7 @@ static int find_write(struct report *r, struct write **w, int nw,
 /* The latest write before `before` the report's exact values name. */
 static int find_earlier(struct report *r, struct write **w, int before)
 {
-	if (!key_true(r->o, "new_exact") && !key_true(r->o, "old_exact"))
+	if (!r->v[0].exact && !r->v[1].exact)
 		return -1;
 	for (int i = before - 1; i >= 0; i--)
 		if (same_write(r, w[i]))
@@ -515,7 +515,7 @@ static int find_site(struct report *r, struct write **w, int nw,
 {
 	for (int i = from; i < nw; i++)
 		if (due(w[i]) && same_addr(r, w[i]) &&
-		    !strcmp(key_str(r->o, "function"), w[i]->func))
+		    !strcmp(r->func, w[i]->func))
 			return i;
 	return -1;
 }
