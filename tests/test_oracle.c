@@ -490,9 +490,10 @@ static void attach_run(struct oracle *o, pid_t *tids, int tid_index)
 			   "ovar", "-p", pid);
 	else
 		hw = START("watch", "--json", "-o", o->json, "ovar", "-p", pid);
-	/* Thread scope: one event; process: each thread's, on every CPU. */
+	/* Thread scope: one event; process: each thread's, on every online
+	 * CPU (hwbp skips the offline ones). */
 	wait_all_armed(hw.pid, tid_index >= 0 ? 1 : (TURNERS + 1) *
-						    get_nprocs_conf());
+						    get_nprocs());
 	cr_assert_eq(kill(target.pid, SIGUSR1), 0);
 	tr = finish(&target);
 	hr = finish(&hw);
@@ -560,7 +561,7 @@ static void read_after_exit(struct oracle *o, const char *const *mode,
 	hargs[nh++] = "-p";
 	hargs[nh++] = pid;
 	hw = start_hwbp(hargs);
-	wait_all_armed(hw.pid, get_nprocs_conf()); /* one thread, each CPU */
+	wait_all_armed(hw.pid, get_nprocs()); /* one thread, each CPU */
 	cr_assert_eq(kill(hw.pid, SIGSTOP), 0);
 	cr_assert_eq(kill(target.pid, SIGUSR1), 0);
 	tr = finish(&target);
@@ -616,7 +617,7 @@ static void lose_mid_run(struct oracle *o, const char *const *mode)
 	cr_assert_eq(sscanf(line, "ready %d", &target_pid), 1, "'%s'", line);
 	snprintf(pid, sizeof(pid), "%d", target_pid);
 	hw = START("watch", "--json", "-o", o->json, "ovar", "-p", pid);
-	wait_all_armed(hw.pid, get_nprocs_conf());
+	wait_all_armed(hw.pid, get_nprocs());
 	cr_assert_eq(kill(hw.pid, SIGSTOP), 0);
 	cr_assert_eq(kill(target.pid, SIGUSR1), 0);
 	read_line(target.out, line, sizeof(line));
