@@ -540,11 +540,34 @@ Test(oracle, attach_one_thread_tid, .timeout = 60)
  * 160,000 natively, 1,636 in the guest).  Here hwbp is stopped (SIGSTOP)
  * from the go to the program's end, so every machine shows it. */
 
-static void read_after_exit(struct oracle *o, const char *const *mode,
-			    const char *const *watch)
+/* The process has ended: gone, or a zombie its (stopped) parent has not
+ * reaped yet. */
+static void wait_ended(pid_t pid)
 {
-	const char *targs[MAX_ARGS + 1] = { "wait" };
+	char path[64], buf[512], *paren;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	for (int tries = 0; tries < 3000; tries++) {
+		FILE *f = fopen(path, "r");
+		bool ended = !f || !fgets(buf, sizeof(buf), f) ||
+			     !(paren = strrchr(buf, ')')) || paren[2] == 'Z';
+
+		if (f)
+			fclose(f);
+		if (ended)
+			return;
+		usleep(10000);
+	}
+	cr_assert_fail("the oracle %d runs on after 30 s", (int)pid);
+}
+
+/* `oracle wait MODE...` watched (attached; launched: hwbp watch WATCH --
+ * oracle ...), hwbp stopped from the go to the program's end. */
+static void read_after_exit_as(struct oracle *o, const char *const *mode,
+			       const char *const *watch, bool launched)
+{
 	const char *hargs[MAX_ARGS + 1] = { "watch", "--json", "-o", o->json };
+	const char *targs[MAX_ARGS + 1] = { "wait" };
 	int nt = 1, nh = 4, target_pid;
 	char line[64], pid[16];
 	struct proc target, hw;
@@ -552,27 +575,48 @@ static void read_after_exit(struct oracle *o, const char *const *mode,
 
 	while (*mode && nt < MAX_ARGS)
 		targs[nt++] = *mode++;
-	target = spawn(oracle_bin("O2-pie"), targs, 30);
-	read_line(target.out, line, sizeof(line));
-	cr_assert_eq(sscanf(line, "ready %d", &target_pid), 1, "'%s'", line);
-	snprintf(pid, sizeof(pid), "%d", target_pid);
-	while (*watch && nh < MAX_ARGS - 2)
+	while (*watch && nh < MAX_ARGS - nt - 3)
 		hargs[nh++] = *watch++;
-	hargs[nh++] = "-p";
-	hargs[nh++] = pid;
-	hw = start_hwbp(hargs);
+	if (launched) {
+		hargs[nh++] = "--";
+		hargs[nh++] = oracle_bin("O2-pie");
+		for (int i = 0; i < nt; i++)
+			hargs[nh++] = targs[i];
+		hw = start_hwbp(hargs); /* the oracle prints on its stdout */
+		read_line(hw.out, line, sizeof(line));
+	} else {
+		target = spawn(oracle_bin("O2-pie"), targs, 30);
+		read_line(target.out, line, sizeof(line));
+	}
+	cr_assert_eq(sscanf(line, "ready %d", &target_pid), 1, "'%s'", line);
+	if (!launched) {
+		snprintf(pid, sizeof(pid), "%d", target_pid);
+		hargs[nh++] = "-p";
+		hargs[nh++] = pid;
+		hw = start_hwbp(hargs);
+	}
 	wait_all_armed(hw.pid, get_nprocs()); /* one thread, each CPU */
 	cr_assert_eq(kill(hw.pid, SIGSTOP), 0);
-	cr_assert_eq(kill(target.pid, SIGUSR1), 0);
-	tr = finish(&target);
+	cr_assert_eq(kill(target_pid, SIGUSR1), 0);
+	if (launched) {
+		wait_ended(target_pid);
+	} else {
+		tr = finish(&target);
+		cr_assert_eq(tr.status, 0, "the oracle: exit %d: %s",
+			     tr.status, tr.err);
+		free_run(&tr);
+	}
 	cr_assert_eq(kill(hw.pid, SIGCONT), 0);
 	hr = finish(&hw);
-	cr_assert_eq(tr.status, 0, "the oracle: exit %d: %s", tr.status,
-		     tr.err);
-	cr_assert_eq(hr.status, 0, "hwbp: exit %d: %s%s", hr.status, hr.err,
-		     hr.out);
-	free_run(&tr);
+	cr_assert_eq(hr.status, 0, "hwbp: exit %d (launched: the oracle's): "
+		     "%s%s", hr.status, hr.err, hr.out);
 	free_run(&hr);
+}
+
+static void read_after_exit(struct oracle *o, const char *const *mode,
+			    const char *const *watch)
+{
+	read_after_exit_as(o, mode, watch, false);
 }
 
 /* Every kind of store (500: the records fit the default ring). */
@@ -665,5 +709,17 @@ Test(oracle, read_after_exit_library, .timeout = 60)
 	TU_REQUIRE_HITS();
 	oracle_begin(&o);
 	read_after_exit(&o, ARGS("lib", "50"), ARGS("ovar"));
+	oracle_check(&o, NO_OPTS);
+}
+
+/* Writes before an exec read after it (launched; hwbp stopped meanwhile):
+ * the name is the one they were made under, not the new image's. */
+Test(oracle, exec_read_after_the_exec, .timeout = 60)
+{
+	struct oracle o;
+
+	TU_REQUIRE_HITS();
+	oracle_begin(&o);
+	read_after_exit_as(&o, ARGS("exec", "20"), ARGS("ovar"), true);
 	oracle_check(&o, NO_OPTS);
 }
