@@ -51,6 +51,22 @@ static void oracle_begin(struct oracle *o)
 	setenv("HWBP_ORACLE_LOG", o->log, 1);
 }
 
+static void oracle_end(struct oracle *o)
+{
+	unlink(o->log);
+	unlink(o->json);
+	rmdir(o->dir);
+}
+
+/* Before a failing assertion: the files go unless HWBP_ORACLE_KEEP=1. */
+static void end_unless_kept(struct oracle *o, bool failing)
+{
+	const char *keep = getenv("HWBP_ORACLE_KEEP");
+
+	if (failing && (!keep || !*keep))
+		oracle_end(o);
+}
+
 /* hwbp watch --json -o JSON ARGS...: it exits 0 (the program's status). */
 static void oracle_watch(struct oracle *o, const char *const *args)
 {
@@ -61,16 +77,17 @@ static void oracle_watch(struct oracle *o, const char *const *args)
 	while (*args && n < MAX_ARGS)
 		argv[n++] = *args++;
 	r = run_hwbp(argv);
+	end_unless_kept(o, r.status != 0);
 	cr_assert_eq(r.status, 0, "hwbp exit %d, want 0 (the program's): "
 		     "%s%s", r.status, r.err, r.out);
 	free_run(&r);
 }
 
 /* oracle-check OPTS... LOG JSON: agreement, or the test fails with the
- * first mismatches (the files stay for a look). */
+ * first mismatches (HWBP_ORACLE_KEEP=1 keeps the files for a look). */
 static void oracle_check(struct oracle *o, const char *const *opts)
 {
-	const char *argv[MAX_ARGS + 1];
+	const char *argv[MAX_ARGS + 1], *keep = getenv("HWBP_ORACLE_KEEP");
 	struct proc p;
 	struct run r;
 	int n = 0;
@@ -82,12 +99,14 @@ static void oracle_check(struct oracle *o, const char *const *opts)
 	argv[n] = NULL;
 	p = spawn(oracle_file("oracle-check"), argv, 60);
 	r = finish(&p);
+	if (r.status == 0)
+		oracle_end(o);
+	end_unless_kept(o, r.status != 0);
 	cr_assert_eq(r.status, 0, "hwbp's report and the program's log "
-		     "disagree (files in %s):\n%s%s", o->dir, r.out, r.err);
+		     "disagree (%s %s):\n%s%s", keep && *keep ? "files in" :
+		     "HWBP_ORACLE_KEEP=1 keeps the files, in", o->dir, r.out,
+		     r.err);
 	free_run(&r);
-	unlink(o->log);
-	unlink(o->json);
-	rmdir(o->dir);
 }
 
 #define NO_OPTS ((const char *const[]){ NULL })
@@ -250,9 +269,7 @@ Test(oracle, checker_finds_each_kind_of_mismatch, .timeout = 60)
 		cr_assert(strstr(r.out, made[i].want), "case %zu: '%s' not "
 			  "in:\n%s", i, made[i].want, r.out);
 		free_run(&r);
-		unlink(o.log);
-		unlink(o.json);
-		rmdir(o.dir);
+		oracle_end(&o);
 	}
 }
 
@@ -499,6 +516,7 @@ static void attach_run(struct oracle *o, pid_t *tids, int tid_index)
 	hr = finish(&hw);
 	cr_assert_eq(tr.status, 0, "the oracle: exit %d: %s", tr.status,
 		     tr.err);
+	end_unless_kept(o, hr.status != 0);
 	cr_assert_eq(hr.status, 0, "hwbp: exit %d: %s%s", hr.status, hr.err,
 		     hr.out);
 	free_run(&tr);
@@ -608,6 +626,7 @@ static void read_after_exit_as(struct oracle *o, const char *const *mode,
 	}
 	cr_assert_eq(kill(hw.pid, SIGCONT), 0);
 	hr = finish(&hw);
+	end_unless_kept(o, hr.status != 0);
 	cr_assert_eq(hr.status, 0, "hwbp: exit %d (launched: the oracle's): "
 		     "%s%s", hr.status, hr.err, hr.out);
 	free_run(&hr);
@@ -673,6 +692,7 @@ static void lose_mid_run(struct oracle *o, const char *const *mode)
 	hr = finish(&hw);
 	cr_assert_eq(tr.status, 0, "the oracle: exit %d: %s", tr.status,
 		     tr.err);
+	end_unless_kept(o, hr.status != 0);
 	cr_assert_eq(hr.status, 0, "hwbp: exit %d: %s%s", hr.status, hr.err,
 		     hr.out);
 	free_run(&tr);
