@@ -109,6 +109,29 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 $(WARN) $(CFLAGS) -Iinclude -D_GNU_SOURCE -O0 $< -o $@ -lpthread
 
+# The oracle (tests/oracle/, run by tests/test_oracle.c): a program that
+# logs its own writes, built -O0 and -O2, PIE and not, linked with a library
+# of its own and dlopen'ing another; oracle-check holds hwbp's JSON against
+# the log.  The program is never sanitized (the watched, as the helpers).
+ORACLE_DIR := $(BUILD)/tests/oracle
+ORACLE_VARIANTS := O0-pie O0-nopie O2-pie O2-nopie O2-nofp
+ORACLE_FLAGS_O0-pie   := -O0 -fPIE -pie
+ORACLE_FLAGS_O0-nopie := -O0 -fno-pie -no-pie
+ORACLE_FLAGS_O2-pie   := -O2 -fPIE -pie
+ORACLE_FLAGS_O2-nopie := -O2 -fno-pie -no-pie
+ORACLE_FLAGS_O2-nofp  := -O2 -fomit-frame-pointer -fPIE -pie
+tests: $(ORACLE_VARIANTS:%=$(ORACLE_DIR)/oracle-%) $(ORACLE_DIR)/liboracle_start.so \
+	$(ORACLE_DIR)/liboracle_dl.so $(ORACLE_DIR)/oracle-check
+$(ORACLE_DIR)/liboracle_%.so: tests/oracle/lib_%.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(WARN) $(CFLAGS) -fPIC -shared $< -o $@
+$(ORACLE_DIR)/oracle-%: tests/oracle/oracle.c tests/oracle/olog.h $(ORACLE_DIR)/liboracle_start.so
+	$(CC) -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE $(ORACLE_FLAGS_$*) $< -o $@ \
+		-L$(ORACLE_DIR) -loracle_start -Wl,-rpath,'$$ORIGIN' -lpthread -ldl
+$(ORACLE_DIR)/oracle-check: tests/oracle/check.c
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) $< -o $@ -ljson-c
+
 # The whole suite; Criterion runs each test in its own process.
 check: all
 	HWBP_TEST_HELPERS=$(abspath $(BUILD))/tests/helpers HWBP_BIN=$(abspath $(TOOL)) \
