@@ -117,7 +117,8 @@ struct layout {
 	struct module_map *mods;
 	int nmods;
 	Dwfl *dwfl;             /* over mods, built when first needed */
-	bool stale;             /* mods changed since dwfl was built */
+	int reported;           /* mods[0..reported) are in dwfl */
+	bool stale;             /* a module went: dwfl is built anew */
 	struct desc *cache;     /* open addressing, power of 2 */
 	size_t cache_cap, cache_n;
 };
@@ -183,7 +184,6 @@ static struct layout *own_layout(struct codemap *m, struct aspace *a)
 	}
 	memcpy(c->mods, l->mods, (size_t)l->nmods * sizeof(*c->mods));
 	c->nmods = l->nmods;
-	c->stale = true;
 	l->refs--;
 	a->lay = c;
 	return c;
@@ -238,43 +238,62 @@ static void add_module(struct codemap *m, struct aspace *a, uint64_t start,
 	l = own_layout(m, a);
 	/* What it replaces (a new mapping over old code) goes. */
 	for (int i = 0; i < l->nmods; i++)
-		if (l->mods[i].start < start + len && start < l->mods[i].end)
-			l->mods[i--] = l->mods[--l->nmods];
+		if (l->mods[i].start < start + len && start < l->mods[i].end) {
+			l->mods[i] = l->mods[--l->nmods];
+			l->stale = true;
+			i--;
+		}
 	mods = realloc(l->mods, (size_t)(l->nmods + 1) * sizeof(*mods));
 	if (!mods)
 		return;
 	l->mods = mods;
 	l->mods[l->nmods++] = (struct module_map){
 		start, start + len, bias, strpool_get(m->strings, path) };
-	l->stale = true;
 	l->id = ++m->next_id;
 	l->cache_n = 0;
 	if (l->cache)
 		memset(l->cache, 0, l->cache_cap * sizeof(*l->cache));
 }
 
-/* The libdwfl session over the layout's files, (re)built as needed. */
+/* Has mods[i]'s file been reported before it (several mappings of one
+ * file are one module)? */
+static bool reported_before(const struct layout *l, int i)
+{
+	for (int k = 0; k < i; k++)
+		if (l->mods[k].path == l->mods[i].path &&
+		    l->mods[k].bias == l->mods[i].bias)
+			return true;
+	return false;
+}
+
+/* The libdwfl session over the layout's files: modules mapped since are
+ * added to it (a report that starts over would drop the known ones);
+ * where one went, a session of its own is built anew. */
 static Dwfl *layout_dwfl(struct layout *l)
 {
-	if (l->dwfl && !l->stale)
+	if (l->dwfl && l->stale) {
+		dwfl_end(l->dwfl);
+		l->dwfl = NULL;
+	}
+	if (!l->dwfl) {
+		if (!(l->dwfl = dwfl_begin(&file_callbacks)))
+			return NULL;
+		l->reported = 0;
+		l->stale = false;
+	}
+	if (l->reported == l->nmods)
 		return l->dwfl;
-	if (!l->dwfl && !(l->dwfl = dwfl_begin(&file_callbacks)))
-		return NULL;
-	dwfl_report_begin(l->dwfl);
-	for (int i = 0; i < l->nmods; i++) {
+	dwfl_report_begin_add(l->dwfl);
+	for (int i = l->reported; i < l->nmods; i++) {
 		const struct module_map *mm = &l->mods[i];
 		const char *base = strrchr(mm->path, '/');
-		bool dup = false;
 
-		for (int k = 0; k < i && !dup; k++)
-			dup = l->mods[k].path == mm->path &&
-			      l->mods[k].bias == mm->bias;
-		if (!dup)
+		if (!reported_before(l, i))
 			dwfl_report_elf(l->dwfl, base ? base + 1 : mm->path,
 					mm->path, -1, mm->bias, false);
 	}
 	dwfl_report_end(l->dwfl, NULL, NULL);
-	l->stale = false;
+	l->reported = l->nmods;
 	return l->dwfl;
 }
 

@@ -437,8 +437,11 @@ static void apply_write(struct watch *w, const struct rec *r, int li,
 	} else {
 		e->val.new_value = le_value(p->bytes[li], loc->len);
 		e->val.new_q = worst(p->q[li], loc->len);
-		e->val.old_q = n == loc->len && hv.old_q == VQ_EXACT ?
-			       VQ_EXACT : old_whole;
+		e->val.old_q = old_whole;
+		if (n == loc->len) { /* what the instruction says of it */
+			e->val.old_value = hv.old_value;
+			e->val.old_q = hv.old_q;
+		}
 		e->val.old_revealed = hv.old_revealed;
 	}
 	/* Inside a loss window a write may precede lost ones: the value it

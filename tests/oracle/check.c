@@ -11,7 +11,9 @@
  * values the report marks exact; no report without a write (a stray or an
  * unwatched write reported is named as such); each thread's reports in its
  * program order; all reports in time order; every value marked exact equal
- * to the log's; thread name, function and location as logged; the new
+ * to the log's (for a location over 8 bytes, the part the report names
+ * by part_offset and part_size); thread name, function and location as
+ * logged; the new
  * value exact where the log says hwbp can know it (kind W); the summary's
  * hits equal to the hit lines, lost 0 (unless --allow-lost), strays at most
  * the logged ones.
@@ -370,21 +372,41 @@ static bool same_addr(struct report *r, const struct write *w)
 	       (r->addr < w->addr && (r->addr & ~7ull) == (w->addr & ~7ull));
 }
 
+/* The bytes of the location a report's values stand for: the part its
+ * access touched (part_offset, part_size: a location over 8 bytes), else
+ * the whole location.  false: a part outside the location. */
+static bool part_of(struct report *r, const struct write *w, unsigned *off,
+		    unsigned *len)
+{
+	json_object *po = key(r->o, "part_offset"), *ps = key(r->o, "part_size");
+
+	*off = 0;
+	*len = w->vlen;
+	if (!po || !ps)
+		return true;
+	*off = (unsigned)json_object_get_int64(po);
+	*len = (unsigned)json_object_get_int64(ps);
+	return *len && *off + *len <= w->vlen;
+}
+
 /* Does the value (0 new, 1 old), where marked exact, hold these bytes?
  * (Read once per length: the matching below asks it of many writes.) */
 static bool exact_is(struct report *r, int which, const struct write *w,
 		     const uint8_t *want)
 {
 	struct value *v = &r->v[which];
+	unsigned off, len;
 
 	if (!v->exact)
 		return true;
-	if (v->vlen != w->vlen) {
-		v->vlen = w->vlen;
-		v->ok = json_bytes(key(r->o, which ? "old" : "new"), w->vlen,
+	if (!part_of(r, w, &off, &len))
+		return false;
+	if (v->vlen != len) {
+		v->vlen = len;
+		v->ok = json_bytes(key(r->o, which ? "old" : "new"), len,
 				   v->bytes);
 	}
-	return v->ok && !memcmp(v->bytes, want, w->vlen);
+	return v->ok && !memcmp(v->bytes, want + off, len);
 }
 
 /* Does the report stand for this write?  Its address and function, the
@@ -410,6 +432,7 @@ static void check_value(struct report *r, const struct write *w,
 	char exact[16];
 	uint8_t got[VMAX];
 	json_object *v = key(r->o, which);
+	unsigned off, len;
 
 	snprintf(exact, sizeof(exact), "%s_exact", which);
 	if (!key_true(r->o, exact)) {
@@ -422,16 +445,20 @@ static void check_value(struct report *r, const struct write *w,
 	}
 	if (!known)
 		return;
-	if (!json_bytes(v, w->vlen, got)) {
+	if (!part_of(r, w, &off, &len)) {
+		S.wrong++;
+		mismatch("%s: part_offset/part_size outside its %u bytes (JSON "
+			 "line %d)", what(w), w->vlen, r->line);
+	} else if (!json_bytes(v, len, got)) {
 		S.wrong++;
 		mismatch("%s: %s %s marked exact is no value of %u bytes "
-			 "(JSON line %d)", what(w), which, jtext(v), w->vlen,
+			 "(JSON line %d)", what(w), which, jtext(v), len,
 			 r->line);
-	} else if (memcmp(got, want, w->vlen)) {
+	} else if (memcmp(got, want + off, len)) {
 		S.wrong++;
 		mismatch("%s: %s %s marked exact, the program saw %s (JSON "
 			 "line %d)", what(w), which, jtext(v),
-			 show(want, w->vlen, true), r->line);
+			 show(want + off, len, true), r->line);
 	}
 }
 
