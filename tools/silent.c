@@ -199,6 +199,17 @@ static void index_free(struct index *x)
 
 /* ---- hits ---- */
 
+/* values.c's code source: the symbols' ELF files. */
+static size_t code_bytes(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	return syms_read_code(ctx, addr, buf, len);
+}
+
+static uint64_t code_function(void *ctx, uint64_t addr)
+{
+	return syms_function_start(ctx, addr);
+}
+
 /* The row of (writing instruction, candidate); NULL when out of memory.
  * User addresses fit 48 bits and candidates 16: the key is exact. */
 static struct site *site_of(struct silent *s, uint64_t ip, int cand)
@@ -279,13 +290,16 @@ static int on_hit(const struct hwbp_sampler_hit *h, void *cookie)
 	struct hit_values hv;
 	struct access acc;
 	struct site *site;
+	struct code_source cs = { .read = code_bytes,
+				  .function_start = code_function,
+				  .ctx = s->syms };
 
 	if (ci < 0) {
 		s->dropped++; /* no room for another candidate */
 		return HWBP_SAMPLER_RELEASE;
 	}
 	c = &s->cands[ci];
-	values_decode(s->values, r->ip, &acc);
+	values_decode(s->values, &cs, r->ip, &acc);
 	/* A stray the library could not decode (the target has exited, its
 	 * code is read from the ELF file here): the store went elsewhere. */
 	if (acc.decoded && acc.mem_known &&
@@ -294,7 +308,7 @@ static int on_hit(const struct hwbp_sampler_hit *h, void *cookie)
 		s->strays++;
 		return HWBP_SAMPLER_RELEASE;
 	}
-	values_apply(s->values, r->ip,
+	values_apply(s->values, &cs, r->ip,
 		     r->regs_mask == SAMPLED_REGS_MASK ? r->regs : NULL,
 		     c->addr, c->len, chain_for(c, h, &scratch), target_read,
 		     &s->target,
@@ -527,7 +541,7 @@ static int start(struct silent *s)
 			 strerror(-err));
 		return EXIT_RUNTIME;
 	}
-	s->values = values_new(s->syms);
+	s->values = values_new();
 	if (!s->values)
 		return EXIT_RUNTIME;
 	if ((err = collect_candidates(s)))

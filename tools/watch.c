@@ -148,6 +148,24 @@ static size_t read_code(uint64_t addr, void *buf, size_t len, void *ctx)
 	return syms_read_code(ctx, addr, buf, len);
 }
 
+/* values.c's code source: the symbols' ELF files (one address space). */
+static size_t code_bytes(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	return syms_read_code(ctx, addr, buf, len);
+}
+
+static uint64_t code_function(void *ctx, uint64_t addr)
+{
+	return syms_function_start(ctx, addr);
+}
+
+static struct code_source code_of(struct watch *w)
+{
+	return (struct code_source){ .read = code_bytes,
+				     .function_start = code_function,
+				     .ctx = w->syms };
+}
+
 /* --branches: the hit's trace into its last taken branches, now (the
  * record's bytes are gone after this callback). */
 static void collect_branches(struct watch *w, const struct hwbp_record *r,
@@ -335,6 +353,7 @@ static void process(struct watch *w, const struct pending *p)
 	struct frame bt[MAX_BT];
 	struct access acc = { 0 };
 	uint64_t code_ip = p->ip;
+	struct code_source cs = code_of(w);
 
 	e.time_ns = p->time_ns > w->start_ns ? p->time_ns - w->start_ns : 0;
 	e.pid = (pid_t)p->pid;
@@ -343,7 +362,7 @@ static void process(struct watch *w, const struct pending *p)
 	e.addr = p->addr;
 	e.access = hwbp_access_name(loc->access);
 	if (loc->access != HWBP_EXEC && p->ip < 0x0000800000000000ull) {
-		values_decode(w->values, p->ip, &acc);
+		values_decode(w->values, &cs, p->ip, &acc);
 		if (acc.decoded) {
 			code_ip = acc.insn_addr;
 			if (loc->access == HWBP_RW || loc->access == HWBP_READ)
@@ -351,7 +370,8 @@ static void process(struct watch *w, const struct pending *p)
 					   acc.writes ? "write" : "read";
 		}
 		if (!acc.decoded || acc.writes) {
-			values_apply(w->values, p->ip, p->has_regs ? p->regs : NULL,
+			values_apply(w->values, &cs, p->ip,
+				     p->has_regs ? p->regs : NULL,
 				     loc->addr, loc->len, &w->chains[p->loc],
 				     target_read, &w->target, &e.val);
 			/* Taking turns, a location misses the writes made
@@ -724,7 +744,7 @@ static int resolve_all(struct watch *w)
 			 strerror(-err));
 		return EXIT_RUNTIME;
 	}
-	w->values = values_new(w->syms);
+	w->values = values_new();
 	if (!w->values)
 		return EXIT_RUNTIME;
 	for (int pass = 0; pass < 2; pass++) {
