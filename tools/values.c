@@ -837,7 +837,8 @@ static bool is_rep_store(const ZydisDecodedInstruction *in)
 }
 
 /* A rep string store at ip traps between its iterations with the PC still
- * on it: note it, the hit may be its own. */
+ * on it: note it, the hit may be its own.  When the instruction ending at
+ * ip touched no memory (or none was found), it is: describe that one. */
 static void rep_at(struct values *v, const struct code_source *cs,
 		   uint64_t ip, struct decoded *d)
 {
@@ -846,10 +847,15 @@ static void rep_at(struct values *v, const struct code_source *cs,
 	struct insn i;
 
 	d->rep = ZYDIS_MNEMONIC_INVALID;
-	if (n && decode_at(v, code, n, ip, &i) && is_rep_store(&i.in)) {
-		d->rep = i.in.mnemonic;
-		d->rep_size = (uint8_t)(i.in.operand_width / 8);
-	}
+	if (!n || !decode_at(v, code, n, ip, &i) || !is_rep_store(&i.in))
+		return;
+	d->rep = i.in.mnemonic;
+	d->rep_size = (uint8_t)(i.in.operand_width / 8);
+	if (d->acc.decoded && (d->wmem >= 0 || d->rmem >= 0))
+		return;
+	d->i = i;
+	d->acc.decoded = true;
+	find_operands(d);
 }
 
 static struct decoded *decode_cached(struct values *v,
@@ -870,12 +876,13 @@ static struct decoded *decode_cached(struct values *v,
 		return d;
 	d->acc.decoded = scan_forward(v, cs, ip, d) ||
 			 scan_backward(v, cs, ip, d);
+	if (d->acc.decoded)
+		find_operands(d);
 	rep_at(v, cs, ip, d);
 	if (!d->acc.decoded)
 		return d;
 	d->acc.insn_addr = d->i.addr;
 	d->acc.insn_len = d->i.in.length;
-	find_operands(d);
 	describe_access(d, ip);
 	if (d->data >= 0)
 		value_at(v, 0, d->i.ops[d->data].reg.value, 0, &d->src);
