@@ -1782,6 +1782,9 @@ void values_apply(struct values *v, const struct code_source *cs, uint64_t ip,
 	struct effect e;
 	bool wrote, covers;
 
+	if (len > sizeof(chain->bytes))
+		len = sizeof(chain->bytes); /* a chain holds 8 bytes */
+	x.len = len;
 	memset(out, 0, sizeof(*out));
 	out->old_value = chain_value(chain, 0, len);
 	out->old_q = chain->quality;
@@ -1856,6 +1859,8 @@ void values_apply(struct values *v, const struct code_source *cs, uint64_t ip,
 		  struct hit_values *out)
 {
 	(void)v, (void)cs, (void)ip, (void)regs;
+	if (len > sizeof(chain->bytes))
+		len = sizeof(chain->bytes);
 	memset(out, 0, sizeof(*out));
 	out->old_value = chain_value(chain, 0, len);
 	out->old_q = chain->quality;
