@@ -634,6 +634,15 @@ static void value_at(const struct values *v, int back, ZydisRegister r,
 	}
 }
 
+/* Shifts and rotates: their register operand (cl) is a count. */
+static bool is_shift(ZydisMnemonic m)
+{
+	return m == ZYDIS_MNEMONIC_SHL || m == ZYDIS_MNEMONIC_SHR ||
+	       m == ZYDIS_MNEMONIC_SAR || m == ZYDIS_MNEMONIC_ROL ||
+	       m == ZYDIS_MNEMONIC_ROR || m == ZYDIS_MNEMONIC_RCL ||
+	       m == ZYDIS_MNEMONIC_RCR;
+}
+
 /* The operands that matter: the memory written (else read), another one
  * read, and the register whose bytes are stored. */
 static void find_operands(struct decoded *d)
@@ -663,14 +672,7 @@ static void find_operands(struct decoded *d)
 		if (o->type == ZYDIS_OPERAND_TYPE_REGISTER &&
 		    (o->actions & ZYDIS_OPERAND_ACTION_MASK_READ) &&
 		    (is_gpr(o->reg.value) || is_vector(o->reg.value)) &&
-		    !(i->in.mnemonic == ZYDIS_MNEMONIC_SHL ||
-		      i->in.mnemonic == ZYDIS_MNEMONIC_SHR ||
-		      i->in.mnemonic == ZYDIS_MNEMONIC_SAR ||
-		      i->in.mnemonic == ZYDIS_MNEMONIC_ROL ||
-		      i->in.mnemonic == ZYDIS_MNEMONIC_ROR ||
-		      i->in.mnemonic == ZYDIS_MNEMONIC_RCL ||
-		      i->in.mnemonic == ZYDIS_MNEMONIC_RCR) &&
-		    d->data < 0)
+		    !is_shift(i->in.mnemonic) && d->data < 0)
 			d->data = k;
 	}
 }
@@ -1558,18 +1560,13 @@ static bool plain_store(const struct decoded *d, const struct eval_ctx *x,
 static bool rmw_source(const struct insn *i, const uint64_t *regs,
 		       uint64_t *src)
 {
-	switch (i->in.mnemonic) {
-	case ZYDIS_MNEMONIC_SHL: case ZYDIS_MNEMONIC_SHR:
-	case ZYDIS_MNEMONIC_SAR: case ZYDIS_MNEMONIC_ROL:
-	case ZYDIS_MNEMONIC_ROR:
-		if (i->ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
-			*src = i->ops[1].imm.value.u;
-			return true;
-		}
-		return reg_value(regs, ZYDIS_REGISTER_CL, src);
-	default:
+	if (!is_shift(i->in.mnemonic))
 		return plain_source(i, 1, regs, src);
+	if (i->ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+		*src = i->ops[1].imm.value.u;
+		return true;
 	}
+	return reg_value(regs, ZYDIS_REGISTER_CL, src);
 }
 
 /* A read-modify-write of the old value (inc, add, shl, bts ...): exact
