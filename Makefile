@@ -96,11 +96,12 @@ $(TEST_BIN): $(TEST_SRC) $(wildcard tests/*.h) $(SHLIB)
 	$(CC) $(ALLCFLAGS) -O1 $(TEST_SRC) -o $@ $(LINK_LIB) -lcriterion -lZydis -ljson-c -lm
 
 # Decoders on recorded data, built from the sources (hidden functions
-# are reachable): the library's and the command's Intel PT decoder.
-$(UNIT_BIN): $(wildcard tests/unit/*.c) $(LIB_SRC) src/internal.h tools/branches.c tools/tool.h include/hwbp.h
+# are reachable): the library's, the command's Intel PT decoder and its
+# stored values (tools/values.c).
+$(UNIT_BIN): $(wildcard tests/unit/*.c tests/unit/*.h) $(LIB_SRC) src/internal.h tools/branches.c tools/values.c tools/tool.h include/hwbp.h
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) -O1 $(wildcard tests/unit/*.c) $(LIB_SRC) tools/branches.c \
-		-o $@ -lcriterion -lZydis -lipt -lpthread
+		tools/values.c -o $@ -lcriterion -lZydis -lipt -lpthread
 
 # Programs the tests run (and watch): -O0 so every store in the source is
 # one store in the binary.  Never sanitized: they are the watched, not the

@@ -32,6 +32,8 @@ struct armed {
 	struct hwbp_sample smp;
 	struct hwbp_piece reg;
 	bool widened;          /* reg covers bytes outside the sample */
+	uint64_t placed_ns;    /* CLOCK_MONOTONIC before the register moved:
+				* its hits are stamped later */
 	_Atomic uint32_t gen;  /* placement generation (0xffffffff: none) */
 };
 
@@ -180,6 +182,7 @@ static int slot_place(struct hwbp_sampler *s, struct slot *sl,
 	a->smp.value_known = false;
 	a->reg = *p;
 	a->widened = p->addr != in->addr || p->len != in->len;
+	a->placed_ns = hwbp_now_ns();
 	atomic_store(&a->gen, next);
 	if (hwbp_move(sl->bp, p->addr, acc == HWBP_EXEC ? 0 : p->len, acc) ||
 	    (!sl->enabled && hwbp_enable(sl->bp))) {
@@ -367,14 +370,18 @@ static void sampler_sig_hit(const struct hwbp_hit *hit, void *uc)
 }
 
 /* The sample a ring record belongs to: the newest placement of the slot
- * at the record's register address. */
-static struct armed *armed_at(struct slot *sl, uint64_t addr, uint32_t *gen)
+ * at the record's register address made before the record's time (the
+ * same address armed again after a release: a record read late is the
+ * earlier placement's, with its sample and value). */
+static struct armed *armed_at(struct slot *sl, uint64_t addr, uint64_t time_ns,
+			      uint32_t *gen)
 {
 	for (uint32_t back = 0; back < OWNERS; back++) {
 		uint32_t g = (atomic_load(&sl->gen) - back) & 0xffff;
 		struct armed *a = &sl->owner[g % OWNERS];
 
-		if (atomic_load(&a->gen) == g && a->reg.addr == addr) {
+		if (atomic_load(&a->gen) == g && a->reg.addr == addr &&
+		    (!time_ns || a->placed_ns <= time_ns)) {
 			*gen = g;
 			return a;
 		}
@@ -395,7 +402,7 @@ static void sampler_record(const struct hwbp_record *rec, void *cookie)
 
 	if (rec->kind != HWBP_REC_HIT)
 		return;
-	a = armed_at(sl, rec->addr, &gen);
+	a = armed_at(sl, rec->addr, rec->time_ns, &gen);
 	if (!a) {
 		atomic_fetch_add(&s->unmatched, 1);
 		return;

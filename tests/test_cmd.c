@@ -958,8 +958,16 @@ Test(silent, finds_the_known_silent_stores, .timeout = 120)
 		exact[i] = rows[i].writes - rows[i].unsure;
 		cr_assert_geq(exact[i], 10, "%s: %lld exact writes sampled: %s",
 			      names[i], (long long)exact[i], r.out);
+		/* a register is kept for a burst of writes: only the first of
+		 * each burst may be unsure (was ~75 % with one write each) */
+		cr_assert_leq(rows[i].unsure * 4, rows[i].writes,
+			      "%s: %lld of %lld writes unsure: %s", names[i],
+			      (long long)rows[i].unsure,
+			      (long long)rows[i].writes, r.out);
 	}
-	/* same_value = 7: every write but the program's first is silent */
+	/* same_value = 7: every write but the program's first is silent
+	 * (a write is silent only with both values exact: the read at
+	 * arming, racing the write, never counts as the old value) */
 	cr_assert_geq(rows[0].silent, exact[0] - 1, "%s", r.out);
 	/* counter = round: never */
 	cr_assert_eq(rows[1].silent, 0, "%s", r.out);

@@ -534,9 +534,11 @@ static Dwfl_Module *module_at(struct codemap *m, pid_t pid, uint64_t addr,
 	return dwfl_addrmodule(dwfl, addr);
 }
 
-static size_t read_code(void *ctx, uint64_t addr, void *buf, size_t len)
+/* Bytes at addr from the ELF file of the module mapped there, if its
+ * section has every flag of `need` and none of `refuse`. */
+static size_t read_file(struct code_ctx *c, uint64_t addr, void *buf,
+			size_t len, uint64_t need, uint64_t refuse)
 {
-	struct code_ctx *c = ctx;
 	Dwfl_Module *mod = module_at(c->m, c->pid, addr, NULL);
 	Elf_Scn *scn = NULL;
 	GElf_Addr bias;
@@ -550,8 +552,8 @@ static size_t read_code(void *ctx, uint64_t addr, void *buf, size_t len)
 		uint64_t rel = addr - bias, avail;
 
 		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
-		    !(sh.sh_flags & SHF_ALLOC) || rel < sh.sh_addr ||
-		    rel >= sh.sh_addr + sh.sh_size ||
+		    (sh.sh_flags & need) != need || (sh.sh_flags & refuse) ||
+		    rel < sh.sh_addr || rel >= sh.sh_addr + sh.sh_size ||
 		    !(d = elf_getdata(scn, NULL)) || !d->d_buf)
 			continue;
 		avail = sh.sh_addr + d->d_size - rel;
@@ -561,6 +563,18 @@ static size_t read_code(void *ctx, uint64_t addr, void *buf, size_t len)
 		return len;
 	}
 	return 0;
+}
+
+static size_t read_code(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	return read_file(ctx, addr, buf, len, SHF_ALLOC, 0);
+}
+
+/* Read-only data: what a running program cannot have changed (a movs
+ * from a constant is then exact). */
+static size_t read_const(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	return read_file(ctx, addr, buf, len, SHF_ALLOC, SHF_WRITE);
 }
 
 static uint64_t function_start(void *ctx, uint64_t addr)
@@ -584,6 +598,7 @@ void codemap_code(struct codemap *m, pid_t pid, struct code_source *cs,
 	*c = (struct code_ctx){ m, pid };
 	*cs = (struct code_source){ .read = read_code,
 				    .function_start = function_start,
+				    .read_const = read_const,
 				    .ctx = c, .id = a ? a->lay->id : 0 };
 }
 

@@ -442,7 +442,6 @@ static void apply_write(struct watch *w, const struct rec *r, int li,
 			e->val.old_value = hv.old_value;
 			e->val.old_q = hv.old_q;
 		}
-		e->val.old_revealed = hv.old_revealed;
 	}
 	/* Inside a loss window a write may precede lost ones: the value it
 	 * stored is shown as it is, the chain stays unsure. */

@@ -5,8 +5,21 @@
  * LOCATIONs given, or the CPU's precise store samples with --pmu) are
  * offered to a hwbp_sampler; the value is read when a register is armed,
  * and each write that hits is decoded (values.c) for the value it stored.
- * A write of the value already there is silent.  The report gives, per
- * code location, the writes seen and the fraction that were silent.
+ * A write is silent when it stored the value it replaced, both known
+ * exactly; otherwise it is unsure.  The report gives, per code location,
+ * the writes seen and the fraction that were silent.
+ *
+ * The value read at arming is the first write's old value only if that
+ * write came after the read, and a trap's record is stamped microseconds
+ * (on a VM, up to milliseconds) after its store: no time tells.  Nor can
+ * the values: a first write that stored the value read may have come
+ * before the read, or been silent.  (One that stored another value was
+ * after the read, unless a later write of the arming stored the value
+ * read; counting those and not the others would bias every fraction
+ * toward "not silent".)  So the first write of an arming counts only where
+ * the instruction tells its old value (xchg, xadd, cmpxchg) or whether it
+ * changed it (add $1, bts's CF); a register is kept for a burst of writes,
+ * each of which has the one before it as its old value, exactly.
  */
 #include <errno.h>
 #include <signal.h>
@@ -22,6 +35,7 @@
 
 #define MAX_CANDIDATES 65536
 #define WORDS_PER_OBJECT 64 /* a large object: its first 64 words */
+#define BURST 16            /* writes watched per arming */
 
 struct candidate {
 	char name[128];
@@ -29,6 +43,7 @@ struct candidate {
 	uint32_t len;
 	uint64_t seq;              /* the sample its chain belongs to */
 	uint64_t last_ns;          /* time of the chain's last write */
+	uint32_t burst;            /* writes seen of this arming */
 	struct value_chain chain;
 };
 
@@ -49,7 +64,6 @@ struct silent {
 	const struct silent_cfg *cfg;
 	struct target target;
 	struct syms *syms;
-	struct code_source code; /* the program's code, from its files */
 	struct values *values;
 	struct hwbp_sampler *sampler;
 	struct candidate *cands;
@@ -58,6 +72,7 @@ struct silent {
 	int nsites, cap_sites;
 	struct index site_index, cand_index;
 	uint64_t writes, silent, unsure, strays, dropped, start_ns, rng, lost;
+	uint64_t unmatched;        /* records no sample claimed, last look */
 	bool stop;
 	char msg[512];
 };
@@ -200,6 +215,17 @@ static void index_free(struct index *x)
 
 /* ---- hits ---- */
 
+/* values.c's code source: the symbols' ELF files. */
+static size_t code_bytes(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	return syms_read_code(ctx, addr, buf, len);
+}
+
+static uint64_t code_function(void *ctx, uint64_t addr)
+{
+	return syms_function_start(ctx, addr);
+}
+
 /* The row of (writing instruction, candidate); NULL when out of memory.
  * User addresses fit 48 bits and candidates 16: the key is exact. */
 static struct site *site_of(struct silent *s, uint64_t ip, int cand)
@@ -224,9 +250,10 @@ static struct site *site_of(struct silent *s, uint64_t ip, int cand)
 	return &s->sites[s->nsites++];
 }
 
-/* The chain a hit continues: the value read when its sample was armed
- * (exact unless the hit came first), or the chain of its earlier hits
- * (exact while they arrive in time order). */
+/* The chain a hit continues: for a new arming, the value read then
+ * (approximate: the first write may have come before the read); else the
+ * chain of its earlier writes (exact while they arrive in time order).  A
+ * record of an older arming read late gets a chain of its own, unknown. */
 static struct value_chain *chain_for(struct candidate *c,
 				     const struct hwbp_sampler_hit *h,
 				     struct value_chain *scratch)
@@ -234,20 +261,36 @@ static struct value_chain *chain_for(struct candidate *c,
 	const struct hwbp_sample *m = h->sample;
 
 	if (m->seq < c->seq) {
-		/* a record of an older arming, read after a newer one's */
-		*scratch = (struct value_chain){ .quality = VQ_APPROX };
+		*scratch = (struct value_chain){ .quality = VQ_NONE };
 		return scratch;
 	}
 	if (c->seq != m->seq) {
 		c->seq = m->seq;
+		c->burst = 0;
 		memcpy(c->chain.bytes, &m->value, sizeof(c->chain.bytes));
-		c->chain.quality = m->value_known && !h->early ? VQ_EXACT
-							       : VQ_APPROX;
+		c->chain.quality = m->value_known ? VQ_APPROX : VQ_NONE;
 	} else if (h->record->time_ns < c->last_ns) {
 		c->chain.quality = VQ_APPROX;
 	}
 	c->last_ns = h->record->time_ns;
 	return &c->chain;
+}
+
+/* Count a write: silent, changed, or unsure. */
+static void count_write(struct silent *s, struct site *site, enum vchange ch)
+{
+	s->writes++;
+	if (site)
+		site->writes++;
+	if (ch == VC_UNKNOWN) {
+		s->unsure++;
+		if (site)
+			site->unsure++;
+	} else if (ch == VC_SAME) {
+		s->silent++;
+		if (site)
+			site->silent++;
+	}
 }
 
 /* The candidate a sample is: its cookie (offered by us), else (a PMU
@@ -269,24 +312,37 @@ static int candidate_at(struct silent *s, const struct hwbp_sample *m)
 	return s->ncands - 1;
 }
 
+/* Whether the write changed the value, as far as it is known exactly:
+ * both values, or the instruction alone (add $1, bts with its CF). */
+static enum vchange judged(const struct hit_values *hv)
+{
+	if (hv->old_q == VQ_EXACT && hv->new_q == VQ_EXACT)
+		return hv->old_value == hv->new_value ? VC_SAME : VC_CHANGED;
+	return hv->change;
+}
+
 /* Ring delivery: runs in the thread calling hwbp_sampler_poll. */
 static int on_hit(const struct hwbp_sampler_hit *h, void *cookie)
 {
 	struct silent *s = cookie;
 	const struct hwbp_record *r = h->record;
-	int ci = candidate_at(s, h->sample);
+	const struct hwbp_sample *m = h->sample;
+	int ci = candidate_at(s, m);
 	struct candidate *c;
-	struct value_chain scratch;
+	struct value_chain scratch, *chain;
 	struct hit_values hv;
 	struct access acc;
 	struct site *site;
+	struct code_source cs = { .read = code_bytes,
+				  .function_start = code_function,
+				  .ctx = s->syms };
 
 	if (ci < 0) {
 		s->dropped++; /* no room for another candidate */
 		return HWBP_SAMPLER_RELEASE;
 	}
 	c = &s->cands[ci];
-	values_decode(s->values, &s->code, r->ip, &acc);
+	values_decode(s->values, &cs, r->ip, &acc);
 	/* A stray the library could not decode (the target has exited, its
 	 * code is read from the ELF file here): the store went elsewhere. */
 	if (acc.decoded && acc.mem_known &&
@@ -295,25 +351,15 @@ static int on_hit(const struct hwbp_sampler_hit *h, void *cookie)
 		s->strays++;
 		return HWBP_SAMPLER_RELEASE;
 	}
-	values_apply(s->values, &s->code, r->ip,
+	chain = chain_for(c, h, &scratch);
+	values_apply(s->values, &cs, r->ip,
 		     r->regs_mask == SAMPLED_REGS_MASK ? r->regs : NULL,
-		     c->addr, c->len, chain_for(c, h, &scratch), target_read,
-		     &s->target,
-		     &hv);
+		     c->addr, c->len, chain, target_read, &s->target, &hv);
 	site = site_of(s, acc.decoded ? acc.insn_addr : r->ip, ci);
-	s->writes++;
-	if (site)
-		site->writes++;
-	if (hv.old_q != VQ_EXACT || hv.new_q != VQ_EXACT) {
-		s->unsure++;
-		if (site)
-			site->unsure++;
-	} else if (hv.old_value == hv.new_value) {
-		s->silent++;
-		if (site)
-			site->silent++;
-	}
-	return HWBP_SAMPLER_RELEASE;
+	count_write(s, site, judged(&hv));
+	if (chain == &scratch)
+		return HWBP_SAMPLER_RELEASE; /* an older arming's: ignored */
+	return ++c->burst >= BURST ? HWBP_SAMPLER_RELEASE : HWBP_SAMPLER_KEEP;
 }
 
 /* ---- the run ---- */
@@ -361,15 +407,18 @@ static int start_sampler(struct silent *s)
 	return 0;
 }
 
-/* Records the rings dropped break the chains of writes (an old value
- * would be one the dropped write replaced): start them again. */
+/* Records the rings dropped (or that no sample claimed) break the value
+ * chains (an old value would be one a dropped write replaced): start
+ * them again. */
 static void forget_after_loss(struct silent *s)
 {
 	HWBP_OPTS(hwbp_sampler_stats, st);
 
-	if (hwbp_sampler_get_stats(s->sampler, &st) || st.lost == s->lost)
+	if (hwbp_sampler_get_stats(s->sampler, &st) ||
+	    (st.lost == s->lost && st.unmatched == s->unmatched))
 		return;
 	s->lost = st.lost;
+	s->unmatched = st.unmatched;
 	for (int i = 0; i < s->ncands; i++)
 		s->cands[i].chain.quality = VQ_APPROX;
 }
@@ -528,9 +577,6 @@ static int start(struct silent *s)
 			 strerror(-err));
 		return EXIT_RUNTIME;
 	}
-	s->code = (struct code_source){ .read = syms_code_read,
-					.function_start = syms_code_start,
-					.ctx = s->syms, .id = 1 };
 	s->values = values_new();
 	if (!s->values)
 		return EXIT_RUNTIME;

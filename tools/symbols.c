@@ -910,16 +910,6 @@ size_t syms_read_code(struct syms *s, uint64_t addr, void *buf, size_t len)
 	return 0;
 }
 
-size_t syms_code_read(void *ctx, uint64_t addr, void *buf, size_t len)
-{
-	return syms_read_code(ctx, addr, buf, len);
-}
-
-uint64_t syms_code_start(void *ctx, uint64_t addr)
-{
-	return syms_function_start(ctx, addr);
-}
-
 /* Is section shndx of elf writable data (.data, .bss, not code)? */
 static bool writable_data(Elf *elf, GElf_Word shndx)
 {

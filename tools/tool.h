@@ -104,22 +104,11 @@ typedef void (*data_object_fn)(const char *name, uint64_t addr, uint64_t size,
 int syms_data_objects(struct syms *s, data_object_fn fn, void *ctx);
 /* The start of the function containing addr, or 0. */
 uint64_t syms_function_start(struct syms *s, uint64_t addr);
-/* The two above as a struct code_source's read and function_start (ctx:
- * the struct syms). */
-size_t syms_code_read(void *ctx, uint64_t addr, void *buf, size_t len);
-uint64_t syms_code_start(void *ctx, uint64_t addr);
+
 
 /* ---- codemap.c: code addresses to names, per address space ---- */
 
-/* The code of one address space, for decoders: bytes from the ELF files
- * (alive after the process), the start of the function holding addr (0:
- * unknown), and an id that changes with the module set (cache key). */
-struct code_source {
-	size_t (*read)(void *ctx, uint64_t addr, void *buf, size_t len);
-	uint64_t (*function_start)(void *ctx, uint64_t addr);
-	void *ctx;
-	uint64_t id;
-};
+struct code_source; /* (values.c's, below) */
 
 struct codemap;
 /* Kernel addresses are described by this callback (kallsyms), if any. */
@@ -166,36 +155,64 @@ struct access {
 	uint64_t insn_addr; /* its address */
 	uint32_t insn_len;
 	char mnemonic[24];
-	bool mem_known;    /* mem_addr computed from registers */
+	bool mem_known;    /* mem_addr known without registers (rip-relative) */
 	uint64_t mem_addr;
-	uint32_t mem_size;
+	uint32_t mem_size; /* the memory it writes (else the one it reads) */
 	bool reads, writes;
+	bool reads_other;  /* it also reads other memory (movs, push mem) */
 };
 
 enum vquality { VQ_NONE = 0, VQ_APPROX, VQ_EXACT };
 
-/* A location's bytes as the sequence of hits left them. */
+/* A location's bytes as the sequence of hits left them.  VQ_NONE: unknown
+ * (the next write that is not computed from them re-reads the memory; set
+ * it after lost records to start again from memory). */
 struct value_chain {
 	uint8_t bytes[8];
 	enum vquality quality;
 };
 
-struct values;
-struct values *values_new(void);
-void values_free(struct values *v);
-/* Decode the instruction that ended at `ip` in the code cs (cached by
- * cs->id and ip). */
-void values_decode(struct values *v, const struct code_source *cs,
-		   uint64_t ip, struct access *out);
-/* Apply a write hit at `ip` to `chain` (the watched [addr, addr+len)):
- * old is the value before, new after, each with its quality.  `regs` are the
- * sampled registers (NULL if none); `mem` reads the target's memory now. */
+/* Where values.c gets code from: the caller picks the address space (a
+ * hit in a forked or exec'd child, or read after the process exited,
+ * decodes from the ELF files mapped where it hit). */
+struct code_source {
+	/* code bytes at addr (from the ELF file); the count read */
+	size_t (*read)(void *ctx, uint64_t addr, void *buf, size_t len);
+	/* the start of the function containing addr; 0: unknown (then the
+	 * instruction is decoded backward from the IP) */
+	uint64_t (*function_start)(void *ctx, uint64_t addr);
+	/* optional (NULL): bytes that cannot change while the program runs
+	 * (read-only data of its ELF files), 0 for writable memory; makes
+	 * `movs` from constants exact */
+	size_t (*read_const)(void *ctx, uint64_t addr, void *buf, size_t len);
+	void *ctx;
+	uint64_t id;  /* distinct per address-space layout: part of the key of
+		       * the decode cache */
+};
+
+/* Whether a write changed the watched bytes, when the instruction alone
+ * tells (add $1: changed; bts: its CF says) or both values are exact. */
+enum vchange { VC_UNKNOWN = 0, VC_SAME, VC_CHANGED };
+
+/* A write hit's values: old before, new after, each with its quality. */
 struct hit_values {
 	uint64_t old_value, new_value;
 	enum vquality old_q, new_q;
-	bool old_revealed; /* old_value comes from the instruction itself
-			    * (xadd, cmpxchg): exact whatever came before */
+	enum vchange change;
+	bool new_from_old; /* computed from the old value (inc, add, shl ...) */
 };
+
+struct values;
+struct values *values_new(void);
+void values_free(struct values *v);
+/* Decode the instruction that ended at `ip` (cached by (cs->id, ip)). */
+void values_decode(struct values *v, const struct code_source *cs,
+		   uint64_t ip, struct access *out);
+/* Apply a write hit at `ip` to `chain` (the watched [addr, addr+len)).
+ * `regs` are the sampled registers (SAMPLED_REGS_MASK, NULL if none);
+ * `mem` reads the target's memory now (for values the instruction does
+ * not give: approximate).  An approximate old value gives an approximate
+ * new one by the same operation (+1 stays +1). */
 void values_apply(struct values *v, const struct code_source *cs, uint64_t ip,
 		  const uint64_t *regs, uint64_t addr, uint32_t len,
 		  struct value_chain *chain,
