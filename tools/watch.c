@@ -603,6 +603,8 @@ static void on_signal(struct watch *w, int sfd)
 
 	while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGCHLD) {
+			/* the guard's stops first (target.c), then exits */
+			target_handle_events(&w->target);
 			if (target_poll_exit(&w->target, false))
 				w->stop = true;
 			continue;
@@ -951,6 +953,7 @@ int watch_run(const struct watch_cfg *c)
 		target_poll_exit(&w.target, true);
 	rc = target_exit_code(&w.target);
 	cleanup(&w);
+	target_release(&w.target); /* attached: nothing armed now, let go */
 	close(sfd);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return rc;
