@@ -603,8 +603,10 @@ static bool icebp_at(const unsigned char code[16], size_t have, uint64_t pc)
 	return true;
 }
 
-/* The 16 bytes ending with the one at pc (fewer near a mapping's start);
- * how many were read. */
+#endif
+
+/* The 16 bytes ending with the one at pc (fewer near a mapping's start:
+ * then only the last 2); how many were read. */
 static size_t code_around(pid_t tid, uint64_t pc, unsigned char code[16])
 {
 	struct iovec local = { code, 16 }, remote = { (void *)(pc - 15), 16 };
@@ -615,38 +617,51 @@ static size_t code_around(pid_t tid, uint64_t pc, unsigned char code[16])
 	remote = (struct iovec){ (void *)(pc - 1), 2 };
 	return process_vm_readv(tid, &local, 1, &remote, 1, 0) == 2 ? 2 : 0;
 }
-#endif
 
 /*
  * The SIGTRAP a debug exception with no cause produces (send_sigtrap with
- * get_si_code(0) = TRAP_BRKPT, si_addr = the PC), that is neither the
- * program's int3 (SI_KERNEL), a single step (TRAP_TRACE), a perf sigtrap
- * (TRAP_PERF), a ptrace breakpoint (its DR6 bit), a signal sent by a
- * process (SI_USER, SI_TKILL...), nor an icebp instruction.
+ * get_si_code(0) = TRAP_BRKPT, si_addr = the PC), told from everything
+ * else: the program's int3 (SI_KERNEL), a single step (TRAP_TRACE), a perf
+ * sigtrap (TRAP_PERF), a hardware breakpoint (TRAP_HWBKPT, or a cause in
+ * ptrace's virtual DR6), a signal a process sent (SI_USER, SI_TKILL...),
+ * an icebp instruction.  Pure, for tests on recorded stops: code is the 16
+ * bytes ending with the one at pc (have of them read, from the end).
  */
-static bool spurious_trap(pid_t tid, const siginfo_t *si)
+static bool trap_without_cause(int code_, uint64_t addr, uint64_t pc,
+			       unsigned long dr6, const unsigned char code[16],
+			       size_t have)
 {
 #if defined(__x86_64__)
-	unsigned char code[16];
-	uint64_t pc;
-	size_t have;
-	long dr6;
-
-	if (si->si_signo != SIGTRAP || si->si_code != TRAP_BRKPT ||
-	    arch_get_pc(tid, &pc) || (uint64_t)(uintptr_t)si->si_addr != pc)
-		return false;
-	errno = 0;
-	dr6 = ptrace(PTRACE_PEEKUSER, tid,
-		     (void *)offsetof(struct user, u_debugreg[6]), NULL);
-	if (errno || ((unsigned long)dr6 & DR6_CAUSE_BITS))
-		return false;
-	have = code_around(tid, pc, code);
-	return have && !icebp_at(code, have, pc);
+	return code_ == TRAP_BRKPT && addr == pc && !(dr6 & DR6_CAUSE_BITS) &&
+	       have >= 2 && !icebp_at(code, have, pc);
 #else
-	(void)tid;
-	(void)si;
+	(void)code_, (void)addr, (void)pc, (void)dr6, (void)code;
+	(void)have;
 	return false; /* arm64 reports its watchpoints differently */
 #endif
+}
+
+/* Is the SIGTRAP tid is stopped for one with no cause?  (Its registers,
+ * virtual DR6 and code, read through ptrace.) */
+static bool spurious_trap(pid_t tid, const siginfo_t *si)
+{
+	unsigned char code[16] = { 0 };
+	uint64_t pc;
+	long dr6 = 0;
+
+	if (si->si_signo != SIGTRAP || si->si_code != TRAP_BRKPT ||
+	    arch_get_pc(tid, &pc))
+		return false;
+#if defined(__x86_64__)
+	errno = 0;
+	dr6 = ptrace(PTRACE_PEEKUSER, tid, (void *)offsetof(struct user,
+							    u_debugreg[6]), NULL);
+	if (errno)
+		return false;
+#endif
+	return trap_without_cause(si->si_code, (uint64_t)(uintptr_t)si->si_addr,
+				  pc, (unsigned long)dr6, code,
+				  code_around(tid, pc, code));
 }
 
 static bool job_control_sig(int sig)
@@ -867,10 +882,10 @@ static int stop_all(struct target *t, bool all)
 
 int target_pause(struct target *t)
 {
-	if (!t->guard)
-		return -EOPNOTSUPP;
 	if (t->exited)
 		return -ESRCH;
+	if (!t->guard)
+		return -EOPNOTSUPP;
 	return stop_all(t, false);
 }
 

@@ -22,13 +22,20 @@
  *                            the parent's SIGCHLD and waitpid see it
  *   cmd_guard exit N         exit N (after storing `counter` once)
  *   cmd_guard kill SIG       killed by signal SIG
- *   cmd_guard loop MS        "ready PID", stores `counter` every ms for MS
- *                            ms, a fake SIGTRAP every 10 ms; exits 0
+ *   cmd_guard loop MS [T]    "ready PID", stores `counter` every ms for MS
+ *                            ms, a fake SIGTRAP every 10 ms while it has
+ *                            a tracer (the guard; not if T is 0), counts
+ *                            SIGUSR1s; "traps T usr1 U", exits 0
+ *   cmd_guard spin N MS      "ready PID", N threads spinning in user mode
+ *                            (no syscall) for MS ms; "spun N"
+ *   cmd_guard churn MS       "ready PID", new threads (one at a time) for
+ *                            MS ms; "threads N"
  *
  * Every store to `counter` is one store (-O0): the tests count them.
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,8 +125,8 @@ static int own(void)
 static void *worker(void *arg)
 {
 	(void)arg;
-	for (int i = 0; i < 1000; i++)
-		counter++;
+	for (int i = 0; i < 1000; i++) /* lock add: one store, none lost */
+		__atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
 	fake_trap();
 	return NULL;
 }
@@ -174,22 +181,96 @@ static long long now_ms(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO: no syscall */
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-static int loop(int ms)
+/* A tracer is attached (TracerPid in /proc/self/status). */
+static bool traced(void)
+{
+	char line[256];
+	bool yes = false;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "TracerPid:", 10))
+			yes = atoi(line + 10) != 0;
+	if (f)
+		fclose(f);
+	return yes;
+}
+
+static volatile sig_atomic_t usr1;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	usr1++;
+}
+
+static int loop(int ms, bool fake)
 {
 	long long end = now_ms() + ms;
+	int traps = 0;
 
+	signal(SIGUSR1, on_usr1);
 	printf("ready %d\n", (int)getpid());
-	fflush(stdout);
 	for (int i = 0; now_ms() < end; i++) {
 		counter++;
-		if (i % 10 == 0)
+		if (fake && i % 10 == 0 && traced()) {
 			fake_trap();
+			traps++;
+		}
 		usleep(1000);
 	}
+	printf("traps %d usr1 %d\n", traps, (int)usr1);
+	return 0;
+}
+
+static long long spin_end;
+
+static void *spinner(void *arg)
+{
+	(void)arg;
+	while (now_ms() < spin_end)
+		;
+	return NULL;
+}
+
+static void *nothing(void *arg)
+{
+	return arg;
+}
+
+static int spin(int n, int ms)
+{
+	pthread_t th[256];
+
+	if (n > 256)
+		return 2;
+	spin_end = now_ms() + ms;
+	for (int i = 0; i < n; i++)
+		pthread_create(&th[i], NULL, spinner, NULL);
+	printf("ready %d\n", (int)getpid());
+	for (int i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	printf("spun %d\n", n);
+	return 0;
+}
+
+static int churn(int ms)
+{
+	long long end = now_ms() + ms;
+	int n = 0;
+
+	printf("ready %d\n", (int)getpid());
+	for (; now_ms() < end; n++) {
+		pthread_t t;
+
+		pthread_create(&t, NULL, nothing, NULL);
+		pthread_join(t, NULL);
+	}
+	printf("threads %d\n", n);
 	return 0;
 }
 
@@ -228,7 +309,11 @@ int main(int argc, char **argv)
 		pause();
 	}
 	if (!strcmp(mode, "loop"))
-		return loop(a);
+		return loop(a, argc < 4 || b != 0);
+	if (!strcmp(mode, "spin"))
+		return spin(a, b);
+	if (!strcmp(mode, "churn"))
+		return churn(a);
 	fprintf(stderr, "cmd_guard: unknown mode '%s'\n", mode);
 	return 2;
 }
