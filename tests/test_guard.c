@@ -176,6 +176,26 @@ Test(guard, drops_every_sigtrap_with_no_cause, .timeout = 30)
 	free_run(&r);
 }
 
+/* hwbp silent launches through target.c too: guarded the same way. */
+Test(guard, hwbp_silent_guards_its_command, .timeout = 30)
+{
+	struct run r;
+
+	REQUIRE_X86();
+	TU_REQUIRE_BREAKPOINTS();
+	r = HWBP("silent", "counter", "--", helper("cmd_guard"), "spurious",
+		 "3");
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.out, "survived 3\n"), "%s", r.out);
+	cr_assert(strstr(r.err, "guard: 3 SIGTRAPs with no cause"), "%s", r.err);
+	free_run(&r);
+	r = HWBP("silent", "--no-guard", "counter", "--", helper("cmd_guard"),
+		 "spurious", "3");
+	cr_assert_eq(r.status, 128 + SIGTRAP, "--no-guard: exit %d: %s",
+		     r.status, r.err);
+	free_run(&r);
+}
+
 /* int3 (SI_KERNEL), raise (SI_TKILL) and an icebp reach the program's own
  * handler; the fake one does not.  Unguarded, the handler sees it too. */
 Test(guard, the_programs_own_sigtraps_pass_through, .timeout = 30)
