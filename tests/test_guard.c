@@ -284,6 +284,23 @@ Test(guard, exit_status_and_death_by_signal_pass_through, .timeout = 30)
 	free_run(&r);
 }
 
+/* A program that ptraces (strace here) could not trace its children under
+ * the guard: hwbp sees ptrace in its imports and watches it unguarded. */
+Test(guard, a_program_that_ptraces_runs_unguarded, .timeout = 30)
+{
+	struct run r;
+
+	TU_REQUIRE_BREAKPOINTS();
+	TU_REQUIRE(access("/usr/bin/strace", X_OK) == 0,
+		   "no /usr/bin/strace (Debian package strace)");
+	r = HWBP("watch", "--count", "0x10000", "--", "/usr/bin/strace", "-f",
+		 "-o", "/dev/null", helper("cmd_guard"), "exit", "6");
+	cr_assert_eq(r.status, 6, "exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.err, "hwbp: note: no guard for the command: it uses "
+			 "ptrace itself (ptrace)"), "%s", r.err);
+	free_run(&r);
+}
+
 /* ---- attached, detached, hwbp killed ---- */
 
 /* Attached: every thread seized (TracerPid), the fake traps dropped; on

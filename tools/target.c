@@ -22,6 +22,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gelf.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -56,6 +57,7 @@ static void wait_report(uint64_t deadline);
 static void guard_track(struct target *t, pid_t tid, bool stopped);
 static int guard_seize_all(struct target *t, char *why, size_t wl);
 static void explain_eperm(pid_t pid, char *why, size_t wl);
+static bool ptraces_itself(pid_t pid, char *why, size_t wl);
 
 /*
  * execvp without its fallback: execvp runs a file the kernel cannot execute
@@ -214,6 +216,11 @@ int target_launch(char **argv, bool unused, struct target *t, char *msg,
 			 argv[0]);
 		return EXIT_RUNTIME;
 	}
+	if (seized && ptraces_itself(t->pid, msg, ml)) {
+		fprintf(stderr, "hwbp: note: no guard for the command: %s\n",
+			msg);
+		return 0; /* seized until target_resume detaches */
+	}
 	if (seized && !(t->guard = guard_new())) {
 		snprintf(msg, ml, "one guarded target per process");
 		return EXIT_RUNTIME;
@@ -298,6 +305,11 @@ static void guard_attach(struct target *t)
 
 	if (!guard_wanted)
 		return;
+	if (ptraces_itself(t->pid, why, sizeof(why))) {
+		fprintf(stderr, "hwbp: note: no guard for process %d: %s\n",
+			(int)t->pid, why);
+		return;
+	}
 	if ((t->guard = guard_new()) && guard_seize_all(t, why, sizeof(why)) == 0)
 		return;
 	if (!t->guard)
@@ -397,6 +409,89 @@ int target_exit_code(const struct target *t)
 }
 
 /* ---- the guard ---- */
+
+/* A dynamic symbol or needed library that says "this program ptraces". */
+static const char *ptrace_user(const char *name)
+{
+	static const char *const marks[] = {
+		"ptrace",                     /* gdb, strace, crash reporters */
+		"__asan_init", "__lsan_",     /* LeakSanitizer's leak check */
+		"libasan.so", "liblsan.so", "libhwasan.so",
+	};
+
+	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+		if (!strncmp(name, marks[i], strlen(marks[i])) &&
+		    (i || !name[6])) /* "ptrace" exactly */
+			return marks[i];
+	return NULL;
+}
+
+/* The first mark in a SHT_DYNSYM/SYMTAB (names) or SHT_DYNAMIC (needed
+ * libraries) section. */
+static const char *section_mark(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh)
+{
+	Elf_Data *d = elf_getdata(scn, NULL);
+	const char *name, *mark;
+	size_t n;
+
+	if (!d || !sh->sh_entsize)
+		return NULL;
+	n = sh->sh_size / sh->sh_entsize;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Sym sym;
+		GElf_Dyn dyn;
+
+		if (sh->sh_type == SHT_DYNAMIC) {
+			if (!gelf_getdyn(d, (int)i, &dyn) || dyn.d_tag != DT_NEEDED)
+				continue;
+			name = elf_strptr(elf, sh->sh_link, dyn.d_un.d_val);
+		} else {
+			if (!gelf_getsym(d, (int)i, &sym))
+				continue;
+			name = elf_strptr(elf, sh->sh_link, sym.st_name);
+		}
+		if (name && (mark = ptrace_user(name)))
+			return mark;
+	}
+	return NULL;
+}
+
+/*
+ * Does the program use ptrace itself?  Only one tracer per thread: under
+ * the guard gdb or strace could not trace their children, and the leak
+ * check of LeakSanitizer (it ptraces its own threads at exit) would fail.
+ * Judged from the executable: it calls ptrace(), or is built with ASan or
+ * LSan.
+ */
+static bool ptraces_itself(pid_t pid, char *why, size_t wl)
+{
+	const char *mark = NULL;
+	char path[64];
+	Elf_Scn *scn = NULL;
+	Elf *elf;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	if (elf_version(EV_CURRENT) == EV_NONE ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	if ((elf = elf_begin(fd, ELF_C_READ, NULL))) {
+		while (!mark && (scn = elf_nextscn(elf, scn))) {
+			GElf_Shdr sh;
+
+			if (gelf_getshdr(scn, &sh) &&
+			    (sh.sh_type == SHT_DYNSYM || sh.sh_type == SHT_SYMTAB ||
+			     sh.sh_type == SHT_DYNAMIC))
+				mark = section_mark(elf, scn, &sh);
+		}
+		elf_end(elf);
+	}
+	close(fd);
+	if (mark)
+		snprintf(why, wl, "it uses ptrace itself (%s), and a thread has "
+			 "one tracer: watched without the guard", mark);
+	return mark != NULL;
+}
 
 /*
  * A seized thread or process.  RUNNING: hwbp holds nothing (it runs, or

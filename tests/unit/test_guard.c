@@ -87,7 +87,24 @@ Test(guard_rule, an_icebp_is_the_programs_own)
 				     16));
 }
 
-#else
+#endif
+
+/* What says "this program ptraces" in its symbols and needed libraries. */
+Test(guard_rule, programs_that_ptrace_are_known_by_their_imports)
+{
+	static const char *const yes[] = { "ptrace", "__asan_init",
+		"__lsan_do_leak_check", "libasan.so.8", "liblsan.so.0",
+		"libhwasan.so" };
+	static const char *const no[] = { "ptraces", "ptrace_scope",
+		"__asan", "libc.so.6", "main", "" };
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		cr_assert_not_null(ptrace_user(yes[i]), "%s", yes[i]);
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		cr_assert_null(ptrace_user(no[i]), "%s", no[i]);
+}
+
+#if !defined(__x86_64__)
 
 Test(guard_rule, not_on_this_cpu)
 {
