@@ -648,17 +648,21 @@ static int guard_seize_all(struct target *t, char *why, size_t wl)
 			if (tid <= 0 || task_find(t->guard, tid))
 				continue;
 			if (ptrace(PTRACE_SEIZE, tid, NULL,
-				   (void *)(long)SEIZE_OPTS) &&
-			    !(errno == EPERM && /* cloned by a seized thread */
-			      status_field(tid, "TracerPid:") == getpid())) {
-				if (errno == ESRCH)
+				   (void *)(long)SEIZE_OPTS)) {
+				int err = errno;
+
+				if (err == ESRCH)
 					continue; /* it ended meanwhile */
-				if (errno == EPERM)
-					explain_eperm(t->pid, why, wl);
-				else
-					snprintf(why, wl, "%s", strerror(errno));
-				closedir(d);
-				return -EPERM;
+				if (err != EPERM || /* or cloned by a seized one */
+				    status_field(tid, "TracerPid:") != getpid()) {
+					if (err == EPERM)
+						explain_eperm(t->pid, why, wl);
+					else
+						snprintf(why, wl, "%s",
+							 strerror(err));
+					closedir(d);
+					return -err;
+				}
 			}
 			if (!task_add(t->guard, tid)) {
 				snprintf(why, wl, "out of memory");
