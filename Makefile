@@ -91,17 +91,17 @@ $(BUILD)/examples/%: examples/%.c $(SHLIB) include/hwbp.h
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) $< -o $@ $(LINK_LIB)
 
 tests: $(TEST_BIN) $(UNIT_BIN) $(TEST_HELPERS) $(TOOL)
-$(TEST_BIN): $(TEST_SRC) $(wildcard tests/*.h) $(SHLIB)
+$(TEST_BIN): $(TEST_SRC) $(wildcard tests/*.h) $(SHLIB) tools/target.c tools/arch.c
 	@mkdir -p $(@D)
-	$(CC) $(ALLCFLAGS) -O1 $(TEST_SRC) -o $@ $(LINK_LIB) -lcriterion -lZydis -ljson-c -lm
+	$(CC) $(ALLCFLAGS) -O1 $(TEST_SRC) -o $@ $(LINK_LIB) -lcriterion -lZydis -ljson-c -lm -lelf
 
 # Decoders on recorded data, built from the sources (hidden functions
-# are reachable): the library's, the command's Intel PT decoder and its
-# stored values (tools/values.c).
-$(UNIT_BIN): $(wildcard tests/unit/*.c tests/unit/*.h) $(LIB_SRC) src/internal.h tools/branches.c tools/values.c tools/tool.h include/hwbp.h
+# are reachable): the library's, the command's Intel PT decoder, its
+# stored values (tools/values.c) and the guard's decisions (target.c).
+$(UNIT_BIN): $(wildcard tests/unit/*.c tests/unit/*.h) $(LIB_SRC) src/internal.h tools/branches.c tools/values.c tools/tool.h include/hwbp.h tools/target.c tools/arch.c
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) -O1 $(wildcard tests/unit/*.c) $(LIB_SRC) tools/branches.c \
-		tools/values.c -o $@ -lcriterion -lZydis -lipt -lpthread
+		tools/values.c -o $@ -lcriterion -lZydis -lipt -lpthread -lelf
 
 # Programs the tests run (and watch): -O0 so every store in the source is
 # one store in the binary.  Never sanitized: they are the watched, not the

@@ -584,9 +584,12 @@ static void wait_ended(pid_t pid)
 static void read_after_exit_as(struct oracle *o, const char *const *mode,
 			       const char *const *watch, bool launched)
 {
-	const char *hargs[MAX_ARGS + 1] = { "watch", "--json", "-o", o->json };
+	/* --no-guard: hwbp is stopped on purpose; under the guard its
+	 * target's signals would wait for it (man hwbp, GUARD). */
+	const char *hargs[MAX_ARGS + 1] = { "watch", "--no-guard", "--json",
+					    "-o", o->json };
 	const char *targs[MAX_ARGS + 1] = { "wait" };
-	int nt = 1, nh = 4, target_pid;
+	int nt = 1, nh = 5, target_pid;
 	char line[64], pid[16];
 	struct proc target, hw;
 	struct run tr, hr;
@@ -679,7 +682,9 @@ static void lose_mid_run(struct oracle *o, const char *const *mode)
 	read_line(target.out, line, sizeof(line));
 	cr_assert_eq(sscanf(line, "ready %d", &target_pid), 1, "'%s'", line);
 	snprintf(pid, sizeof(pid), "%d", target_pid);
-	hw = START("watch", "--json", "-o", o->json, "ovar", "-p", pid);
+	/* --no-guard: hwbp is stopped on purpose (read_after_exit_as) */
+	hw = START("watch", "--no-guard", "--json", "-o", o->json, "ovar",
+		   "-p", pid);
 	wait_all_armed(hw.pid, get_nprocs());
 	cr_assert_eq(kill(hw.pid, SIGSTOP), 0);
 	cr_assert_eq(kill(target.pid, SIGUSR1), 0);

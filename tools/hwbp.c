@@ -49,6 +49,9 @@ static const char watch_usage[] =
 "      --policy P     more locations than debug registers: pinned (fail),\n"
 "                     rr (time slices; the default then) or reservoir\n"
 "      --quantum MS   rr time slice in milliseconds (default 10)\n"
+"      --no-guard     do not keep the target's threads under ptrace (the\n"
+"                     guard: it suppresses the SIGTRAPs a host that loses\n"
+"                     a hit's debug status sends; see hwbp(1))\n"
 "  -h, --help         this help\n"
 "\n"
 "Exit status: the command's when hwbp launched it; 2 usage; 1 runtime error.\n";
@@ -71,6 +74,7 @@ static const char silent_usage[] =
 "      --window MS    free every register every MS milliseconds (default 20)\n"
 "      --seed N       random seed (default 1): the same run, the same picks\n"
 "      --top N        code locations shown (default 20)\n"
+"      --no-guard     do not keep the target's threads under ptrace\n"
 "  -o, --output FILE  write the report to FILE\n"
 "  -h, --help         this help\n"
 "\n"
@@ -141,7 +145,7 @@ static int parse_cpus(const char *text, struct watch_cfg *c)
 
 enum { O_RW = 256, O_EXEC, O_TID, O_NOFOLLOW, O_JSON, O_BT, O_COUNT, O_IF,
        O_MAX, O_CPU, O_KERNEL, O_RING, O_READ, O_POLICY, O_QUANTUM,
-       O_SWITCHES, O_BRANCHES };
+       O_SWITCHES, O_BRANCHES, O_NOGUARD };
 
 static const struct option watch_opts[] = {
 	{ "write", no_argument, NULL, 'w' },
@@ -164,6 +168,7 @@ static const struct option watch_opts[] = {
 	{ "quantum", required_argument, NULL, O_QUANTUM },
 	{ "switches", no_argument, NULL, O_SWITCHES },
 	{ "branches", no_argument, NULL, O_BRANCHES },
+	{ "no-guard", no_argument, NULL, O_NOGUARD },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -254,6 +259,7 @@ static int parse_option(int opt, struct watch_cfg *c, const char **output,
 	case O_BRANCHES: c->branches = true; return 0;
 	case O_COUNT: c->count = true; return 0;
 	case O_KERNEL: c->kernel = true; return 0;
+	case O_NOGUARD: target_set_guard(false); return 0;
 	case O_IF:
 		if (cond_parse(optarg, &c->cond, msg, sizeof(msg)))
 			return usage_error("%s", msg);
@@ -353,7 +359,7 @@ static int cmd_watch(int argc, char **argv)
 	return err;
 }
 
-enum { S_JSON = 256, S_PMU, S_PERIOD, S_WINDOW, S_SEED, S_TOP };
+enum { S_JSON = 256, S_PMU, S_PERIOD, S_WINDOW, S_SEED, S_TOP, S_NOGUARD };
 
 static const struct option silent_opts[] = {
 	{ "pid", required_argument, NULL, 'p' },
@@ -363,6 +369,7 @@ static const struct option silent_opts[] = {
 	{ "window", required_argument, NULL, S_WINDOW },
 	{ "seed", required_argument, NULL, S_SEED },
 	{ "top", required_argument, NULL, S_TOP },
+	{ "no-guard", no_argument, NULL, S_NOGUARD },
 	{ "output", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -394,6 +401,7 @@ static int parse_silent_option(int opt, struct silent_cfg *c,
 		return err;
 	case S_JSON: c->json = true; return 0;
 	case S_PMU: c->pmu = true; return 0;
+	case S_NOGUARD: target_set_guard(false); return 0;
 	case S_PERIOD:
 		err = parse_range("--period", 1, 10000000, &v);
 		c->period_us = (uint32_t)v;

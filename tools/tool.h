@@ -220,12 +220,14 @@ void values_apply(struct values *v, const struct code_source *cs, uint64_t ip,
 		  void *mem_ctx, struct hit_values *out);
 
 /* ---- target.c: the watched program ---- */
+struct guard;
 struct target {
 	pid_t pid;
 	bool launched;   /* we started it (and report its exit status) */
 	bool exited;
 	int status;      /* wait status once exited */
 	int pidfd;       /* readable when an attached process exits (-1) */
+	struct guard *guard; /* its threads seized (NULL: not guarded) */
 };
 /* Start argv stopped at its first instruction (exec); 0 or exit status. */
 int target_launch(char **argv, bool no_aslr_change, struct target *t,
@@ -233,15 +235,39 @@ int target_launch(char **argv, bool no_aslr_change, struct target *t,
 /* Run a launched program (still stopped at exec) to its entry point, so
  * the libraries it needs are mapped; it stays stopped there. */
 int target_run_to_entry(struct target *t, char *msg, size_t ml);
-/* Let the launched program run (ptrace detach). */
+/* Let the launched program run (guarded: resumed; else ptrace detach). */
 int target_resume(struct target *t);
 int target_attach(pid_t pid, struct target *t, char *msg, size_t ml);
 /* Read the target's memory now (process_vm_readv). */
 bool target_read(uint64_t addr, void *buf, size_t len, void *ctx);
-/* Reap a launched target if it has exited; true once it has. */
+/* Handle the guard's events, then reap a launched target if it has
+ * exited; true once it has.  block: wait for it (releasing it first). */
 bool target_poll_exit(struct target *t, bool block);
 /* The exit code hwbp should return for the target's wait status. */
 int target_exit_code(const struct target *t);
+/*
+ * The guard (GUARD in hwbp(1)): launch and attach seize every thread with
+ * ptrace unless target_set_guard(false) was called first (--no-guard) or
+ * ptrace is not permitted (said on stderr), and suppress the SIGTRAPs a
+ * hit whose debug status the host lost produces.  ptrace requests must
+ * come from the thread that seized: call these on hwbp's main thread.
+ */
+void target_set_guard(bool on);
+/* On SIGCHLD: every stop and exit waiting (waitpid __WALL|WNOHANG):
+ * resume what stopped (unless paused), suppress spurious SIGTRAPs, track
+ * new threads and children.  1 once the main process exited, else 0. */
+int target_handle_events(struct target *t);
+/* Stop every thread (PTRACE_INTERRUPT) and return when all are stopped:
+ * 0, -ETIMEDOUT after 0.5 s (the rest stop when they can), -ESRCH (it
+ * exited), -EOPNOTSUPP (not guarded).  Signals and new threads that come
+ * meanwhile wait for target_continue. */
+int target_pause(struct target *t);
+int target_continue(struct target *t);
+/* Detach every thread (each with its pending signal) and free the guard;
+ * says on stderr how many SIGTRAPs were suppressed.  No-op unguarded. */
+void target_release(struct target *t);
+/* SIGTRAPs suppressed so far. */
+uint64_t target_spurious(const struct target *t);
 
 /* ---- output.c ---- */
 struct frame {

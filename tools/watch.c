@@ -352,6 +352,8 @@ static bool on_signal(struct watch *w, int sfd)
 
 	while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGCHLD) {
+			/* the guard's stops first (target.c), then exits */
+			target_handle_events(&w->target);
 			stop |= target_poll_exit(&w->target, false);
 			continue;
 		}
@@ -390,10 +392,10 @@ static void loop(struct watch *w, int sfd)
 	close(ep);
 }
 
-/* The end of the run: stop counting, read the rings a last time, let the
- * processor finish.  The kernel's counts are taken before the last read,
- * so records read after can only shrink the difference (count_lost). */
-static void finish_reading(struct watch *w)
+/* The end of the run: stop counting, read the rings a last time.  The
+ * kernel's counts are taken before the last read, so records read after
+ * can only shrink the difference (count_lost). */
+static void stop_reading(struct watch *w)
 {
 	for (int i = 0; i < w->nbps && !w->cfg->count; i++)
 		hwbp_disable(w->bps[i]);
@@ -403,6 +405,11 @@ static void finish_reading(struct watch *w)
 	if (w->stream)
 		stream_finish(w->stream);
 	atomic_store(&w->final, true);
+}
+
+/* The processor's last records (it works from the stream alone). */
+static void join_processor(struct watch *w)
+{
 	if (w->processing) {
 		pthread_join(w->processor, NULL);
 		w->processing = false;
@@ -425,8 +432,9 @@ static void close_handles(struct watch *w)
 static void cleanup(struct watch *w)
 {
 	if (w->stream && !atomic_load(&w->final))
-		finish_reading(w);
+		stop_reading(w);
 	close_handles(w);
+	join_processor(w);
 	stream_free(w->stream);
 	for (int i = 0; i < w->cfg->nlocs; i++) {
 		free(w->locs[i].type.enums);
@@ -552,8 +560,8 @@ static void account_sched(struct watch *w)
 	if (hwbp_sched_get_stats(w->sched, &now))
 		return;
 	seen = now.records + now.lost;
-	w->sum.lost += now.lost +
-		       (w->before.counted > seen ? w->before.counted - seen : 0);
+	w->lost += now.lost +
+		   (w->before.counted > seen ? w->before.counted - seen : 0);
 	w->cov = calloc((size_t)w->cfg->nlocs, sizeof(*w->cov));
 	for (int i = 0; i < w->cfg->nlocs; i++) {
 		HWBP_OPTS(hwbp_watch_stats, st);
@@ -561,10 +569,9 @@ static void account_sched(struct watch *w)
 		if (!w->watches[i] || hwbp_watch_get_stats(w->watches[i], &st))
 			continue;
 		if (w->cov && st.armed_ns < st.total_ns)
-			w->cov[w->sum.ncov++] = (struct coverage){
+			w->cov[w->ncov++] = (struct coverage){
 				w->locs[i].name, st.armed_ns, st.total_ns };
 	}
-	w->sum.cov = w->cov;
 }
 
 static void count_lost(struct watch *w)
@@ -587,8 +594,7 @@ static void count_lost(struct watch *w)
 		if (!hwbp_read_count(w->bps[i], &n))
 			hits += n;
 	}
-	w->sum.lost += lost + (hits > records + lost ? hits - records - lost
-						     : 0);
+	w->lost += lost + (hits > records + lost ? hits - records - lost : 0);
 }
 
 /* --count: the kernel's counts, before the handles go. */
@@ -604,9 +610,8 @@ static void read_counts(struct watch *w)
 
 		hwbp_read_count(w->bps[i], &n);
 		counts[w->bp_loc[i]] += n;
-		w->sum.hits += n;
 	}
-	w->sum.counts = counts;
+	w->counts = counts;
 }
 
 static void finish(struct watch *w)
@@ -620,13 +625,20 @@ static void finish(struct watch *w)
 	}
 	if (w->stream)
 		stream_get_stats(w->stream, &ss);
-	w->sum.lost += ss.dropped_oom;
+	/* What the control thread counted, now the processor is done. */
+	w->sum.lost += w->lost + ss.dropped_oom;
 	w->sum.late = ss.late;
+	w->sum.cov = w->cov;
+	w->sum.ncov = w->ncov;
+	w->sum.counts = w->counts;
+	for (int i = 0; w->counts && i < w->cfg->nlocs; i++)
+		w->sum.hits += w->counts[i];
 	w->sum.locs = w->locs;
 	w->sum.nlocs = w->cfg->nlocs;
 	w->sum.wall_ns = now_ns() - w->start_ns;
 	out_summary(&w->out, stderr, &w->sum);
-	free((void *)w->sum.counts);
+	free(w->counts);
+	w->counts = NULL;
 	w->sum.counts = NULL;
 }
 
@@ -717,6 +729,7 @@ int watch_run(const struct watch_cfg *c)
 			waitpid(w.target.pid, NULL, 0);
 		}
 		cleanup(&w);
+		target_release(&w.target);
 		close(sfd);
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		return rc;
@@ -725,11 +738,14 @@ int watch_run(const struct watch_cfg *c)
 	if (w.target.launched)
 		target_resume(&w.target);
 	loop(&w, sfd);
-	finish_reading(&w);
+	stop_reading(&w);
 	count_lost(&w);
 	read_counts(&w);
-	/* Disarm: the target goes on with no breakpoint left. */
+	/* Disarm and let go: the target goes on with no breakpoint left and
+	 * no tracer, while the processor finishes what the readers read. */
 	close_handles(&w);
+	target_release(&w.target);
+	join_processor(&w);
 	finish(&w);
 	if (w.target.launched)
 		target_poll_exit(&w.target, true);

@@ -56,7 +56,10 @@ struct watch {
 	struct loc_ctx *ctx;
 	struct loc_ctx task_ctx;      /* the scheduler's task records */
 	struct hwbp_sched_stats before; /* counted before the last read */
-	struct coverage *cov;
+	uint64_t lost;                /* records the kernel counted, not read */
+	uint64_t *counts;             /* --count: per location */
+	struct coverage *cov;         /* locations armed part of the time */
+	int ncov;
 	uint32_t ring_pages;          /* each CPU's ring */
 	int ring_smaller;             /* times it was halved (mlock limit) */
 	struct stream *stream;
