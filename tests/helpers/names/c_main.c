@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * c_main.c (with c_other.c) - a C target for test_names.c: a static local
+ * (`calls` in bump: `bump::calls`, nm's `calls.0` from gcc, `bump.calls`
+ * from clang), a file static that both files define (`count`: ambiguous
+ * alone, `c_main.c::count` and `c_other.c::count`), a global and a
+ * function.  Prints "LOCATION 0xADDR" for each (the oracle), then
+ *   c write N   writes each N times (counter = i, count = i, calls = i,
+ *               c_other.c's count = 10 * i) and exits at once;
+ *   c wait      says "ready PID" and waits for a line on stdin.
+ * Built by gcc and clang at -O0 and -O2 (Makefile).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BARRIER() __asm__ volatile("" ::: "memory")
+
+int counter;
+static int count;
+
+int *other_count(void);
+void other_write(int v);
+
+__attribute__((noinline)) int *bump(int v)
+{
+	static int calls;
+
+	calls = v;
+	BARRIER();
+	return &calls;
+}
+
+int main(int argc, char **argv)
+{
+	int n = argc > 2 ? atoi(argv[2]) : 1;
+	int *calls = bump(0);
+
+	printf("counter %p\n", (void *)&counter);
+	printf("bump::calls %p\n", (void *)calls);
+	printf("calls %p\n", (void *)calls);
+	printf("c_main.c::count %p\n", (void *)&count);
+	printf("c_other.c::count %p\n", (void *)other_count());
+	fflush(stdout);
+	if (argc > 1 && !strcmp(argv[1], "wait")) {
+		char line[16];
+
+		printf("ready %d\n", (int)getpid());
+		fflush(stdout);
+		return fgets(line, sizeof(line), stdin) ? 0 : 101;
+	}
+	if (argc < 2 || strcmp(argv[1], "write"))
+		return 100;
+	for (int i = 1; i <= n; i++) {
+		counter = i;
+		BARRIER();
+		count = i;
+		BARRIER();
+		bump(i);
+		other_write(10 * i);
+	}
+	return 0;
+}
