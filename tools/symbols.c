@@ -42,6 +42,7 @@ struct syms {
 	struct ksym *ksyms;
 	size_t nksyms;
 	/* LOCATIONs (below): */
+	int exe_err;            /* errno reading /proc/PID/exe, or 0 */
 	bool kernel;            /* kernel symbols were asked for */
 	int kallsyms_err;       /* errno opening /proc/kallsyms, or 0 */
 	size_t kallsyms_zero;   /* its lines with address 0 (hidden) */
@@ -130,6 +131,7 @@ int syms_open(struct syms **out, pid_t pid, bool kernel)
 		snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
 		n = readlink(link, s->exe, sizeof(s->exe) - 1);
 		s->exe[n > 0 ? n : 0] = '\0';
+		s->exe_err = n > 0 ? 0 : errno;
 	}
 	s->kernel = kernel;
 	if (kernel)
@@ -1516,6 +1518,35 @@ static int kptr_restrict(void)
 	return v;
 }
 
+/* /proc/kallsyms showed 0 for every address: say which rule hides them
+ * (kernel/kallsyms.c, kallsyms_show_value). */
+static int hidden_kallsyms(const struct spec *sp, char *msg, size_t ml)
+{
+	int kr = kptr_restrict(), paranoid = -1;
+	FILE *f = fopen("/proc/sys/kernel/perf_event_paranoid", "r");
+	char rule[200];
+
+	if (f) {
+		if (fscanf(f, "%d", &paranoid) != 1)
+			paranoid = -1;
+		fclose(f);
+	}
+	if (kr >= 2)
+		snprintf(rule, sizeof(rule), "kernel.kptr_restrict=%d hides "
+			 "them from everyone", kr);
+	else if (kr == 1)
+		snprintf(rule, sizeof(rule), "kernel.kptr_restrict=1 shows them "
+			 "only with CAP_SYSLOG");
+	else
+		snprintf(rule, sizeof(rule), "kernel.kptr_restrict=%d shows them "
+			 "with CAP_SYSLOG, or to everyone when "
+			 "kernel.perf_event_paranoid <= 1 (it is %d)", kr,
+			 paranoid);
+	return refuse(msg, ml, "kernel symbol '%s': /proc/kallsyms shows this "
+		      "user every address as 0 (%s); run hwbp as root, or give "
+		      "the address as 0x...", sp->ident, rule);
+}
+
 static int resolve_kernel(struct syms *s, const struct spec *sp,
 			  struct location *loc, char *msg, size_t ml)
 {
@@ -1532,11 +1563,7 @@ static int resolve_kernel(struct syms *s, const struct spec *sp,
 			      "/proc/kallsyms (%s); give its address as 0x...",
 			      sp->ident, strerror(s->kallsyms_err));
 	if (!s->nksyms && s->kallsyms_zero)
-		return refuse(msg, ml, "kernel symbol '%s': /proc/kallsyms "
-			      "shows every address as 0 to this user "
-			      "(kernel.kptr_restrict=%d): it needs root, or "
-			      "CAP_SYSLOG with kptr_restrict=1; or give its "
-			      "address as 0x...", sp->ident, kptr_restrict());
+		return hidden_kallsyms(sp, msg, ml);
 	for (size_t i = 0; i < s->nksyms; i++)
 		data += s->ksyms[i].is_data;
 	return refuse(msg, ml, "no kernel symbol '%s' in /proc/kallsyms%s",
@@ -1590,6 +1617,16 @@ static int not_found(struct syms *s, const struct spec *sp,
 	}
 	if (s->kernel)
 		return resolve_kernel(s, sp, loc, msg, ml);
+	if (s->pid > 0 && s->exe_err == EACCES) {
+		snprintf(msg, ml, "cannot read which program process %d runs "
+			 "(/proc/%d/exe: %s): the kernel hides a program "
+			 "without read permission (execute-only) from other "
+			 "processes, hwbp too: it can neither read its names "
+			 "nor watch it; make it readable (chmod +r), or run "
+			 "hwbp as root", (int)s->pid, (int)s->pid,
+			 strerror(s->exe_err));
+		return EXIT_RUNTIME;
+	}
 	if (main_unreadable(s, &err))
 		return refuse(msg, ml, "cannot read %s (%s): hwbp finds names "
 			      "in the program's file (an execute-only program "

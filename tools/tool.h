@@ -151,8 +151,7 @@ int syms_tls_address(struct syms *s, const struct location *loc, uint64_t tp,
 int thread_pointer(pid_t tid, uint64_t *tp);
 
 /* The rule for :LEN, said the same way by --help and every message. */
-#define LEN_RULE "1 to 4096 bytes, at any address (more than 8, or " \
-		 "unaligned, takes several debug registers)"
+#define LEN_RULE "1 to 4096 bytes at any address"
 
 /* ---- demangle.c: C++ names ---- */
 /* `mangled` demangled into out ("_ZN3app5totalE" -> "app::total"); other
