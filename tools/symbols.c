@@ -47,7 +47,7 @@ struct syms {
 	int kallsyms_err;       /* errno opening /proc/kallsyms, or 0 */
 	size_t kallsyms_zero;   /* its lines with address 0 (hidden) */
 	bool allow_tls;
-	struct modidx *idx;     /* each module's names, built once */
+	struct modidx **idx;    /* each module's names, built once */
 	size_t nidx, idxcap;
 	mem_read_fn read;       /* during a resolve: the target's memory */
 	void *read_ctx;
@@ -420,6 +420,7 @@ struct modidx {
 	char **files;     /* source file names the cands point to */
 	size_t nfiles;
 	bool elf;         /* its file could be read */
+	bool dwarf_done;  /* its DWARF is in (else its symbol table only) */
 };
 
 static bool grow(void **arr, size_t *cap, size_t n, size_t size)
@@ -483,7 +484,8 @@ static void add_alias(struct modidx *m, const char *name, size_t cand)
 	}
 }
 
-static void free_index(struct modidx *m)
+/* Its names dropped (to index them again with DWARF). */
+static void clear_names(struct modidx *m)
 {
 	for (size_t i = 0; i < m->n; i++)
 		free(m->c[i].qname);
@@ -494,7 +496,17 @@ static void free_index(struct modidx *m)
 	free(m->c);
 	free(m->a);
 	free(m->files);
+	m->c = NULL;
+	m->a = NULL;
+	m->files = NULL;
+	m->n = m->cap = m->na = m->acap = m->nfiles = 0;
+}
+
+static void free_index(struct modidx *m)
+{
+	clear_names(m);
 	free(m->name);
+	free(m);
 }
 
 /* -- from DWARF: every variable with a static address or a TLS offset,
@@ -886,35 +898,58 @@ static void index_symbols(struct modidx *m)
 static void free_indexes(struct syms *s)
 {
 	for (size_t i = 0; i < s->nidx; i++)
-		free_index(&s->idx[i]);
+		free_index(s->idx[i]);
 	free(s->idx);
 }
 
+/* Its DWARF too (scopes, types): walked only for a module that may have
+ * the name, its symbol table says (a big DWARF takes a while). */
+static void index_dwarf_too(struct modidx *m)
+{
+	GElf_Addr bias;
+
+	if (m->dwarf_done)
+		return;
+	m->dwarf_done = true;
+	if (!dwfl_module_getdwarf(m->mod, &bias))
+		return;
+	clear_names(m);
+	index_dwarf(m);
+	index_symbols(m);
+}
+
+/* A module's names: its symbol table at first (and its DWARF if the
+ * symbol table has no variables). */
 static struct modidx *index_of(struct syms *s, Dwfl_Module *mod,
 			       const char *modname, uint64_t start)
 {
 	struct modidx *m;
 	GElf_Addr bias;
+	bool data = false;
 
 	for (size_t i = 0; i < s->nidx; i++)
-		if (s->idx[i].start == start && !strcmp(s->idx[i].name, modname)) {
-			s->idx[i].mod = mod;
-			return &s->idx[i];
+		if (s->idx[i]->start == start &&
+		    !strcmp(s->idx[i]->name, modname)) {
+			s->idx[i]->mod = mod;
+			return s->idx[i];
 		}
-	if (!grow((void **)&s->idx, &s->idxcap, s->nidx, sizeof(*s->idx)))
+	if (!grow((void **)&s->idx, &s->idxcap, s->nidx, sizeof(*s->idx)) ||
+	    !(m = calloc(1, sizeof(*m))))
 		return NULL;
-	m = &s->idx[s->nidx];
-	memset(m, 0, sizeof(*m));
 	m->name = strdup(modname);
-	if (!m->name)
+	if (!m->name) {
+		free(m);
 		return NULL;
+	}
 	m->start = start;
 	m->mod = mod;
 	m->elf = dwfl_module_getelf(mod, &bias) != NULL;
-	s->nidx++;
-	if (dwfl_module_getdwarf(mod, &bias))
-		index_dwarf(m);
+	s->idx[s->nidx++] = m;
 	index_symbols(m);
+	for (size_t i = 0; i < m->n && !data; i++)
+		data = m->c[i].kind != CK_FUNC;
+	if (!data)
+		index_dwarf_too(m);
 	return m;
 }
 
@@ -1117,11 +1152,56 @@ struct lookup {
 	struct found f;
 };
 
+/* A name's last part, as a variable's own name: app::Srv::add(int)::calls,
+ * calls.0 (gcc's static local) and bump.calls (clang's) give calls. */
+static void base_of(const char *qname, char *out, size_t n)
+{
+	struct comps c;
+	const char *last = qname, *dot;
+	size_t len = strlen(qname);
+
+	if (split_comps(qname, &c) && c.n) {
+		last = c.s[c.n - 1];
+		len = c.len[c.n - 1];
+	}
+	if (memchr(last, '(', len))
+		len = (size_t)((const char *)memchr(last, '(', len) - last);
+	snprintf(out, n, "%.*s", (int)len, last);
+	while ((dot = strrchr(out, '.'))) {
+		if (!all_digits(dot + 1)) {
+			memmove(out, dot + 1, strlen(dot + 1) + 1);
+			break;
+		}
+		*(char *)dot = '\0';
+	}
+}
+
+/* May this module have the name?  Its symbol table says; if so, its
+ * DWARF is indexed too (scopes, types). */
+static void index_if_named(struct modidx *m, const char *base)
+{
+	char b[256];
+
+	if (m->dwarf_done)
+		return;
+	for (size_t i = 0; i < m->n; i++) {
+		base_of(m->c[i].qname, b, sizeof(b));
+		if (!strcmp(b, base)) {
+			index_dwarf_too(m);
+			return;
+		}
+	}
+}
+
 static void match_module(struct lookup *lk, struct modidx *m)
 {
 	const struct query *qy = lk->qy;
-	enum score *raw = calloc(m->n ? m->n : 1, sizeof(*raw));
+	enum score *raw;
+	char base[256];
 
+	base_of(qy->ident, base, sizeof(base));
+	index_if_named(m, base);
+	raw = calloc(m->n ? m->n : 1, sizeof(*raw));
 	if (!raw)
 		return;
 	for (size_t i = 0; i < m->na; i++)
@@ -1276,6 +1356,7 @@ static bool executable_copy(struct syms *s, struct pick *p, const char *spec)
 
 	if (!exe || exe == lib || !c->global || c->kind != CK_DATA)
 		return false;
+	index_dwarf_too(exe); /* its indexes stay as they are from here */
 	for (size_t i = 0; i < lib->na; i++) {
 		if (lib->a[i].cand != p->ci)
 			continue;
@@ -1329,13 +1410,19 @@ static void borrow_type(struct syms *s, struct pick *p)
 {
 	const struct modidx *m = p->m;
 
+	char base[256];
+
 	if (p->tm->c[p->ti].die)
 		return;
 	for (size_t i = 0; i < m->na; i++) {
 		if (m->a[i].cand != p->ci)
 			continue;
+		base_of(m->a[i].name, base, sizeof(base));
 		for (size_t k = 0; k < s->nidx; k++) {
-			struct modidx *o = &s->idx[k];
+			struct modidx *o = s->idx[k];
+
+			if (o != m)
+				index_if_named(o, base);
 
 			for (size_t j = 0; j < o->na; j++) {
 				const struct cand *c = &o->c[o->a[j].cand];
@@ -1429,6 +1516,8 @@ static int suggest_module(Dwfl_Module *mod, void **ud, const char *modname,
 	struct modidx *m = index_of(sw->s, mod, modname, start);
 
 	(void)ud;
+	if (m)
+		index_dwarf_too(m); /* names by their scopes: bump::calls */
 	for (size_t i = 0; m && i < m->n; i++) {
 		char where[300];
 
