@@ -108,7 +108,8 @@ static void write_all(int n)
 		BARRIER();
 		app::cfg.lim[1].hard = 10 * i;
 		BARRIER();
-		app::total.fetch_add(1);
+		/* a plain store (mov): its value is decoded exactly */
+		app::total.store(i, std::memory_order_relaxed);
 		app::obj.x = i;
 		BARRIER();
 		app::obj.z = 2 * i;

@@ -27,6 +27,7 @@ extern struct fstate foo_state;
 void foo_set(int v);
 int *lib_tls_touch(int v);
 
+int main_only; /* in the executable alone */
 __thread int exe_tls;
 
 static pthread_barrier_t started;
