@@ -111,7 +111,8 @@ void cut_name(const char *full, char *out, size_t outlen)
 
 	if (!outlen)
 		return;
-	if (strlen(full) <= CUT_LIMIT) {
+	/* Short, or still mangled (cut, c++filt could not read it). */
+	if (strlen(full) <= CUT_LIMIT || !strncmp(full, "_Z", 2)) {
 		copy_out(full, out, outlen);
 		return;
 	}

@@ -84,8 +84,12 @@ void out_value(FILE *f, const struct vtype *t, uint64_t v, uint32_t len,
 
 static void human_where(FILE *f, const struct code_loc *w, uint64_t ip)
 {
+	char name[256];
+
+	/* A C++ template or lambda's name cut for the line (JSON: whole). */
+	cut_name(w->function, name, sizeof(name));
 	if (w->function[0])
-		fprintf(f, "%s+%" PRIu64, w->function, w->offset);
+		fprintf(f, "%s+%" PRIu64, name, w->offset);
 	else
 		fprintf(f, "0x%" PRIx64, ip);
 	if (w->file[0])

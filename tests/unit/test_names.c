@@ -439,6 +439,10 @@ Test(names, demangle_and_cut)
 	cr_expect_str_eq(out, "app::Sr");
 	cut_name("app::Srv::add(int)", out, sizeof(out));
 	cr_expect_str_eq(out, "app::Srv::add(int)");
+	cut_name("_ZNSt6thread11_State_implINS_8_InvokerISt5tupleIJZ4mainEUlvE_"
+		 "EEEEE6_M_runEv", out, sizeof(out));
+	cr_expect(!strncmp(out, "_ZNSt6thread11_State_impl", 25) &&
+		  strlen(out) > 60, "a mangled name is not cut: %s", out);
 	cut_name(longname, out, sizeof(out));
 	cr_expect_str_eq(out, "std::thread::_State_impl<...>::_M_run()");
 	cut_name("std::map<std::basic_string<char>, int>::operator<(int, int)"
