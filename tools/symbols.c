@@ -401,6 +401,7 @@ struct cand {
 	Dwarf_Off die;    /* the variable's DIE, 0: none */
 	enum ckind kind;
 	bool global;      /* external: the executable's copy may be the one */
+	uint32_t base_off, base_len; /* its own name in qname (base_span) */
 };
 
 /* A symbol-table name (as nm shows it: calls.0, _ZN3app5totalE). */
@@ -458,8 +459,53 @@ static const char *keep_file(struct modidx *m, const char *name)
 	return copy;
 }
 
+/* A name's last part, as a variable's own name, in qname: calls in
+ * app::Srv::add(int)::calls, calls.0 (gcc's static local) and bump.calls
+ * (clang's). */
+static void base_span(const char *q, size_t *off, size_t *len)
+{
+	size_t start = 0, end;
+	int depth = 0;
+
+	for (size_t i = 0; q[i]; i++) {
+		if (q[i] == '<' || q[i] == '(')
+			depth++;
+		else if ((q[i] == '>' || q[i] == ')') && depth)
+			depth--;
+		else if (!depth && q[i] == ':' && q[i + 1] == ':')
+			start = ++i + 1;
+	}
+	end = start + strcspn(q + start, "(");
+	while (end > start) {
+		const char *dot = memrchr(q + start, '.', end - start);
+		size_t k;
+
+		if (!dot)
+			break;
+		for (k = 1; dot + k < q + end && isdigit((unsigned char)dot[k]);
+		     k++)
+			;
+		if (dot + k < q + end || k == 1) {
+			start = (size_t)(dot - q) + 1; /* bump.calls */
+			break;
+		}
+		end = (size_t)(dot - q); /* calls.0 */
+	}
+	*off = start;
+	*len = end - start;
+}
+
+static void base_of(const char *qname, char *out, size_t n)
+{
+	size_t off, len;
+
+	base_span(qname, &off, &len);
+	snprintf(out, n, "%.*s", (int)len, qname + off);
+}
+
 static struct cand *add_cand(struct modidx *m, const char *qname)
 {
+	size_t off, len;
 	struct cand *c;
 
 	if (!grow((void **)&m->c, &m->cap, m->n, sizeof(*m->c)))
@@ -469,6 +515,9 @@ static struct cand *add_cand(struct modidx *m, const char *qname)
 	c->qname = strdup(qname);
 	if (!c->qname)
 		return NULL;
+	base_span(qname, &off, &len);
+	c->base_off = (uint32_t)off;
+	c->base_len = (uint32_t)len;
 	m->n++;
 	return c;
 }
@@ -796,7 +845,8 @@ static ssize_t dwarf_cand_at(const struct modidx *m, size_t nd, enum ckind kind,
 			     uint64_t addr)
 {
 	struct cand key = { .kind = kind, .addr = addr };
-	const struct cand *c = bsearch(&key, m->c, nd, sizeof(*m->c), cand_cmp);
+	const struct cand *c = nd ? bsearch(&key, m->c, nd, sizeof(*m->c),
+					    cand_cmp) : NULL;
 
 	return c ? c - m->c : -1;
 }
@@ -858,9 +908,11 @@ static void index_symbols(struct modidx *m)
 	struct symrec *recs = NULL;
 	size_t n = 0, nd = m->n;
 
-	qsort(m->c, nd, sizeof(*m->c), cand_cmp);
+	if (nd)
+		qsort(m->c, nd, sizeof(*m->c), cand_cmp);
 	collect_symbols(m, &recs, &n);
-	qsort(recs, n, sizeof(*recs), symrec_cmp);
+	if (n)
+		qsort(recs, n, sizeof(*recs), symrec_cmp);
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
 		ssize_t ci = recs[i].kind == CK_FUNC ? -1
@@ -1036,6 +1088,7 @@ static bool match_from(const struct comps *q, int qi, const struct comps *c,
 enum score { M_NONE, M_SUFFIX, M_QUAL, M_RAW };
 
 struct query {
+	char base[256];      /* its own name (base_span) */
 	const char *ident;   /* as typed */
 	const char *module;  /* lib.so: prefix, "" */
 	const char *file;    /* file.c:: prefix, NULL */
@@ -1058,6 +1111,9 @@ static enum score match_cand(const struct query *qy, const struct cand *c)
 {
 	struct comps cc;
 
+	if (c->base_len != strlen(qy->base) ||
+	    memcmp(c->qname + c->base_off, qy->base, c->base_len))
+		return M_NONE; /* the last part differs: fast */
 	if (qy->file && !file_matches(c->file, qy->file))
 		return M_NONE;
 	if (!split_comps(c->qname, &cc))
@@ -1074,6 +1130,7 @@ static bool make_query(const struct spec *sp, struct query *qy)
 {
 	memset(qy, 0, sizeof(*qy));
 	qy->ident = sp->ident;
+	base_of(sp->ident, qy->base, sizeof(qy->base));
 	qy->module = sp->module;
 	if (!split_comps(sp->ident, &qy->q))
 		return false;
@@ -1152,55 +1209,28 @@ struct lookup {
 	struct found f;
 };
 
-/* A name's last part, as a variable's own name: app::Srv::add(int)::calls,
- * calls.0 (gcc's static local) and bump.calls (clang's) give calls. */
-static void base_of(const char *qname, char *out, size_t n)
-{
-	struct comps c;
-	const char *last = qname, *dot;
-	size_t len = strlen(qname);
-
-	if (split_comps(qname, &c) && c.n) {
-		last = c.s[c.n - 1];
-		len = c.len[c.n - 1];
-	}
-	if (memchr(last, '(', len))
-		len = (size_t)((const char *)memchr(last, '(', len) - last);
-	snprintf(out, n, "%.*s", (int)len, last);
-	while ((dot = strrchr(out, '.'))) {
-		if (!all_digits(dot + 1)) {
-			memmove(out, dot + 1, strlen(dot + 1) + 1);
-			break;
-		}
-		*(char *)dot = '\0';
-	}
-}
-
 /* May this module have the name?  Its symbol table says; if so, its
  * DWARF is indexed too (scopes, types). */
 static void index_if_named(struct modidx *m, const char *base)
 {
-	char b[256];
+	size_t n = strlen(base);
 
 	if (m->dwarf_done)
 		return;
-	for (size_t i = 0; i < m->n; i++) {
-		base_of(m->c[i].qname, b, sizeof(b));
-		if (!strcmp(b, base)) {
+	for (size_t i = 0; i < m->n; i++)
+		if (m->c[i].base_len == n &&
+		    !memcmp(m->c[i].qname + m->c[i].base_off, base, n)) {
 			index_dwarf_too(m);
 			return;
 		}
-	}
 }
 
 static void match_module(struct lookup *lk, struct modidx *m)
 {
 	const struct query *qy = lk->qy;
 	enum score *raw;
-	char base[256];
 
-	base_of(qy->ident, base, sizeof(base));
-	index_if_named(m, base);
+	index_if_named(m, qy->base);
 	raw = calloc(m->n ? m->n : 1, sizeof(*raw));
 	if (!raw)
 		return;
@@ -1273,7 +1303,6 @@ static void list_picks(const struct found *f, char *out, size_t n)
 struct main_query {
 	const char *exe;
 	Dwfl_Module *mod;
-	uint64_t start;
 };
 
 static int find_main(Dwfl_Module *mod, void **ud, const char *modname,
@@ -1281,10 +1310,9 @@ static int find_main(Dwfl_Module *mod, void **ud, const char *modname,
 {
 	struct main_query *q = arg;
 
-	(void)ud;
+	(void)ud, (void)start;
 	if (!strcmp(modname, q->exe)) {
 		q->mod = mod;
-		q->start = start;
 		return DWARF_CB_ABORT;
 	}
 	return DWARF_CB_OK;
@@ -1292,12 +1320,16 @@ static int find_main(Dwfl_Module *mod, void **ud, const char *modname,
 
 static struct modidx *main_index(struct syms *s)
 {
-	struct main_query q = { s->exe, NULL, 0 };
+	struct main_query q = { s->exe, NULL };
+	Dwarf_Addr start;
 
 	if (!s->dwfl)
 		return NULL;
 	dwfl_getmodules(s->dwfl, find_main, &q, 0);
-	return q.mod ? index_of(s, q.mod, s->exe, q.start) : NULL;
+	if (!q.mod || !dwfl_module_info(q.mod, NULL, &start, NULL, NULL, NULL,
+					NULL, NULL))
+		return NULL;
+	return index_of(s, q.mod, s->exe, start);
 }
 
 /* Does the executable carry a copy relocation (R_*_COPY) for the object
@@ -1467,10 +1499,10 @@ static int distance(const char *a, const char *b)
 
 #define NSUGGEST 3
 struct suggest {
-	const char *want;
+	const char *want, *want_tail;
 	bool want_func;
 	char names[NSUGGEST][160];
-	char where[NSUGGEST][200];
+	char where[NSUGGEST][300];
 	int dist[NSUGGEST];
 };
 
@@ -1483,25 +1515,43 @@ static const char *last_comp(const char *q)
 	return c.s[c.n - 1];
 }
 
-static void suggest_one(struct suggest *sg, const char *name,
-			const char *where)
+static int gap(size_t a, size_t b)
 {
-	int d = distance(sg->want, name), worst = 0;
-	const char *tail = last_comp(name);
+	return a > b ? (int)(a - b) : (int)(b - a);
+}
 
-	if (tail != name && distance(last_comp(sg->want), tail) < d)
-		d = distance(last_comp(sg->want), tail);
-	for (int k = 0; k < NSUGGEST; k++)
-		if (!strcmp(sg->names[k], name) && !strcmp(sg->where[k], where))
-			return;
+/* One more name (of module m, NULL: the kernel's): kept if nearer than
+ * the farthest kept.  Names too far by their lengths alone are not
+ * compared (the distance is at least the difference of lengths). */
+static void suggest_one(struct suggest *sg, const char *name,
+			const struct modidx *m, const struct cand *c)
+{
+	const char *tail = last_comp(name);
+	int worst = 0, d, bound = gap(strlen(sg->want), strlen(name));
+	char where[300];
+
 	for (int k = 1; k < NSUGGEST; k++)
 		if (sg->dist[k] > sg->dist[worst])
 			worst = k;
-	if (d < sg->dist[worst]) {
-		sg->dist[worst] = d;
-		snprintf(sg->names[worst], sizeof(sg->names[0]), "%s", name);
-		snprintf(sg->where[worst], sizeof(sg->where[0]), "%s", where);
-	}
+	if (tail != name && gap(strlen(sg->want_tail), strlen(tail)) < bound)
+		bound = gap(strlen(sg->want_tail), strlen(tail));
+	if (bound >= sg->dist[worst])
+		return;
+	d = distance(sg->want, name);
+	if (tail != name && distance(sg->want_tail, tail) < d)
+		d = distance(sg->want_tail, tail);
+	if (d >= sg->dist[worst])
+		return;
+	if (m)
+		where_of(m, c, where, sizeof(where));
+	else
+		snprintf(where, sizeof(where), "kernel");
+	for (int k = 0; k < NSUGGEST; k++)
+		if (!strcmp(sg->names[k], name) && !strcmp(sg->where[k], where))
+			return;
+	sg->dist[worst] = d;
+	snprintf(sg->names[worst], sizeof(sg->names[0]), "%s", name);
+	snprintf(sg->where[worst], sizeof(sg->where[0]), "%s", where);
 }
 
 struct suggest_walk {
@@ -1518,14 +1568,9 @@ static int suggest_module(Dwfl_Module *mod, void **ud, const char *modname,
 	(void)ud;
 	if (m)
 		index_dwarf_too(m); /* names by their scopes: bump::calls */
-	for (size_t i = 0; m && i < m->n; i++) {
-		char where[300];
-
-		if (!wanted(m->c[i].kind, sw->sg->want_func))
-			continue;
-		where_of(m, &m->c[i], where, sizeof(where));
-		suggest_one(sw->sg, m->c[i].qname, where);
-	}
+	for (size_t i = 0; m && i < m->n; i++)
+		if (wanted(m->c[i].kind, sw->sg->want_func))
+			suggest_one(sw->sg, m->c[i].qname, m, &m->c[i]);
 	return DWARF_CB_OK;
 }
 
@@ -1534,7 +1579,8 @@ static int suggest_module(Dwfl_Module *mod, void **ud, const char *modname,
 static void suggestions(struct syms *s, const char *want, bool func, char *out,
 			size_t len)
 {
-	struct suggest sg = { .want = want, .want_func = func };
+	struct suggest sg = { .want = want, .want_tail = last_comp(want),
+			      .want_func = func };
 	struct suggest_walk sw = { s, &sg };
 	int limit = (int)strlen(want) / 3 + 2;
 	size_t used = 0;
@@ -1544,7 +1590,7 @@ static void suggestions(struct syms *s, const char *want, bool func, char *out,
 	if (s->dwfl)
 		dwfl_getmodules(s->dwfl, suggest_module, &sw, 0);
 	for (size_t i = 0; i < s->nksyms; i++)
-		suggest_one(&sg, s->ksyms[i].name, "kernel");
+		suggest_one(&sg, s->ksyms[i].name, NULL, NULL);
 	out[0] = '\0';
 	for (int d = 0; d <= limit; d++)
 		for (int k = 0; k < NSUGGEST; k++)
@@ -1560,7 +1606,7 @@ static void suggestions(struct syms *s, const char *want, bool func, char *out,
 /* Is the main executable stripped: no .symtab, no separate debug info? */
 static bool main_stripped(struct syms *s)
 {
-	struct main_query q = { s->exe, NULL, 0 };
+	struct main_query q = { s->exe, NULL };
 	Elf_Scn *scn = NULL;
 	GElf_Addr bias;
 	Elf *elf;
@@ -1582,7 +1628,7 @@ static bool main_stripped(struct syms *s)
 /* The executable is mapped but its file cannot be read (execute-only). */
 static bool main_unreadable(struct syms *s, int *err)
 {
-	struct main_query q = { s->exe, NULL, 0 };
+	struct main_query q = { s->exe, NULL };
 	GElf_Addr bias;
 
 	if (!s->dwfl || !s->exe[0])
