@@ -1058,6 +1058,9 @@ static bool comp_eq(const char *q, size_t ql, const char *c, size_t cl)
 		return is_anon(q, ql) && is_anon(c, cl);
 	if (!q_params && memchr(c, '(', cl))
 		cl = (size_t)((const char *)memchr(c, '(', cl) - c);
+	/* DWARF names a function without its parameters */
+	if (q_params && !memchr(c, '(', cl))
+		ql = (size_t)((const char *)memchr(q, '(', ql) - q);
 	for (;;) {
 		while (i < ql && q[i] == ' ')
 			i++;

@@ -85,6 +85,11 @@ static void oracle(int *calls)
 	printf("app::ref %p\n", (void *)&app::ref);
 	printf("app::(anonymous namespace)::hidden %p\n", (void *)&app::hidden);
 	printf("app::hidden %p\n", (void *)&app::hidden);
+	printf("app::(anon)::hidden %p\n", (void *)&app::hidden);
+	printf("(anonymous)::anon_top %p\n", (void *)&anon_top);
+	printf("app::Srv::add(int)::calls %p\n", (void *)calls);
+	printf("cxx.cc::app::Srv::users %p\n", (void *)&app::Srv::users);
+	printf("users %p\n", (void *)&app::Srv::users);
 	printf("(anonymous namespace)::anon_top %p\n", (void *)&anon_top);
 	printf("anon_top %p\n", (void *)&anon_top);
 	printf("app::Srv::add::calls %p\n", (void *)calls);
