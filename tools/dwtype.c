@@ -611,13 +611,25 @@ static void add_suffix(char *s, size_t slen, size_t *used, const char *text)
 	s[*used] = '\0';
 }
 
-/* The member of struct t holding [off, off+len): prefers, in a union, the
- * member of exactly len bytes. */
+/* Does naming [off, off+len) inside `type` end on a whole leaf of len
+ * bytes (`c[2]` of a char array, not `i+2` of an int)? */
+static bool names_exactly(Dwarf_Die *type, uint64_t off, uint32_t len)
+{
+	char suffix[256];
+	Dwarf_Die leaf;
+	bool has = false;
+
+	dwt_name_at(type, off, len, suffix, sizeof(suffix), &leaf, &has);
+	return has && !strchr(suffix, '+') && dwt_size(&leaf) == len;
+}
+
+/* The member of struct t holding [off, off+len): in a union, the first
+ * member that names those bytes exactly, else the first that holds them. */
 static bool member_holding(Dwarf_Die *t, uint64_t off, uint32_t len,
 			   Dwarf_Die *member, uint64_t *moff)
 {
 	Dwarf_Die child, mt;
-	bool found = false;
+	bool found = false, is_union = dwarf_tag(t) == DW_TAG_union_type;
 
 	if (dwarf_child(t, &child) != 0)
 		return false;
@@ -631,13 +643,16 @@ static bool member_holding(Dwarf_Die *t, uint64_t off, uint32_t len,
 		    !member_offset(&child, &o) || !dwt_type_of(&child, &mt) ||
 		    !(size = dwt_size(&mt)) || off < o || off + len > o + size)
 			continue;
-		if (!found || size == len) {
+		if (!is_union || names_exactly(&mt, off - o, len)) {
+			*member = child;
+			*moff = o;
+			return true;
+		}
+		if (!found) {
 			*member = child;
 			*moff = o;
 			found = true;
 		}
-		if (size == len)
-			break;
 	} while (dwarf_siblingof(&child, &child) == 0);
 	return found;
 }

@@ -361,6 +361,30 @@ Test(names, whole_objects_and_their_members)
 	live_end(&l);
 }
 
+/* A 2-D array's element; a union's bytes by the member that names them. */
+Test(names, arrays_of_arrays_and_unions)
+{
+	struct live l;
+	struct syms *s;
+	struct location loc;
+	char msg[512];
+
+	live_start(&l, "c-gcc-O2", "wait");
+	cr_assert_eq(syms_open(&s, l.pid, false), 0);
+	cr_assert_eq(syms_resolve(s, "grid", HWBP_WRITE, &loc, msg,
+				  sizeof(msg)), 0, "%s", msg);
+	cr_expect_eq(loc.len, 60);
+	name_at(s, &loc, 28, 4, "grid[1][2]");
+	name_at(s, &loc, 20, 20, "grid[1]");
+	name_at(s, &loc, 18, 4, "grid+18");
+	cr_assert_eq(syms_resolve(s, "word", HWBP_WRITE, &loc, msg,
+				  sizeof(msg)), 0, "%s", msg);
+	name_at(s, &loc, 2, 1, "word.c[2]");
+	name_at(s, &loc, 0, 4, "word.i");
+	syms_close(s);
+	live_end(&l);
+}
+
 /* ---- thread-locals ---- */
 
 static void tls_copies(const char *helper)

@@ -19,6 +19,11 @@
 
 int counter;
 static int count;
+int grid[3][5];
+union word {
+	int i;
+	char c[4];
+} word;
 
 int *other_count(void);
 void other_write(int v);
@@ -42,6 +47,9 @@ int main(int argc, char **argv)
 	printf("calls %p\n", (void *)calls);
 	printf("c_main.c::count %p\n", (void *)&count);
 	printf("c_other.c::count %p\n", (void *)other_count());
+	printf("grid[1][2] %p\n", (void *)&grid[1][2]);
+	printf("grid %p\n", (void *)grid);
+	printf("word.c[2] %p\n", (void *)&word.c[2]);
 	fflush(stdout);
 	if (argc > 1 && !strcmp(argv[1], "wait")) {
 		char line[16];
