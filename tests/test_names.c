@@ -190,6 +190,42 @@ Test(names, c_clang_O2_static_locals_hits, .timeout = 30)
 	c_hits("c-clang-O2", "bump.calls");
 }
 
+/* ---- a pointer path into the heap, attached ---- */
+
+Test(names, pointer_path_into_the_heap_attached, .timeout = 30)
+{
+	struct proc target, watcher;
+	char line[128], pid[16];
+	unsigned long long addr = 0;
+	int tpid = 0;
+	struct run r, t;
+	struct hits h;
+
+	TU_REQUIRE_HITS();
+	target = spawn(names_helper("c-gcc-O2"), ARGS("heap", "3"), 20);
+	do /* the oracle lines, then where head->v is */
+		read_line(target.out, line, sizeof(line));
+	while (sscanf(line, "head->v %llx", &addr) != 1);
+	read_line(target.out, line, sizeof(line));
+	cr_assert_eq(sscanf(line, "ready %d", &tpid), 1, "%s", line);
+	snprintf(pid, sizeof(pid), "%d", tpid);
+	watcher = START("watch", "--json", "head->v", "-p", pid);
+	wait_armed(watcher.pid);
+	kill(target.pid, SIGUSR1);
+	t = finish(&target);
+	cr_assert_eq(t.status, 0, "%s", t.err);
+	r = finish(&watcher);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	h = parse_json(r.out, false);
+	cr_assert_eq(h.n, 3, "%s", r.out);
+	for (int i = 0; i < 3; i++) {
+		cr_expect_eq(strtoull(jstr(h.hit[i], "addr"), NULL, 16), addr);
+		cr_expect_eq(jint(h.hit[i], "new"), i + 1);
+	}
+	free_run(&r);
+	free_run(&t);
+}
+
 /* ---- refusals and suggestions, each with its reason ---- */
 
 static void refused(const char *prog, const char *loc, int status,

@@ -134,7 +134,8 @@ void syms_allow_tls(struct syms *s, bool allow);
 /* The member or element of `loc` that [addr, addr+len) falls in, named
  * from loc->name ("cfg.limit", "arr[3]", "obj.x", "cfg+12" in padding),
  * and its type (vt may be NULL; free vt->enums).  0, or -ENOENT (no type
- * known, or outside the object). */
+ * known, or outside the object).  A thread-local's loc->addr is 0: give
+ * addr as the offset into the thread's copy. */
 int syms_member_at(struct syms *s, const struct location *loc, uint64_t addr,
 		   uint32_t len, char *name, size_t namelen, struct vtype *vt);
 /* The address of thread-local `loc` (loc->tls) in the thread whose thread

@@ -7,9 +7,12 @@
  * function.  Prints "LOCATION 0xADDR" for each (the oracle), then
  *   c write N   writes each N times (counter = i, count = i, calls = i,
  *               c_other.c's count = 10 * i) and exits at once;
- *   c wait      says "ready PID" and waits for a line on stdin.
+ *   c wait      says "ready PID" and waits for a line on stdin;
+ *   c heap N    puts a node on the heap (head->v), says where and "ready
+ *               PID", waits for SIGUSR1, then writes head->v = 1..N.
  * Built by gcc and clang at -O0 and -O2 (Makefile).
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +22,10 @@
 
 int counter;
 static int count;
+struct node {
+	int v;
+	struct node *next;
+} *head;
 int grid[3][5];
 union word {
 	int i;
@@ -37,6 +44,26 @@ __attribute__((noinline)) int *bump(int v)
 	return &calls;
 }
 
+static int heap_mode(int n)
+{
+	sigset_t usr1;
+	int sig;
+
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, NULL);
+	head = calloc(1, sizeof(*head));
+	printf("head->v %p\nready %d\n", (void *)&head->v, (int)getpid());
+	fflush(stdout);
+	if (sigwait(&usr1, &sig))
+		return 101;
+	for (int i = 1; i <= n; i++) {
+		head->v = i;
+		BARRIER();
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int n = argc > 2 ? atoi(argv[2]) : 1;
@@ -51,6 +78,8 @@ int main(int argc, char **argv)
 	printf("grid %p\n", (void *)grid);
 	printf("word.c[2] %p\n", (void *)&word.c[2]);
 	fflush(stdout);
+	if (argc > 1 && !strcmp(argv[1], "heap"))
+		return heap_mode(n);
 	if (argc > 1 && !strcmp(argv[1], "wait")) {
 		char line[16];
 
