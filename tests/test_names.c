@@ -249,8 +249,10 @@ Test(names, misspelt_name_suggests_names_and_where)
 {
 	const char *prog = names_helper("c-gcc-O0");
 
+	/* nearest first; as near, by name, then place */
 	refused(prog, "countr", 2, "unknown symbol 'countr'; did you mean: "
-		"counter (c_main.c in c-gcc-O0), count (c_main.c in c-gcc-O0)");
+		"count (c_main.c in c-gcc-O0), count (c_other.c in c-gcc-O0), "
+		"counter (c_main.c in c-gcc-O0)?");
 	refused(prog, "bump::cals", 2, "did you mean: bump::calls (c_main.c "
 		"in c-gcc-O0)");
 }

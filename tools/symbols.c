@@ -1439,37 +1439,57 @@ static bool pick_interposed(struct syms *s, struct found *f)
 	return true;
 }
 
+struct borrow {
+	struct syms *s;
+	struct pick *p;
+	const char *name; /* a symbol-table name of the object */
+	bool found;
+};
+
+/* A global data object of that name with a DIE in this module? */
+static int borrow_module(Dwfl_Module *mod, void **ud, const char *modname,
+			 Dwarf_Addr start, void *arg)
+{
+	struct borrow *b = arg;
+	struct modidx *o = index_of(b->s, mod, modname, start);
+	char base[256];
+
+	(void)ud;
+	if (!o || o == b->p->m)
+		return DWARF_CB_OK;
+	base_of(b->name, base, sizeof(base));
+	index_if_named(o, base);
+	for (size_t j = 0; j < o->na; j++) {
+		const struct cand *c = &o->c[o->a[j].cand];
+
+		if (c->die && c->global && c->kind == CK_DATA &&
+		    !strcmp(o->a[j].name, b->name)) {
+			b->p->tm = o;
+			b->p->ti = o->a[j].cand;
+			b->found = true;
+			return DWARF_CB_ABORT;
+		}
+	}
+	return DWARF_CB_OK;
+}
+
 /* A candidate from the symbol table alone: a global of the same name
- * with DWARF elsewhere (the library a copy came from) gives its type. */
+ * with DWARF in another loaded module (the library a copy came from)
+ * gives its type. */
 static void borrow_type(struct syms *s, struct pick *p)
 {
 	const struct modidx *m = p->m;
 
-	char base[256];
-
-	if (p->tm->c[p->ti].die)
+	if (p->tm->c[p->ti].die || !s->dwfl)
 		return;
 	for (size_t i = 0; i < m->na; i++) {
+		struct borrow b = { s, p, m->a[i].name, false };
+
 		if (m->a[i].cand != p->ci)
 			continue;
-		base_of(m->a[i].name, base, sizeof(base));
-		for (size_t k = 0; k < s->nidx; k++) {
-			struct modidx *o = s->idx[k];
-
-			if (o != m)
-				index_if_named(o, base);
-
-			for (size_t j = 0; j < o->na; j++) {
-				const struct cand *c = &o->c[o->a[j].cand];
-
-				if (c->die && c->global && c->kind == CK_DATA &&
-				    !strcmp(o->a[j].name, m->a[i].name)) {
-					p->tm = o;
-					p->ti = o->a[j].cand;
-					return;
-				}
-			}
-		}
+		dwfl_getmodules(s->dwfl, borrow_module, &b, 0);
+		if (b.found)
+			return;
 	}
 }
 
@@ -1507,6 +1527,8 @@ struct suggest {
 	char names[NSUGGEST][160];
 	char where[NSUGGEST][300];
 	int dist[NSUGGEST];
+	bool main[NSUGGEST];  /* in the program itself (first when as near) */
+	const char *exe;
 };
 
 static const char *last_comp(const char *q)
@@ -1516,6 +1538,21 @@ static const char *last_comp(const char *q)
 	if (!split_comps(q, &c) || c.n < 2)
 		return q;
 	return c.s[c.n - 1];
+}
+
+/* Kept suggestion k before j?  Nearer first, then by name and place. */
+static int suggest_cmp(const struct suggest *sg, int k, int j)
+{
+	int c;
+
+	if (sg->dist[k] != sg->dist[j])
+		return sg->dist[k] - sg->dist[j];
+	if (!sg->names[k][0] || !sg->names[j][0])
+		return !sg->names[k][0] - !sg->names[j][0];
+	if (sg->main[k] != sg->main[j])
+		return sg->main[j] - sg->main[k];
+	c = strcmp(sg->names[k], sg->names[j]);
+	return c ? c : strcmp(sg->where[k], sg->where[j]);
 }
 
 static int gap(size_t a, size_t b)
@@ -1532,18 +1569,19 @@ static void suggest_one(struct suggest *sg, const char *name,
 	const char *tail = last_comp(name);
 	int worst = 0, d, bound = gap(strlen(sg->want), strlen(name));
 	char where[300];
+	bool is_main;
 
 	for (int k = 1; k < NSUGGEST; k++)
-		if (sg->dist[k] > sg->dist[worst])
+		if (suggest_cmp(sg, k, worst) > 0)
 			worst = k;
 	if (tail != name && gap(strlen(sg->want_tail), strlen(tail)) < bound)
 		bound = gap(strlen(sg->want_tail), strlen(tail));
-	if (bound >= sg->dist[worst])
+	if (bound > sg->dist[worst])
 		return;
 	d = distance(sg->want, name);
 	if (tail != name && distance(sg->want_tail, tail) < d)
 		d = distance(sg->want_tail, tail);
-	if (d >= sg->dist[worst])
+	if (d > sg->dist[worst])
 		return;
 	if (m)
 		where_of(m, c, where, sizeof(where));
@@ -1552,6 +1590,17 @@ static void suggest_one(struct suggest *sg, const char *name,
 	for (int k = 0; k < NSUGGEST; k++)
 		if (!strcmp(sg->names[k], name) && !strcmp(sg->where[k], where))
 			return;
+	/* the same distance: the program's first, then by name and place
+	 * (a stable answer, whatever order the modules come in) */
+	is_main = m && !strcmp(m->name, sg->exe);
+	if (d == sg->dist[worst] && sg->names[worst][0] &&
+	    (sg->main[worst] > is_main ||
+	     (sg->main[worst] == is_main &&
+	      (strcmp(name, sg->names[worst]) > 0 ||
+	       (!strcmp(name, sg->names[worst]) &&
+		strcmp(where, sg->where[worst]) > 0)))))
+		return;
+	sg->main[worst] = is_main;
 	sg->dist[worst] = d;
 	snprintf(sg->names[worst], sizeof(sg->names[0]), "%s", name);
 	snprintf(sg->where[worst], sizeof(sg->where[0]), "%s", where);
@@ -1583,7 +1632,7 @@ static void suggestions(struct syms *s, const char *want, bool func, char *out,
 			size_t len)
 {
 	struct suggest sg = { .want = want, .want_tail = last_comp(want),
-			      .want_func = func };
+			      .want_func = func, .exe = s->exe };
 	struct suggest_walk sw = { s, &sg };
 	int limit = (int)strlen(want) / 3 + 2;
 	size_t used = 0;
@@ -1595,13 +1644,20 @@ static void suggestions(struct syms *s, const char *want, bool func, char *out,
 	for (size_t i = 0; i < s->nksyms; i++)
 		suggest_one(&sg, s->ksyms[i].name, NULL, NULL);
 	out[0] = '\0';
-	for (int d = 0; d <= limit; d++)
+	for (int n = 0; n < NSUGGEST; n++) {
+		int best = -1;
+
 		for (int k = 0; k < NSUGGEST; k++)
-			if (sg.dist[k] == d && used + 380 < len)
-				used += (size_t)snprintf(out + used, len - used,
-							 "%s%s (%s)",
-							 used ? ", " : "",
-							 sg.names[k], sg.where[k]);
+			if (sg.dist[k] <= limit && sg.names[k][0] &&
+			    (best < 0 || suggest_cmp(&sg, k, best) < 0))
+				best = k;
+		if (best < 0 || used + 380 >= len)
+			break;
+		used += (size_t)snprintf(out + used, len - used, "%s%s (%s)",
+					 used ? ", " : "", sg.names[best],
+					 sg.where[best]);
+		sg.names[best][0] = '\0';
+	}
 }
 
 /* ---- why a name was not found ---- */
