@@ -1423,8 +1423,9 @@ static bool pick_interposed(struct syms *s, struct found *f)
 	for (int k = 0; k < f->n; k++) {
 		const struct cand *c = &f->p[k].m->c[f->p[k].ci];
 
-		if (!c->global || c->kind != CK_DATA)
-			return false;
+		if (!c->global || c->kind != CK_DATA ||
+		    strcmp(c->qname, f->p[0].m->c[f->p[0].ci].qname))
+			return false; /* not one symbol: app::x and lib::x */
 		for (int j = 0; j < k; j++)
 			if (f->p[j].m == f->p[k].m)
 				return false;
