@@ -82,8 +82,9 @@ LINK_LIB := -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lhwbp -lpthread
 TOOL_SRC := $(wildcard tools/*.c)
 TOOL     := $(BUILD)/hwbp
 tool: $(TOOL)
-$(TOOL): $(TOOL_SRC) tools/tool.h include/hwbp.h $(STLIB)
-	$(CC) $(ALLCFLAGS) $(LDFLAGS) $(TOOL_SRC) -o $@ $(STLIB) -ldw -lelf $(TOOL_LIBS) $(LIBS)
+# libstdc++ for __cxa_demangle (C++ names, tools/demangle.c).
+$(TOOL): $(TOOL_SRC) $(wildcard tools/*.h) include/hwbp.h $(STLIB)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) $(TOOL_SRC) -o $@ $(STLIB) -ldw -lelf $(TOOL_LIBS) $(LIBS) -lstdc++
 
 examples: $(EXAMPLES)
 $(BUILD)/examples/%: examples/%.c $(SHLIB) include/hwbp.h
@@ -97,11 +98,14 @@ $(TEST_BIN): $(TEST_SRC) $(wildcard tests/*.h) $(SHLIB) tools/target.c tools/arc
 
 # Decoders on recorded data, built from the sources (hidden functions
 # are reachable): the library's, the command's Intel PT decoder, its
-# stored values (tools/values.c) and the guard's decisions (target.c).
-$(UNIT_BIN): $(wildcard tests/unit/*.c tests/unit/*.h) $(LIB_SRC) src/internal.h tools/branches.c tools/values.c tools/tool.h include/hwbp.h tools/target.c tools/arch.c
+# stored values (tools/values.c), the guard's decisions (target.c, which
+# its test includes) and the LOCATION resolver against live targets.
+UNIT_TOOL_SRC := tools/branches.c tools/values.c tools/symbols.c tools/dwtype.c \
+	tools/tls.c tools/demangle.c tools/codemap.c
+$(UNIT_BIN): $(wildcard tests/unit/*.c tests/unit/*.h) $(LIB_SRC) src/internal.h $(UNIT_TOOL_SRC) $(wildcard tools/*.h) include/hwbp.h tools/target.c tools/arch.c
 	@mkdir -p $(@D)
-	$(CC) $(ALLCFLAGS) -O1 $(wildcard tests/unit/*.c) $(LIB_SRC) tools/branches.c \
-		tools/values.c -o $@ -lcriterion -lZydis -lipt -lpthread -lelf
+	$(CC) $(ALLCFLAGS) -O1 $(wildcard tests/unit/*.c) $(LIB_SRC) $(UNIT_TOOL_SRC) \
+		-o $@ -lcriterion -lZydis -lipt -ldw -lelf -lstdc++ -lpthread
 
 # Programs the tests run (and watch): -O0 so every store in the source is
 # one store in the binary.  Never sanitized: they are the watched, not the
@@ -132,6 +136,39 @@ $(ORACLE_DIR)/oracle-%: tests/oracle/oracle.c tests/oracle/olog.h $(ORACLE_DIR)/
 $(ORACLE_DIR)/oracle-check: tests/oracle/check.c
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) $< -o $@ -ljson-c
+
+# C and C++ targets of the name tests (tests/helpers/names/): the C++
+# one by g++ and clang++ (when installed) at -O0 and -O2, PIE and not
+# (cxx-COMPILER-OPT-PIE); the C one (c-COMPILER-OPT) by gcc and clang; a
+# library whose variables a -no-pie executable copies (copy relocations),
+# one opened by dlopen.  Built -g, never sanitized, like the others.
+NAMES   := $(BUILD)/tests/helpers/names
+NAMES_COMPILERS := gcc $(if $(shell command -v clang++ 2>/dev/null),clang)
+NAMES_HELPERS := $(foreach c,$(NAMES_COMPILERS),$(foreach o,O0 O2,\
+	$(NAMES)/c-$(c)-$(o) $(foreach p,pie nopie,$(NAMES)/cxx-$(c)-$(o)-$(p)))) \
+	$(NAMES)/libnames.so $(NAMES)/libnames_dl.so $(NAMES)/uselib-pie \
+	$(NAMES)/uselib-nopie
+tests: $(NAMES_HELPERS)
+names_word = $(word $(1),$(subst -, ,$(2)))
+names_pie = $(if $(filter nopie,$(1)),-fno-pie -no-pie,-fPIE -pie)
+$(NAMES)/cxx-%: tests/helpers/names/cxx.cc
+	@mkdir -p $(@D)
+	$(if $(filter gcc,$(call names_word,1,$*)),g++,clang++) -std=gnu++17 -g \
+		-$(call names_word,2,$*) $(call names_pie,$(call names_word,3,$*)) \
+		-Wall -Wextra -Werror $< -o $@ -lpthread
+$(NAMES)/c-%: tests/helpers/names/c_main.c tests/helpers/names/c_other.c
+	@mkdir -p $(@D)
+	$(call names_word,1,$*) -std=gnu11 -g -$(call names_word,2,$*) $(WARN) $^ -o $@
+$(NAMES)/libnames.so: tests/helpers/names/lib.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -g -O1 -fPIC -shared $(WARN) $< -o $@
+$(NAMES)/libnames_dl.so: tests/helpers/names/dl.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -g -O1 -fPIC -shared $(WARN) $< -o $@
+$(NAMES)/uselib-%: tests/helpers/names/uselib.c $(NAMES)/libnames.so
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -g -O1 $(call names_pie,$*) $(WARN) -D_GNU_SOURCE $< -o $@ \
+		-L$(NAMES) -lnames -Wl,-rpath,$(abspath $(NAMES)) -ldl -lpthread
 
 # The whole suite; Criterion runs each test in its own process.
 check: all
@@ -180,10 +217,10 @@ FUZZ_FLAGS   := -std=gnu11 -g -O1 -Wall -Wextra -Werror -Wno-unused-function \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		-Iinclude -D_GNU_SOURCE
 FUZZERS      := location cond ring
-FUZZ_SRC_location :=
+FUZZ_SRC_location := tools/dwtype.c tools/tls.c tools/demangle.c
 FUZZ_SRC_cond     := tools/cond.c
 FUZZ_SRC_ring     := $(LIB_SRC)
-FUZZ_LIBS_location := -ldw -lelf
+FUZZ_LIBS_location := -ldw -lelf -lstdc++
 FUZZ_LIBS_ring     := -lZydis -lpthread
 
 .PHONY: fuzz fuzz-run

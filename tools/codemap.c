@@ -480,7 +480,7 @@ static void describe_uncached(struct codemap *m, struct layout *l,
 		return;
 	s = dwfl_module_addrinfo(mod, ip, &off, &sym, NULL, NULL, NULL);
 	if (s) {
-		snprintf(name, sizeof(name), "%s", s);
+		demangle(s, name, sizeof(name));
 		out->function = strpool_get(m->strings, name);
 		out->offset = off;
 	}

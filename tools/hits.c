@@ -205,6 +205,7 @@ static void count_location(struct watch *w, const struct location *loc,
 			   const struct code_loc *where, uint64_t ip)
 {
 	struct loc_count *l = w->last_row;
+	char name[256];
 
 	if (l && l->location == loc->name && same_where(&l->where, where,
 							l->where.ip, ip)) {
@@ -225,13 +226,13 @@ static void count_location(struct watch *w, const struct location *loc,
 		return;
 	w->sum.by_loc = l;
 	l = &l[w->sum.nloc++];
+	cut_name(where->function, name, sizeof(name));
 	if (where->function[0] && where->file[0])
 		snprintf(l->key, sizeof(l->key), "%s+%" PRIu64 " (%s:%d)",
-			 where->function, where->offset, where->file,
-			 where->line);
+			 name, where->offset, where->file, where->line);
 	else if (where->function[0])
-		snprintf(l->key, sizeof(l->key), "%s+%" PRIu64,
-			 where->function, where->offset);
+		snprintf(l->key, sizeof(l->key), "%s+%" PRIu64, name,
+			 where->offset);
 	else
 		snprintf(l->key, sizeof(l->key), "0x%" PRIx64, ip);
 	l->where = *where;
@@ -394,7 +395,7 @@ static int touch_of(const struct code_source *cs, const struct access *acc,
 }
 
 /* The bytes of the location this access wrote, old -> new, with the
- * chain of process p. */
+ * chain of process p.  regs: as sampled (SAMPLED_REGS_MASK's order). */
 static void apply_write(struct watch *w, const struct rec *r, int li,
 			struct proc_values *p, const struct code_source *cs,
 			const uint64_t *regs, uint64_t at, uint32_t size,
@@ -528,8 +529,9 @@ static void process_hit(struct watch *w, const struct rec *r)
 								   : "read";
 		}
 		if (how < 0 || (how & HWBP_TOUCH_WRITE)) {
+			/* (values.c reads the registers as sampled) */
 			apply_write(w, r, r->loc, p, &cs,
-				    have_regs ? regs : NULL, at,
+				    have_regs ? rec_regs(r) : NULL, at,
 				    how > 0 ? size : 0, &e);
 			e.has_values = true;
 		} else {

@@ -279,11 +279,25 @@ static void hit_value(struct out *o, const struct hit_event *e, uint64_t v,
 
 /* ---- human ---- */
 
+/* A C++ template or lambda's name cut for the line (JSON: whole), cut once
+ * per name: names are interned, the same pointer is the same name. */
+static const char *short_name(const char *full)
+{
+	static struct { const char *full; char cut[256]; } cache[256];
+	size_t k = ((uintptr_t)full >> 3) % 256;
+
+	if (cache[k].full != full) {
+		cut_name(full, cache[k].cut, sizeof(cache[k].cut));
+		cache[k].full = full;
+	}
+	return cache[k].cut;
+}
+
 static void human_where(struct out *o, const struct code_loc *w,
 			uint64_t ip)
 {
 	if (w->function[0]) {
-		ob_s(o, w->function);
+		ob_s(o, short_name(w->function));
 		ob_c(o, '+');
 		ob_u(o, w->offset);
 	} else {

@@ -51,6 +51,15 @@ struct vtype {
 	struct { int64_t value; char name[48]; } *enums;
 };
 
+/* A pointer (or reference) a LOCATION's path went through: `p->x`
+ * watches p's target; --follow-pointers would watch the slot too. */
+struct loc_deref {
+	uint64_t slot;        /* where the pointer is */
+	uint64_t value;       /* what it held when resolved */
+	char expr[64];        /* the pointer, as a LOCATION ("head->next") */
+};
+#define LOC_MAX_DEREFS 8
+
 struct location {
 	char spec[256];       /* as typed */
 	char name[256];       /* shown: the spec without :LEN */
@@ -60,6 +69,17 @@ struct location {
 	enum hwbp_access access;
 	struct vtype type;
 	bool resolved;
+	/* What syms_resolve found beyond addr/len (symbols.c, dwtype.c): */
+	uint64_t size;        /* the object's size (0: unknown) */
+	uint64_t type_mod;    /* start of the module whose DWARF has ... */
+	uint64_t type_die;    /* ... the type's DIE (0: none): syms_member_at */
+	uint64_t type_addr;   /* where that typed object starts (the name's,
+			       * before +OFFSET; a thread-local's: its offset) */
+	int nderefs;          /* pointers followed, in path order */
+	struct loc_deref derefs[LOC_MAX_DEREFS];
+	bool tls;             /* thread-local: addr is 0; per thread, */
+	uint64_t tls_offset;  /* the offset in its module's TLS block, */
+	uint64_t tls_mod;     /* that module's start: syms_tls_address */
 };
 
 /* A code address described (the strings are interned: never NULL, ""
@@ -80,7 +100,8 @@ void strpool_free(struct strpool *p);
 /* The pool's copy of s ("" for NULL or "", and when out of memory). */
 const char *strpool_get(struct strpool *p, const char *s);
 
-/* syms_resolve's answer for `lib.so:name` while lib.so is not loaded. */
+/* syms_resolve's answer for `lib.so:name` while lib.so is not loaded, and
+ * for a path through a pointer that points nowhere yet (loc->nderefs). */
 #define RESOLVE_PENDING 100
 
 struct syms;
@@ -136,6 +157,53 @@ void codemap_code(struct codemap *m, pid_t pid, struct code_source *cs,
 /* The libdwfl session of pid's modules (for unwinding) and its id. */
 typedef struct Dwfl Dwfl;
 Dwfl *codemap_dwfl(struct codemap *m, pid_t pid, uint64_t *layout_id);
+/* ---- symbols.c, dwtype.c, tls.c: LOCATIONs beyond a static address ---- */
+
+/* Reads len bytes of the target's memory at addr. */
+typedef bool (*mem_read_fn)(uint64_t addr, void *buf, size_t len, void *ctx);
+/* syms_resolve with the target's memory read through `read` to follow
+ * pointers and references (`p->x`, `*p`, `p[2]`, `a.b->c[2].d`): each
+ * pointer passed is in loc->derefs.  syms_resolve itself reads the pid's
+ * memory (process_vm_readv).  A pointer on the path that is NULL, points
+ * where nothing is mapped (a PIE's pointers before relocation) or cannot
+ * be read is RESOLVE_PENDING, with msg saying which and loc->nderefs > 0
+ * (loc->derefs: the pointers read so far, the last one the culprit). */
+int syms_resolve_mem(struct syms *s, const char *spec, enum hwbp_access access,
+		     mem_read_fn read, void *ctx, struct location *loc,
+		     char *msg, size_t msglen);
+/* Resolve thread-locals (loc->tls set, addr 0) instead of refusing them:
+ * for a caller that computes each thread's copy (syms_tls_address). */
+void syms_allow_tls(struct syms *s, bool allow);
+/* The member or element of `loc` that [addr, addr+len) falls in, named
+ * from loc->name ("cfg.limit", "arr[3]", "obj.x", "cfg+12" in padding),
+ * and its type (vt may be NULL; free vt->enums).  0, or -ENOENT (no type
+ * known, or outside the object).  A thread-local's loc->addr is 0: give
+ * addr as the offset into the thread's copy. */
+int syms_member_at(struct syms *s, const struct location *loc, uint64_t addr,
+		   uint32_t len, char *name, size_t namelen, struct vtype *vt);
+/* The address of thread-local `loc` (loc->tls) in the thread whose thread
+ * pointer is tp (x86-64: fs_base), through that thread's DTV: 0, or
+ * -ENOENT (that thread has not allocated the module's TLS yet: a dlopen'd
+ * module it never touched), -EOPNOTSUPP (not glibc, or not x86-64),
+ * -EIO (memory unreadable); msg says why. */
+int syms_tls_address(struct syms *s, const struct location *loc, uint64_t tp,
+		     uint64_t *addr, char *msg, size_t msglen);
+/* The thread pointer (fs_base on x86-64) of thread tid: a brief ptrace
+ * stop (PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_ARCH_PRCTL ARCH_GET_FS,
+ * detach), or the call alone if we already trace it stopped.  0 or -errno
+ * (-EPERM: no ptrace right; -EOPNOTSUPP on other CPUs). */
+int thread_pointer(pid_t tid, uint64_t *tp);
+
+/* The rule for :LEN, said the same way by --help and every message. */
+#define LEN_RULE "1 to 4096 bytes at any address"
+
+/* ---- demangle.c: C++ names ---- */
+/* `mangled` demangled into out ("_ZN3app5totalE" -> "app::total"); other
+ * names copied as they are.  Returns strlen(out). */
+size_t demangle(const char *mangled, char *out, size_t outlen);
+/* A long (demangled) name cut for one human line: nested template
+ * arguments, then all, then parameter lists become <...> and (...). */
+void cut_name(const char *full, char *out, size_t outlen);
 
 /* ---- arch.c: the CPU's trap instruction and PC under ptrace ---- */
 long arch_with_trap(long word);      /* word with a trap in its first bytes */
