@@ -371,16 +371,18 @@ struct unwind_stats {
 struct unwinder *unwind_new(void);      /* NULL: no memory */
 void unwind_free(struct unwinder *u);   /* NULL accepted */
 /*
- * Walk the sample's stack: write to pcs the return addresses (callers'
- * PCs, each just after its call instruction: look up pc - 1 for its
- * name), innermost first, not the hit's own PC (regs' IP), at most max.
+ * Walk the sample's stack: write to pcs the callers' PCs, innermost first,
+ * not the hit's own PC (regs' IP), at most max.  Each is a return address
+ * (just after its call: name it by pc - 1), except where exact[i] is set
+ * (exact may be NULL): the PC a signal interrupted, below a signal frame
+ * (glibc's __restore_rt), is the instruction itself: name it by pc.
  * Returns how many, with *end saying why it stopped; -EINVAL when regs
  * lack SP or IP; -EOPNOTSUPP on CPUs other than x86-64.  Reads nothing
  * but the stack copy and the modules' CFI.
  */
 int unwind_sample(struct unwinder *u, struct Dwfl *dwfl, uint64_t layout_id,
 		  const uint64_t *regs, uint64_t regs_mask, const void *stack,
-		  uint64_t stack_size, uint64_t *pcs, int max,
+		  uint64_t stack_size, uint64_t *pcs, uint8_t *exact, int max,
 		  enum unwind_end *end);
 const char *unwind_end_name(enum unwind_end e);
 void unwind_get_stats(const struct unwinder *u, struct unwind_stats *s);

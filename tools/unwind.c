@@ -780,7 +780,7 @@ static int load_regs(struct walk *w, const uint64_t *regs, uint64_t mask)
 
 int unwind_sample(struct unwinder *u, Dwfl *dwfl, uint64_t layout_id,
 		  const uint64_t *regs, uint64_t regs_mask, const void *stack,
-		  uint64_t stack_size, uint64_t *pcs, int max,
+		  uint64_t stack_size, uint64_t *pcs, uint8_t *exact, int max,
 		  enum unwind_end *end)
 {
 	struct walk w = { .stack = stack, .size = stack ? stack_size : 0,
@@ -791,7 +791,7 @@ int unwind_sample(struct unwinder *u, Dwfl *dwfl, uint64_t layout_id,
 	*end = UNWIND_END_BAD_FRAME;
 #if !defined(__x86_64__)
 	(void)u; (void)dwfl; (void)layout_id; (void)regs; (void)regs_mask;
-	(void)pcs; (void)max; (void)w;
+	(void)pcs; (void)exact; (void)max; (void)w;
 	return -EOPNOTSUPP;
 #endif
 	if (!u || !dwfl || !regs || max < 0 || load_regs(&w, regs, regs_mask))
@@ -816,6 +816,8 @@ int unwind_sample(struct unwinder *u, Dwfl *dwfl, uint64_t layout_id,
 			e = UNWIND_END_OUTERMOST;
 			break;
 		}
+		if (exact)
+			exact[n] = w.exact_pc;
 		pcs[n++] = w.r[DW_RA];
 	}
 	u->stats.frames += (uint64_t)n;
