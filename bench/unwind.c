@@ -1,0 +1,386 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * unwind.c - the unwinder (tools/unwind.c) on recorded hits:
+ *   unwind show FILE          each hit's backtrace, named (inline chains),
+ *                             and whether libdwfl's walker agrees
+ *   unwind depth FILE...      frames reached and how each walk ended when
+ *                             only the first 2/4/8/16/32 KiB (and all) of
+ *                             each sampled stack are kept
+ *   unwind speed FILE [SECS]  walks/s and frames/s on one core (CPU time
+ *                             of this thread): this unwinder, its first
+ *                             (uncached) walk, and libdwfl's
+ *                             dwfl_getthread_frames on a kept Dwfl
+ *   unwind record -p PID -a ADDR[/exec] -n HITS -o FILE [-s BYTES]
+ *                             record HITS hits of another process (write
+ *                             watch on ADDR, or an execute breakpoint)
+ *                             with BYTES of stack (default 65000)
+ * FILE is the format of tests/unit/unwind_rec.h (the unit tests' target
+ * writes it too).  Prints "name value unit" lines for speed.
+ */
+#include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../tools/tool.h"
+#include "../tests/unit/unwind_rec.h"
+
+#define MAXF 256
+
+static double cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static int load(const char *path, struct unw_file *f, Dwfl **dwfl)
+{
+	int err = unw_load(path, f);
+
+	if (err) {
+		fprintf(stderr, "%s: %s\n", path, strerror(-err));
+		return -1;
+	}
+	*dwfl = unw_dwfl(f->maps);
+	if (!*dwfl) {
+		fprintf(stderr, "%s: modules: %s\n", path, dwfl_errmsg(-1));
+		return -1;
+	}
+	return 0;
+}
+
+static const char *module_of(Dwfl *dwfl, uint64_t pc)
+{
+	Dwfl_Module *m = dwfl_addrmodule(dwfl, pc);
+	const char *name = m ? dwfl_module_info(m, NULL, NULL, NULL, NULL,
+						NULL, NULL, NULL) : NULL;
+	const char *slash = name ? strrchr(name, '/') : NULL;
+
+	return slash ? slash + 1 : name ? name : "?";
+}
+
+static void print_pc(struct unwinder *u, Dwfl *dwfl, uint64_t pc,
+		     uint64_t look)
+{
+	const struct unwind_inline *f;
+	int n = unwind_inlines(u, dwfl, 1, look, &f);
+
+	if (n <= 0) {
+		printf("    %#14llx  ? [%s]\n", (unsigned long long)pc,
+		       module_of(dwfl, pc));
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		printf("    %#14llx  %s%s+%llu (%s:%d) [%s]\n",
+		       (unsigned long long)pc, i < n - 1 ? "(inlined) " : "",
+		       f[i].function, (unsigned long long)f[i].offset,
+		       f[i].file, f[i].line, module_of(dwfl, pc));
+}
+
+static int show(const char *path)
+{
+	struct unw_file f;
+	Dwfl *dwfl;
+	struct unwinder *u = unwind_new();
+	struct unw_ref ref = { 0 };
+
+	if (!u || load(path, &f, &dwfl))
+		return 1;
+	for (int i = 0; i < f.n; i++) {
+		const struct unw_sample *s = &f.s[i];
+		uint64_t pcs[MAXF], rpcs[MAXF];
+		uint8_t exact[MAXF];
+		enum unwind_end end;
+		struct unwind_stats before, after;
+
+		unwind_get_stats(u, &before);
+		int n = unwind_sample(u, dwfl, 1, s->regs, s->regs_mask,
+				      s->stack, s->stack_size, pcs, exact,
+				      MAXF, &end);
+		int rn = unw_ref_unwind(dwfl, &ref, s, rpcs, MAXF);
+		bool same = rn == n && !memcmp(pcs, rpcs, n * sizeof(*pcs));
+
+		unwind_get_stats(u, &after);
+		printf("%s tid %u: %d frames, %s, %llu expressions; libdwfl %s "
+		       "(%d)\n", s->name, s->tid, n, unwind_end_name(end),
+		       (unsigned long long)(after.exprs - before.exprs),
+		       same ? "agrees" : "DIFFERS", rn);
+		print_pc(u, dwfl, s->ip, s->ip);
+		for (int k = 0; k < n; k++)
+			print_pc(u, dwfl, pcs[k], pcs[k] - !exact[k]);
+		for (int k = 0; !same && k < rn; k++)
+			printf("    libdwfl %#llx %s\n",
+			       (unsigned long long)rpcs[k],
+			       module_of(dwfl, rpcs[k]));
+	}
+	struct unwind_stats st;
+
+	unwind_get_stats(u, &st);
+	printf("stats: %llu walks, %llu frames, rules %llu hits %llu misses, "
+	       "%llu expressions, %llu frame-pointer frames\n",
+	       (unsigned long long)st.samples, (unsigned long long)st.frames,
+	       (unsigned long long)st.rule_hits,
+	       (unsigned long long)st.rule_misses,
+	       (unsigned long long)st.exprs,
+	       (unsigned long long)st.fp_frames);
+	unwind_free(u);
+	dwfl_end(dwfl);
+	unw_free(&f);
+	return 0;
+}
+
+/* ---- depth per stack size ---- */
+
+#define NSIZES 6
+static const uint64_t sizes[NSIZES] = { 2048, 4096, 8192, 16384, 32768,
+					 UINT64_MAX };
+
+static int depth(int nfiles, char **paths)
+{
+	for (int fi = 0; fi < nfiles; fi++) {
+		struct unw_file f;
+		Dwfl *dwfl;
+		struct unwinder *u = unwind_new();
+		uint64_t pcs[MAXF];
+
+		if (!u || load(paths[fi], &f, &dwfl))
+			return 1;
+		printf("%s: %d hits\n", paths[fi], f.n);
+		printf("  %-8s %8s %8s %8s %8s  %s\n", "bytes", "min", "median",
+		       "max", "complete", "ends");
+		for (int z = 0; z < NSIZES; z++) {
+			int *d = calloc(f.n + 1, sizeof(int)), complete = 0;
+			int ends[5] = { 0 };
+			uint64_t maxused = 0;
+
+			for (int i = 0; i < f.n; i++) {
+				const struct unw_sample *s = &f.s[i];
+				uint64_t size = s->stack_size < sizes[z] ?
+						s->stack_size : sizes[z];
+				enum unwind_end end;
+
+				if (s->stack_size > maxused)
+					maxused = s->stack_size;
+				d[i] = unwind_sample(u, dwfl, 1, s->regs,
+						     s->regs_mask, s->stack,
+						     size, pcs, NULL, MAXF,
+						     &end);
+				ends[end]++;
+				complete += end == UNWIND_END_OUTERMOST;
+			}
+			for (int i = 1; i < f.n; i++) /* insertion sort */
+				for (int k = i; k > 0 && d[k] < d[k - 1]; k--) {
+					int t = d[k];
+
+					d[k] = d[k - 1];
+					d[k - 1] = t;
+				}
+			char label[32];
+
+			if (sizes[z] == UINT64_MAX)
+				snprintf(label, sizeof(label), "all(%llu)",
+					 (unsigned long long)maxused);
+			else
+				snprintf(label, sizeof(label), "%llu",
+					 (unsigned long long)sizes[z]);
+			printf("  %-8s %8d %8d %8d %7.1f%%  ", label,
+			       f.n ? d[0] : 0, f.n ? d[f.n / 2] : 0,
+			       f.n ? d[f.n - 1] : 0,
+			       f.n ? 100.0 * complete / f.n : 0);
+			for (int e = 0; e < 5; e++)
+				if (ends[e])
+					printf("%s %d; ", unwind_end_name(e),
+					       ends[e]);
+			printf("\n");
+			free(d);
+		}
+		unwind_free(u);
+		dwfl_end(dwfl);
+		unw_free(&f);
+	}
+	return 0;
+}
+
+/* ---- speed ---- */
+
+static int speed(const char *path, double secs)
+{
+	struct unw_file f;
+	Dwfl *dwfl;
+	struct unwinder *u = unwind_new(), *cold;
+	struct unw_ref ref = { 0 };
+	uint64_t pcs[MAXF], walks = 0, frames = 0;
+	enum unwind_end end;
+	double t0, t;
+
+	if (!u || load(path, &f, &dwfl) || f.n == 0)
+		return 1;
+	/* The first walk of each sample, each time with an empty cache:
+	 * what a hit at a new PC costs. */
+	t = 0;
+	for (int i = 0; i < f.n; i++) {
+		const struct unw_sample *s = &f.s[i];
+
+		cold = unwind_new();
+		t0 = cpu_ns();
+		frames += (uint64_t)unwind_sample(cold, dwfl, 1, s->regs,
+						  s->regs_mask, s->stack,
+						  s->stack_size, pcs, NULL,
+						  MAXF, &end);
+		t += cpu_ns() - t0;
+		unwind_free(cold);
+	}
+	printf("unwind_cold_walk %.0f ns (%.1f frames)\n", t / f.n,
+	       (double)frames / f.n);
+	frames = 0;
+	t0 = cpu_ns();
+	do {
+		for (int i = 0; i < f.n; i++) {
+			const struct unw_sample *s = &f.s[i];
+
+			frames += (uint64_t)unwind_sample(u, dwfl, 1, s->regs,
+				s->regs_mask, s->stack, s->stack_size, pcs,
+				NULL, MAXF, &end);
+		}
+		walks += (uint64_t)f.n;
+	} while ((t = cpu_ns() - t0) < secs * 1e9);
+	printf("unwind_walks_per_s %.0f walks/s\n", walks / t * 1e9);
+	printf("unwind_frames_per_s %.0f frames/s\n", frames / t * 1e9);
+	printf("unwind_ns_per_frame %.1f ns\n", t / frames);
+	/* Naming every frame too, from the per-PC cache. */
+	walks = frames = 0;
+	t0 = cpu_ns();
+	do {
+		for (int i = 0; i < f.n; i++) {
+			const struct unw_sample *s = &f.s[i];
+			const struct unwind_inline *fr;
+			int n = unwind_sample(u, dwfl, 1, s->regs,
+					      s->regs_mask, s->stack,
+					      s->stack_size, pcs, NULL, MAXF,
+					      &end);
+
+			for (int k = 0; k < n; k++)
+				unwind_inlines(u, dwfl, 1, pcs[k] - 1, &fr);
+			frames += (uint64_t)n;
+		}
+		walks += (uint64_t)f.n;
+	} while ((t = cpu_ns() - t0) < secs * 1e9);
+	printf("unwind_named_walks_per_s %.0f walks/s\n", walks / t * 1e9);
+	walks = frames = 0;
+	t0 = cpu_ns();
+	do {
+		for (int i = 0; i < f.n; i++) {
+			int n = unw_ref_unwind(dwfl, &ref, &f.s[i], pcs, MAXF);
+
+			frames += n > 0 ? (uint64_t)n : 0;
+		}
+		walks += (uint64_t)f.n;
+	} while ((t = cpu_ns() - t0) < secs * 1e9);
+	printf("libdwfl_walks_per_s %.0f walks/s\n", walks / t * 1e9);
+	printf("libdwfl_frames_per_s %.0f frames/s\n", frames / t * 1e9);
+	unwind_free(u);
+	dwfl_end(dwfl);
+	unw_free(&f);
+	return 0;
+}
+
+/* ---- recording another process ---- */
+
+#define SAMPLED_ALL (0x3ffull | (0xffull << 16))
+
+struct rec_ctx {
+	FILE *out;
+	uint64_t want, got;
+};
+
+static volatile sig_atomic_t stop;
+static void on_stop(int sig) { (void)sig; stop = 1; }
+
+static void on_record(const struct hwbp_record *r, void *cookie)
+{
+	struct rec_ctx *c = cookie;
+
+	if (r->kind != HWBP_REC_HIT || c->got >= c->want)
+		return;
+	if (unw_write(c->out, "hit", r->tid, r->ip, r->regs_mask, r->regs,
+		      r->stack, r->stack_size) == 0)
+		c->got++;
+}
+
+static int record(int argc, char **argv)
+{
+	struct rec_ctx c = { .want = 1000 };
+	const char *outp = NULL;
+	uint64_t addr = 0;
+	uint32_t stack = 65000;
+	enum hwbp_access acc = HWBP_WRITE;
+	pid_t pid = 0;
+	struct hwbp *bp;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "p:a:n:o:s:")) != -1) {
+		switch (opt) {
+		case 'p': pid = atoi(optarg); break;
+		case 'a':
+			addr = strtoull(optarg, NULL, 0);
+			if (strstr(optarg, "/exec"))
+				acc = HWBP_EXEC;
+			break;
+		case 'n': c.want = strtoull(optarg, NULL, 0); break;
+		case 'o': outp = optarg; break;
+		case 's': stack = (uint32_t)atoi(optarg); break;
+		default: return 2;
+		}
+	}
+	if (!pid || !addr || !outp) {
+		fprintf(stderr, "record: -p PID -a ADDR[/exec] -o FILE "
+			"[-n HITS] [-s BYTES]\n");
+		return 2;
+	}
+	HWBP_OPTS(hwbp_opts, o, .scope = HWBP_SCOPE_PROCESS, .pid = pid,
+		  .delivery = HWBP_DELIVER_RING, .on_record = on_record,
+		  .cookie = &c, .sample = HWBP_SAMPLE_REGS | HWBP_SAMPLE_STACK,
+		  .regs_mask = SAMPLED_ALL, .stack_size = stack,
+		  .ring_pages = 1024);
+	c.out = fopen(outp, "wb");
+	if (!c.out) {
+		perror(outp);
+		return 1;
+	}
+	if (hwbp_create(&bp, addr, acc == HWBP_EXEC ? 8 : 8, acc, &o)) {
+		fprintf(stderr, "hwbp_create: %s\n", hwbp_last_error());
+		return 1;
+	}
+	signal(SIGINT, on_stop);
+	while (!stop && c.got < c.want && kill(pid, 0) == 0)
+		if (hwbp_ring_poll(bp, 200) < 0)
+			break;
+	hwbp_close(bp);
+	if (unw_write_maps(c.out, pid) || fclose(c.out)) {
+		fprintf(stderr, "%s: write failed\n", outp);
+		return 1;
+	}
+	fprintf(stderr, "recorded %llu hits\n", (unsigned long long)c.got);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 3 && strcmp(argv[1], "show") == 0)
+		return show(argv[2]);
+	if (argc >= 3 && strcmp(argv[1], "depth") == 0)
+		return depth(argc - 2, argv + 2);
+	if (argc >= 3 && strcmp(argv[1], "speed") == 0)
+		return speed(argv[2], argc > 3 ? atof(argv[3]) : 2.0);
+	if (argc >= 2 && strcmp(argv[1], "record") == 0)
+		return record(argc - 1, argv + 1);
+	fprintf(stderr, "usage: unwind show|depth|speed FILE... | record "
+		"-p PID -a ADDR -o FILE\n");
+	return 2;
+}
