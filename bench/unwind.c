@@ -10,6 +10,8 @@
  *                             of this thread): this unwinder, its first
  *                             (uncached) walk, and libdwfl's
  *                             dwfl_getthread_frames on a kept Dwfl
+ *   unwind walks FILE [N]     N cached passes over the hits, no clock: run
+ *                             it under callgrind for instructions per walk
  *   unwind record -p PID -a ADDR[/exec] -n HITS -o FILE [-s BYTES]
  *                             record HITS hits of another process (write
  *                             watch on ADDR, or an execute breakpoint)
@@ -209,6 +211,19 @@ static int depth(int nfiles, char **paths)
 
 /* ---- speed ---- */
 
+/* A walk whose rules are all cached (a separate function: callgrind's
+ * --toggle-collect=cached_walk counts it alone). */
+__attribute__((noinline)) static int cached_walk(struct unwinder *u,
+						 Dwfl *dwfl,
+						 const struct unw_sample *s,
+						 uint64_t *pcs)
+{
+	enum unwind_end end;
+
+	return unwind_sample(u, dwfl, 1, s->regs, s->regs_mask, s->stack,
+			     s->stack_size, pcs, NULL, MAXF, &end);
+}
+
 static int speed(const char *path, double secs)
 {
 	struct unw_file f;
@@ -284,6 +299,34 @@ static int speed(const char *path, double secs)
 	} while ((t = cpu_ns() - t0) < secs * 1e9);
 	printf("libdwfl_walks_per_s %.0f walks/s\n", walks / t * 1e9);
 	printf("libdwfl_frames_per_s %.0f frames/s\n", frames / t * 1e9);
+	unwind_free(u);
+	dwfl_end(dwfl);
+	unw_free(&f);
+	return 0;
+}
+
+/* Fixed work, no clock: `valgrind --tool=callgrind --toggle-collect=
+ * unwind_sample unwind walks FILE N` gives instructions per walk (the
+ * first pass, which fills the cache, is not collected: it runs before). */
+static int walks(const char *path, long passes)
+{
+	struct unw_file f;
+	Dwfl *dwfl;
+	struct unwinder *u = unwind_new();
+	uint64_t pcs[MAXF], frames = 0;
+	enum unwind_end end;
+
+	if (!u || load(path, &f, &dwfl))
+		return 1;
+	for (int i = 0; i < f.n; i++)
+		unwind_sample(u, dwfl, 1, f.s[i].regs, f.s[i].regs_mask,
+			      f.s[i].stack, f.s[i].stack_size, pcs, NULL, MAXF,
+			      &end);
+	for (long p = 0; p < passes; p++)
+		for (int i = 0; i < f.n; i++)
+			frames += (uint64_t)cached_walk(u, dwfl, &f.s[i], pcs);
+	printf("walks %ld frames %llu\n", passes * f.n,
+	       (unsigned long long)frames);
 	unwind_free(u);
 	dwfl_end(dwfl);
 	unw_free(&f);
@@ -378,6 +421,8 @@ int main(int argc, char **argv)
 		return depth(argc - 2, argv + 2);
 	if (argc >= 3 && strcmp(argv[1], "speed") == 0)
 		return speed(argv[2], argc > 3 ? atof(argv[3]) : 2.0);
+	if (argc >= 3 && strcmp(argv[1], "walks") == 0)
+		return walks(argv[2], argc > 3 ? atol(argv[3]) : 1000);
 	if (argc >= 2 && strcmp(argv[1], "record") == 0)
 		return record(argc - 1, argv + 1);
 	fprintf(stderr, "usage: unwind show|depth|speed FILE... | record "

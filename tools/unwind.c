@@ -88,6 +88,7 @@ struct rule {
 	uint64_t layout, pc; /* key: the layout and the PC looked up */
 	uint8_t kind;
 	uint8_t signal;      /* a signal frame: the caller's PC is exact */
+	uint8_t direct;      /* every rule is at/is CFA + off: one pass */
 	uint8_t cfa_reg;     /* CFA = cfa_reg + cfa_off ... */
 	uint8_t nrules;
 	uint16_t cfa_nops;   /* ... or, if nonzero, an expression */
@@ -166,7 +167,7 @@ struct unwinder *unwind_new(void)
 
 	if (!u)
 		return NULL;
-	if (table_alloc(u, 4096) < 0) {
+	if (table_alloc(u, 256) < 0) {
 		free(u);
 		return NULL;
 	}
@@ -368,13 +369,20 @@ static int compile_cfi(struct unwinder *u, Dwarf_CFI *cfi, Dwarf_Addr bias,
 		/* The ops of DW_OP_addr are link-time: add the bias (as
 		 * libdwfl does); done when evaluating, see eval(). */
 		if (compile_reg(u, ru, reg, ops, nops,
-				nops == 0 && ops == mem, rr)) {
+				nops == 0 && ops == mem, rr) &&
+		    !(reg == DW_RSP && rr->kind == RK_VAL_OFFSET &&
+		      rr->off == 0)) { /* RSP = CFA: applied anyway */
 			u->nrules++;
 			ru->nrules++;
 		}
 	}
 	free(frame);
 	ru->kind = RULE_CFI;
+	ru->direct = 1;
+	for (uint32_t i = 0; i < ru->nrules; i++)
+		if (u->rules[ru->first + i].kind != RK_OFFSET &&
+		    u->rules[ru->first + i].kind != RK_VAL_OFFSET)
+			ru->direct = 0;
 	return 0;
 }
 
@@ -667,12 +675,40 @@ static enum unwind_end ev_end(enum eval_err e)
 	return e == EV_STACK ? UNWIND_END_STACK : UNWIND_END_BAD_FRAME;
 }
 
+/* The common case: every rule depends on the CFA alone (saved at CFA +
+ * off, or is CFA + off), so the registers are written as they come. */
+static enum unwind_end step_direct(struct unwinder *u, const struct rule *ru,
+				   struct walk *w, uint64_t cfa)
+{
+	const struct reg_rule *rr = &u->rules[ru->first];
+	uint32_t known = (w->known & ~ru->undef) | (1u << DW_RSP);
+
+	w->r[DW_RSP] = cfa;
+	for (uint32_t i = 0; i < ru->nrules; i++, rr++) {
+		if (rr->kind == RK_VAL_OFFSET) {
+			w->r[rr->reg] = cfa + (uint64_t)rr->off;
+		} else if (!read_word(w, cfa + (uint64_t)rr->off,
+				      &w->r[rr->reg])) {
+			if (rr->reg == DW_RA)
+				return UNWIND_END_STACK;
+			known &= ~(1u << rr->reg);
+			continue;
+		}
+		known |= 1u << rr->reg;
+	}
+	w->known = known;
+	if (!(known & (1u << DW_RA)))
+		return UNWIND_END_BAD_FRAME;
+	w->exact_pc = ru->signal;
+	return UNWIND_END_MAX;
+}
+
 static enum unwind_end step_cfi(struct unwinder *u, const struct rule *ru,
 				struct walk *w)
 {
 	struct eval_ctx c = { .w = w };
-	uint64_t nr[NREGS], v;
-	uint32_t known;
+	uint64_t vals[NREGS];
+	uint32_t set = 0, unset = ru->undef;
 	enum eval_err e;
 	bool loc;
 
@@ -689,49 +725,56 @@ static enum unwind_end step_cfi(struct unwinder *u, const struct rule *ru,
 	c.have_cfa = true;
 	if (ru->undef & (1u << DW_RA))
 		return UNWIND_END_OUTERMOST;
-	memcpy(nr, w->r, sizeof(nr));
-	known = w->known & ~ru->undef;
+	if (c.cfa <= w->r[DW_RSP])
+		return UNWIND_END_BAD_FRAME; /* no progress: a loop */
+	if (ru->direct)
+		return step_direct(u, ru, w, c.cfa);
+	/* Every rule reads the callee's registers: compute them all, then
+	 * write them. */
 	for (uint32_t i = 0; i < ru->nrules; i++) {
 		const struct reg_rule *rr = &u->rules[ru->first + i];
+		uint64_t *v = &vals[i];
 		bool ok = true;
 
 		e = EV_STACK; /* what a failed plain read means */
 		switch (rr->kind) {
 		case RK_OFFSET:
-			ok = read_word(w, c.cfa + (uint64_t)rr->off, &v);
+			ok = read_word(w, c.cfa + (uint64_t)rr->off, v);
 			break;
 		case RK_VAL_OFFSET:
-			v = c.cfa + (uint64_t)rr->off;
+			*v = c.cfa + (uint64_t)rr->off;
 			break;
 		case RK_REG:
 			ok = w->known & (1u << rr->off);
-			v = w->r[rr->off];
+			*v = w->r[rr->off];
 			break;
 		default:
 			u->stats.exprs++;
-			e = eval(&c, &u->ops[rr->ops], rr->nops, &v, &loc);
-			ok = e == EV_OK && (!loc || read_word(w, v, &v));
+			e = eval(&c, &u->ops[rr->ops], rr->nops, v, &loc);
+			ok = e == EV_OK && (!loc || read_word(w, *v, v));
 			break;
 		}
-		if (ok) {
-			nr[rr->reg] = v;
-			known |= 1u << rr->reg;
-		} else if (rr->reg == DW_RA) {
+		if (ok)
+			set |= 1u << i;
+		else if (rr->reg == DW_RA)
 			return e == EV_BAD ? UNWIND_END_BAD_FRAME :
 					     UNWIND_END_STACK;
-		} else {
-			known &= ~(1u << rr->reg); /* as libdwfl: unset */
+		else
+			unset |= 1u << rr->reg; /* as libdwfl: unknown */
+	}
+	/* The caller's SP is the CFA (the ABI's rule) unless a rule says. */
+	w->r[DW_RSP] = c.cfa;
+	w->known = (w->known & ~unset) | (1u << DW_RSP);
+	for (uint32_t i = 0; i < ru->nrules; i++) {
+		if (set & (1u << i)) {
+			uint8_t reg = u->rules[ru->first + i].reg;
+
+			w->r[reg] = vals[i];
+			w->known |= 1u << reg;
 		}
 	}
-	/* The caller's SP is the CFA (the ABI's rule; CFI may not say). */
-	nr[DW_RSP] = c.cfa;
-	known |= 1u << DW_RSP;
-	if (!(known & (1u << DW_RA)))
+	if (!(w->known & (1u << DW_RA)))
 		return UNWIND_END_BAD_FRAME;
-	if (c.cfa <= w->r[DW_RSP])
-		return UNWIND_END_BAD_FRAME; /* no progress: a loop */
-	memcpy(w->r, nr, sizeof(nr));
-	w->known = known;
 	w->exact_pc = ru->signal;
 	return UNWIND_END_MAX; /* "go on" */
 }
@@ -760,21 +803,21 @@ static enum unwind_end step_fp(struct unwinder *u, struct walk *w)
 
 static int load_regs(struct walk *w, const uint64_t *regs, uint64_t mask)
 {
-	int i = 0;
+	uint64_t m = mask & ((1ull << 24) - 1);
 
-	w->known = 0;
-	for (int bit = 0; bit < 64; bit++) {
-		if (!(mask & (1ull << bit)))
-			continue;
-		if (bit < 24 && perf_to_dwarf[bit] >= 0) {
-			w->r[perf_to_dwarf[bit]] = regs[i];
-			w->known |= 1u << perf_to_dwarf[bit];
-		}
-		i++;
-	}
 	if ((mask & (1ull << PERF_SP | 1ull << PERF_IP)) !=
 	    (1ull << PERF_SP | 1ull << PERF_IP))
 		return -EINVAL;
+	w->known = 0;
+	/* regs[] holds one value per bit of mask, in bit order */
+	for (int i = 0; m; m &= m - 1, i++) {
+		int bit = __builtin_ctzll(m);
+
+		if (perf_to_dwarf[bit] >= 0) {
+			w->r[perf_to_dwarf[bit]] = regs[i];
+			w->known |= 1u << perf_to_dwarf[bit];
+		}
+	}
 	return 0;
 }
 
@@ -783,8 +826,7 @@ int unwind_sample(struct unwinder *u, Dwfl *dwfl, uint64_t layout_id,
 		  uint64_t stack_size, uint64_t *pcs, uint8_t *exact, int max,
 		  enum unwind_end *end)
 {
-	struct walk w = { .stack = stack, .size = stack ? stack_size : 0,
-			  .exact_pc = true };
+	struct walk w; /* registers: only those in `known` are read */
 	enum unwind_end e = UNWIND_END_MAX;
 	int n = 0;
 
@@ -796,6 +838,9 @@ int unwind_sample(struct unwinder *u, Dwfl *dwfl, uint64_t layout_id,
 #endif
 	if (!u || !dwfl || !regs || max < 0 || load_regs(&w, regs, regs_mask))
 		return -EINVAL;
+	w.stack = stack;
+	w.size = stack ? stack_size : 0;
+	w.exact_pc = true;
 	w.base = w.r[DW_RSP];
 	u->stats.samples++;
 	if (u->inl_used >= INLINES_MAX)
