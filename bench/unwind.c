@@ -3,19 +3,20 @@
  * unwind.c - the unwinder (tools/unwind.c) on recorded hits:
  *   unwind show FILE          each hit's backtrace, named (inline chains),
  *                             and whether libdwfl's walker agrees
- *   unwind depth FILE...      frames reached and how each walk ended when
- *                             only the first 2/4/8/16/32 KiB (and all) of
- *                             each sampled stack are kept
+ *   unwind depth FILE...      frames per hit, the stack bytes a complete
+ *                             walk needs, and the frames reached when only
+ *                             the first 1-32 KiB of each copy are kept
  *   unwind speed FILE [SECS]  walks/s and frames/s on one core (CPU time
  *                             of this thread): this unwinder, its first
  *                             (uncached) walk, and libdwfl's
  *                             dwfl_getthread_frames on a kept Dwfl
  *   unwind walks FILE [N]     N cached passes over the hits, no clock: run
  *                             it under callgrind for instructions per walk
- *   unwind record -p PID -a ADDR[/exec] -n HITS -o FILE [-s BYTES]
+ *   unwind record -p PID -a ADDR[/exec] -n HITS -o FILE [-s BYTES] [-k K]
  *                             record HITS hits of another process (write
  *                             watch on ADDR, or an execute breakpoint)
- *                             with BYTES of stack (default 65000)
+ *                             with BYTES of stack (default 65000), one hit
+ *                             in K (default 1), until it exits or SIGINT
  * FILE is the format of tests/unit/unwind_rec.h (the unit tests' target
  * writes it too).  Prints "name value unit" lines for speed.
  */
@@ -139,9 +140,115 @@ static int show(const char *path)
 
 /* ---- depth per stack size ---- */
 
-#define NSIZES 6
-static const uint64_t sizes[NSIZES] = { 2048, 4096, 8192, 16384, 32768,
-					 UINT64_MAX };
+#define NSIZES 7
+static const uint64_t sizes[NSIZES] = { 1024, 2048, 4096, 8192, 16384,
+					 32768, UINT64_MAX };
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The q-quantile of n sorted values. */
+static uint64_t quant(const uint64_t *v, int n, double q)
+{
+	int i = (int)(q * (n - 1) + 0.5);
+
+	return n ? v[i] : 0;
+}
+
+static int walk_n(struct unwinder *u, Dwfl *dwfl, const struct unw_sample *s,
+		  uint64_t size, enum unwind_end *end)
+{
+	uint64_t pcs[MAXF];
+
+	return unwind_sample(u, dwfl, 1, s->regs, s->regs_mask, s->stack,
+			     size < s->stack_size ? size : s->stack_size, pcs,
+			     NULL, MAXF, end);
+}
+
+/* The fewest stack bytes (a multiple of 8) giving the full walk. */
+static uint64_t bytes_needed(struct unwinder *u, Dwfl *dwfl,
+			     const struct unw_sample *s, int full)
+{
+	uint64_t lo = 0, hi = (s->stack_size + 7) / 8;
+	enum unwind_end end;
+
+	while (lo < hi) {
+		uint64_t mid = (lo + hi) / 2;
+
+		if (walk_n(u, dwfl, s, mid * 8, &end) >= full)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo * 8;
+}
+
+static void depth_file(const char *path, struct unw_file *f, Dwfl *dwfl,
+		       struct unwinder *u)
+{
+	uint64_t *full = calloc(f->n + 1, 8), *need = calloc(f->n + 1, 8);
+	uint64_t *d = calloc(f->n + 1, 8), copied = 0;
+	int ends[5] = { 0 };
+	enum unwind_end end;
+
+	for (int i = 0; i < f->n; i++) {
+		full[i] = (uint64_t)walk_n(u, dwfl, &f->s[i], UINT64_MAX, &end);
+		ends[end]++;
+		need[i] = bytes_needed(u, dwfl, &f->s[i], (int)full[i]);
+		if (f->s[i].stack_size > copied)
+			copied = f->s[i].stack_size;
+	}
+	printf("%s: %d hits (stack copies up to %llu bytes)\n  all bytes: ",
+	       path, f->n, (unsigned long long)copied);
+	for (int e = 0; e < 5; e++)
+		if (ends[e])
+			printf("%s %d; ", unwind_end_name(e), ends[e]);
+	memcpy(d, full, f->n * 8);
+	qsort(d, f->n, 8, cmp_u64);
+	printf("\n  frames: min %llu median %llu p90 %llu max %llu\n",
+	       (unsigned long long)quant(d, f->n, 0),
+	       (unsigned long long)quant(d, f->n, 0.5),
+	       (unsigned long long)quant(d, f->n, 0.9),
+	       (unsigned long long)quant(d, f->n, 1));
+	qsort(need, f->n, 8, cmp_u64);
+	printf("  stack bytes the full walk needs: median %llu p90 %llu "
+	       "p99 %llu max %llu\n",
+	       (unsigned long long)quant(need, f->n, 0.5),
+	       (unsigned long long)quant(need, f->n, 0.9),
+	       (unsigned long long)quant(need, f->n, 0.99),
+	       (unsigned long long)quant(need, f->n, 1));
+	printf("  %-10s %7s %7s %9s %10s\n", "bytes", "median", "max",
+	       "complete", "outermost");
+	for (int z = 0; z < NSIZES; z++) {
+		int complete = 0, outer = 0;
+		char label[32];
+
+		for (int i = 0; i < f->n; i++) {
+			d[i] = (uint64_t)walk_n(u, dwfl, &f->s[i], sizes[z],
+						&end);
+			complete += d[i] == full[i];
+			outer += end == UNWIND_END_OUTERMOST;
+		}
+		qsort(d, f->n, 8, cmp_u64);
+		if (sizes[z] == UINT64_MAX)
+			snprintf(label, sizeof(label), "all");
+		else
+			snprintf(label, sizeof(label), "%llu",
+				 (unsigned long long)sizes[z]);
+		printf("  %-10s %7llu %7llu %8.1f%% %9.1f%%\n", label,
+		       (unsigned long long)quant(d, f->n, 0.5),
+		       (unsigned long long)quant(d, f->n, 1),
+		       f->n ? 100.0 * complete / f->n : 0,
+		       f->n ? 100.0 * outer / f->n : 0);
+	}
+	free(full);
+	free(need);
+	free(d);
+}
 
 static int depth(int nfiles, char **paths)
 {
@@ -149,59 +256,10 @@ static int depth(int nfiles, char **paths)
 		struct unw_file f;
 		Dwfl *dwfl;
 		struct unwinder *u = unwind_new();
-		uint64_t pcs[MAXF];
 
 		if (!u || load(paths[fi], &f, &dwfl))
 			return 1;
-		printf("%s: %d hits\n", paths[fi], f.n);
-		printf("  %-8s %8s %8s %8s %8s  %s\n", "bytes", "min", "median",
-		       "max", "complete", "ends");
-		for (int z = 0; z < NSIZES; z++) {
-			int *d = calloc(f.n + 1, sizeof(int)), complete = 0;
-			int ends[5] = { 0 };
-			uint64_t maxused = 0;
-
-			for (int i = 0; i < f.n; i++) {
-				const struct unw_sample *s = &f.s[i];
-				uint64_t size = s->stack_size < sizes[z] ?
-						s->stack_size : sizes[z];
-				enum unwind_end end;
-
-				if (s->stack_size > maxused)
-					maxused = s->stack_size;
-				d[i] = unwind_sample(u, dwfl, 1, s->regs,
-						     s->regs_mask, s->stack,
-						     size, pcs, NULL, MAXF,
-						     &end);
-				ends[end]++;
-				complete += end == UNWIND_END_OUTERMOST;
-			}
-			for (int i = 1; i < f.n; i++) /* insertion sort */
-				for (int k = i; k > 0 && d[k] < d[k - 1]; k--) {
-					int t = d[k];
-
-					d[k] = d[k - 1];
-					d[k - 1] = t;
-				}
-			char label[32];
-
-			if (sizes[z] == UINT64_MAX)
-				snprintf(label, sizeof(label), "all(%llu)",
-					 (unsigned long long)maxused);
-			else
-				snprintf(label, sizeof(label), "%llu",
-					 (unsigned long long)sizes[z]);
-			printf("  %-8s %8d %8d %8d %7.1f%%  ", label,
-			       f.n ? d[0] : 0, f.n ? d[f.n / 2] : 0,
-			       f.n ? d[f.n - 1] : 0,
-			       f.n ? 100.0 * complete / f.n : 0);
-			for (int e = 0; e < 5; e++)
-				if (ends[e])
-					printf("%s %d; ", unwind_end_name(e),
-					       ends[e]);
-			printf("\n");
-			free(d);
-		}
+		depth_file(paths[fi], &f, dwfl, u);
 		unwind_free(u);
 		dwfl_end(dwfl);
 		unw_free(&f);
@@ -339,7 +397,7 @@ static int walks(const char *path, long passes)
 
 struct rec_ctx {
 	FILE *out;
-	uint64_t want, got;
+	uint64_t want, got, seen, every;
 };
 
 static volatile sig_atomic_t stop;
@@ -349,7 +407,8 @@ static void on_record(const struct hwbp_record *r, void *cookie)
 {
 	struct rec_ctx *c = cookie;
 
-	if (r->kind != HWBP_REC_HIT || c->got >= c->want)
+	if (r->kind != HWBP_REC_HIT || c->got >= c->want ||
+	    c->seen++ % c->every)
 		return;
 	if (unw_write(c->out, "hit", r->tid, r->ip, r->regs_mask, r->regs,
 		      r->stack, r->stack_size) == 0)
@@ -358,16 +417,18 @@ static void on_record(const struct hwbp_record *r, void *cookie)
 
 static int record(int argc, char **argv)
 {
-	struct rec_ctx c = { .want = 1000 };
+	struct rec_ctx c = { .want = 1000, .every = 1 };
 	const char *outp = NULL;
 	uint64_t addr = 0;
 	uint32_t stack = 65000;
 	enum hwbp_access acc = HWBP_WRITE;
 	pid_t pid = 0;
 	struct hwbp *bp;
+	char *maps, *later;
+	long maps_len, later_len;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "p:a:n:o:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "p:a:n:o:s:k:")) != -1) {
 		switch (opt) {
 		case 'p': pid = atoi(optarg); break;
 		case 'a':
@@ -378,12 +439,13 @@ static int record(int argc, char **argv)
 		case 'n': c.want = strtoull(optarg, NULL, 0); break;
 		case 'o': outp = optarg; break;
 		case 's': stack = (uint32_t)atoi(optarg); break;
+		case 'k': c.every = strtoull(optarg, NULL, 0) ?: 1; break;
 		default: return 2;
 		}
 	}
 	if (!pid || !addr || !outp) {
 		fprintf(stderr, "record: -p PID -a ADDR[/exec] -o FILE "
-			"[-n HITS] [-s BYTES]\n");
+			"[-n HITS] [-s BYTES] [-k K]\n");
 		return 2;
 	}
 	HWBP_OPTS(hwbp_opts, o, .scope = HWBP_SCOPE_PROCESS, .pid = pid,
@@ -400,15 +462,30 @@ static int record(int argc, char **argv)
 		fprintf(stderr, "hwbp_create: %s\n", hwbp_last_error());
 		return 1;
 	}
+	/* The maps now, and again at the end if the process still runs
+	 * (libraries it loaded since). */
+	maps_len = unw_read_maps(pid, &maps);
+	if (maps_len < 0) {
+		fprintf(stderr, "/proc/%d/maps: %s\n", pid,
+			strerror((int)-maps_len));
+		return 1;
+	}
 	signal(SIGINT, on_stop);
 	while (!stop && c.got < c.want && kill(pid, 0) == 0)
 		if (hwbp_ring_poll(bp, 200) < 0)
 			break;
 	hwbp_close(bp);
-	if (unw_write_maps(c.out, pid) || fclose(c.out)) {
+	if ((later_len = unw_read_maps(pid, &later)) > 0) {
+		free(maps);
+		maps = later;
+		maps_len = later_len;
+	}
+	if (unw_write_maps_text(c.out, maps, (size_t)maps_len) ||
+	    fclose(c.out)) {
 		fprintf(stderr, "%s: write failed\n", outp);
 		return 1;
 	}
+	free(maps);
 	fprintf(stderr, "recorded %llu hits\n", (unsigned long long)c.got);
 	return 0;
 }

@@ -57,13 +57,12 @@ static inline int unw_write(FILE *f, const char *name, uint32_t tid,
 	return 0;
 }
 
-/* Append /proc/PID/maps (pid 0: self) as the "@maps" record. */
-static inline int unw_write_maps(FILE *f, int pid)
+/* /proc/PID/maps (pid 0: self) in a malloc'd buffer; its length or -errno. */
+static inline long unw_read_maps(int pid, char **out)
 {
 	char path[64], *buf = NULL;
 	size_t cap = 0, len = 0, got;
 	FILE *m;
-	int err;
 
 	if (pid)
 		snprintf(path, sizeof(path), "/proc/%d/maps", pid);
@@ -87,7 +86,27 @@ static inline int unw_write_maps(FILE *f, int pid)
 		len += got;
 	} while (got > 0);
 	fclose(m);
-	err = unw_write(f, "@maps", 0, 0, 0, (const uint64_t *)buf, buf, len);
+	*out = buf;
+	return (long)len;
+}
+
+/* Append the maps text as the "@maps" record. */
+static inline int unw_write_maps_text(FILE *f, const char *maps, size_t len)
+{
+	return unw_write(f, "@maps", 0, 0, 0, (const uint64_t *)maps, maps,
+			 len);
+}
+
+/* Append /proc/PID/maps (pid 0: self) as the "@maps" record. */
+static inline int unw_write_maps(FILE *f, int pid)
+{
+	char *buf = NULL;
+	long len = unw_read_maps(pid, &buf);
+	int err;
+
+	if (len < 0)
+		return (int)len;
+	err = unw_write_maps_text(f, buf, (size_t)len);
 	free(buf);
 	return err;
 }
