@@ -12,6 +12,8 @@
  *                             dwfl_getthread_frames on a kept Dwfl
  *   unwind walks FILE [N]     N cached passes over the hits, no clock: run
  *                             it under callgrind for instructions per walk
+ *   unwind cost [HITS]        thread CPU time per hit (trap, sample, ring)
+ *                             with 0-64 KiB of stack sampled
  *   unwind record -p PID -a ADDR[/exec] -n HITS -o FILE [-s BYTES] [-k K]
  *                             record HITS hits of another process (write
  *                             watch on ADDR, or an execute breakpoint)
@@ -391,9 +393,72 @@ static int walks(const char *path, long passes)
 	return 0;
 }
 
+/* ---- what the stack copy costs the watched thread ---- */
+
+static volatile uint64_t cost_var;
+static uint64_t cost_records;
+
+static void count_record(const struct hwbp_record *r, void *cookie)
+{
+	(void)cookie;
+	cost_records += r->kind == HWBP_REC_HIT;
+}
+
+/* Hits with `bytes` of stack sampled, from deep enough in the stack that
+ * the kernel copies all of them: thread CPU time (user and kernel: the
+ * copy runs in the trapping thread) per hit, the ring drained between
+ * batches. */
+static double cost_of(uint32_t bytes, int hits)
+{
+	HWBP_OPTS(hwbp_opts, o, .scope = HWBP_SCOPE_SELF,
+		  .delivery = HWBP_DELIVER_RING, .on_record = count_record,
+		  .sample = HWBP_SAMPLE_REGS | (bytes ? HWBP_SAMPLE_STACK : 0),
+		  .regs_mask = SAMPLED_REGS_MASK, .stack_size = bytes,
+		  .ring_pages = 1024);
+	volatile char pad[70000];
+	struct hwbp *bp;
+	double t = 0, t0;
+
+	pad[0] = pad[sizeof(pad) - 1] = 1;
+	if (hwbp_create(&bp, (uint64_t)(uintptr_t)&cost_var, 8, HWBP_WRITE,
+			&o)) {
+		fprintf(stderr, "hwbp_create: %s\n", hwbp_last_error());
+		return -1;
+	}
+	cost_records = 0;
+	for (int done = 0; done < hits; done += 32) {
+		t0 = cpu_ns();
+		for (int k = 0; k < 32; k++)
+			cost_var = (uint64_t)k;
+		t += cpu_ns() - t0;
+		hwbp_ring_consume(bp);
+	}
+	hwbp_close(bp);
+	if (cost_records < (uint64_t)hits)
+		fprintf(stderr, "stack %u: %llu of %d hits recorded\n", bytes,
+			(unsigned long long)cost_records, hits);
+	return t / hits;
+}
+
+static int cost(int hits)
+{
+	static const uint32_t bytes[] = { 0, 1024, 2048, 4096, 8192, 16384,
+					  32768, 65000 };
+	HWBP_OPTS(hwbp_probe, p);
+
+	if (hwbp_probe(&p) < 0 || !p.fires) {
+		printf("cost: skipped: debug registers do not fire here\n");
+		return 0;
+	}
+	cost_of(8192, hits / 10); /* warm up */
+	for (size_t i = 0; i < sizeof(bytes) / sizeof(bytes[0]); i++)
+		printf("hit_cost_stack_%u %.0f ns\n", bytes[i],
+		       cost_of(bytes[i], hits));
+	return 0;
+}
+
 /* ---- recording another process ---- */
 
-#define SAMPLED_ALL (0x3ffull | (0xffull << 16))
 
 struct rec_ctx {
 	FILE *out;
@@ -451,7 +516,7 @@ static int record(int argc, char **argv)
 	HWBP_OPTS(hwbp_opts, o, .scope = HWBP_SCOPE_PROCESS, .pid = pid,
 		  .delivery = HWBP_DELIVER_RING, .on_record = on_record,
 		  .cookie = &c, .sample = HWBP_SAMPLE_REGS | HWBP_SAMPLE_STACK,
-		  .regs_mask = SAMPLED_ALL, .stack_size = stack,
+		  .regs_mask = SAMPLED_REGS_MASK, .stack_size = stack,
 		  .ring_pages = 1024);
 	c.out = fopen(outp, "wb");
 	if (!c.out) {
@@ -498,6 +563,8 @@ int main(int argc, char **argv)
 		return depth(argc - 2, argv + 2);
 	if (argc >= 3 && strcmp(argv[1], "speed") == 0)
 		return speed(argv[2], argc > 3 ? atof(argv[3]) : 2.0);
+	if (argc >= 2 && strcmp(argv[1], "cost") == 0)
+		return cost(argc > 2 ? atoi(argv[2]) : 20000);
 	if (argc >= 3 && strcmp(argv[1], "walks") == 0)
 		return walks(argv[2], argc > 3 ? atol(argv[3]) : 1000);
 	if (argc >= 2 && strcmp(argv[1], "record") == 0)
