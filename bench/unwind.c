@@ -271,6 +271,25 @@ static int depth(int nfiles, char **paths)
 
 /* ---- speed ---- */
 
+/* Walk every hit and name every frame (inline chain at each PC). */
+static void name_all(struct unwinder *u, Dwfl *dwfl, const struct unw_file *f)
+{
+	uint64_t pcs[MAXF];
+	uint8_t exact[MAXF];
+	enum unwind_end end;
+	const struct unwind_inline *fr;
+
+	for (int i = 0; i < f->n; i++) {
+		const struct unw_sample *s = &f->s[i];
+		int n = unwind_sample(u, dwfl, 1, s->regs, s->regs_mask,
+				      s->stack, s->stack_size, pcs, exact,
+				      MAXF, &end);
+
+		for (int k = 0; k < n; k++)
+			unwind_inlines(u, dwfl, 1, pcs[k] - !exact[k], &fr);
+	}
+}
+
 /* A walk whose rules are all cached (a separate function: callgrind's
  * --toggle-collect=cached_walk counts it alone). */
 __attribute__((noinline)) static int cached_walk(struct unwinder *u,
@@ -328,22 +347,25 @@ static int speed(const char *path, double secs)
 	printf("unwind_walks_per_s %.0f walks/s\n", walks / t * 1e9);
 	printf("unwind_frames_per_s %.0f frames/s\n", frames / t * 1e9);
 	printf("unwind_ns_per_frame %.1f ns\n", t / frames);
-	/* Naming every frame too, from the per-PC cache. */
-	walks = frames = 0;
+	/* Naming every frame too (inline chains): once with empty caches
+	 * (per distinct PC: DWARF scopes, the symbol index), then cached. */
+	{
+		struct unwinder *fresh = unwind_new();
+		struct unwind_stats st;
+
+		t0 = cpu_ns();
+		name_all(fresh, dwfl, &f);
+		t = cpu_ns() - t0;
+		unwind_get_stats(fresh, &st);
+		printf("unwind_named_cold %.0f ns per PC (%llu PCs)\n",
+		       t / (double)st.rule_misses,
+		       (unsigned long long)st.rule_misses);
+		unwind_free(fresh);
+	}
+	walks = 0;
 	t0 = cpu_ns();
 	do {
-		for (int i = 0; i < f.n; i++) {
-			const struct unw_sample *s = &f.s[i];
-			const struct unwind_inline *fr;
-			int n = unwind_sample(u, dwfl, 1, s->regs,
-					      s->regs_mask, s->stack,
-					      s->stack_size, pcs, NULL, MAXF,
-					      &end);
-
-			for (int k = 0; k < n; k++)
-				unwind_inlines(u, dwfl, 1, pcs[k] - 1, &fr);
-			frames += (uint64_t)n;
-		}
+		name_all(u, dwfl, &f);
 		walks += (uint64_t)f.n;
 	} while ((t = cpu_ns() - t0) < secs * 1e9);
 	printf("unwind_named_walks_per_s %.0f walks/s\n", walks / t * 1e9);

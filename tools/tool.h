@@ -365,6 +365,8 @@ struct unwind_stats {
 	uint64_t rule_hits, rule_misses; /* the per-PC cache */
 	uint64_t exprs;             /* DWARF expressions evaluated */
 	uint64_t fp_frames;         /* frames walked by frame pointer */
+	uint64_t slow_symbols;      /* names the index did not have: asked
+				     * dwfl_module_addrinfo */
 	uint64_t resets;            /* rule cache full: started over */
 };
 
@@ -389,8 +391,9 @@ void unwind_get_stats(const struct unwinder *u, struct unwind_stats *s);
 
 /* One frame of the chain of inlined calls at a PC. */
 struct unwind_inline {
-	const char *function;  /* DW_AT_name ("" unknown) */
-	const char *linkage;   /* DW_AT_linkage_name (C++), NULL if none */
+	const char *function;  /* DW_AT_name, else the ELF symbol ("": ?) */
+	const char *linkage;   /* mangled name (C++: DW_AT_linkage_name or
+				* an _Z symbol) to demangle, NULL if none */
 	const char *file;      /* "" unknown */
 	int line, column;      /* 0 unknown */
 	uint64_t offset;       /* last frame: pc - its ELF symbol's start */
@@ -400,12 +403,21 @@ struct unwind_inline {
  * first: [0] is where pc is (file:line of pc), [i] the function [i-1] was
  * inlined into (file:line of that inlined call), the last the out-of-line
  * function (offset from its symbol).  Without DWARF there, one frame from
- * the ELF symbol table; 0 if pc is in no module or no symbol.  Returns
+ * the ELF symbol table (searched by address in a sorted index built once
+ * per module); 0 if pc is in no module or no symbol.  Returns
  * the count; *frames stays valid until the next unwind_sample (which
  * empties this cache once it holds 262,144 PCs) or unwind_free.  Cached
  * per (layout_id, pc).
  */
 int unwind_inlines(struct unwinder *u, struct Dwfl *dwfl, uint64_t layout_id,
 		   uint64_t pc, const struct unwind_inline **frames);
+/*
+ * The ELF symbol containing pc and pc's offset in it: what
+ * dwfl_module_addrinfo answers, by binary search in an index of the
+ * module's symbols built on first use (per layout_id).  NULL if none.  The
+ * name is libdwfl's: valid while the module stays reported.
+ */
+const char *unwind_symbol(struct unwinder *u, struct Dwfl *dwfl,
+			  uint64_t layout_id, uint64_t pc, uint64_t *offset);
 
 #endif

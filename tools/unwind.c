@@ -98,6 +98,25 @@ struct rule {
 	uint32_t first;      /* its reg_rules in u->rules */
 };
 
+/* A module's symbols sorted by address (libdwfl's dwfl_module_addrinfo
+ * scans the whole table for every lookup). */
+struct sym {
+	uint64_t addr, size;
+	const char *name;      /* libdwfl's string: valid while the module is */
+	uint32_t index;        /* in the symbol table */
+	uint8_t bind;          /* 3 global, 2 weak, 1 local (libdwfl's order) */
+};
+struct symindex {
+	uint64_t layout;
+	Dwfl_Module *mod;
+	struct sym *s;
+	uint64_t *maxend;      /* [i]: the highest end of s[0..i] */
+	uint64_t min_sizeless; /* the lowest size-less symbol (UINT64_MAX) */
+	uint32_t n;
+};
+#define SYMINDEX_MAX 256       /* modules indexed before starting over */
+#define SYM_WINDOW 64          /* symbols looked at below a PC */
+
 /* One frame of an inline chain, strings in the chain's own block. */
 struct inline_entry {
 	uint64_t layout, pc; /* key */
@@ -119,6 +138,8 @@ struct unwinder {
 	uint32_t nops, cap_ops;
 	struct inline_entry *inl; /* inline chains, open addressing */
 	uint32_t inl_mask, inl_used;
+	struct symindex *syms;   /* per module: its symbols by address */
+	int nsyms;
 	struct unwind_stats stats;
 };
 
@@ -174,10 +195,21 @@ struct unwinder *unwind_new(void)
 	return u;
 }
 
+static void free_syms(struct unwinder *u)
+{
+	for (int i = 0; i < u->nsyms; i++) {
+		free(u->syms[i].s);
+		free(u->syms[i].maxend);
+	}
+	u->nsyms = 0;
+}
+
 void unwind_free(struct unwinder *u)
 {
 	if (!u)
 		return;
+	free_syms(u);
+	free(u->syms);
 	free_inlines(u);
 	free(u->inl);
 	free(u->table);
@@ -970,12 +1002,173 @@ static int scopes_chain(Dwfl_Module *mod, uint64_t pc, struct raw_inline *r)
 	return n;
 }
 
-static int raw_chain(Dwfl *dwfl, uint64_t pc, struct raw_inline *r)
+static int sym_cmp(const void *a, const void *b)
+{
+	const struct sym *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	return (x->index > y->index) - (x->index < y->index);
+}
+
+/* The symbols dwfl_module_addrinfo considers, sorted by address. */
+static int build_index(Dwfl_Module *mod, struct symindex *ix)
+{
+	int n = dwfl_module_getsymtab(mod);
+
+	ix->s = NULL;
+	ix->maxend = NULL;
+	ix->n = 0;
+	ix->min_sizeless = UINT64_MAX;
+	if (n <= 0)
+		return 0;
+	ix->s = malloc((size_t)n * sizeof(*ix->s));
+	ix->maxend = malloc((size_t)n * sizeof(*ix->maxend));
+	if (!ix->s || !ix->maxend) {
+		free(ix->s);
+		free(ix->maxend);
+		ix->s = NULL;
+		ix->maxend = NULL;
+		return -ENOMEM;
+	}
+	for (int i = 1; i < n; i++) {
+		GElf_Sym sym;
+		GElf_Addr addr;
+		const char *name = dwfl_module_getsym_info(mod, i, &sym, &addr,
+							   NULL, NULL, NULL);
+		int type = GELF_ST_TYPE(sym.st_info);
+		int bind = GELF_ST_BIND(sym.st_info);
+
+		if (!name || !*name || sym.st_shndx == SHN_UNDEF ||
+		    type == STT_SECTION || type == STT_FILE || type == STT_TLS)
+			continue;
+		ix->s[ix->n++] = (struct sym){
+			.addr = addr, .size = sym.st_size, .name = name,
+			.index = (uint32_t)i,
+			.bind = bind == STB_GLOBAL ? 3 : bind == STB_WEAK ? 2 :
+				bind == STB_LOCAL ? 1 : 0,
+		};
+	}
+	qsort(ix->s, ix->n, sizeof(*ix->s), sym_cmp);
+	for (uint32_t i = 0; i < ix->n; i++) {
+		uint64_t end = ix->s[i].addr + ix->s[i].size;
+
+		ix->maxend[i] = i && ix->maxend[i - 1] > end ?
+				ix->maxend[i - 1] : end;
+		if (!ix->s[i].size && ix->s[i].addr < ix->min_sizeless)
+			ix->min_sizeless = ix->s[i].addr;
+	}
+	return 0;
+}
+
+static struct symindex *index_of(struct unwinder *u, Dwfl_Module *mod,
+				 uint64_t layout)
+{
+	struct symindex *ix;
+
+	for (int i = 0; i < u->nsyms; i++)
+		if (u->syms[i].mod == mod && u->syms[i].layout == layout)
+			return &u->syms[i];
+	if (u->nsyms == SYMINDEX_MAX)
+		free_syms(u);
+	if (!u->syms && !(u->syms = calloc(SYMINDEX_MAX, sizeof(*u->syms))))
+		return NULL;
+	ix = &u->syms[u->nsyms];
+	ix->mod = mod;
+	ix->layout = layout;
+	if (build_index(mod, ix) < 0)
+		return NULL;
+	u->nsyms++;
+	return ix;
+}
+
+/* b is a better choice than a at the same address (libdwfl's order: the
+ * stronger binding, then the smaller size, then the first in the table). */
+static bool better(const struct sym *a, const struct sym *b)
+{
+	if (a->bind != b->bind)
+		return b->bind > a->bind;
+	if (a->size != b->size)
+		return b->size < a->size;
+	return b->index < a->index;
+}
+
+/* The sized symbol containing pc with the highest address, by binary
+ * search: *known says whether the answer (NULL too) is libdwfl's.  It is
+ * not when the containing symbol lies more than SYM_WINDOW symbols below
+ * pc, or when none contains pc and a size-less one (an assembly label)
+ * lies below it, which libdwfl may answer: then ask libdwfl. */
+static const struct sym *sym_at(const struct symindex *ix, uint64_t pc,
+				bool *known)
+{
+	uint32_t lo = 0, hi = ix->n;
+	const struct sym *best = NULL;
+
+	while (lo < hi) { /* the first symbol above pc */
+		uint32_t mid = (lo + hi) / 2;
+
+		if (ix->s[mid].addr <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0 || ix->maxend[lo - 1] <= pc) { /* none contains pc */
+		*known = pc < ix->min_sizeless;
+		return NULL;
+	}
+	for (uint32_t j = lo, seen = 0; j > 0 && seen < SYM_WINDOW;
+	     j--, seen++) {
+		const struct sym *c = &ix->s[j - 1];
+
+		if (best && c->addr != best->addr)
+			break;
+		if (c->size && pc - c->addr < c->size &&
+		    (!best || better(best, c)))
+			best = c;
+	}
+	*known = best != NULL;
+	return best;
+}
+
+/* The ELF symbol at pc: its name, and pc's offset in it. */
+static const char *symbol(struct unwinder *u, Dwfl_Module *mod,
+			  uint64_t layout, uint64_t pc, uint64_t *off)
+{
+	struct symindex *ix = index_of(u, mod, layout);
+	bool known = false;
+	const struct sym *s = ix ? sym_at(ix, pc, &known) : NULL;
+	GElf_Off o = 0;
+	GElf_Sym sym;
+	const char *name;
+
+	if (known) {
+		*off = s ? pc - s->addr : 0;
+		return s ? s->name : NULL;
+	}
+	u->stats.slow_symbols++;
+	name = dwfl_module_addrinfo(mod, pc, &o, &sym, NULL, NULL, NULL);
+	*off = o;
+	return name;
+}
+
+const char *unwind_symbol(struct unwinder *u, Dwfl *dwfl, uint64_t layout_id,
+			  uint64_t pc, uint64_t *offset)
+{
+	Dwfl_Module *mod = dwfl_addrmodule(dwfl, pc);
+	uint64_t off = 0;
+	const char *name = mod ? symbol(u, mod, layout_id, pc, &off) : NULL;
+
+	if (offset)
+		*offset = name ? off : 0;
+	return name;
+}
+
+static int raw_chain(struct unwinder *u, Dwfl *dwfl, uint64_t layout,
+		     uint64_t pc, struct raw_inline *r)
 {
 	Dwfl_Module *mod = dwfl_addrmodule(dwfl, pc);
 	Dwfl_Line *line;
-	GElf_Off off = 0;
-	GElf_Sym sym;
+	uint64_t off = 0;
 	const char *symname;
 	int n;
 
@@ -983,17 +1176,19 @@ static int raw_chain(Dwfl *dwfl, uint64_t pc, struct raw_inline *r)
 	if (!mod)
 		return 0;
 	n = scopes_chain(mod, pc, r);
-	symname = dwfl_module_addrinfo(mod, pc, &off, &sym, NULL, NULL, NULL);
+	symname = symbol(u, mod, layout, pc, &off);
 	/* The byte before a signal trampoline (glibc's __restore_rt: its
 	 * FDE starts there so that ra - 1 finds it), where the handler
 	 * "returns" to: named after the symbol at pc + 1. */
-	if (!symname && n == 0 && (symname = dwfl_module_addrinfo(mod, pc + 1,
-			&off, &sym, NULL, NULL, NULL)) && off != 0)
+	if (!symname && n == 0 &&
+	    (symname = symbol(u, mod, layout, pc + 1, &off)) && off != 0)
 		symname = NULL;
-	if (n == 0) { /* no DWARF: the ELF symbol */
+	if (n == 0) { /* no DWARF: the ELF symbol, mangled for C++ */
 		if (!symname)
 			return 0;
 		r[0].function = symname;
+		if (strncmp(symname, "_Z", 2) == 0)
+			r[0].linkage = symname;
 		n = 1;
 	}
 	if (!r[n - 1].function)
@@ -1092,7 +1287,7 @@ int unwind_inlines(struct unwinder *u, Dwfl *dwfl, uint64_t layout_id,
 		}
 		h = (h + 1) & u->inl_mask;
 	}
-	n = raw_chain(dwfl, pc, raw);
+	n = raw_chain(u, dwfl, layout_id, pc, raw);
 	/* An empty chain is cached too: a block of 0 frames (not NULL). */
 	e->frames = n ? pack_chain(raw, n) : malloc(1);
 	if (!e->frames)

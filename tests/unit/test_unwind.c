@@ -478,3 +478,90 @@ Test(unwind, frame_pointers_without_cfi)
 	dwfl_end(empty);
 	release(&c);
 }
+
+struct mod_range {
+	uint64_t lo, hi;
+	int n;
+};
+
+static int each_module(Dwfl_Module *m, void **ud, const char *name,
+		       Dwarf_Addr lo, void *arg)
+{
+	struct mod_range *r = arg;
+	Dwarf_Addr hi;
+
+	(void)ud;
+	(void)name;
+	dwfl_module_info(m, NULL, NULL, &hi, NULL, NULL, NULL, NULL);
+	if (r[0].n < 16) {
+		r[r[0].n].lo = lo;
+		r[r[0].n].hi = hi;
+		r[0].n++;
+	}
+	return DWARF_CB_OK;
+}
+
+/* One address named by the index and by dwfl_module_addrinfo; *outside
+ * counts addresses no sized symbol contains (the index asks libdwfl). */
+static bool same_symbol(struct capture *c, uint64_t pc, uint64_t *outside)
+{
+	Dwfl_Module *mod = dwfl_addrmodule(c->dwfl, pc);
+	GElf_Off want_off = 0;
+	GElf_Sym sym;
+	const char *want = mod ? dwfl_module_addrinfo(mod, pc, &want_off, &sym,
+						      NULL, NULL, NULL) : NULL;
+	uint64_t off = 7;
+	const char *got = unwind_symbol(c->u, c->dwfl, 1, pc, &off);
+
+	*outside += !want || want_off >= sym.st_size;
+	if (!want) {
+		cr_assert_null(got, "%#lx: %s, libdwfl none",
+			       (unsigned long)pc, got);
+		return false;
+	}
+	cr_assert(got, "%#lx: none, libdwfl %s", (unsigned long)pc, want);
+	cr_assert_str_eq(got, want, "%#lx", (unsigned long)pc);
+	cr_assert_eq(off, want_off, "%#lx %s", (unsigned long)pc, want);
+	return true;
+}
+
+/* The sorted index names every address as dwfl_module_addrinfo does:
+ * random addresses in every module (code and data), and every recorded
+ * return address, those without falling back to libdwfl's scan. */
+Test(unwind, symbols_as_libdwfl_names_them)
+{
+	struct capture c;
+	struct mod_range r[16] = { { .n = 0 } };
+	uint64_t seed = 12345, checked = 0, pcs[MAXF], outside = 0;
+	struct unwind_stats st;
+	enum unwind_end end;
+
+	capture(&c, "O2");
+	dwfl_getmodules(c.dwfl, each_module, r, 0);
+	cr_assert_geq(r[0].n, 3, "the target, libc, ld.so: %d", r[0].n);
+	for (int m = 0; m < r[0].n; m++)
+		for (int k = 0; k < 2000; k++)
+			checked += same_symbol(&c, r[m].lo + xorshift(&seed) %
+					       (r[m].hi - r[m].lo), &outside);
+	cr_assert_gt(checked, 1000);
+	unwind_free(c.u);
+	c.u = unwind_new();
+	checked = outside = 0;
+	for (int i = 0; i < c.f.n; i++) {
+		const struct unw_sample *s = &c.f.s[i];
+		int n = walk(&c, c.dwfl, 1, s, s->stack_size, pcs, MAXF, &end);
+
+		for (int k = 0; k < n; k++)
+			checked += same_symbol(&c, pcs[k] - !c.exact[k],
+					       &outside);
+	}
+	unwind_get_stats(c.u, &st);
+	cr_assert_gt(checked, 100);
+	/* Only the byte before __restore_rt (signal frames) is in none. */
+	cr_assert_eq(st.slow_symbols, outside, "%llu of %llu names needed "
+		     "libdwfl's scan, %llu are in no sized symbol",
+		     (unsigned long long)st.slow_symbols,
+		     (unsigned long long)checked, (unsigned long long)outside);
+	cr_assert_leq(outside, 4);
+	release(&c);
+}
