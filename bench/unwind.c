@@ -3,9 +3,12 @@
  * unwind.c - the unwinder (tools/unwind.c) on recorded hits:
  *   unwind show FILE          each hit's backtrace, named (inline chains),
  *                             and whether libdwfl's walker agrees
- *   unwind depth FILE...      frames per hit, the stack bytes a complete
+ *   unwind depth [-t TID] FILE...
+ *                             frames per hit, the stack bytes a complete
  *                             walk needs, and the frames reached when only
  *                             the first 1-32 KiB of each copy are kept
+ *                             (-t: thread TID's hits only; -t -TID: all
+ *                             but TID's)
  *   unwind speed FILE [SECS]  walks/s and frames/s on one core (CPU time
  *                             of this thread): this unwinder, its first
  *                             (uncached) walk, and libdwfl's
@@ -252,8 +255,32 @@ static void depth_file(const char *path, struct unw_file *f, Dwfl *dwfl,
 	free(d);
 }
 
+/* Keep the hits of thread tid (or, negative, of every other thread). */
+static void only_thread(struct unw_file *f, long tid)
+{
+	int k = 0;
+
+	for (int i = 0; i < f->n; i++) {
+		bool keep = tid < 0 ? f->s[i].tid != (uint32_t)-tid :
+				      f->s[i].tid == (uint32_t)tid;
+
+		if (keep)
+			f->s[k++] = f->s[i];
+		else
+			free(f->s[i].stack);
+	}
+	f->n = k;
+}
+
 static int depth(int nfiles, char **paths)
 {
+	long tid = 0;
+
+	if (nfiles > 1 && strcmp(paths[0], "-t") == 0) {
+		tid = atol(paths[1]);
+		nfiles -= 2;
+		paths += 2;
+	}
 	for (int fi = 0; fi < nfiles; fi++) {
 		struct unw_file f;
 		Dwfl *dwfl;
@@ -261,6 +288,8 @@ static int depth(int nfiles, char **paths)
 
 		if (!u || load(paths[fi], &f, &dwfl))
 			return 1;
+		if (tid)
+			only_thread(&f, tid);
 		depth_file(paths[fi], &f, dwfl, u);
 		unwind_free(u);
 		dwfl_end(dwfl);

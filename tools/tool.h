@@ -368,6 +368,8 @@ struct unwind_stats {
 	uint64_t slow_symbols;      /* names the index did not have: asked
 				     * dwfl_module_addrinfo */
 	uint64_t resets;            /* rule cache full: started over */
+	uint64_t restarts;          /* walks begun again: a new rule reads a
+				     * register not restored until then */
 };
 
 struct unwinder *unwind_new(void);      /* NULL: no memory */

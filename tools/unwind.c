@@ -39,6 +39,9 @@
  * register the CFI does not mention (x86_64_abi_cfi marks only some same
  * value); the ABI says the caller still has them. */
 #define CALLEE_SAVED ((1u << 3) | (1u << DW_RBP) | (0xfu << 12))
+/* Restored in every frame: what the walk itself and the frame-pointer
+ * fallback read.  Other registers only once a cached rule reads them. */
+#define ALWAYS (1u << DW_RA | 1u << DW_RBP | 1u << DW_RSP)
 
 /* perf's x86-64 register index (PERF_REG_X86_*) -> DWARF number, -1: none. */
 static const signed char perf_to_dwarf[24] = {
@@ -95,7 +98,9 @@ struct rule {
 	uint32_t cfa_ops;
 	int64_t cfa_off;
 	uint32_t undef;      /* registers unknown in the caller (RA: outermost) */
-	uint32_t first;      /* its reg_rules in u->rules */
+	uint32_t first;      /* its reg_rules in u->rules: first those of */
+	uint8_t nalways;     /* ALWAYS (RA, RBP, RSP), then the */
+	uint32_t others;     /* rest, these registers */
 };
 
 /* A module's symbols sorted by address (libdwfl's dwfl_module_addrinfo
@@ -140,6 +145,8 @@ struct unwinder {
 	uint32_t inl_mask, inl_used;
 	struct symindex *syms;   /* per module: its symbols by address */
 	int nsyms;
+	uint32_t needed;         /* registers some cached rule reads (and
+				  * RSP, RBP, RA): the only ones restored */
 	struct unwind_stats stats;
 };
 
@@ -147,6 +154,7 @@ struct unwinder {
 struct walk {
 	const uint8_t *stack;
 	uint64_t base, size;     /* the copy holds [base, base + size) */
+	uint64_t span;           /* offsets a word can start at: size - 7 */
 	uint64_t r[NREGS];
 	uint32_t known;          /* bit per register with a value */
 	bool exact_pc;           /* look up the PC itself, not PC - 1 */
@@ -192,6 +200,7 @@ struct unwinder *unwind_new(void)
 		free(u);
 		return NULL;
 	}
+	u->needed = ALWAYS;
 	return u;
 }
 
@@ -368,6 +377,34 @@ static int compile_cfa(struct unwinder *u, Dwarf_Frame *frame,
 	return 0;
 }
 
+/* The registers an expression reads (all of them if one is out of
+ * range: the evaluator then fails the frame anyway). */
+static uint32_t ops_regs(const Dwarf_Op *ops, size_t n)
+{
+	uint32_t m = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint8_t at = ops[i].atom;
+		uint64_t reg = NREGS;
+
+		if (at >= DW_OP_breg0 && at <= DW_OP_breg31)
+			reg = at - DW_OP_breg0;
+		else if (at >= DW_OP_reg0 && at <= DW_OP_reg31)
+			reg = at - DW_OP_reg0;
+		else if (at == DW_OP_bregx || at == DW_OP_regx)
+			reg = ops[i].number;
+		else
+			continue;
+		m |= reg < NREGS ? 1u << reg : (1u << NREGS) - 1;
+	}
+	return m;
+}
+
+/* A frame's rules are kept in this order: ALWAYS's registers first. */
+static const uint8_t rule_order[NREGS] = {
+	DW_RA, DW_RBP, DW_RSP, 0, 1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13, 14, 15,
+};
+
 /* Rules from one CFI section; -ENOENT if it has no FDE for the PC. */
 static int compile_cfi(struct unwinder *u, Dwarf_CFI *cfi, Dwarf_Addr bias,
 		       struct rule *ru)
@@ -389,7 +426,8 @@ static int compile_cfi(struct unwinder *u, Dwarf_CFI *cfi, Dwarf_Addr bias,
 		return err;
 	}
 	ru->first = u->nrules;
-	for (int reg = 0; reg < NREGS; reg++) {
+	for (int k = 0; k < NREGS; k++) {
+		int reg = rule_order[k];
 		Dwarf_Op mem[3], *ops;
 		size_t nops;
 		struct reg_rule *rr = &u->rules[u->nrules];
@@ -398,23 +436,33 @@ static int compile_cfi(struct unwinder *u, Dwarf_CFI *cfi, Dwarf_Addr bias,
 			ru->undef |= 1u << reg;
 			continue;
 		}
-		/* The ops of DW_OP_addr are link-time: add the bias (as
-		 * libdwfl does); done when evaluating, see eval(). */
 		if (compile_reg(u, ru, reg, ops, nops,
 				nops == 0 && ops == mem, rr) &&
 		    !(reg == DW_RSP && rr->kind == RK_VAL_OFFSET &&
 		      rr->off == 0)) { /* RSP = CFA: applied anyway */
 			u->nrules++;
 			ru->nrules++;
+			if (k < 3)
+				ru->nalways++;
+			else
+				ru->others |= 1u << reg;
 		}
 	}
 	free(frame);
 	ru->kind = RULE_CFI;
 	ru->direct = 1;
-	for (uint32_t i = 0; i < ru->nrules; i++)
-		if (u->rules[ru->first + i].kind != RK_OFFSET &&
-		    u->rules[ru->first + i].kind != RK_VAL_OFFSET)
+	u->needed |= ru->cfa_nops ? ops_regs(&u->ops[ru->cfa_ops], ru->cfa_nops)
+				  : 1u << ru->cfa_reg;
+	for (uint32_t i = 0; i < ru->nrules; i++) {
+		const struct reg_rule *rr = &u->rules[ru->first + i];
+
+		if (rr->kind == RK_REG)
+			u->needed |= 1u << rr->off;
+		else if (rr->kind == RK_EXPR)
+			u->needed |= ops_regs(&u->ops[rr->ops], rr->nops);
+		if (rr->kind != RK_OFFSET && rr->kind != RK_VAL_OFFSET)
 			ru->direct = 0;
+	}
 	return 0;
 }
 
@@ -483,9 +531,9 @@ static const struct rule *rule_at(struct unwinder *u, Dwfl *dwfl,
 static inline bool read_word(const struct walk *w, uint64_t addr,
 			     uint64_t *out)
 {
-	uint64_t off = addr - w->base;
+	uint64_t off = addr - w->base; /* below base: wraps, too big */
 
-	if (addr < w->base || off > w->size || w->size - off < 8)
+	if (off >= w->span)
 		return false;
 	memcpy(out, w->stack + off, 8);
 	return true;
@@ -715,8 +763,20 @@ static enum unwind_end step_direct(struct unwinder *u, const struct rule *ru,
 	const struct reg_rule *rr = &u->rules[ru->first];
 	uint32_t known = (w->known & ~ru->undef) | (1u << DW_RSP);
 
+	uint32_t n = ru->nrules;
+
 	w->r[DW_RSP] = cfa;
-	for (uint32_t i = 0; i < ru->nrules; i++, rr++) {
+	if (u->needed == ALWAYS) { /* the others are not restored */
+		known &= ~ru->others;
+		n = ru->nalways;
+	}
+	for (uint32_t i = 0; i < n; i++, rr++) {
+		if (!(u->needed & (1u << rr->reg))) {
+			/* No rule reads it: not restored (unknown).  A rule
+			 * compiled later that does restarts the walk. */
+			known &= ~(1u << rr->reg);
+			continue;
+		}
 		if (rr->kind == RK_VAL_OFFSET) {
 			w->r[rr->reg] = cfa + (uint64_t)rr->off;
 		} else if (!read_word(w, cfa + (uint64_t)rr->off,
@@ -860,6 +920,7 @@ int unwind_sample(struct unwinder *u, Dwfl *dwfl, uint64_t layout_id,
 {
 	struct walk w; /* registers: only those in `known` are read */
 	enum unwind_end e = UNWIND_END_MAX;
+	uint32_t needed;
 	int n = 0;
 
 	*end = UNWIND_END_BAD_FRAME;
@@ -868,18 +929,29 @@ int unwind_sample(struct unwinder *u, Dwfl *dwfl, uint64_t layout_id,
 	(void)pcs; (void)exact; (void)max; (void)w;
 	return -EOPNOTSUPP;
 #endif
-	if (!u || !dwfl || !regs || max < 0 || load_regs(&w, regs, regs_mask))
+	if (!u || !dwfl || !regs || max < 0)
 		return -EINVAL;
-	w.stack = stack;
-	w.size = stack ? stack_size : 0;
-	w.exact_pc = true;
-	w.base = w.r[DW_RSP];
 	u->stats.samples++;
 	if (u->inl_used >= INLINES_MAX)
 		free_inlines(u);
+restart:
+	if (load_regs(&w, regs, regs_mask))
+		return -EINVAL;
+	w.stack = stack;
+	w.size = stack ? stack_size : 0;
+	w.span = w.size >= 8 ? w.size - 7 : 0;
+	w.exact_pc = true;
+	w.base = w.r[DW_RSP];
+	needed = u->needed;
+	n = 0;
 	while (n < max) {
 		uint64_t pc = w.r[DW_RA] - (w.exact_pc ? 0 : 1);
 		const struct rule *ru = rule_at(u, dwfl, layout_id, pc);
+
+		if (u->needed != needed) { /* grows at most NREGS times */
+			u->stats.restarts++;
+			goto restart;
+		}
 
 		if (ru->kind == RULE_CFI)
 			e = step_cfi(u, ru, &w);

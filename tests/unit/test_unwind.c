@@ -160,6 +160,7 @@ static const char *expected(const char *scenario, char *buf, size_t len)
 		{ "align", "use_buf realign run_align run main [libc] _start" },
 		{ "signal", "[libc] run_signal run main [libc] _start" },
 		{ "fault", "[libc] fault_first run_fault run main [libc] _start" },
+		{ "rbx", "keep_rbx via_rbx run_rbx run main [libc] _start" },
 	};
 
 	if (strcmp(scenario, "deep") == 0) {
@@ -193,15 +194,17 @@ static const char *hit_function(struct capture *c, const struct unw_sample *s)
 static void check_all(const char *variant)
 {
 	static const char *scenarios[] = { "chain", "qsort", "thread", "deep",
-					   "libc", "align", "signal", "fault" };
+					   "libc", "align", "signal", "fault",
+					   "rbx" };
 	static const struct { const char *name, *hit; } hits[] = {
 		{ "chain", "chain_c" }, { "qsort", "cmp_longs" },
 		{ "thread", "thread_b" }, { "deep", "recurse" },
 		{ "libc", "[libc]" }, { "align", "chain_c" },
 		{ "signal", "on_signal" }, { "fault", "on_segv" },
+		{ "rbx", "chain_c" },
 	};
 	struct capture c;
-	int seen[8] = { 0 };
+	int seen[9] = { 0 };
 
 	capture(&c, variant);
 	for (int i = 0; i < c.f.n; i++) {
@@ -213,9 +216,9 @@ static void check_all(const char *variant)
 		int rn = unw_ref_unwind(c.dwfl, &c.ref, s, ref, MAXF);
 		size_t k;
 
-		for (k = 0; k < 8 && strcmp(scenarios[k], s->name); k++)
+		for (k = 0; k < 9 && strcmp(scenarios[k], s->name); k++)
 			;
-		cr_assert_lt(k, 8, "unknown scenario %s", s->name);
+		cr_assert_lt(k, 9, "unknown scenario %s", s->name);
 		seen[k]++;
 		cr_assert_eq(end, UNWIND_END_OUTERMOST,
 			     "%s %s hit %d: ended with %s after %d frames",
@@ -225,6 +228,11 @@ static void check_all(const char *variant)
 				 "%s %s", variant, s->name);
 		cr_assert_str_eq(hit_function(&c, s), hits[k].hit, "%s %s",
 				 variant, s->name);
+		/* elfutils 0.188's x86_64_abi_cfi marks RAX same-value where
+		 * it means RBX: RBX left alone (-O0 keep_rbx) is unknown to
+		 * libdwfl in the callers, and via_rbx's CFA with it. */
+		if (strcmp(s->name, "rbx") == 0 && rn < n)
+			n = rn;
 		cr_assert_eq(rn, n, "%s %s: libdwfl %d frames, we %d",
 			     variant, s->name, rn, n);
 		for (int f = 0; f < n; f++)
@@ -233,7 +241,7 @@ static void check_all(const char *variant)
 				     (unsigned long)pcs[f],
 				     (unsigned long)ref[f]);
 	}
-	for (int k = 0; k < 8; k++)
+	for (int k = 0; k < 9; k++)
 		cr_assert_gt(seen[k], 0, "%s: no hit recorded in %s", variant,
 			     scenarios[k]);
 	release(&c);
@@ -277,6 +285,33 @@ Test(unwind, expressions_only_where_the_cfi_has_them)
 	unwind_get_stats(c.u, &st);
 	cr_assert_gt(st.exprs, 0, "realign's CFA is an expression");
 	cr_assert_eq(end, UNWIND_END_OUTERMOST);
+	release(&c);
+}
+
+/* Registers other than RA, RBP and RSP are restored only once a rule
+ * reads them: via_rbx's CFA is RBX-based and keep_rbx, below it, saved
+ * RBX, so the first walk (cache empty) starts over once, restoring RBX. */
+Test(unwind, a_rule_reading_rbx_restarts_the_walk)
+{
+	struct capture c;
+	const struct unw_sample *s;
+	uint64_t pcs[MAXF], ref[MAXF];
+	struct unwind_stats st;
+	enum unwind_end end;
+	int n;
+
+	capture(&c, "O2");
+	s = find(&c, "rbx");
+	n = walk(&c, c.dwfl, 1, s, s->stack_size, pcs, MAXF, &end);
+	unwind_get_stats(c.u, &st);
+	cr_assert_eq(st.restarts, 1);
+	cr_assert_eq(end, UNWIND_END_OUTERMOST, "%s", unwind_end_name(end));
+	cr_assert_eq(unw_ref_unwind(c.dwfl, &c.ref, s, ref, MAXF), n);
+	cr_assert_eq(memcmp(pcs, ref, n * sizeof(*pcs)), 0);
+	/* Cached now: no restart. */
+	cr_assert_eq(walk(&c, c.dwfl, 1, s, s->stack_size, pcs, MAXF, &end), n);
+	unwind_get_stats(c.u, &st);
+	cr_assert_eq(st.restarts, 1);
 	release(&c);
 }
 

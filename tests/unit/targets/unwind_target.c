@@ -17,6 +17,8 @@
  *   signal  main -> run_signal -> raise (libc) -> [signal] on_signal
  *   fault   main -> run_fault -> fault_first (SIGSEGV at its first byte)
  *           -> [signal] on_segv
+ *   rbx     main -> run_rbx -> via_rbx (CFA = RBX + 16) -> keep_rbx (saves
+ *           RBX) -> chain_c
  * (main calls each through run).  The store in chain_c is in store_inl,
  * always inlined.
  * Exit 0, 77 when the machine cannot record hits (the reason on stderr),
@@ -223,6 +225,48 @@ asm(".pushsection .text\n"
     ".size fault_first, .-fault_first\n"
     ".popsection\n");
 
+/* via_rbx defines its CFA by RBX (as hand-written assembly may), and
+ * keep_rbx, below it, saves and reuses RBX: the walk must restore RBX
+ * from keep_rbx's frame to find via_rbx's caller (the unwinder restores
+ * such registers only once a rule reads them: its walk starts over). */
+long via_rbx(long v);
+asm(".pushsection .text\n"
+    ".globl via_rbx\n"
+    ".type via_rbx, @function\n"
+    "via_rbx:\n"
+    ".cfi_startproc\n"
+    "push %rbx\n"
+    ".cfi_adjust_cfa_offset 8\n"
+    ".cfi_offset %rbx, -16\n"
+    "mov %rsp, %rbx\n"
+    ".cfi_def_cfa_register %rbx\n"
+    "and $-16, %rsp\n"
+    "call keep_rbx\n"
+    "mov %rbx, %rsp\n"
+    ".cfi_def_cfa_register %rsp\n"
+    "pop %rbx\n"
+    ".cfi_adjust_cfa_offset -8\n"
+    ".cfi_restore %rbx\n"
+    "ret\n"
+    ".cfi_endproc\n"
+    ".size via_rbx, .-via_rbx\n"
+    ".popsection\n");
+
+static volatile long bias = 3;
+
+FRAME long keep_rbx(long v)
+{
+	long kept = v * bias;
+
+	chain_c(v);
+	return kept + v;
+}
+
+FRAME int run_rbx(void)
+{
+	return (int)via_rbx(4) + 1;
+}
+
 static sigjmp_buf fault_jb;
 
 FRAME void on_segv(int sig)
@@ -288,7 +332,8 @@ int main(int argc, char **argv)
 	    run(bp, "libc", run_libc) < 0 ||
 	    run(bp, "align", run_align) < 0 ||
 	    run(bp, "signal", run_signal) < 0 ||
-	    run(bp, "fault", run_fault) < 0) {
+	    run(bp, "fault", run_fault) < 0 ||
+	    run(bp, "rbx", run_rbx) < 0) {
 		fprintf(stderr, "hwbp_ring_consume: %s\n", hwbp_last_error());
 		return 1;
 	}
