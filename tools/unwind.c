@@ -762,9 +762,14 @@ static enum unwind_end step_direct(struct unwinder *u, const struct rule *ru,
 {
 	const struct reg_rule *rr = &u->rules[ru->first];
 	uint32_t known = (w->known & ~ru->undef) | (1u << DW_RSP);
-
 	uint32_t n = ru->nrules;
+	uint64_t ahead = cfa - w->base + 128;
 
+	/* The walk goes up the copy: fetch the lines the next frames read. */
+	if (ahead < w->size) {
+		__builtin_prefetch(w->stack + ahead);
+		__builtin_prefetch(w->stack + ahead + 64);
+	}
 	w->r[DW_RSP] = cfa;
 	if (u->needed == ALWAYS) { /* the others are not restored */
 		known &= ~ru->others;
@@ -941,6 +946,10 @@ restart:
 	w.size = stack ? stack_size : 0;
 	w.span = w.size >= 8 ? w.size - 7 : 0;
 	w.exact_pc = true;
+	if (w.size >= 128) {
+		__builtin_prefetch(w.stack);
+		__builtin_prefetch(w.stack + 64);
+	}
 	w.base = w.r[DW_RSP];
 	needed = u->needed;
 	n = 0;
