@@ -12,12 +12,16 @@
  * (layout, PC), compiled to a compact form and cached; the common forms
  * (CFA = reg + offset, register at CFA + offset, same value, undefined) are
  * applied directly and the rest by a small DWARF expression evaluator with
- * the operations libdwfl's own evaluator takes.  Code without CFI is walked
- * by its frame-pointer chain where RBP looks like one.  Every memory read is
- * checked against the stack copy: nothing outside it is ever read.
+ * the operations libdwfl's own evaluator takes.  Only RA, RBP and RSP are
+ * restored in every frame, other registers once a cached rule reads them.
+ * Code without CFI is walked by its frame-pointer chain where RBP looks like
+ * one.  Every memory read is checked against the stack copy: nothing
+ * outside it is ever read.
  *
- * Also the inlined frames at a PC (DW_TAG_inlined_subroutine scopes), cached
- * per PC.  x86-64 only; elsewhere unwind_sample says -EOPNOTSUPP.
+ * Also, for naming frames: the inlined frames at a PC (the
+ * DW_TAG_inlined_subroutine scopes, as eu-addr2line -i), cached per PC, and
+ * the ELF symbol at a PC by binary search in a per-module index.  x86-64
+ * only; elsewhere unwind_sample says -EOPNOTSUPP.
  */
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -122,7 +126,7 @@ struct symindex {
 #define SYMINDEX_MAX 256       /* modules indexed before starting over */
 #define SYM_WINDOW 64          /* symbols looked at below a PC */
 
-/* One frame of an inline chain, strings in the chain's own block. */
+/* A PC's inline chain (frames and strings in one block). */
 struct inline_entry {
 	uint64_t layout, pc; /* key */
 	int n;
