@@ -44,6 +44,7 @@ EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c)
 TEST_SRC := $(wildcard tests/*.c)
 TEST_BIN := $(BUILD)/tests/hwbp-tests
 UNIT_BIN := $(BUILD)/tests/hwbp-unit
+UNWIND_TARGETS := $(BUILD)/tests/unwind/target-O2 $(BUILD)/tests/unwind/target-O0
 TEST_HELPERS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard tests/helpers/*.c))
 
 .PHONY: all lib tool examples tests check clean install uninstall bench check-install
@@ -91,7 +92,7 @@ $(BUILD)/examples/%: examples/%.c $(SHLIB) include/hwbp.h
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) $< -o $@ $(LINK_LIB)
 
-tests: $(TEST_BIN) $(UNIT_BIN) $(TEST_HELPERS) $(TOOL)
+tests: $(TEST_BIN) $(UNIT_BIN) $(TEST_HELPERS) $(TOOL) $(UNWIND_TARGETS)
 $(TEST_BIN): $(TEST_SRC) $(wildcard tests/*.h) $(SHLIB) tools/target.c tools/arch.c
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) -O1 $(TEST_SRC) -o $@ $(LINK_LIB) -lcriterion -lZydis -ljson-c -lm -lelf
@@ -99,13 +100,24 @@ $(TEST_BIN): $(TEST_SRC) $(wildcard tests/*.h) $(SHLIB) tools/target.c tools/arc
 # Decoders on recorded data, built from the sources (hidden functions
 # are reachable): the library's, the command's Intel PT decoder, its
 # stored values (tools/values.c), the guard's decisions (target.c, which
-# its test includes) and the LOCATION resolver against live targets.
+# its test includes), the LOCATION resolver against live targets and the
+# unwinder on hits recorded at test time.
 UNIT_TOOL_SRC := tools/branches.c tools/values.c tools/symbols.c tools/dwtype.c \
-	tools/tls.c tools/demangle.c tools/codemap.c
+	tools/tls.c tools/demangle.c tools/codemap.c tools/unwind.c
 $(UNIT_BIN): $(wildcard tests/unit/*.c tests/unit/*.h) $(LIB_SRC) src/internal.h $(UNIT_TOOL_SRC) $(wildcard tools/*.h) include/hwbp.h tools/target.c tools/arch.c
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) -O1 $(wildcard tests/unit/*.c) $(LIB_SRC) $(UNIT_TOOL_SRC) \
 		-o $@ -lcriterion -lZydis -lipt -ldw -lelf -lstdc++ -lpthread
+
+# What the unwinder's unit tests record hits from (tests/unit/test_unwind.c
+# runs them): -O2 without frame pointers and -O0, with the library's
+# sources and never sanitized (ASan's frames would change what is tested).
+$(BUILD)/tests/unwind/target-O2: UNWIND_OPT := -O2 -fomit-frame-pointer
+$(BUILD)/tests/unwind/target-O0: UNWIND_OPT := -O0
+$(UNWIND_TARGETS): tests/unit/targets/unwind_target.c tests/unit/unwind_rec.h $(LIB_SRC) src/internal.h include/hwbp.h
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(WARN) $(CPPFLAGS) -Iinclude -D_GNU_SOURCE -g $(UNWIND_OPT) \
+		$< $(LIB_SRC) -o $@ $(LIBS)
 
 # Programs the tests run (and watch): -O0 so every store in the source is
 # one store in the binary.  Never sanitized: they are the watched, not the
@@ -183,10 +195,14 @@ check: all
 # bpftrace take its address as a number).
 BENCH_LIB := rearm sched hits idle threads sampler switches
 bench: $(BENCH_LIB:%=$(BUILD)/bench/%) $(BUILD)/bench/writer \
-	$(BUILD)/bench/replay $(BUILD)/bench/replay_gen
+	$(BUILD)/bench/replay $(BUILD)/bench/replay_gen $(BUILD)/bench/unwind
 $(BENCH_LIB:%=$(BUILD)/bench/%): $(BUILD)/bench/%: bench/%.c $(SHLIB) include/hwbp.h
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) $< -o $@ $(LINK_LIB)
+# The unwinder on recorded hits (the command's tools/unwind.c).
+$(BUILD)/bench/unwind: bench/unwind.c tools/unwind.c tools/tool.h tests/unit/unwind_rec.h $(SHLIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALLCFLAGS) $< tools/unwind.c -o $@ $(LINK_LIB) -ldw -lelf
 $(BUILD)/bench/writer: bench/writer.c
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 $(WARN) -O0 -g -no-pie $< -o $@ -lpthread
@@ -198,7 +214,7 @@ $(BUILD)/bench/writer: bench/writer.c
 $(BUILD)/bench/replay: bench/replay.c bench/replay.h $(filter-out tools/hwbp.c,$(TOOL_SRC)) tools/tool.h tools/watch.h $(STLIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) bench/replay.c $(filter-out tools/hwbp.c,$(TOOL_SRC)) \
-		-o $@ $(STLIB) -ldw -lelf $(TOOL_LIBS) $(LIBS)
+		-o $@ $(STLIB) -ldw -lelf -lstdc++ $(TOOL_LIBS) $(LIBS)
 $(BUILD)/bench/libreplay.so: bench/libreplay.c
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 $(WARN) -O2 -g -fomit-frame-pointer -fPIC -shared $< -o $@

@@ -109,6 +109,8 @@ struct module_map {
 struct desc {                   /* a cached description */
 	uint64_t ip;            /* key (0: empty) */
 	struct code_loc loc;
+	struct code_loc *chain; /* its inlined calls (codemap_frames) */
+	int nchain;             /* -1: not looked up yet */
 };
 
 struct layout {
@@ -156,12 +158,23 @@ static struct layout *layout_new(struct codemap *m)
 	return l;
 }
 
+/* Descriptions go (a module came or went: addresses mean other code). */
+static void cache_clear(struct layout *l)
+{
+	for (size_t i = 0; i < l->cache_cap; i++)
+		free(l->cache[i].chain);
+	if (l->cache)
+		memset(l->cache, 0, l->cache_cap * sizeof(*l->cache));
+	l->cache_n = 0;
+}
+
 static void layout_put(struct layout *l)
 {
 	if (!l || --l->refs > 0)
 		return;
 	if (l->dwfl)
 		dwfl_end(l->dwfl);
+	cache_clear(l);
 	free(l->mods);
 	free(l->cache);
 	free(l);
@@ -250,9 +263,7 @@ static void add_module(struct codemap *m, struct aspace *a, uint64_t start,
 	l->mods[l->nmods++] = (struct module_map){
 		start, start + len, bias, strpool_get(m->strings, path) };
 	l->id = ++m->next_id;
-	l->cache_n = 0;
-	if (l->cache)
-		memset(l->cache, 0, l->cache_cap * sizeof(*l->cache));
+	cache_clear(l);
 }
 
 /* Has mods[i]'s file been reported before it (several mappings of one
@@ -514,9 +525,52 @@ const struct code_loc *codemap_describe(struct codemap *m, pid_t pid,
 	if (d->ip != ip) {
 		describe_uncached(m, a->lay, ip, &d->loc);
 		d->ip = ip;
+		d->nchain = -1;
 		a->lay->cache_n++;
 	}
 	return &d->loc;
+}
+
+/* The chain of inlined calls at pc (the unwinder's, named and interned),
+ * innermost first; the last is the out-of-line function. */
+static int chain_uncached(struct codemap *m, struct layout *l,
+			  struct unwinder *u, uint64_t pc, struct desc *d)
+{
+	const struct unwind_inline *f;
+	Dwfl *dwfl = layout_dwfl(l);
+	char name[1024];
+	int n = dwfl ? unwind_inlines(u, dwfl, l->id, pc, &f) : 0;
+
+	d->chain = n > 0 ? calloc((size_t)n, sizeof(*d->chain)) : NULL;
+	if (!d->chain)
+		return 0;
+	for (int i = 0; i < n; i++) {
+		struct code_loc *c = &d->chain[i];
+
+		demangle(f[i].linkage ? f[i].linkage : f[i].function, name,
+			 sizeof(name));
+		*c = (struct code_loc){
+			.ip = pc, .function = strpool_get(m->strings, name),
+			.offset = i == n - 1 ? f[i].offset : 0,
+			.file = strpool_get(m->strings, f[i].file),
+			.line = f[i].line, .module = d->loc.module };
+	}
+	return n;
+}
+
+int codemap_frames(struct codemap *m, struct unwinder *u, pid_t pid,
+		   uint64_t pc, const struct code_loc **frames)
+{
+	struct aspace *a = space_of(m, pid);
+	struct desc *d;
+
+	if (!a || !codemap_describe(m, pid, pc)->function[0] ||
+	    !(d = cache_slot(a->lay, pc)) || d->ip != pc)
+		return 0;
+	if (d->nchain < 0)
+		d->nchain = chain_uncached(m, a->lay, u, pc, d);
+	*frames = d->chain;
+	return d->nchain;
 }
 
 /* ---- code bytes, from the files ---- */

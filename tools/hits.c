@@ -262,9 +262,10 @@ static void count_thread(struct watch *w, pid_t tid, const char *name)
 	t->hits = 1;
 }
 
-/* Callers from the sampled callchain (frame pointers). */
-static int backtrace_of(struct watch *w, const struct rec *r,
-			struct frame *bt)
+/* Callers from the kernel's callchain (frame pointers): a record without
+ * a stack copy (--cpu, or a stack the kernel could not copy). */
+static int callchain_frames(struct watch *w, const struct rec *r,
+			    struct frame *bt)
 {
 	const uint64_t *chain = rec_chain(r);
 	bool first = true;
@@ -282,8 +283,56 @@ static int backtrace_of(struct watch *w, const struct rec *r,
 		bt[n].ip = ip;
 		/* A return address is after its call: look up the call. */
 		bt[n].where = *codemap_describe(w->map, (pid_t)r->pid, ip - 1);
-		n++;
+		bt[n++].inlined = false;
 	}
+	return n;
+}
+
+/* The frames of pc (ra - 1 for a return address): its inlined calls, then
+ * the function they are in; from `skip` on in that chain. */
+static int add_frames(struct watch *w, pid_t pid, uint64_t ip, uint64_t pc,
+		      int skip, struct frame *bt, int n)
+{
+	const struct code_loc *chain;
+	int k = codemap_frames(w->map, w->unwinder, pid, pc, &chain);
+
+	if (k <= 0 && !skip && n < MAX_BT) { /* nothing names it */
+		bt[n].ip = ip;
+		bt[n].where = *codemap_describe(w->map, pid, pc);
+		bt[n++].inlined = false;
+		return n;
+	}
+	for (int i = skip; i < k && n < MAX_BT; i++) {
+		bt[n].ip = ip;
+		bt[n].where = chain[i];
+		bt[n++].inlined = i < k - 1;
+	}
+	return n;
+}
+
+/* The callers of the hit from its sampled stack and the modules' CFI
+ * (tools/unwind.c), with the calls inlined at each; first those the hit's
+ * own instruction is inlined in. */
+static int backtrace_of(struct watch *w, const struct rec *r, uint64_t code_ip,
+			struct frame *bt)
+{
+	uint64_t pcs[MAX_BT], layout;
+	uint8_t exact[MAX_BT];
+	enum unwind_end end;
+	Dwfl *dwfl;
+	int n = 0, k;
+
+	if (!r->nstack || !w->unwinder ||
+	    !(dwfl = codemap_dwfl(w->map, (pid_t)r->pid, &layout)))
+		return callchain_frames(w, r, bt);
+	k = unwind_sample(w->unwinder, dwfl, layout, rec_regs(r), r->regs_mask,
+			  rec_stack(r), r->nstack, pcs, exact, MAX_BT, &end);
+	n = add_frames(w, (pid_t)r->pid, code_ip, code_ip, 1, bt, 0);
+	for (int i = 0; i < k && n < MAX_BT; i++)
+		n = add_frames(w, (pid_t)r->pid, pcs[i],
+			       exact[i] ? pcs[i] : pcs[i] - 1, 0, bt, n);
+	if (end != UNWIND_END_OUTERMOST && end != UNWIND_END_MAX)
+		w->bt_short++;
 	return n;
 }
 
@@ -550,7 +599,7 @@ static void process_hit(struct watch *w, const struct rec *r)
 	e.where = *codemap_describe(w->map, e.pid, code_ip);
 	e.thread = hits_thread_name(w, e.pid, e.tid);
 	if (w->cfg->bt) {
-		e.nbt = backtrace_of(w, r, bt);
+		e.nbt = backtrace_of(w, r, code_ip, bt);
 		e.bt = bt;
 	}
 	if (w->switches) {
@@ -682,7 +731,10 @@ int hits_init(struct watch *w)
 	w->values = values_new();
 	if (w->cfg->switches)
 		w->switches = swh_new();
-	return w->map && w->values ? 0 : -ENOMEM;
+	if (w->cfg->bt)
+		w->unwinder = unwind_new();
+	return w->map && w->values && (!w->cfg->bt || w->unwinder) ? 0
+								   : -ENOMEM;
 }
 
 void hits_free(struct watch *w)
@@ -701,5 +753,6 @@ void hits_free(struct watch *w)
 	free(w->sum.by_loc);
 	free(w->sum.by_thread);
 	values_free(w->values);
+	unwind_free(w->unwinder);
 	codemap_free(w->map);
 }

@@ -294,12 +294,14 @@ static const char *short_name(const char *full)
 }
 
 static void human_where(struct out *o, const struct code_loc *w,
-			uint64_t ip)
+			uint64_t ip, bool inlined)
 {
 	if (w->function[0]) {
 		ob_s(o, short_name(w->function));
-		ob_c(o, '+');
-		ob_u(o, w->offset);
+		if (!inlined) { /* an inlined call has no place of its own */
+			ob_c(o, '+');
+			ob_u(o, w->offset);
+		}
 	} else {
 		ob_hex(o, ip);
 	}
@@ -318,14 +320,14 @@ static void human_extras(struct out *o, const struct hit_event *e)
 		ob_s(o, "        #");
 		ob_i(o, i);
 		ob_c(o, ' ');
-		human_where(o, &e->bt[i].where, e->bt[i].ip);
-		ob_c(o, '\n');
+		human_where(o, &e->bt[i].where, e->bt[i].ip, e->bt[i].inlined);
+		ob_s(o, e->bt[i].inlined ? " (inlined)\n" : "\n");
 	}
 	for (int i = 0; e->br && i < e->nbr; i++) {
 		ob_s(o, "        branch: ");
-		human_where(o, &e->br[i].from_w, e->br[i].from);
+		human_where(o, &e->br[i].from_w, e->br[i].from, false);
 		ob_s(o, " -> ");
-		human_where(o, &e->br[i].to_w, e->br[i].to);
+		human_where(o, &e->br[i].to_w, e->br[i].to, false);
 		ob_c(o, '\n');
 	}
 	if (e->br && !e->nbr)
@@ -369,7 +371,7 @@ static void human_hit(struct out *o, const struct hit_event *e)
 		hit_value(o, e, e->val.new_value, e->val.new_q);
 	}
 	ob_s(o, "  ");
-	human_where(o, &e->where, e->where.ip);
+	human_where(o, &e->where, e->where.ip, false);
 	ob_c(o, '\n');
 	human_extras(o, e);
 }
@@ -421,7 +423,7 @@ static void json_extras(struct out *o, const struct hit_event *e)
 			ob_hex(o, e->bt[i].ip);
 			ob_s(o, "\",");
 			json_where(o, &e->bt[i].where);
-			ob_c(o, '}');
+			ob_s(o, e->bt[i].inlined ? ",\"inlined\":true}" : "}");
 		}
 		ob_c(o, ']');
 	}

@@ -147,6 +147,14 @@ void codemap_mmap(struct codemap *m, pid_t pid, uint64_t start, uint64_t len,
 /* function+offset, file:line of ip in pid's address space now (cached). */
 const struct code_loc *codemap_describe(struct codemap *m, pid_t pid,
 					uint64_t ip);
+/* The functions at pc (a return address: pass ra - 1), innermost first:
+ * where pc is (an inlined function, file:line of pc), each function it was
+ * inlined into (file:line of the inlined call), last the out-of-line one
+ * (offset from its symbol).  Cached per address; u: the caller's
+ * unwinder (unwind_inlines).  The count, 0 if nothing names pc. */
+struct unwinder;
+int codemap_frames(struct codemap *m, struct unwinder *u, pid_t pid,
+		   uint64_t pc, const struct code_loc **frames);
 /* A code source over pid's address space; ctx is its storage. */
 struct code_ctx {
 	struct codemap *m;
@@ -341,6 +349,7 @@ uint64_t target_spurious(const struct target *t);
 struct frame {
 	uint64_t ip;
 	struct code_loc where;
+	bool inlined;           /* a call inlined into the next frame */
 };
 
 /* One hit, ready to print. */
@@ -602,5 +611,97 @@ struct silent_cfg {
 	char **cmd;
 };
 int silent_run(const struct silent_cfg *cfg);
+
+/* ---- unwind.c: backtraces from a sampled stack (DWARF CFI) ---- */
+/*
+ * Input per hit: the sampled user registers (x86-64 perf order, one value
+ * per bit of regs_mask in bit order; SP and IP required, SAMPLED_REGS_MASK
+ * gives all the unwinder uses), `stack_size` bytes of the user stack copied
+ * from the sampled SP (hwbp_record.stack / .stack_size: the kernel's
+ * dyn_size), and the address space as a libdwfl `Dwfl` with its modules
+ * reported (the caller owns it).  `layout_id` names that Dwfl's module set:
+ * change it whenever modules are reported again (a dlopen, an exec) and
+ * never reuse one for another set, since rules and names are cached per
+ * (layout_id, PC).  An unwinder is not thread-safe: one per thread.
+ */
+struct Dwfl;
+struct unwinder;
+
+/* How a walk ended. */
+enum unwind_end {
+	UNWIND_END_OUTERMOST = 0, /* the CFI says the return address is
+				   * undefined (_start, a thread's clone3:
+				   * the walk is complete), or it is 0 */
+	UNWIND_END_MAX,           /* `max` frames written */
+	UNWIND_END_STACK,         /* the next frame's data lies past the
+				   * stack copy: sample more stack bytes */
+	UNWIND_END_NO_CFI,        /* a PC in no module or without CFI, and
+				   * RBP is not a frame chain */
+	UNWIND_END_BAD_FRAME,     /* the rules need a register the sample
+				   * lacks, give no progress (a loop), or use
+				   * an operation not evaluated here */
+};
+
+struct unwind_stats {
+	uint64_t samples, frames;   /* walks, return addresses written */
+	uint64_t rule_hits, rule_misses; /* the per-PC cache */
+	uint64_t exprs;             /* DWARF expressions evaluated */
+	uint64_t fp_frames;         /* frames walked by frame pointer */
+	uint64_t slow_symbols;      /* names the index did not have: asked
+				     * dwfl_module_addrinfo */
+	uint64_t resets;            /* rule cache full: started over */
+	uint64_t restarts;          /* walks begun again: a new rule reads a
+				     * register not restored until then */
+};
+
+struct unwinder *unwind_new(void);      /* NULL: no memory */
+void unwind_free(struct unwinder *u);   /* NULL accepted */
+/*
+ * Walk the sample's stack: write to pcs the callers' PCs, innermost first,
+ * not the hit's own PC (regs' IP), at most max.  Each is a return address
+ * (just after its call: name it by pc - 1), except where exact[i] is set
+ * (exact may be NULL): the PC a signal interrupted, below a signal frame
+ * (glibc's __restore_rt), is the instruction itself: name it by pc.
+ * Returns how many, with *end saying why it stopped; -EINVAL when regs
+ * lack SP or IP; -EOPNOTSUPP on CPUs other than x86-64.  Reads nothing
+ * but the stack copy and the modules' CFI.
+ */
+int unwind_sample(struct unwinder *u, struct Dwfl *dwfl, uint64_t layout_id,
+		  const uint64_t *regs, uint64_t regs_mask, const void *stack,
+		  uint64_t stack_size, uint64_t *pcs, uint8_t *exact, int max,
+		  enum unwind_end *end);
+const char *unwind_end_name(enum unwind_end e);
+void unwind_get_stats(const struct unwinder *u, struct unwind_stats *s);
+
+/* One frame of the chain of inlined calls at a PC. */
+struct unwind_inline {
+	const char *function;  /* DW_AT_name, else the ELF symbol ("": ?) */
+	const char *linkage;   /* mangled name (C++: DW_AT_linkage_name or
+				* an _Z symbol) to demangle, NULL if none */
+	const char *file;      /* "" unknown */
+	int line, column;      /* 0 unknown */
+	uint64_t offset;       /* last frame: pc - its ELF symbol's start */
+};
+/*
+ * The functions at `pc` (for a return address pass ra - 1), innermost
+ * first: [0] is where pc is (file:line of pc), [i] the function [i-1] was
+ * inlined into (file:line of that inlined call), the last the out-of-line
+ * function (offset from its symbol).  Without DWARF there, one frame from
+ * the ELF symbol table (searched by address in a sorted index built once
+ * per module); 0 if pc is in no module or no symbol.  Returns
+ * the count; *frames stays valid until the next unwind_sample (which
+ * empties this cache once it holds 262,144 PCs) or unwind_free.  Cached
+ * per (layout_id, pc).
+ */
+int unwind_inlines(struct unwinder *u, struct Dwfl *dwfl, uint64_t layout_id,
+		   uint64_t pc, const struct unwind_inline **frames);
+/*
+ * The ELF symbol containing pc and pc's offset in it: what
+ * dwfl_module_addrinfo answers, by binary search in an index of the
+ * module's symbols built on first use (per layout_id).  NULL if none.  The
+ * name is libdwfl's: valid while the module stays reported.
+ */
+const char *unwind_symbol(struct unwinder *u, struct Dwfl *dwfl,
+			  uint64_t layout_id, uint64_t pc, uint64_t *offset);
 
 #endif

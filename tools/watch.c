@@ -32,6 +32,11 @@
  * records (2 MiB) by default; where mlock limits refuse it, less. */
 #define DEFAULT_RING_PAGES 512
 #define MIN_RING_PAGES 8
+/* --bt: stack bytes per hit (docs/UNWIND.md: 8 KiB takes 97-100 % of the
+ * measured walks to their end; perf's default too).  The kernel reserves
+ * them in the ring for every record: the ring is 8 times larger. */
+#define BT_STACK_BYTES 8192
+#define BT_RING_PAGES 4096
 #define DEFAULT_MEM_BOUND (512ull << 20) /* kept in memory, then spilled */
 
 /* ---- records, in the reader threads ---- */
@@ -133,8 +138,17 @@ static void ring_opts(const struct watch *w, struct hwbp_opts *o)
 
 	o->delivery = HWBP_DELIVER_RING;
 	o->on_record = collect;
-	o->sample = HWBP_SAMPLE_REGS | (c->bt ? HWBP_SAMPLE_CALLCHAIN : 0);
+	o->sample = HWBP_SAMPLE_REGS;
 	o->regs_mask = SAMPLED_REGS_MASK;
+	/* --bt: the user stack, unwound with the modules' CFI (programs
+	 * without frame pointers too); the kernel's frame-pointer chain
+	 * where there is no stack to copy (--cpu: any process). */
+	if (c->bt && !c->ncpus) {
+		o->sample |= HWBP_SAMPLE_STACK;
+		o->stack_size = BT_STACK_BYTES;
+	} else if (c->bt) {
+		o->sample |= HWBP_SAMPLE_CALLCHAIN;
+	}
 	o->ring_pages = pages;
 	/* Wake the reader every quarter ring, not every hit (a wakeup per
 	 * hit doubled the cost of a hit); a slow trickle is read at the
@@ -715,7 +729,8 @@ int watch_run(const struct watch_cfg *c)
 	w.armed_bytes = calloc((size_t)c->nlocs, sizeof(*w.armed_bytes));
 	w.armed_q = calloc((size_t)c->nlocs, sizeof(*w.armed_q));
 	w.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	w.ring_pages = c->ring_pages ? c->ring_pages : DEFAULT_RING_PAGES;
+	w.ring_pages = c->ring_pages ? c->ring_pages :
+		       c->bt ? BT_RING_PAGES : DEFAULT_RING_PAGES;
 	rc = !w.locs || !w.watches || !w.ctx || !w.armed_bytes ||
 	     !w.armed_q || w.stop_fd < 0 ? EXIT_RUNTIME : 0;
 	if (rc)

@@ -83,6 +83,8 @@ struct watch {
 	struct thread_name *names;
 	int nnames;
 	struct switch_hist *switches; /* --switches */
+	struct unwinder *unwinder;    /* --bt */
+	uint64_t bt_short;            /* backtraces that stopped early */
 	struct out out;
 	uint64_t losses;              /* REC_LOSS windows seen */
 	uint64_t unsure_until;        /* a loss window: writes before this
