@@ -92,7 +92,8 @@ struct hwbp_hit {
 	uint32_t bp_len;           /* ... its length (0: unknown, moved over
 				    * 32 times between the hit and now) ... */
 	enum hwbp_access access;   /* ... and its access type */
-	uint32_t generation;       /* placement number: 0 at create, +1 a move */
+	uint32_t generation;       /* placement number: 0 at create, +1 a move
+				    * (all 32 bits: it wraps after 2^32) */
 	pid_t tid;                 /* the thread that hit (the one running) */
 	uint64_t pc;               /* PC in the ucontext: after the access for
 				    * data breakpoints, at the instruction for
@@ -217,6 +218,15 @@ int hwbp_close(struct hwbp *bp);
  * async-signal-safe. */
 int hwbp_enable(struct hwbp *bp);
 int hwbp_disable(struct hwbp *bp);
+/*
+ * HWBP_DELIVER_SIGNAL: wait up to timeout_ms (-1: no limit) until every
+ * hit the kernel has counted so far has had its callback run and return,
+ * in whatever thread it hit (after hwbp_disable: until every signal in
+ * flight was handled; then the count equals stats.signals).  0, or
+ * -ETIMEDOUT (those hits are in stats.lost, or wait in a thread that has
+ * not run since), -EDEADLK in a hit callback.  Other deliveries: 0.
+ */
+int hwbp_drain(struct hwbp *bp, int timeout_ms);
 
 /*
  * Move to a new placement (address, length, access) in place with
@@ -238,7 +248,11 @@ struct hwbp_stats {
 	uint64_t stale;     /* signals that fired before a move (reported
 			     * with the old placement) */
 	uint64_t records;   /* ring records delivered */
-	uint64_t lost;      /* ring records the kernel dropped (buffer full) */
+	uint64_t lost;      /* ring records the kernel dropped (buffer full);
+			     * signal delivery: hits counted whose callback
+			     * did not run (a SIGTRAP serves every handle
+			     * an access fired when it decodes; until
+			     * hwbp_drain returns 0, also those in flight) */
 	uint64_t moves;     /* successful hwbp_move calls */
 	uint64_t reopens;   /* moves done by close + reopen */
 	uint32_t events;    /* perf events behind this handle now */

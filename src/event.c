@@ -434,6 +434,13 @@ static int swap_one(struct hwbp *bp, int i, const struct hwbp_place *p,
 	return err;
 }
 
+/* The threads a reopened process scope covers now (companion hits). */
+static void update_cover(const struct hwbp *bp)
+{
+	if (bp->slot >= 0)
+		hwbp_slot_cover(bp->slot, bp);
+}
+
 static int reopen_all(struct hwbp *bp, const struct hwbp_place *p, uint32_t gen)
 {
 	struct hwbp_place old = bp->req.place;
@@ -454,8 +461,10 @@ static int reopen_all(struct hwbp *bp, const struct hwbp_place *p, uint32_t gen)
 			bp->req.place = old;
 			atomic_store(&bp->generation, old_gen);
 			hwbp_events_open(bp);
+			update_cover(bp);
 			return saved;
 		}
+		update_cover(bp);
 		return 0;
 	}
 	for (int i = 0; i < bp->nfds && !err; i++)

@@ -8,6 +8,7 @@
  */
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -166,8 +167,14 @@ HWBP_API int hwbp_create(struct hwbp **out, uint64_t addr, uint32_t len,
 	}
 	if (!err && bp->req.delivery == HWBP_DELIVER_RING)
 		err = hwbp_rings_open(bp);
+	if (!err && bp->slot >= 0) {
+		hwbp_slot_cover(bp->slot, bp);
+		hwbp_slot_enable(bp->slot, bp->enabled);
+	}
 	if (!err)
 		err = hwbp_events_open(bp);
+	if (!err && bp->slot >= 0)
+		hwbp_slot_cover(bp->slot, bp); /* the threads opened */
 	if (!err)
 		err = hwbp_handles_add(&handles, bp);
 	if (err) {
@@ -209,12 +216,20 @@ static int set_enabled(struct hwbp *bp, bool on, const char *fn)
 
 	if (err)
 		return err;
+	/* Armed before the kernel can fire it, disarmed after it cannot. */
+	if (on && bp->slot >= 0)
+		hwbp_slot_enable(bp->slot, true);
 	err = hwbp_events_ioctl_all(bp, on ? PERF_EVENT_IOC_ENABLE
 					   : PERF_EVENT_IOC_DISABLE);
-	if (err)
+	if (err) {
+		if (bp->slot >= 0)
+			hwbp_slot_enable(bp->slot, bp->enabled);
 		return hwbp_fail(-err, "%s: ioctl failed: %s", fn,
 				 strerror(-err));
+	}
 	bp->enabled = on;
+	if (!on && bp->slot >= 0)
+		hwbp_slot_enable(bp->slot, false);
 	return 0;
 }
 
@@ -243,7 +258,7 @@ HWBP_API int hwbp_move(struct hwbp *bp, uint64_t addr, uint32_t len,
 	if (err)
 		return err;
 	old_gen = atomic_load(&bp->generation);
-	gen = (old_gen + 1) & 0xffff;
+	gen = old_gen + 1; /* wraps at 2^32, as hit->generation */
 	/* Publish the new placement before the kernel can report a hit on it. */
 	if (bp->slot >= 0)
 		hwbp_slot_place(bp->slot, gen, &p);
@@ -256,6 +271,46 @@ HWBP_API int hwbp_move(struct hwbp *bp, uint64_t addr, uint32_t len,
 	bp->req.place = p;
 	atomic_store(&bp->generation, gen);
 	atomic_fetch_add(&bp->moves, 1);
+	return 0;
+}
+
+HWBP_API int hwbp_drain(struct hwbp *bp, int timeout_ms)
+{
+	uint64_t count, start = hwbp_now_ns(), waited_ms = 0;
+	int err = check_handle(bp, "hwbp_drain");
+
+	if (err)
+		return err;
+	if (timeout_ms < -1)
+		return hwbp_fail(EINVAL, "hwbp_drain: timeout_ms %d (-1: no "
+				 "limit, 0: do not wait)", timeout_ms);
+	if (hwbp_in_handler())
+		return hwbp_fail_const(EDEADLK, "hwbp_drain: called in a hit "
+				       "callback, whose return the signals "
+				       "waited for need");
+	if (bp->slot < 0)
+		return 0; /* count and ring: nothing is in flight */
+	if ((err = hwbp_events_count(bp, &count, NULL)))
+		return hwbp_fail(-err, "hwbp_drain: read failed: %s",
+				 strerror(-err));
+	for (int spin = 0; hwbp_slot_handled(bp->slot) < count; spin++) {
+		waited_ms = (hwbp_now_ns() - start) / 1000000;
+		if (timeout_ms >= 0 && waited_ms >= (uint64_t)timeout_ms)
+			return hwbp_fail(ETIMEDOUT, "hwbp_drain: %llu of %llu "
+					 "hits have had no callback after %d "
+					 "ms: lost (stats.lost: a merged "
+					 "signal whose access did not decode), "
+					 "waiting in a thread that has not run "
+					 "since, or hits of forked children "
+					 "(their callbacks run there)",
+					 (unsigned long long)(count -
+					 hwbp_slot_handled(bp->slot)),
+					 (unsigned long long)count, timeout_ms);
+		if (spin < 100)
+			sched_yield();
+		else
+			nanosleep(&(struct timespec){ .tv_nsec = 100000 }, NULL);
+	}
 	return 0;
 }
 
@@ -274,7 +329,7 @@ HWBP_API int hwbp_read_count(struct hwbp *bp, uint64_t *count)
 HWBP_API int hwbp_get_stats(const struct hwbp *bp, struct hwbp_stats *st)
 {
 	struct hwbp_stats all;
-	uint64_t count, event_lost, ring_lost = 0;
+	uint64_t count, event_lost, lost = 0;
 	int err = check_handle(bp, "hwbp_get_stats");
 
 	if (!err && !st)
@@ -288,14 +343,20 @@ HWBP_API int hwbp_get_stats(const struct hwbp *bp, struct hwbp_stats *st)
 	 * (PERF_FORMAT_LOST) already know.  Both are lower bounds. */
 	if (bp->lost_format && hwbp_events_count((struct hwbp *)bp, &count,
 						 &event_lost) == 0)
-		ring_lost = event_lost;
+		lost = event_lost;
+	/* Signals: the hits counted that no callback served (in flight
+	 * until hwbp_drain says none is). */
+	if (bp->slot >= 0 && hwbp_events_count((struct hwbp *)bp, &count,
+					       NULL) == 0 &&
+	    count > hwbp_slot_signals(bp->slot))
+		lost = count - hwbp_slot_signals(bp->slot);
 	all = (struct hwbp_stats){
 		.sz = sizeof(all),
 		.signals = hwbp_slot_signals(bp->slot),
 		.stale = hwbp_slot_stale(bp->slot),
 		.records = atomic_load(&bp->records),
-		.lost = ring_lost > atomic_load(&bp->lost) ?
-			ring_lost : atomic_load(&bp->lost),
+		.lost = lost > atomic_load(&bp->lost) ?
+			lost : atomic_load(&bp->lost),
 		.moves = atomic_load(&bp->moves),
 		.reopens = atomic_load(&bp->reopens),
 		.events = (uint32_t)bp->nfds,

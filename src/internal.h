@@ -168,6 +168,14 @@ void hwbp_slot_release(int slot);
 uint64_t hwbp_slot_sig_data(int slot, uint32_t gen);
 uint64_t hwbp_slot_signals(int slot);
 uint64_t hwbp_slot_stale(int slot);
+uint64_t hwbp_slot_handled(int slot); /* callbacks that returned */
+/* For companion hits (one SIGTRAP, several handles): whether the slot's
+ * events are armed, and on which threads (call after opening them). */
+void hwbp_slot_enable(int slot, bool on);
+void hwbp_slot_cover(int slot, const struct hwbp *bp);
+/* This thread's SIGTRAPs of ours so far: callbacks that see the same
+ * number serve one access (async-signal-safe). */
+uint64_t hwbp_trap_seq(void);
 int hwbp_signal_install(void);
 bool hwbp_in_handler(void); /* inside a hit callback of this thread */
 int hwbp_async_arm_fd(int fd, pid_t tid);

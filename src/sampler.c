@@ -32,7 +32,7 @@ struct armed {
 	struct hwbp_sample smp;
 	struct hwbp_piece reg;
 	bool widened;          /* reg covers bytes outside the sample */
-	_Atomic uint32_t gen;  /* placement generation (0xffffffff: none) */
+	_Atomic uint64_t tag;  /* placement generation + 1 (0: none) */
 };
 
 struct slot {
@@ -63,6 +63,12 @@ struct hwbp_sampler {
 	struct hwbp_pmu_source *pmu;
 	_Atomic bool closed;
 };
+
+/* a holds the sample of placement generation gen.  async-signal-safe */
+static bool holds(const struct armed *a, uint32_t gen)
+{
+	return atomic_load(&a->tag) == (uint64_t)gen + 1;
+}
 
 /* splitmix64 over an atomic counter: concurrent callers (threads or
  * signal handlers) each get their own number without a lock. */
@@ -169,18 +175,18 @@ static int slot_place(struct hwbp_sampler *s, struct slot *sl,
 		      const struct hwbp_sample *in, const struct hwbp_piece *p,
 		      uint64_t seq)
 {
-	uint32_t next = (atomic_load(&sl->gen) + 1) & 0xffff;
+	uint32_t next = atomic_load(&sl->gen) + 1; /* hwbp_move's, 32 bits */
 	struct armed *a = &sl->owner[next % OWNERS];
 	enum hwbp_access acc = hw_access(in->access);
 
 	/* Published before the kernel can report a hit on it. */
-	atomic_store(&a->gen, 0xffffffffu);
+	atomic_store(&a->tag, 0);
 	a->smp = *in;
 	a->smp.seq = seq;
 	a->smp.value_known = false;
 	a->reg = *p;
 	a->widened = p->addr != in->addr || p->len != in->len;
-	atomic_store(&a->gen, next);
+	atomic_store(&a->tag, (uint64_t)next + 1);
 	if (hwbp_move(sl->bp, p->addr, acc == HWBP_EXEC ? 0 : p->len, acc) ||
 	    (!sl->enabled && hwbp_enable(sl->bp))) {
 		atomic_fetch_add(&s->unfit, 1);
@@ -324,7 +330,7 @@ static void answer(struct hwbp_sampler *s, struct slot *sl, struct armed *a,
 
 	if (verdict == HWBP_SAMPLER_KEEP) {
 		atomic_fetch_add(&s->kept, 1);
-		if (atomic_load(&a->gen) == gen && a->smp.access != HWBP_EXEC)
+		if (holds(a, gen) && a->smp.access != HWBP_EXEC)
 			a->smp.value_known = read_value(pid, a->smp.addr,
 							a->smp.len,
 							&a->smp.value);
@@ -349,7 +355,7 @@ static void sampler_sig_hit(const struct hwbp_hit *hit, void *uc)
 	uint64_t regs[HWBP_NREGS];
 	int verdict;
 
-	if (atomic_load(&a->gen) != hit->generation) {
+	if (!holds(a, hit->generation)) {
 		atomic_fetch_add(&s->unmatched, 1);
 		return;
 	}
@@ -371,10 +377,10 @@ static void sampler_sig_hit(const struct hwbp_hit *hit, void *uc)
 static struct armed *armed_at(struct slot *sl, uint64_t addr, uint32_t *gen)
 {
 	for (uint32_t back = 0; back < OWNERS; back++) {
-		uint32_t g = (atomic_load(&sl->gen) - back) & 0xffff;
+		uint32_t g = atomic_load(&sl->gen) - back;
 		struct armed *a = &sl->owner[g % OWNERS];
 
-		if (atomic_load(&a->gen) == g && a->reg.addr == addr) {
+		if (holds(a, g) && a->reg.addr == addr) {
 			*gen = g;
 			return a;
 		}
@@ -483,7 +489,7 @@ static int open_slots(struct hwbp_sampler *s)
 
 		sl->s = s;
 		for (int g = 0; g < OWNERS; g++)
-			atomic_store(&sl->owner[g].gen, 0xffffffffu);
+			atomic_store(&sl->owner[g].tag, 0);
 		o.cookie = sl;
 		err = hwbp_create(&sl->bp, (uint64_t)(uintptr_t)&sl->state, 1,
 				  HWBP_WRITE, &o);

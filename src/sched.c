@@ -160,6 +160,33 @@ static bool admit(struct hwbp_watch *w, int how)
 	return true;
 }
 
+/* The watches this thread's current SIGTRAP served: one access that
+ * fires two registers of a watch (a range over two blocks) is one hit.
+ * The library serves every register one signal fired (signal.c). */
+#define SERVED_MAX 16
+static HWBP_TLS struct {
+	uint64_t trap;
+	int n;
+	const struct hwbp_watch *w[SERVED_MAX];
+} served;
+
+/* async-signal-safe */
+static bool first_for_watch(const struct hwbp_watch *w)
+{
+	uint64_t trap = hwbp_trap_seq();
+
+	if (served.trap != trap) {
+		served.trap = trap;
+		served.n = 0;
+	}
+	for (int i = 0; i < served.n; i++)
+		if (served.w[i] == w)
+			return false;
+	if (served.n < SERVED_MAX)
+		served.w[served.n++] = w;
+	return true;
+}
+
 /* SIGTRAP path: async-signal-safe, no locks. */
 static void sched_hit(const struct hwbp_hit *hit, void *uc)
 {
@@ -169,7 +196,7 @@ static void sched_hit(const struct hwbp_hit *hit, void *uc)
 	struct hwbp_hit h;
 	int how;
 
-	if (!w)
+	if (!w || !first_for_watch(w))
 		return;
 	hwbp_uc_regs(uc, regs);
 	how = classify(w, 0, hit->pc, hit->bp_addr, hit->bp_len, regs);
@@ -287,7 +314,7 @@ static int reg_place(struct hwbp_sched *s, struct reg *r,
 		     const struct hwbp_piece *p, struct hwbp_watch *w)
 {
 	enum hwbp_access access = hw_access(w->access);
-	uint32_t next = r->bp ? (r->gen + 1) & 0xffff : 0;
+	uint32_t next = r->bp ? r->gen + 1 : 0; /* hwbp_move's, 32 bits */
 	int err;
 
 	atomic_store(&r->owner[next % OWNERS], w);

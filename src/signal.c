@@ -9,6 +9,13 @@
  * attr.sig_data carries (magic, slot, incarnation, generation): a signal that
  * fired before a move is attributed to the placement it fired at; one that
  * arrives after its handle closed (or its slot was reused) is dropped.
+ *
+ * SIGTRAP does not queue: one instruction that fires several breakpoints
+ * of a thread gives one signal, with the first one's sig_data.  The handler
+ * serves the others too: every live handle armed on this thread whose
+ * placement the decoded access touched (its companions) gets its callback.
+ * A hit that still cannot be served (the access did not decode) shows as
+ * the difference between the kernel's count and the callbacks (stats.lost).
  */
 
 #include <errno.h>
@@ -29,10 +36,18 @@
 #define F_SETSIG 10
 #endif
 
-#define SIG_MAGIC 0x4877ull /* "Hw" */
+/* sig_data: magic (12 bits) | slot (10) | incarnation (10) | generation (32) */
+#define SIG_MAGIC 0x487ull /* "H" */
+#define SIG_SLOT_SHIFT 42
+#define SIG_INC_SHIFT 32
+#define SIG_FIELD 0x3ffu
 #define HIST 32             /* placements remembered per slot */
+#define MAX_COMPANIONS 8    /* a thread has 4 registers (arm64: up to 16) */
+_Static_assert(HWBP_MAX_SLOTS <= SIG_FIELD + 1, "slot field of sig_data");
 
 enum { SLOT_FREE = 0, SLOT_LIVE, SLOT_CLOSING };
+/* Which threads a slot's events are armed on. */
+enum { COVER_NONE = 0, COVER_TID, COVER_ALL, COVER_TIDS };
 
 /*
  * The kernel's siginfo for TRAP_PERF (asm-generic/siginfo.h, _sigfault._perf).
@@ -49,7 +64,7 @@ _Static_assert(offsetof(struct perf_siginfo, addr) == offsetof(siginfo_t, si_add
 	       "siginfo layout");
 
 struct placement {
-	_Atomic uint32_t gen; /* UINT32_MAX while being written */
+	_Atomic uint64_t tag; /* generation + 1; 0 while being written */
 	_Atomic uint64_t addr;
 	_Atomic uint32_t len;
 	_Atomic int access;
@@ -66,10 +81,19 @@ struct slot {
 	_Atomic uint32_t cur_gen;
 	struct placement hist[HIST];
 	_Atomic uint64_t signals, stale;
+	_Atomic uint64_t handled; /* callbacks that returned */
+	/* For companion hits: armed now, and on which threads. */
+	_Atomic bool enabled;
+	_Atomic int cover;
+	_Atomic pid_t cover_tid;
+	_Atomic(pid_t *) cover_tids; /* malloc'd, freed with no handler in */
+	_Atomic int cover_n;
 };
 
 static struct slot slots[HWBP_MAX_SLOTS];
 static _Atomic int slots_high; /* slots in use are below this */
+static _Atomic int slots_live; /* companions are looked for when > 1 */
+static HWBP_TLS uint64_t trap_seq; /* this thread's SIGTRAPs of ours */
 static pthread_mutex_t claim_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sigaction previous;
 static HWBP_TLS int in_handler_slot; /* slot + 1 while its callback runs */
@@ -79,12 +103,17 @@ bool hwbp_in_handler(void)
 	return in_handler_slot != 0;
 }
 
+uint64_t hwbp_trap_seq(void)
+{
+	return trap_seq;
+}
+
 uint64_t hwbp_slot_sig_data(int slot, uint32_t gen)
 {
 	uint32_t inc = atomic_load(&slots[slot].incarnation);
 
-	return SIG_MAGIC << 48 | (uint64_t)slot << 32 |
-	       (uint64_t)(inc & 0xffff) << 16 | (gen & 0xffff);
+	return SIG_MAGIC << 52 | (uint64_t)slot << SIG_SLOT_SHIFT |
+	       (uint64_t)(inc & SIG_FIELD) << SIG_INC_SHIFT | gen;
 }
 
 int hwbp_slot_claim(struct hwbp *bp)
@@ -105,9 +134,13 @@ int hwbp_slot_claim(struct hwbp *bp)
 		atomic_store(&s->async_fd, -1);
 		atomic_store(&s->signals, 0);
 		atomic_store(&s->stale, 0);
+		atomic_store(&s->handled, 0);
+		atomic_store(&s->enabled, false);
+		atomic_store(&s->cover, COVER_NONE);
 		for (int g = 0; g < HIST; g++)
-			atomic_store(&s->hist[g].gen, UINT32_MAX);
+			atomic_store(&s->hist[g].tag, 0);
 		atomic_store(&s->state, SLOT_LIVE);
+		atomic_fetch_add(&slots_live, 1);
 		if (found >= atomic_load(&slots_high))
 			atomic_store(&slots_high, found + 1);
 	}
@@ -124,12 +157,56 @@ void hwbp_slot_place(int slot, uint32_t gen, const struct hwbp_place *p)
 {
 	struct placement *e = &slots[slot].hist[gen % HIST];
 
-	atomic_store(&e->gen, UINT32_MAX);
+	atomic_store(&e->tag, 0);
 	atomic_store(&e->addr, p->addr);
 	atomic_store(&e->len, p->len);
 	atomic_store(&e->access, (int)p->access);
-	atomic_store(&e->gen, gen & 0xffff);
-	atomic_store(&slots[slot].cur_gen, gen & 0xffff);
+	atomic_store(&e->tag, (uint64_t)gen + 1);
+	atomic_store(&slots[slot].cur_gen, gen);
+}
+
+/* async-signal-safe */
+void hwbp_slot_enable(int slot, bool on)
+{
+	atomic_store(&slots[slot].enabled, on);
+}
+
+/* Wait until no handler but our own caller is in the slot. */
+static void wait_handlers(struct slot *s, int slot)
+{
+	uint32_t self = in_handler_slot == slot + 1 ? 1 : 0;
+
+	while (atomic_load(&s->active) > self)
+		sched_yield();
+}
+
+/* The threads bp's events are armed on, for companion hits: one thread,
+ * every thread of this process (following), or the threads listed at
+ * open (not following).  Not async-signal-safe (malloc). */
+void hwbp_slot_cover(int slot, const struct hwbp *bp)
+{
+	struct slot *s = &slots[slot];
+	pid_t *tids = NULL, *old;
+	int cover = COVER_TID, n = 0;
+
+	if (bp->req.scope == HWBP_SCOPE_PROCESS && bp->req.follow) {
+		cover = COVER_ALL;
+	} else if (bp->req.scope == HWBP_SCOPE_PROCESS) {
+		tids = malloc((size_t)(bp->nfds ? bp->nfds : 1) * sizeof(*tids));
+		cover = tids ? COVER_TIDS : COVER_NONE;
+		for (int i = 0; tids && i < bp->nfds; i++)
+			tids[n++] = bp->fd_tids[i];
+	}
+	atomic_store(&s->cover, COVER_NONE);
+	atomic_store(&s->cover_tid, bp->req.scope == HWBP_SCOPE_THREAD ?
+				    bp->req.pid : (pid_t)syscall(SYS_gettid));
+	atomic_store(&s->cover_n, n);
+	old = atomic_exchange(&s->cover_tids, tids);
+	atomic_store(&s->cover, cover);
+	if (old) {
+		wait_handlers(s, slot);
+		free(old);
+	}
 }
 
 void hwbp_slot_set_fd(int slot, int fd)
@@ -147,17 +224,23 @@ uint64_t hwbp_slot_stale(int slot)
 	return slot < 0 ? 0 : atomic_load(&slots[slot].stale);
 }
 
+uint64_t hwbp_slot_handled(int slot)
+{
+	return slot < 0 ? 0 : atomic_load(&slots[slot].handled);
+}
+
 /* Stop new callbacks, wait for running ones (but not our own caller). */
 void hwbp_slot_release(int slot)
 {
 	struct slot *s = &slots[slot];
-	uint32_t self = in_handler_slot == slot + 1 ? 1 : 0;
 
 	atomic_store(&s->state, SLOT_CLOSING);
-	while (atomic_load(&s->active) > self)
-		sched_yield();
+	atomic_fetch_sub(&slots_live, 1);
+	wait_handlers(s, slot);
 	atomic_store(&s->async_fd, -1);
 	atomic_store(&s->bp, NULL);
+	atomic_store(&s->cover, COVER_NONE);
+	free(atomic_exchange(&s->cover_tids, NULL));
 	atomic_store(&s->state, SLOT_FREE);
 }
 
@@ -167,12 +250,13 @@ static bool read_placement(struct slot *s, uint32_t gen, struct hwbp_place *p)
 {
 	struct placement *e = &s->hist[gen % HIST];
 
-	if (atomic_load(&e->gen) != gen)
+	if (atomic_load(&e->tag) != (uint64_t)gen + 1)
 		return false;
 	p->addr = atomic_load(&e->addr);
 	p->len = atomic_load(&e->len);
 	p->access = (enum hwbp_access)atomic_load(&e->access);
-	return atomic_load(&e->gen) == gen; /* not rewritten meanwhile */
+	/* not rewritten meanwhile */
+	return atomic_load(&e->tag) == (uint64_t)gen + 1;
 }
 
 /*
@@ -189,18 +273,18 @@ static uint32_t attribute(struct slot *s, uint32_t gen, uint64_t addr,
 	if (read_placement(s, gen, p) && (!addr || p->addr == addr))
 		return gen;
 	for (uint32_t back = 1; back < HIST; back++) {
-		uint32_t g = (gen - back) & 0xffff;
+		uint32_t g = gen - back;
 
 		if (read_placement(s, g, p) && p->addr == addr)
 			return g;
 	}
 	/* Moved more than HIST times since: the address is all we know. */
 	*p = (struct hwbp_place){ .addr = addr, .len = 0, .access = 0 };
-	return (gen - HIST) & 0xffff;
+	return gen - HIST;
 }
 
 static void dispatch(struct slot *s, int idx, uint32_t gen, uint64_t addr,
-		     bool async, void *uc)
+		     pid_t tid, bool async, void *uc)
 {
 	struct hwbp_place p = { 0 };
 	struct hwbp_hit hit;
@@ -218,7 +302,7 @@ static void dispatch(struct slot *s, int idx, uint32_t gen, uint64_t addr,
 		.bp_len = p.len,
 		.access = p.access,
 		.generation = gen,
-		.tid = (pid_t)syscall(SYS_gettid),
+		.tid = tid,
 		.pc = hwbp_uc_pc(uc),
 		.async = async,
 	};
@@ -226,34 +310,180 @@ static void dispatch(struct slot *s, int idx, uint32_t gen, uint64_t addr,
 	in_handler_slot = idx + 1;
 	fn(&hit, uc);
 	in_handler_slot = outer;
+	atomic_fetch_add(&s->handled, 1);
 }
 
-/* Enter a slot if it is live and of this incarnation; then dispatch. */
-static void enter(int idx, int incarnation, uint32_t gen, uint64_t addr,
-		  bool async, void *uc)
+/* Enter slot idx: true if it is live and of this incarnation (any, when
+ * incarnation < 0); the caller then leaves it with leave(). */
+static bool enter(int idx, int incarnation)
 {
 	struct slot *s = &slots[idx];
 
 	atomic_fetch_add(&s->active, 1);
 	if (atomic_load(&s->state) == SLOT_LIVE &&
 	    (incarnation < 0 ||
-	     (atomic_load(&s->incarnation) & 0xffff) == (uint32_t)incarnation))
-		dispatch(s, idx, gen, addr, async, uc);
+	     (atomic_load(&s->incarnation) & SIG_FIELD) == (uint32_t)incarnation))
+		return true;
 	atomic_fetch_sub(&s->active, 1);
+	return false;
+}
+
+static void leave(int idx)
+{
+	atomic_fetch_sub(&slots[idx].active, 1);
+}
+
+/* ---- companions: the other handles one merged SIGTRAP fired ---- */
+
+struct companion {
+	int idx, incarnation;
+	uint32_t gen;
+	struct hwbp_place p;
+};
+
+static bool covers(struct slot *s, pid_t tid)
+{
+	const pid_t *tids;
+	int n;
+
+	switch (atomic_load(&s->cover)) {
+	case COVER_TID:
+		return atomic_load(&s->cover_tid) == tid;
+	case COVER_ALL:
+		return true;
+	case COVER_TIDS:
+		tids = atomic_load(&s->cover_tids);
+		n = atomic_load(&s->cover_n);
+		for (int i = 0; tids && i < n; i++)
+			if (tids[i] == tid)
+				return true;
+		return false;
+	}
+	return false;
+}
+
+/* Could one access that hit placement x (at pc) have hit p too?  An
+ * access is at most 64 bytes (AVX-512), an execute hit is at its PC. */
+static bool may_share(const struct hwbp_place *x, const struct hwbp_place *p)
+{
+	if (x->access == HWBP_EXEC || p->access == HWBP_EXEC)
+		return x->access == p->access && x->addr == p->addr;
+	return p->addr < x->addr + x->len + 64 && x->addr < p->addr + p->len + 64;
+}
+
+/* The access fired a register placed at p: its bytes were touched in a
+ * way the register's access type catches. */
+static bool access_fires(const struct hwbp_insn_info *info,
+			 const struct hwbp_place *p)
+{
+	int how = hwbp_insn_touches(info, p->addr, p->len);
+
+	if (!how || (how & HWBP_TOUCH_UNSURE))
+		return false;
+	if (p->access == HWBP_WRITE)
+		return how & HWBP_TOUCH_WRITE;
+	if (p->access == HWBP_READ)
+		return how & HWBP_TOUCH_READ;
+	return true;
+}
+
+/*
+ * The live, enabled slots other than x armed on this thread whose current
+ * placement may share the access.  Looked at before any callback runs, so
+ * a callback that moves a handle does not change which placements this
+ * access hit; none is held entered meanwhile (a callback may close one).
+ */
+static int companion_candidates(int x, const struct hwbp_place *xp, pid_t tid,
+				struct companion *out)
+{
+	int high = atomic_load(&slots_high), n = 0;
+
+	for (int i = 0; i < high && n < MAX_COMPANIONS; i++) {
+		struct slot *s = &slots[i];
+		struct companion c = { .idx = i };
+
+		if (i == x || atomic_load(&s->state) != SLOT_LIVE ||
+		    !enter(i, -1))
+			continue;
+		c.incarnation = (int)(atomic_load(&s->incarnation) & SIG_FIELD);
+		c.gen = atomic_load(&s->cur_gen);
+		if (atomic_load(&s->enabled) && covers(s, tid) &&
+		    read_placement(s, c.gen, &c.p) && may_share(xp, &c.p))
+			out[n++] = c;
+		leave(i);
+	}
+	return n;
+}
+
+/* Keep the candidates the decoded access fired (data), or all (execute:
+ * at the same address).  The instruction is the one that touched any of
+ * the placements (an emulator's DR6 may name first a register the access
+ * did not hit). */
+static int companions_fired(const struct hwbp_place *xp, uint64_t pc,
+			    void *uc, struct companion *c, int n)
+{
+	struct hwbp_insn_info info;
+	uint64_t regs[HWBP_NREGS], lo = xp->addr, hi = xp->addr + xp->len;
+	int kept = 0;
+
+	if (xp->access == HWBP_EXEC)
+		return n;
+	for (int i = 0; i < n; i++) {
+		lo = c[i].p.addr < lo ? c[i].p.addr : lo;
+		hi = c[i].p.addr + c[i].p.len > hi ? c[i].p.addr + c[i].p.len
+						    : hi;
+	}
+	hwbp_uc_regs(uc, regs);
+	if (hwbp_insn_before(pc, lo, hi > lo ? hi - lo : 1, regs, &info))
+		return 0; /* not decoded: their hits show in stats.lost */
+	for (int i = 0; i < n; i++)
+		if (access_fires(&info, &c[i].p))
+			c[kept++] = c[i];
+	return kept;
+}
+
+/* One of our signals: slot idx's hit, then its companions'. */
+static void serve(int idx, int incarnation, uint32_t gen, uint64_t addr,
+		  void *uc)
+{
+	struct companion comp[MAX_COMPANIONS];
+	struct hwbp_place xp;
+	pid_t tid;
+	int n = 0;
+
+	if (!enter(idx, incarnation))
+		return;
+	tid = (pid_t)syscall(SYS_gettid);
+	if (atomic_load(&slots_live) > 1) {
+		attribute(&slots[idx], gen, addr, &xp);
+		n = companion_candidates(idx, &xp, tid, comp);
+		if (n)
+			n = companions_fired(&xp, hwbp_uc_pc(uc), uc, comp, n);
+	}
+	dispatch(&slots[idx], idx, gen, addr, tid, false, uc);
+	leave(idx);
+	for (int i = 0; i < n; i++) {
+		if (!enter(comp[i].idx, comp[i].incarnation))
+			continue; /* closed meanwhile */
+		dispatch(&slots[comp[i].idx], comp[i].idx, comp[i].gen,
+			 comp[i].p.addr, tid, false, uc);
+		leave(comp[i].idx);
+	}
 }
 
 static bool handle_sync(const siginfo_t *si, void *uc)
 {
 	const struct perf_siginfo *k = (const void *)si;
 	uint64_t d = k->data;
+	uint32_t slot = (uint32_t)(d >> SIG_SLOT_SHIFT) & SIG_FIELD;
 
 	if (si->si_code != TRAP_PERF || k->type != PERF_TYPE_BREAKPOINT ||
-	    d >> 48 != SIG_MAGIC)
+	    d >> 52 != SIG_MAGIC)
 		return false;
-	if ((d >> 32 & 0xffff) < HWBP_MAX_SLOTS)
-		enter((int)(d >> 32 & 0xffff), (int)(d >> 16 & 0xffff),
-		      (uint32_t)(d & 0xffff), (uint64_t)(uintptr_t)k->addr,
-		      false, uc);
+	trap_seq++;
+	if (slot < HWBP_MAX_SLOTS)
+		serve((int)slot, (int)((d >> SIG_INC_SHIFT) & SIG_FIELD),
+		      (uint32_t)d, (uint64_t)(uintptr_t)k->addr, uc);
 	return true; /* ours, even when its handle is gone */
 }
 
@@ -268,8 +498,13 @@ static bool handle_async(const siginfo_t *si, void *uc)
 		return false;
 	for (int i = 0; i < high; i++)
 		if (atomic_load(&slots[i].async_fd) == si->si_fd) {
-			enter(i, -1, atomic_load(&slots[i].cur_gen), 0, true,
-			      uc);
+			trap_seq++;
+			if (enter(i, -1)) {
+				dispatch(&slots[i], i,
+					 atomic_load(&slots[i].cur_gen), 0,
+					 (pid_t)syscall(SYS_gettid), true, uc);
+				leave(i);
+			}
 			return true;
 		}
 	return false;

@@ -510,3 +510,96 @@ Test(sched, ring_another_process_filtered)
 	cr_assert_eq(ring_seen.touch[HWBP_TOUCH_READ | HWBP_TOUCH_WRITE], 30);
 	hwbp_sched_close(s);
 }
+
+/*
+ * Overlapping watches, one access: the one SIGTRAP it gives serves every
+ * watch whose bytes it touched, once each (a watch over two registers
+ * both fired is one hit), and the scheduler's counts show no loss.
+ */
+typedef uint64_t u64_any __attribute__((aligned(1)));
+static atomic_int ov_hits[4];
+
+/* async-signal-safe: an atomic per watch (its cookie is the index) */
+static void ov_hit(const struct hwbp_hit *hit, void *uc)
+{
+	(void)uc;
+	atomic_fetch_add(&ov_hits[(intptr_t)hit->cookie], 1);
+}
+
+/* Watch 1 is [4, 12) on two registers (wide) or [4, 8) on one. */
+static void overlapping_watches(int k, bool wide)
+{
+	struct {
+		uint32_t off, len;
+		enum hwbp_access access;
+		int regs;
+	} set[4] = {
+		{ 0, 8, HWBP_WRITE, 1 }, { 4, wide ? 8 : 4, HWBP_WRITE, wide ? 2 : 1 },
+		{ 4, 2, HWBP_WRITE, 1 }, { 0, 8, HWBP_RW, 1 },
+	};
+	volatile uint8_t *x = (volatile uint8_t *)&vars[16];
+	struct hwbp_watch *w[4];
+	struct hwbp_sched *s;
+	HWBP_OPTS(hwbp_sched_stats, ss);
+	uint64_t want_counted = 0, sum = 0;
+	int want[4];
+
+	s = make_sched(HWBP_POLICY_PINNED, 0, 0, ov_hit);
+	for (int i = 0; i < k; i++) {
+		cr_assert_eq(hwbp_sched_add(s, (uintptr_t)x + set[i].off,
+					    set[i].len, set[i].access,
+					    (void *)(intptr_t)i, &w[i]), 0,
+			     "watch %d: %s", i, hwbp_last_error());
+		atomic_store(&ov_hits[i], 0);
+	}
+	for (int i = 0; i < 200; i++) {
+		*(volatile uint32_t *)(x + 4) = (uint32_t)i; /* bytes 4..7: all */
+		*(volatile u64_any *)(x + 4) = (uint64_t)i;  /* 4..11: all */
+		*(volatile uint32_t *)x = (uint32_t)i;       /* 0..3: not 1, 2 */
+		sum += *(volatile uint64_t *)x;              /* read: 3 only */
+	}
+	for (int i = 0; i < k; i++) {
+		want[i] = i == 3 ? 800 : i == 0 ? 600 : 400;
+		/* the kernel counts each register: the 8-byte store fires
+		 * both of watch 1's */
+		want_counted += (uint64_t)want[i] + (i == 1 && wide ? 200 : 0);
+	}
+	for (int i = 0; i < k; i++) {
+		struct hwbp_watch_stats st = stats_of(w[i]);
+
+		cr_assert_eq(st.registers, (uint32_t)set[i].regs);
+		cr_assert_eq(atomic_load(&ov_hits[i]), want[i], "%d watches, "
+			     "watch %d: %d callbacks, want %d (sum %llu)", k, i,
+			     atomic_load(&ov_hits[i]), want[i],
+			     (unsigned long long)sum);
+		cr_assert_eq(st.hits, (uint64_t)want[i]);
+		cr_assert_eq(st.strays + st.filtered + st.unsure, 0);
+	}
+	cr_assert_eq(hwbp_sched_get_stats(s, &ss), 0);
+	cr_assert_eq(ss.counted, want_counted, "counted %llu",
+		     (unsigned long long)ss.counted);
+	cr_assert_eq(ss.lost, 0, "%llu hits no callback served",
+		     (unsigned long long)ss.lost);
+	hwbp_sched_close(s);
+}
+
+Test(sched, two_overlapping_watches_each_hit)
+{
+	TU_REQUIRE_SIGTRAP();
+	TU_REQUIRE_HITS();
+	overlapping_watches(2, true);
+}
+
+Test(sched, three_overlapping_watches_each_hit)
+{
+	TU_REQUIRE_SIGTRAP();
+	TU_REQUIRE_HITS();
+	overlapping_watches(3, true);
+}
+
+Test(sched, four_overlapping_watches_each_hit)
+{
+	TU_REQUIRE_SIGTRAP();
+	TU_REQUIRE_HITS();
+	overlapping_watches(4, false);
+}
