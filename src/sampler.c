@@ -222,11 +222,30 @@ static bool already_armed(struct hwbp_sampler *s, const struct hwbp_sample *m)
 	return false;
 }
 
-static bool sample_valid(const struct hwbp_sample *m)
+/* The rules hwbp_create and hwbp_sched_add apply (hwbp_check_place),
+ * with fixed messages: this may run in a signal handler.  0 or -EINVAL. */
+static int sample_check(const struct hwbp_sampler *s,
+			const struct hwbp_sample *m)
 {
-	return (m->access == HWBP_READ || m->access == HWBP_WRITE ||
-		m->access == HWBP_RW || m->access == HWBP_EXEC) &&
-	       (m->access == HWBP_EXEC || (m->len >= 1 && m->len <= 8));
+	if ((m->access != HWBP_READ && m->access != HWBP_WRITE &&
+	     m->access != HWBP_RW && m->access != HWBP_EXEC) ||
+	    (m->access != HWBP_EXEC && (m->len < 1 || m->len > 8)))
+		return hwbp_fail_const(EINVAL, "hwbp_sampler_offer: a sample "
+				       "is 1..8 bytes (any for HWBP_EXEC) with "
+				       "access HWBP_READ/WRITE/RW/EXEC");
+	if (!m->addr)
+		return hwbp_fail_const(EINVAL, "hwbp_sampler_offer: address 0: "
+				       "a breakpoint needs a mapped address");
+	if (m->addr >= hwbp_arch.user_top && !s->bp_opts.kernel)
+		return hwbp_fail_const(EINVAL, "hwbp_sampler_offer: a kernel "
+				       "address: set bp_opts->kernel (needs "
+				       "CAP_PERFMON or perf_event_paranoid "
+				       "<= 1)");
+	if (m->addr + m->len < m->addr)
+		return hwbp_fail_const(EINVAL, "hwbp_sampler_offer: the "
+				       "sample wraps around the address "
+				       "space");
+	return 0;
 }
 
 /* Fails with a fixed message: this may run in a signal handler. */
@@ -244,17 +263,15 @@ HWBP_API int hwbp_sampler_offer(struct hwbp_sampler *s,
 	if (!m)
 		return hwbp_fail_const(EINVAL, "hwbp_sampler_offer: sample is "
 				       "NULL");
-	if (!sample_valid(m))
-		return hwbp_fail_const(EINVAL, "hwbp_sampler_offer: a sample "
-				       "is 1..8 bytes (any for HWBP_EXEC) with "
-				       "access HWBP_READ/WRITE/RW/EXEC");
+	if ((err = sample_check(s, m)))
+		return err;
 	atomic_fetch_add(&s->offered, 1);
 	seq = atomic_fetch_add(&s->seq, 1) + 1;
 	n = atomic_fetch_add(&s->window, 1) + 1;
 	if (m->access == HWBP_EXEC)
 		p = (struct hwbp_piece){ m->addr, (uint32_t)hwbp_arch.exec_len };
 	else if (hwbp_range_split(m->addr, m->len, 0, &p, 1) != 1 ||
-		 m->addr + m->len > hwbp_arch.user_top) {
+		 (m->addr + m->len > hwbp_arch.user_top && !s->bp_opts.kernel)) {
 		atomic_fetch_add(&s->unfit, 1);
 		return 0;
 	}
@@ -292,18 +309,17 @@ HWBP_API int hwbp_sampler_release_all(struct hwbp_sampler *s)
 /* ---- hits ---- */
 
 /* How the access touched the sample: HWBP_TOUCH_* (0: not decoded), or
- * -1 to drop it (a stray, or a write on a read sample).  The SIGTRAP path
- * decodes only where a stray is possible (a widened register, a read
- * sample); the ring path, outside the hit, decodes always (emulators such
- * as QEMU report one register's hit on the others too). */
+ * -1 to drop it (a stray, or a write on a read sample).  Decoded on both
+ * paths, as the scheduler does, so a client sees the same touch for the
+ * same access (emulators such as QEMU also report one register's hit on
+ * the others: decoding drops those). */
 static int classify(struct hwbp_sampler *s, const struct armed *a, pid_t pid,
-		    uint64_t pc, const uint64_t *regs, bool always)
+		    uint64_t pc, const uint64_t *regs)
 {
 	struct hwbp_insn_info info;
 	int how, err;
 
-	if (a->smp.access == HWBP_EXEC ||
-	    (!always && !a->widened && a->smp.access != HWBP_READ))
+	if (a->smp.access == HWBP_EXEC)
 		return 0;
 	err = hwbp_insn_before_in(pid, pc, a->reg.addr, a->reg.len, regs,
 				  &info);
@@ -360,7 +376,7 @@ static void sampler_sig_hit(const struct hwbp_hit *hit, void *uc)
 		return;
 	}
 	hwbp_uc_regs(uc, regs);
-	h.touch = classify(s, a, 0, hit->pc, regs, false);
+	h.touch = classify(s, a, 0, hit->pc, regs);
 	if (h.touch < 0)
 		return;
 	h.sample = &a->smp;
@@ -407,8 +423,7 @@ static void sampler_record(const struct hwbp_record *rec, void *cookie)
 		return;
 	}
 	hwbp_record_regs(rec, regs);
-	h.touch = classify(s, a, pid, rec->ip, rec->regs ? regs : NULL,
-			   true);
+	h.touch = classify(s, a, pid, rec->ip, rec->regs ? regs : NULL);
 	if (h.touch < 0)
 		return;
 	h.sample = &a->smp;

@@ -350,7 +350,8 @@ ROW(hwbp_sampler_offer, "len 0", -EINVAL, "1..8 bytes", (f->sampler, SAMPLE(W, 0
 ROW(hwbp_sampler_offer, "len 9", -EINVAL, "1..8 bytes", (f->sampler, SAMPLE(W, 9, HWBP_WRITE)));
 ROW(hwbp_sampler_offer, "access 0", -EINVAL, "HWBP_READ/WRITE/RW/EXEC", (f->sampler, SAMPLE(W, 8, 0)));
 ODD(hwbp_sampler_offer, "bytes across two 8-byte blocks: not armed, counted unfit", hwbp_sampler_offer(f->sampler, SAMPLE((uintptr_t)&bytes[6], 4, HWBP_WRITE)) == 0);
-ODD(hwbp_sampler_offer, "kernel address: not armed", hwbp_sampler_offer(f->sampler, SAMPLE(KADDR, 8, HWBP_WRITE)) == 0);
+ROW(hwbp_sampler_offer, "kernel address", -EINVAL, "kernel address", (f->sampler, SAMPLE(KADDR, 8, HWBP_WRITE)));
+ROW(hwbp_sampler_offer, "address 0", -EINVAL, "address 0", (f->sampler, SAMPLE(0, 8, HWBP_WRITE)));
 ROW(hwbp_sampler_release_all, "NULL", -EINVAL, "NULL", (NULL));
 ROW(hwbp_sampler_close, "closed twice", -EBADF, "closed already", (f->closed_sampler));
 ROW(hwbp_sampler_offer, "closed sampler", -EBADF, "closed", (f->closed_sampler, SAMPLE(W, 8, HWBP_WRITE)));
