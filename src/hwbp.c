@@ -158,6 +158,8 @@ HWBP_API int hwbp_create(struct hwbp **out, uint64_t addr, uint32_t len,
 		err = resolve_signal_mode(&bp->req, &pr);
 	if (!err && bp->req.delivery == HWBP_DELIVER_SIGNAL) {
 		err = hwbp_signal_install();
+		if (!err && pr.fires)
+			err = hwbp_signal_check();
 		if (!err)
 			err = bp->slot = hwbp_slot_claim(bp);
 		if (err >= 0) {

@@ -177,6 +177,9 @@ void hwbp_slot_cover(int slot, const struct hwbp *bp);
  * number serve one access (async-signal-safe). */
 uint64_t hwbp_trap_seq(void);
 int hwbp_signal_install(void);
+/* 0, or -EOPNOTSUPP when a synchronous SIGTRAP repeats forever here
+ * (valgrind): checked once with a write of our own. */
+int hwbp_signal_check(void);
 bool hwbp_in_handler(void); /* inside a hit callback of this thread */
 int hwbp_async_arm_fd(int fd, pid_t tid);
 

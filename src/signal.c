@@ -24,6 +24,8 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -38,6 +40,7 @@
 
 /* sig_data: magic (12 bits) | slot (10) | incarnation (10) | generation (32) */
 #define SIG_MAGIC 0x487ull /* "H" */
+#define PROBE_MAGIC 0x488ull /* hwbp_signal_check's own event */
 #define SIG_SLOT_SHIFT 42
 #define SIG_INC_SHIFT 32
 #define SIG_FIELD 0x3ffu
@@ -471,14 +474,30 @@ static void serve(int idx, int incarnation, uint32_t gen, uint64_t addr,
 	}
 }
 
+/* hwbp_signal_check's event: count the deliveries; a third one of the
+ * same write means the trap repeats: disarm it so the write completes. */
+static _Atomic int probe_entries, probe_fd = -1;
+
+static void probe_hit(void)
+{
+	if (atomic_fetch_add(&probe_entries, 1) + 1 >= 3 &&
+	    atomic_load(&probe_fd) >= 0)
+		ioctl(atomic_load(&probe_fd), PERF_EVENT_IOC_DISABLE, 0);
+}
+
 static bool handle_sync(const siginfo_t *si, void *uc)
 {
 	const struct perf_siginfo *k = (const void *)si;
 	uint64_t d = k->data;
 	uint32_t slot = (uint32_t)(d >> SIG_SLOT_SHIFT) & SIG_FIELD;
 
-	if (si->si_code != TRAP_PERF || k->type != PERF_TYPE_BREAKPOINT ||
-	    d >> 52 != SIG_MAGIC)
+	if (si->si_code != TRAP_PERF || k->type != PERF_TYPE_BREAKPOINT)
+		return false;
+	if (d >> 52 == PROBE_MAGIC) {
+		probe_hit();
+		return true;
+	}
+	if (d >> 52 != SIG_MAGIC)
 		return false;
 	trap_seq++;
 	if (slot < HWBP_MAX_SLOTS)
@@ -559,6 +578,58 @@ int hwbp_signal_install(void)
 		return hwbp_fail(install_err, "cannot install the SIGTRAP "
 				 "handler: sigaction failed");
 	return 0;
+}
+
+/*
+ * Can a synchronous SIGTRAP be delivered in this process?  Under a binary
+ * translator (valgrind) the write a hit trapped on runs again after the
+ * handler, traps again, and the program never gets past it.  One write
+ * to a word of ours, watched with sigtrap, tells: natively one delivery.
+ * The answer is kept once known; a probe that cannot run (no register
+ * free, SIGTRAP blocked) says nothing and is tried again next time.
+ */
+int hwbp_signal_check(void)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static volatile uint64_t word;
+	static int verdict = -1, repeats; /* -1: not known yet */
+	struct perf_event_attr a = {
+		.type = PERF_TYPE_BREAKPOINT, .size = sizeof(a),
+		.bp_type = HWBP_WRITE, .bp_addr = (uintptr_t)&word, .bp_len = 8,
+		.sample_period = 1, .exclude_kernel = 1, .exclude_hv = 1,
+		.sigtrap = 1, .remove_on_exec = 1, .sig_data = PROBE_MAGIC << 52,
+	};
+	const char *preload = getenv("LD_PRELOAD");
+	int fd, n;
+
+	pthread_mutex_lock(&lock);
+	if (verdict < 0) {
+		fd = (int)hwbp_perf_event_open(&a, 0, -1, -1,
+					       PERF_FLAG_FD_CLOEXEC);
+		if (fd >= 0) {
+			atomic_store(&probe_entries, 0);
+			atomic_store(&probe_fd, fd);
+			word = word + 1;
+			atomic_store(&probe_fd, -1);
+			close(fd);
+			n = atomic_load(&probe_entries);
+			if (n >= 1)
+				verdict = n > 1;
+			repeats = n;
+		}
+	}
+	n = verdict;
+	pthread_mutex_unlock(&lock);
+	if (n <= 0)
+		return 0;
+	return hwbp_fail(EOPNOTSUPP, "signal delivery cannot work in this "
+			 "process: the SIGTRAP of one hit came %d times at the "
+			 "same write (%s re-executes the instruction after the "
+			 "handler, so it would trap forever); count and ring "
+			 "delivery work here", repeats,
+			 preload && strstr(preload, "vgpreload") ?
+			 "it runs under valgrind, which" :
+			 "a binary translator such as valgrind");
 }
 
 /* Route an event's overflow signal to `tid` (the async fallback). */

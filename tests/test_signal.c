@@ -538,3 +538,38 @@ Test(signal, drain_after_disable_count_equals_callbacks)
 		     "hwbp_drain in a callback: %d", atomic_load(&drain_in_cb));
 	hwbp_close(drain_bp);
 }
+
+/*
+ * Under valgrind a synchronous SIGTRAP repeats forever at the write it
+ * trapped on (valgrind runs the instruction again after the handler):
+ * hwbp_create refuses signal delivery with the reason instead of letting
+ * the program hang.  The example count_writes uses signal delivery.
+ */
+Test(signal, valgrind_refused_with_a_reason_not_hung)
+{
+	const char *ex = getenv("HWBP_EXAMPLES");
+	char cmd[4200], out[4096] = "";
+	size_t n;
+	FILE *p;
+	int status;
+
+	TU_REQUIRE_SIGTRAP();
+	TU_REQUIRE_HITS();
+	TU_REQUIRE(ex && *ex, "HWBP_EXAMPLES is not set (make check sets it)");
+#if defined(__SANITIZE_ADDRESS__)
+	TU_REQUIRE(false, "a sanitized build does not run under valgrind");
+#endif
+	TU_REQUIRE(system("valgrind --version >/dev/null 2>&1") == 0,
+		   "valgrind is not installed");
+	snprintf(cmd, sizeof(cmd), "timeout 120 valgrind -q '%s/count_writes' "
+		 "2>&1", ex);
+	p = popen(cmd, "r");
+	cr_assert(p, "cannot run %s", cmd);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	status = pclose(p);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status 0x%x "
+		  "(124: it hung): %s", status, out);
+	cr_assert(strstr(out, "hwbp_create: Operation not supported") &&
+		  strstr(out, "valgrind"), "%s", out);
+}
