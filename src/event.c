@@ -46,7 +46,9 @@ void hwbp_fill_attr(struct perf_event_attr *a, const struct hwbp *bp,
 	a->bp_type = (uint32_t)p->access;
 	a->bp_addr = p->addr;
 	a->bp_len = p->len;
-	a->sample_period = 1;
+	/* Counting needs no overflow: with a period every hit would take
+	 * the overflow path (perf stat counts with none). */
+	a->sample_period = r->delivery == HWBP_DELIVER_COUNT ? 0 : 1;
 	a->exclude_kernel = !r->kernel;
 	a->exclude_hv = 1;
 	a->disabled = !bp->enabled;
