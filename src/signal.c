@@ -24,7 +24,6 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -155,17 +154,22 @@ int hwbp_slot_claim(struct hwbp *bp)
 	return found;
 }
 
-/* Publish placement `gen` before the kernel can report it.  async-signal-safe */
+/*
+ * Publish placement `gen` before the kernel can report it: a seqlock whose
+ * tag is 0 while the entry is written (plain stores on x86: a move is
+ * re-arming's hot path).  async-signal-safe
+ */
 void hwbp_slot_place(int slot, uint32_t gen, const struct hwbp_place *p)
 {
 	struct placement *e = &slots[slot].hist[gen % HIST];
 
-	atomic_store(&e->tag, 0);
-	atomic_store(&e->addr, p->addr);
-	atomic_store(&e->len, p->len);
-	atomic_store(&e->access, (int)p->access);
-	atomic_store(&e->tag, (uint64_t)gen + 1);
-	atomic_store(&slots[slot].cur_gen, gen);
+	atomic_store_explicit(&e->tag, 0, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&e->addr, p->addr, memory_order_relaxed);
+	atomic_store_explicit(&e->len, p->len, memory_order_relaxed);
+	atomic_store_explicit(&e->access, (int)p->access, memory_order_relaxed);
+	atomic_store_explicit(&e->tag, (uint64_t)gen + 1, memory_order_release);
+	atomic_store_explicit(&slots[slot].cur_gen, gen, memory_order_release);
 }
 
 /* async-signal-safe */
@@ -253,13 +257,17 @@ static bool read_placement(struct slot *s, uint32_t gen, struct hwbp_place *p)
 {
 	struct placement *e = &s->hist[gen % HIST];
 
-	if (atomic_load(&e->tag) != (uint64_t)gen + 1)
+	if (atomic_load_explicit(&e->tag, memory_order_acquire) !=
+	    (uint64_t)gen + 1)
 		return false;
-	p->addr = atomic_load(&e->addr);
-	p->len = atomic_load(&e->len);
-	p->access = (enum hwbp_access)atomic_load(&e->access);
+	p->addr = atomic_load_explicit(&e->addr, memory_order_relaxed);
+	p->len = atomic_load_explicit(&e->len, memory_order_relaxed);
+	p->access = (enum hwbp_access)atomic_load_explicit(&e->access,
+							   memory_order_relaxed);
+	atomic_thread_fence(memory_order_acquire);
 	/* not rewritten meanwhile */
-	return atomic_load(&e->tag) == (uint64_t)gen + 1;
+	return atomic_load_explicit(&e->tag, memory_order_relaxed) ==
+	       (uint64_t)gen + 1;
 }
 
 /*
@@ -587,6 +595,7 @@ int hwbp_signal_install(void)
  * to a word of ours, watched with sigtrap, tells: natively one delivery.
  * The answer is kept once known; a probe that cannot run (no register
  * free, SIGTRAP blocked) says nothing and is tried again next time.
+ * (The library reads no environment: LD_PRELOAD would name valgrind.)
  */
 int hwbp_signal_check(void)
 {
@@ -599,7 +608,6 @@ int hwbp_signal_check(void)
 		.sample_period = 1, .exclude_kernel = 1, .exclude_hv = 1,
 		.sigtrap = 1, .remove_on_exec = 1, .sig_data = PROBE_MAGIC << 52,
 	};
-	const char *preload = getenv("LD_PRELOAD");
 	int fd, n;
 
 	pthread_mutex_lock(&lock);
@@ -624,12 +632,10 @@ int hwbp_signal_check(void)
 		return 0;
 	return hwbp_fail(EOPNOTSUPP, "signal delivery cannot work in this "
 			 "process: the SIGTRAP of one hit came %d times at the "
-			 "same write (%s re-executes the instruction after the "
-			 "handler, so it would trap forever); count and ring "
-			 "delivery work here", repeats,
-			 preload && strstr(preload, "vgpreload") ?
-			 "it runs under valgrind, which" :
-			 "a binary translator such as valgrind");
+			 "same write (under valgrind, or another binary "
+			 "translator that runs the instruction again after the "
+			 "handler, it would trap forever); count and ring "
+			 "delivery work here", repeats);
 }
 
 /* Route an event's overflow signal to `tid` (the async fallback). */
