@@ -319,6 +319,9 @@ int hwbp_events_open(struct hwbp *bp)
 	}
 	if (err)
 		hwbp_events_close(bp);
+	else
+		hwbp_fill_attr(&bp->attr, bp, &bp->req.place,
+			       atomic_load(&bp->generation));
 	return err;
 }
 
@@ -395,11 +398,26 @@ int hwbp_events_count(struct hwbp *bp, uint64_t *count, uint64_t *lost)
 
 /* ---- re-arming ---- */
 
+/* The attributes the events were opened with, at placement p: the
+ * kernel wants every other field unchanged, so a copy of them with the
+ * placement's fields set (cheaper than filling them all again). */
+void hwbp_move_attr(struct perf_event_attr *a, const struct hwbp *bp,
+		    const struct hwbp_place *p, uint32_t gen)
+{
+	*a = bp->attr;
+	a->bp_type = (uint32_t)p->access;
+	a->bp_addr = p->addr;
+	a->bp_len = p->len;
+	a->disabled = !bp->enabled;
+	if (a->sigtrap) /* the generation is sig_data's low 32 bits */
+		a->sig_data = (a->sig_data & ~0xffffffffull) | gen;
+}
+
 static int modify_all(struct hwbp *bp, const struct hwbp_place *p, uint32_t gen)
 {
 	struct perf_event_attr attr;
 
-	hwbp_fill_attr(&attr, bp, p, gen);
+	hwbp_move_attr(&attr, bp, p, gen);
 	for (int i = 0; i < bp->nfds; i++)
 		if (bp->fds[i] >= 0 &&
 		    ioctl(bp->fds[i], PERF_EVENT_IOC_MODIFY_ATTRIBUTES, &attr))

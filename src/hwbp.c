@@ -245,6 +245,16 @@ HWBP_API int hwbp_disable(struct hwbp *bp)
 	return set_enabled(bp, false, "hwbp_disable");
 }
 
+/* A data placement every architecture takes (1, 2, 4 or 8 bytes aligned
+ * in user space): a move's common case, checked without a call. */
+static inline bool plainly_valid(const struct hwbp_place *p)
+{
+	return (p->access == HWBP_WRITE || p->access == HWBP_RW) && p->addr &&
+	       (p->len == 1 || p->len == 2 || p->len == 4 || p->len == 8) &&
+	       !(p->addr & (p->len - 1)) &&
+	       p->addr + p->len <= hwbp_arch.user_top;
+}
+
 HWBP_API int hwbp_move(struct hwbp *bp, uint64_t addr, uint32_t len,
 		       enum hwbp_access access)
 {
@@ -256,10 +266,9 @@ HWBP_API int hwbp_move(struct hwbp *bp, uint64_t addr, uint32_t len,
 		return err;
 	if (access == HWBP_EXEC && len == 0)
 		p.len = hwbp_arch.exec_len;
-	err = hwbp_check_place(&p, bp->req.kernel);
-	if (err)
+	if (!plainly_valid(&p) && (err = hwbp_check_place(&p, bp->req.kernel)))
 		return err;
-	old_gen = atomic_load(&bp->generation);
+	old_gen = atomic_load_explicit(&bp->generation, memory_order_relaxed);
 	gen = old_gen + 1; /* wraps at 2^32, as hit->generation */
 	/* Publish the new placement before the kernel can report a hit on it. */
 	if (bp->slot >= 0)
@@ -271,8 +280,8 @@ HWBP_API int hwbp_move(struct hwbp *bp, uint64_t addr, uint32_t len,
 		return err;
 	}
 	bp->req.place = p;
-	atomic_store(&bp->generation, gen);
-	atomic_fetch_add(&bp->moves, 1);
+	atomic_store_explicit(&bp->generation, gen, memory_order_release);
+	atomic_fetch_add_explicit(&bp->moves, 1, memory_order_relaxed);
 	return 0;
 }
 

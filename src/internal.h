@@ -137,6 +137,8 @@ struct hwbp {
 	_Atomic uint64_t moves, reopens, records, lost;
 	_Atomic uint64_t count_carry; /* hits of events closed by a reopen */
 	_Atomic uint64_t lost_carry;  /* their dropped samples */
+	struct perf_event_attr attr; /* as opened (hwbp_fill_attr): a move
+				      * sets only the placement's fields */
 	bool lost_format;  /* events read PERF_FORMAT_LOST (kernel >= 6.0) */
 	bool remove_on_exec; /* events end at exec (kernel >= 5.13) */
 	_Atomic bool closed;
@@ -144,6 +146,9 @@ struct hwbp {
 
 /* ---- event.c: perf events behind a handle ---- */
 void hwbp_fill_attr(struct perf_event_attr *attr, const struct hwbp *bp,
+		    const struct hwbp_place *p, uint32_t gen);
+/* A move's attributes: bp->attr (as opened) at placement p. */
+void hwbp_move_attr(struct perf_event_attr *attr, const struct hwbp *bp,
 		    const struct hwbp_place *p, uint32_t gen);
 int hwbp_events_open(struct hwbp *bp);
 void hwbp_events_close(struct hwbp *bp);

@@ -51,3 +51,33 @@ Test(attr, signal_and_ring_overflow_on_every_hit)
 	cr_assert_eq(r.sample_period, 1);
 	cr_assert(r.sample_type & PERF_SAMPLE_IP);
 }
+
+/* A move copies the attributes the events were opened with and sets the
+ * placement's fields: the result must be what filling them anew gives
+ * (the kernel refuses a modify that changes any other field). */
+Test(attr, a_move_sets_only_the_placement)
+{
+	static uint64_t word[2];
+	enum hwbp_delivery ds[] = { HWBP_DELIVER_COUNT, HWBP_DELIVER_SIGNAL,
+				    HWBP_DELIVER_RING };
+
+	for (int i = 0; i < 3; i++) {
+		struct hwbp bp = { .slot = 0, .enabled = i != 1 };
+		struct hwbp_place at = { (uintptr_t)&word[0], 8, HWBP_WRITE };
+		struct hwbp_place to = { (uintptr_t)&word[1] + 4, 4, HWBP_RW };
+		struct perf_event_attr moved, fresh;
+
+		bp.req.place = at;
+		bp.req.delivery = ds[i];
+		bp.req.signal_mode = HWBP_SIGNAL_SYNC;
+		bp.req.sample = HWBP_SAMPLE_REGS;
+		bp.req.regs_mask = 0xff;
+		bp.lost_format = i == 2;
+		hwbp_fill_attr(&bp.attr, &bp, &at, 7);
+		hwbp_move_attr(&moved, &bp, &to, 0x10008);
+		hwbp_fill_attr(&fresh, &bp, &to, 0x10008);
+		cr_assert_eq(memcmp(&moved, &fresh, sizeof(moved)), 0,
+			     "delivery %d: a move's attributes differ from "
+			     "the placement's own", (int)ds[i]);
+	}
+}
