@@ -415,17 +415,21 @@ enum hwbp_policy {
 	HWBP_POLICY_RR,         /* round-robin time slices (quantum_us) */
 	HWBP_POLICY_RESERVOIR,  /* Witch: a new watch replaces an armed one
 				 * with probability k/n, so each of the n
-				 * watches seen is armed with equal chance */
+				 * watches seen is armed with equal chance;
+				 * every quantum_us a new uniform draw */
 };
+/* RR and RESERVOIR take a watch that needs more registers than the
+ * scheduler has: its pieces (one register each) take turns. */
 
 struct hwbp_sched_opts {
 	size_t sz;
 	enum hwbp_policy policy;
 	uint32_t registers;  /* registers to use (0: all the probe finds) */
-	uint32_t quantum_us; /* RR time slice (0: 10000) */
+	uint32_t quantum_us; /* RR time slice, RESERVOIR re-draw (0: 10000) */
 	uint64_t seed;       /* RESERVOIR random seed (0: 1) */
 	unsigned split;      /* HWBP_SPLIT_EXACT: no widened registers */
-	bool manual;         /* RR: no timer thread; call hwbp_sched_rotate */
+	bool manual;         /* RR, RESERVOIR: no timer thread; call
+			      * hwbp_sched_rotate */
 	/* For every register: scope (SELF: the thread calling
 	 * hwbp_sched_create; CPUS is refused), pid, kernel, signal_mode,
 	 * rearm; for HWBP_DELIVER_RING also ring_pages, wakeup_events,
@@ -448,10 +452,24 @@ struct hwbp_watch_stats {
 	uint64_t strays;    /* dropped: the access missed the watch's bytes */
 	uint64_t filtered;  /* dropped: a write on a HWBP_READ watch */
 	uint64_t unsure;    /* delivered without a decoded instruction */
-	uint64_t armed_ns;  /* time armed since hwbp_sched_add ... */
+	uint64_t armed_ns;  /* time armed whole since hwbp_sched_add ... */
 	uint64_t total_ns;  /* ... out of this long: the coverage */
-	uint32_t registers; /* registers it needs */
+	uint32_t registers; /* registers it needs (its pieces) */
+	bool armed;         /* armed whole now (never, for a watch wider
+			     * than the scheduler's registers) */
+	/* Since LIBHWBP_0.4: */
+	uint64_t any_ns;    /* time some of its pieces were armed */
+	uint32_t pieces_armed; /* pieces armed now */
+};
+
+/* One register piece of a watch: hwbp_watch_get_piece_stats. */
+struct hwbp_piece_stats {
+	size_t sz;
+	uint64_t addr;      /* the piece's register placement */
+	uint32_t len;
 	bool armed;         /* armed now */
+	uint64_t armed_ns;  /* time armed since hwbp_sched_add ... */
+	uint64_t total_ns;  /* ... out of this long */
 };
 
 int hwbp_sched_create(struct hwbp_sched **out,
@@ -460,15 +478,19 @@ int hwbp_sched_create(struct hwbp_sched **out,
 int hwbp_sched_close(struct hwbp_sched *s);
 /* Watch [addr, addr+len) for access (HWBP_READ too); the hits carry
  * cookie.  *out (may be NULL) is the watch.  -ENOSPC: a pinned watch that
- * does not fit, or a range that needs more registers than there are. */
+ * does not fit, or needs more registers than there are. */
 int hwbp_sched_add(struct hwbp_sched *s, uint64_t addr, uint64_t len,
 		   enum hwbp_access access, void *cookie,
 		   struct hwbp_watch **out);
 int hwbp_sched_remove(struct hwbp_sched *s, struct hwbp_watch *w);
-/* RR: the next time slice now (the timer thread calls it every quantum). */
+/* RR: the next time slice now; RESERVOIR: a new draw (the timer thread
+ * calls it every quantum). */
 int hwbp_sched_rotate(struct hwbp_sched *s);
 int hwbp_watch_get_stats(const struct hwbp_watch *w,
 			 struct hwbp_watch_stats *stats);
+/* Piece 0 .. stats.registers - 1 of w (in address order). */
+int hwbp_watch_get_piece_stats(const struct hwbp_watch *w, uint32_t piece,
+			       struct hwbp_piece_stats *stats);
 /* Ring delivery: an epoll fd readable when records wait in any register's
  * ring; deliver them (waiting up to timeout_ms, -1: forever) or without
  * waiting.  Records come with the watch's cookie, filtered like hits:

@@ -88,7 +88,9 @@ Test(sched, ranges_take_the_registers_they_need)
 	TU_ASSERT_ERR(hwbp_sched_add(s, (uintptr_t)&vars[8], 40, HWBP_RW, NULL,
 				     NULL), -ENOSPC);
 	cr_assert(strstr(hwbp_last_error(), "needs 5 debug registers, the "
-			 "scheduler has 4"), "%s", hwbp_last_error());
+			 "scheduler has 4") &&
+		  strstr(hwbp_last_error(), "round-robin and reservoir"), "%s",
+		  hwbp_last_error());
 	hwbp_sched_close(s);
 }
 
@@ -185,6 +187,144 @@ Test(sched, reservoir_is_uniform)
 	}
 	/* 19 degrees of freedom: P(chi2 > 43.8) = 0.001 */
 	cr_assert_lt(chi2, 43.8, "chi-square %.1f: not uniform", chi2);
+}
+
+/*
+ * Reservoir over time: with a fixed set of 8 watches for 4 registers and
+ * no new ones, every re-draw (each quantum; here hwbp_sched_rotate) is a
+ * new uniform 4-subset: each watch armed in ~1/2 of the turns, not the
+ * first 4 for ever.  4000 turns, fixed seed; a policy that keeps its
+ * draw fails the chi-square bound, one that never arms some watch fails
+ * at once.
+ */
+Test(sched, reservoir_redraws_every_quantum)
+{
+	enum { N = 8, K = 4, TURNS = 4000 };
+	struct hwbp_sched *s;
+	struct hwbp_watch *w[N];
+	int armed_count[N] = { 0 };
+	double expect = (double)TURNS * K / N, chi2 = 0;
+
+	TU_REQUIRE_BREAKPOINTS();
+	s = make_sched(HWBP_POLICY_RESERVOIR, K, 7, NULL);
+	for (int i = 0; i < N; i++)
+		w[i] = must_add(s, &vars[i], 8, HWBP_WRITE);
+	for (int t = 0; t < TURNS; t++) {
+		int armed = 0;
+
+		cr_assert_eq(hwbp_sched_rotate(s), 0, "%s", hwbp_last_error());
+		for (int i = 0; i < N; i++) {
+			bool on = stats_of(w[i]).armed;
+
+			armed_count[i] += on;
+			armed += on;
+		}
+		cr_assert_eq(armed, K, "turn %d: %d armed", t, armed);
+	}
+	for (int i = 0; i < N; i++) {
+		double d = armed_count[i] - expect;
+		struct hwbp_watch_stats st = stats_of(w[i]);
+
+		chi2 += d * d / expect;
+		cr_assert_gt(st.armed_ns, 0, "watch %d never armed", i);
+		cr_assert_lt(st.armed_ns, st.total_ns, "watch %d never off", i);
+		/* 5 sd: sqrt(4000 * 1/2 * 1/2) = 31.6 */
+		cr_assert(d < 158 && d > -158, "watch %d armed in %d of %d "
+			  "turns, expected %.0f", i, armed_count[i], TURNS,
+			  expect);
+	}
+	/* 7 degrees of freedom: P(chi2 > 24.3) = 0.001 */
+	cr_assert_lt(chi2, 24.3, "chi-square %.1f: not uniform", chi2);
+	hwbp_sched_close(s);
+}
+
+/* The reservoir's timer re-draws by itself (the default: no manual). */
+Test(sched, reservoir_timer_rotates)
+{
+	HWBP_OPTS(hwbp_sched_opts, o, .policy = HWBP_POLICY_RESERVOIR,
+		  .quantum_us = 1000);
+	struct hwbp_sched *s;
+	struct hwbp_watch *w[8];
+
+	TU_REQUIRE_BREAKPOINTS();
+	cr_assert_eq(hwbp_sched_create(&s, &o), 0, "%s", hwbp_last_error());
+	for (int i = 0; i < 8; i++)
+		w[i] = must_add(s, &vars[i], 8, HWBP_WRITE);
+	usleep(300 * 1000);
+	for (int i = 0; i < 8; i++) {
+		struct hwbp_watch_stats st = stats_of(w[i]);
+
+		cr_assert_gt(st.armed_ns, 0, "watch %d never armed", i);
+		cr_assert_lt(st.armed_ns, st.total_ns, "watch %d never off", i);
+	}
+	hwbp_sched_close(s);
+}
+
+/*
+ * A watch wider than the registers (40 bytes: 5 registers of 4) works
+ * under round-robin and reservoir: its pieces take turns, each piece's
+ * time armed is kept, and the watch is never armed whole.
+ */
+static void wide_watch_takes_turns(enum hwbp_policy policy)
+{
+	HWBP_OPTS(hwbp_piece_stats, ps);
+	struct hwbp_sched *s = make_sched(policy, 0, 3, NULL);
+	struct hwbp_watch *w = must_add(s, &vars[8], 40, HWBP_WRITE);
+	struct hwbp_watch *narrow = must_add(s, &vars[20], 8, HWBP_WRITE);
+	int turns[5] = { 0 }, narrow_turns = 0;
+	uint64_t sum_ns = 0;
+	struct hwbp_watch_stats st;
+
+	st = stats_of(w);
+	cr_assert_eq(st.registers, 5);
+	for (int t = 0; t < 600; t++) {
+		cr_assert_eq(hwbp_sched_rotate(s), 0, "%s", hwbp_last_error());
+		st = stats_of(w);
+		cr_assert(!st.armed, "5 pieces on 4 registers: never whole");
+		cr_assert_leq(st.pieces_armed, 4);
+		narrow_turns += stats_of(narrow).armed;
+		cr_assert_eq(st.pieces_armed + stats_of(narrow).armed, 4,
+			     "turn %d: every register busy", t);
+		for (uint32_t p = 0; p < 5; p++) {
+			cr_assert_eq(hwbp_watch_get_piece_stats(w, p, &ps), 0,
+				     "%s", hwbp_last_error());
+			turns[p] += ps.armed;
+		}
+	}
+	for (uint32_t p = 0; p < 5; p++) {
+		cr_assert_eq(hwbp_watch_get_piece_stats(w, p, &ps), 0);
+		cr_assert_eq(ps.addr, (uintptr_t)&vars[8] + 8 * p);
+		cr_assert_eq(ps.len, 8);
+		cr_assert_gt(ps.armed_ns, 0, "piece %u never armed", p);
+		cr_assert_lt(ps.armed_ns, ps.total_ns, "piece %u never off", p);
+		/* 6 units share 4 registers: each ~2/3 of the turns */
+		cr_assert(turns[p] > 300 && turns[p] < 500, "piece %u armed in "
+			  "%d of 600 turns", p, turns[p]);
+		sum_ns += ps.armed_ns;
+	}
+	cr_assert(narrow_turns > 300 && narrow_turns < 500, "the 8-byte watch "
+		  "armed in %d of 600 turns", narrow_turns);
+	st = stats_of(w);
+	cr_assert_eq(st.armed_ns, 0, "never armed whole");
+	cr_assert_gt(st.any_ns, 0);
+	cr_assert_leq(st.any_ns, st.total_ns);
+	cr_assert_geq(st.any_ns * 5, sum_ns / 4, "any-piece time %llu vs the "
+		      "pieces' %llu", (unsigned long long)st.any_ns,
+		      (unsigned long long)sum_ns);
+	TU_ASSERT_ERR(hwbp_watch_get_piece_stats(w, 5, &ps), -EINVAL);
+	hwbp_sched_close(s);
+}
+
+Test(sched, wide_watch_round_robin)
+{
+	TU_REQUIRE_BREAKPOINTS();
+	wide_watch_takes_turns(HWBP_POLICY_RR);
+}
+
+Test(sched, wide_watch_reservoir)
+{
+	TU_REQUIRE_BREAKPOINTS();
+	wide_watch_takes_turns(HWBP_POLICY_RESERVOIR);
 }
 
 static int count_armed(struct hwbp_watch **w, int n)
@@ -602,4 +742,34 @@ Test(sched, four_overlapping_watches_each_hit)
 	TU_REQUIRE_SIGTRAP();
 	TU_REQUIRE_HITS();
 	overlapping_watches(4, false);
+}
+
+/* With traps: the wide watch's hits come from whichever pieces are armed,
+ * each exactly once, and its stats add up. */
+Test(sched, wide_watch_hits_exact_while_armed)
+{
+	struct hwbp_sched *s;
+	struct hwbp_watch *w;
+	int want = 0;
+
+	TU_REQUIRE_SIGTRAP();
+	TU_REQUIRE_HITS();
+	s = make_sched(HWBP_POLICY_RR, 0, 0, note_hit);
+	w = must_add(s, &vars[8], 40, HWBP_WRITE);
+	for (int t = 0; t < 10; t++) {
+		HWBP_OPTS(hwbp_piece_stats, ps);
+
+		for (uint32_t p = 0; p < 5; p++) {
+			cr_assert_eq(hwbp_watch_get_piece_stats(w, p, &ps), 0);
+			TU_WRITE(vars[8 + p], (uint64_t)t);
+			want += ps.armed;
+		}
+		cr_assert_eq(hwbp_sched_rotate(s), 0, "%s", hwbp_last_error());
+	}
+	cr_assert_eq(stats_of(w).hits, (uint64_t)want, "%llu hits, %d writes "
+		     "to armed pieces", (unsigned long long)stats_of(w).hits,
+		     want);
+	cr_assert_eq(want, 40, "4 of 5 pieces armed each turn");
+	cr_assert_eq(atomic_load(&seen_hits), want);
+	hwbp_sched_close(s);
 }
