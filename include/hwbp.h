@@ -10,6 +10,15 @@
  *  - handles are opaque; options structs carry their own size in .sz so the
  *    ABI can grow: declare them with HWBP_OPTS(type, name, .field = value).
  *  - functions marked "async-signal-safe" may be called from a hit callback.
+ *
+ * Async-signal-safe (a hit callback may call them): hwbp_enable,
+ * hwbp_disable, hwbp_move (on the modify path, and on the reopen path for
+ * thread scopes), hwbp_read_count, hwbp_uc_pc, hwbp_uc_set_pc,
+ * hwbp_insn_len, hwbp_uc_skip_insn, hwbp_uc_regs, hwbp_range_overlaps,
+ * hwbp_insn_decode, hwbp_insn_touches, hwbp_insn_before,
+ * hwbp_sampler_offer and hwbp_sampler_release_all (the overview page and
+ * the create page list the same: tests/test_docs.c checks).
+ *
  */
 #ifndef HWBP_H
 #define HWBP_H
