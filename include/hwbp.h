@@ -266,6 +266,11 @@ struct hwbp_stats {
 	uint64_t reopens;   /* moves done by close + reopen */
 	uint32_t events;    /* perf events behind this handle now */
 	uint32_t rings;     /* ring buffers behind this handle */
+	/* Since LIBHWBP_0.4: */
+	uint64_t recovered; /* hits the kernel did not count (a hypervisor
+			     * lost the debug trap's cause: DR6 empty) that
+			     * the library found by decoding, in this
+			     * process; included in hwbp_read_count */
 };
 int hwbp_get_stats(const struct hwbp *bp, struct hwbp_stats *stats);
 

@@ -378,7 +378,10 @@ int hwbp_events_ioctl_all(struct hwbp *bp, unsigned long req)
 /* async-signal-safe */
 int hwbp_events_count(struct hwbp *bp, uint64_t *count, uint64_t *lost)
 {
-	uint64_t sum = atomic_load(&bp->count_carry), v, l;
+	/* with the hits the handler recovered where the hypervisor lost
+	 * the trap's cause (signal.c): the kernel did not count them */
+	uint64_t sum = atomic_load(&bp->count_carry) +
+		       hwbp_slot_recovered(bp->slot), v, l;
 	uint64_t lost_sum = atomic_load(&bp->lost_carry);
 	int err;
 

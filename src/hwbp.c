@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -128,6 +129,38 @@ static int check_machine(const struct hwbp_probe *pr, const struct hwbp_req *req
 	return 0;
 }
 
+/* Its events are on threads of this process (where our SIGTRAP handler
+ * runs). */
+static bool watches_this_process(const struct hwbp_req *req)
+{
+	switch (req->scope) {
+	case HWBP_SCOPE_SELF:
+		return true;
+	case HWBP_SCOPE_THREAD:
+		return syscall(SYS_tgkill, getpid(), req->pid, 0) == 0;
+	case HWBP_SCOPE_PROCESS:
+		return req->pid == getpid();
+	default:
+		return false;
+	}
+}
+
+/* A count or ring handle on this process's threads gets a slot too: the
+ * SIGTRAP handler then takes a debug trap whose cause the hypervisor
+ * lost (signal.c) instead of letting it kill the process, and gives the
+ * hit to the handle.  Without a free slot it simply goes without. */
+static void track_in_process(struct hwbp *bp)
+{
+	int slot;
+
+	if (hwbp_signal_install() || (slot = hwbp_slot_claim(bp)) < 0) {
+		hwbp_clear_error();
+		return;
+	}
+	bp->slot = slot;
+	hwbp_slot_place(slot, 0, &bp->req.place);
+}
+
 HWBP_API int hwbp_create(struct hwbp **out, uint64_t addr, uint32_t len,
 			 enum hwbp_access access, const struct hwbp_opts *opts)
 {
@@ -156,6 +189,9 @@ HWBP_API int hwbp_create(struct hwbp **out, uint64_t addr, uint32_t len,
 	err = check_machine(&pr, &bp->req);
 	if (!err)
 		err = resolve_signal_mode(&bp->req, &pr);
+	if (!err && bp->req.delivery != HWBP_DELIVER_SIGNAL &&
+	    watches_this_process(&bp->req))
+		track_in_process(bp);
 	if (!err && bp->req.delivery == HWBP_DELIVER_SIGNAL) {
 		err = hwbp_signal_install();
 		if (!err && pr.fires)
@@ -299,7 +335,7 @@ HWBP_API int hwbp_drain(struct hwbp *bp, int timeout_ms)
 		return hwbp_fail_const(EDEADLK, "hwbp_drain: called in a hit "
 				       "callback, whose return the signals "
 				       "waited for need");
-	if (bp->slot < 0)
+	if (bp->req.delivery != HWBP_DELIVER_SIGNAL)
 		return 0; /* count and ring: nothing is in flight */
 	if ((err = hwbp_events_count(bp, &count, NULL)))
 		return hwbp_fail(-err, "hwbp_drain: read failed: %s",
@@ -357,8 +393,8 @@ HWBP_API int hwbp_get_stats(const struct hwbp *bp, struct hwbp_stats *st)
 		lost = event_lost;
 	/* Signals: the hits counted that no callback served (in flight
 	 * until hwbp_drain says none is). */
-	if (bp->slot >= 0 && hwbp_events_count((struct hwbp *)bp, &count,
-					       NULL) == 0 &&
+	if (bp->req.delivery == HWBP_DELIVER_SIGNAL &&
+	    hwbp_events_count((struct hwbp *)bp, &count, NULL) == 0 &&
 	    count > hwbp_slot_signals(bp->slot))
 		lost = count - hwbp_slot_signals(bp->slot);
 	all = (struct hwbp_stats){
@@ -366,12 +402,15 @@ HWBP_API int hwbp_get_stats(const struct hwbp *bp, struct hwbp_stats *st)
 		.signals = hwbp_slot_signals(bp->slot),
 		.stale = hwbp_slot_stale(bp->slot),
 		.records = atomic_load(&bp->records),
-		.lost = lost > atomic_load(&bp->lost) ?
-			lost : atomic_load(&bp->lost),
+		.lost = (lost > atomic_load(&bp->lost) ?
+			 lost : atomic_load(&bp->lost)) +
+			(bp->req.delivery == HWBP_DELIVER_RING ?
+			 hwbp_slot_recovered(bp->slot) : 0),
 		.moves = atomic_load(&bp->moves),
 		.reopens = atomic_load(&bp->reopens),
 		.events = (uint32_t)bp->nfds,
 		.rings = (uint32_t)bp->nrings,
+		.recovered = hwbp_slot_recovered(bp->slot),
 	};
 	hwbp_copy_out(st, st->sz, &all, sizeof(all));
 	return 0;

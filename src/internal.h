@@ -13,6 +13,7 @@
 
 #include <linux/perf_event.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -174,6 +175,13 @@ uint64_t hwbp_slot_sig_data(int slot, uint32_t gen);
 uint64_t hwbp_slot_signals(int slot);
 uint64_t hwbp_slot_stale(int slot);
 uint64_t hwbp_slot_handled(int slot); /* callbacks that returned */
+/* Hits the kernel missed (a debug trap whose cause the hypervisor lost)
+ * that the handler found by decoding.  async-signal-safe */
+uint64_t hwbp_slot_recovered(int slot);
+/* Such traps taken in this process so far. */
+uint64_t hwbp_lost_cause_traps(void);
+/* The SIGTRAP handler (tests/unit feeds it recorded traps). */
+void hwbp_on_sigtrap(int sig, siginfo_t *si, void *uc);
 /* For companion hits (one SIGTRAP, several handles): whether the slot's
  * events are armed, and on which threads (call after opening them). */
 void hwbp_slot_enable(int slot, bool on);

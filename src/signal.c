@@ -16,6 +16,15 @@
  * placement the decoded access touched (its companions) gets its callback.
  * A hit that still cannot be served (the access did not decode) shows as
  * the difference between the kernel's count and the callbacks (stats.lost).
+ *
+ * Every handle on this process's threads has a slot, whatever its
+ * delivery: some hypervisors lose the cause of a debug exception (DR6
+ * reads 0: KVM on Intel before Linux 6.14, CVE-2025-21839), so the kernel
+ * counts nothing and sends SIGTRAP as for an icebp, which kills a program
+ * that has no handler.  The handler takes such a trap (x86-64: TRAP_BRKPT,
+ * no icebp before the PC, a handle armed on this thread), decodes the
+ * instruction, and gives the hit to the handles it touched (recovered:
+ * added to their count; signal handles get their callback).
  */
 
 #include <errno.h>
@@ -26,6 +35,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -84,6 +94,8 @@ struct slot {
 	struct placement hist[HIST];
 	_Atomic uint64_t signals, stale;
 	_Atomic uint64_t handled; /* callbacks that returned */
+	_Atomic int delivery;      /* the handle's HWBP_DELIVER_* */
+	_Atomic uint64_t recovered; /* hits the kernel missed (lost DR6) */
 	/* For companion hits: armed now, and on which threads. */
 	_Atomic bool enabled;
 	_Atomic int cover;
@@ -94,7 +106,8 @@ struct slot {
 
 static struct slot slots[HWBP_MAX_SLOTS];
 static _Atomic int slots_high; /* slots in use are below this */
-static _Atomic int slots_live; /* companions are looked for when > 1 */
+static _Atomic int slots_live; /* signal slots: companions when > 1 */
+static _Atomic uint64_t lost_cause_traps; /* debug traps DR6 said nothing of */
 static HWBP_TLS uint64_t trap_seq; /* this thread's SIGTRAPs of ours */
 static pthread_mutex_t claim_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sigaction previous;
@@ -131,7 +144,10 @@ int hwbp_slot_claim(struct hwbp *bp)
 
 		atomic_fetch_add(&s->incarnation, 1);
 		atomic_store(&s->bp, bp);
-		atomic_store(&s->fn, bp->req.on_hit);
+		atomic_store(&s->fn, bp->req.delivery == HWBP_DELIVER_SIGNAL ?
+				     bp->req.on_hit : NULL);
+		atomic_store(&s->delivery, (int)bp->req.delivery);
+		atomic_store(&s->recovered, 0);
 		atomic_store(&s->cookie, bp->req.cookie);
 		atomic_store(&s->async_fd, -1);
 		atomic_store(&s->signals, 0);
@@ -142,7 +158,8 @@ int hwbp_slot_claim(struct hwbp *bp)
 		for (int g = 0; g < HIST; g++)
 			atomic_store(&s->hist[g].tag, 0);
 		atomic_store(&s->state, SLOT_LIVE);
-		atomic_fetch_add(&slots_live, 1);
+		if (bp->req.delivery == HWBP_DELIVER_SIGNAL)
+			atomic_fetch_add(&slots_live, 1);
 		if (found >= atomic_load(&slots_high))
 			atomic_store(&slots_high, found + 1);
 	}
@@ -236,13 +253,25 @@ uint64_t hwbp_slot_handled(int slot)
 	return slot < 0 ? 0 : atomic_load(&slots[slot].handled);
 }
 
+/* async-signal-safe */
+uint64_t hwbp_slot_recovered(int slot)
+{
+	return slot < 0 ? 0 : atomic_load(&slots[slot].recovered);
+}
+
+uint64_t hwbp_lost_cause_traps(void)
+{
+	return atomic_load(&lost_cause_traps);
+}
+
 /* Stop new callbacks, wait for running ones (but not our own caller). */
 void hwbp_slot_release(int slot)
 {
 	struct slot *s = &slots[slot];
 
 	atomic_store(&s->state, SLOT_CLOSING);
-	atomic_fetch_sub(&slots_live, 1);
+	if (atomic_load(&s->delivery) == HWBP_DELIVER_SIGNAL)
+		atomic_fetch_sub(&slots_live, 1);
 	wait_handlers(s, slot);
 	atomic_store(&s->async_fd, -1);
 	atomic_store(&s->bp, NULL);
@@ -414,6 +443,7 @@ static int companion_candidates(int x, const struct hwbp_place *xp, pid_t tid,
 		struct companion c = { .idx = i };
 
 		if (i == x || atomic_load(&s->state) != SLOT_LIVE ||
+		    atomic_load(&s->delivery) != HWBP_DELIVER_SIGNAL ||
 		    !enter(i, -1))
 			continue;
 		c.incarnation = (int)(atomic_load(&s->incarnation) & SIG_FIELD);
@@ -426,31 +456,40 @@ static int companion_candidates(int x, const struct hwbp_place *xp, pid_t tid,
 	return n;
 }
 
-/* Keep the candidates the decoded access fired (data), or all (execute:
- * at the same address).  The instruction is the one that touched any of
- * the placements (an emulator's DR6 may name first a register the access
- * did not hit). */
-static int companions_fired(const struct hwbp_place *xp, uint64_t pc,
-			    void *uc, struct companion *c, int n)
+/* Keep the data candidates the instruction that ended at pc fired: it is
+ * decoded once, as the one that touched any of their placements (an
+ * emulator's DR6 may name first a register the access did not hit), with
+ * [lo, hi) the bytes it must touch at least.  Not decoded: none. */
+static int data_fired(uint64_t pc, uint64_t lo, uint64_t hi, void *uc,
+		      struct companion *c, int n)
 {
 	struct hwbp_insn_info info;
-	uint64_t regs[HWBP_NREGS], lo = xp->addr, hi = xp->addr + xp->len;
+	uint64_t regs[HWBP_NREGS];
 	int kept = 0;
 
-	if (xp->access == HWBP_EXEC)
-		return n;
 	for (int i = 0; i < n; i++) {
 		lo = c[i].p.addr < lo ? c[i].p.addr : lo;
 		hi = c[i].p.addr + c[i].p.len > hi ? c[i].p.addr + c[i].p.len
 						    : hi;
 	}
 	hwbp_uc_regs(uc, regs);
-	if (hwbp_insn_before(pc, lo, hi > lo ? hi - lo : 1, regs, &info))
-		return 0; /* not decoded: their hits show in stats.lost */
+	if (!n || hwbp_insn_before(pc, lo, hi > lo ? hi - lo : 1, regs, &info))
+		return 0;
 	for (int i = 0; i < n; i++)
 		if (access_fires(&info, &c[i].p))
 			c[kept++] = c[i];
 	return kept;
+}
+
+/* Keep the companions the access fired: all at the same address for an
+ * execute hit; for data, those the decoded access touched (not decoded:
+ * none, and their hits show in stats.lost). */
+static int companions_fired(const struct hwbp_place *xp, uint64_t pc,
+			    void *uc, struct companion *c, int n)
+{
+	if (xp->access == HWBP_EXEC)
+		return n;
+	return data_fired(pc, xp->addr, xp->addr + xp->len, uc, c, n);
 }
 
 /* One of our signals: slot idx's hit, then its companions'. */
@@ -537,6 +576,93 @@ static bool handle_async(const siginfo_t *si, void *uc)
 	return false;
 }
 
+/* ---- debug traps whose cause the hypervisor lost (x86-64) ---- */
+
+#if defined(__x86_64__)
+#define ICEBP 0xf1 /* int1: a #DB with no cause in DR6, on purpose */
+
+/* The byte before pc is an icebp: then the trap is the program's own. */
+static bool icebp_before(uint64_t pc)
+{
+	uint8_t b = 0;
+	struct iovec local = { &b, 1 }, remote = { (void *)(pc - 1), 1 };
+
+	return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == 1 &&
+	       b == ICEBP;
+}
+
+/*
+ * A debug exception whose DR6 said nothing (si_code TRAP_BRKPT, no icebp
+ * before the PC) in a thread with handles of ours armed: the hit the
+ * hypervisor lost the cause of.  The handles whose placement the
+ * instruction before the PC touched (an execute one: at the PC) get it:
+ * counted in `recovered`, and signal handles their callback.  False when
+ * no handle of ours is armed on this thread: the trap is not ours.
+ */
+static bool recover_lost_cause(void *uc)
+{
+	struct companion data[MAX_COMPANIONS], fired[MAX_COMPANIONS];
+	int high = atomic_load(&slots_high), ndata = 0, nfired = 0;
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+	uint64_t pc = hwbp_uc_pc(uc);
+	bool ours = false;
+
+	for (int i = 0; i < high; i++) {
+		struct slot *s = &slots[i];
+		struct companion c = { .idx = i };
+
+		if (atomic_load(&s->state) != SLOT_LIVE || !enter(i, -1))
+			continue;
+		c.incarnation = (int)(atomic_load(&s->incarnation) & SIG_FIELD);
+		c.gen = atomic_load(&s->cur_gen);
+		if (atomic_load(&s->enabled) && covers(s, tid) &&
+		    read_placement(s, c.gen, &c.p)) {
+			ours = true;
+			if (c.p.access == HWBP_EXEC && c.p.addr == pc &&
+			    nfired < MAX_COMPANIONS)
+				fired[nfired++] = c;
+			else if (c.p.access != HWBP_EXEC &&
+				 ndata < MAX_COMPANIONS)
+				data[ndata++] = c;
+		}
+		leave(i);
+	}
+	if (!ours)
+		return false;
+	atomic_fetch_add(&lost_cause_traps, 1);
+	ndata = data_fired(pc, UINT64_MAX, 0, uc, data, ndata);
+	for (int i = 0; i < ndata && nfired < MAX_COMPANIONS; i++)
+		fired[nfired++] = data[i];
+	for (int i = 0; i < nfired; i++) {
+		struct slot *s = &slots[fired[i].idx];
+
+		if (!enter(fired[i].idx, fired[i].incarnation))
+			continue;
+		atomic_fetch_add(&s->recovered, 1);
+		if (atomic_load(&s->delivery) == HWBP_DELIVER_SIGNAL &&
+		    atomic_load(&s->fn))
+			dispatch(s, fired[i].idx, fired[i].gen, fired[i].p.addr,
+				 tid, false, uc);
+		leave(fired[i].idx);
+	}
+	return true;
+}
+
+static bool handle_lost_cause(const siginfo_t *si, void *uc)
+{
+	if (si->si_code != TRAP_BRKPT || icebp_before(hwbp_uc_pc(uc)))
+		return false;
+	return recover_lost_cause(uc);
+}
+#else
+/* Elsewhere TRAP_BRKPT is a breakpoint instruction (arm64 brk): not ours. */
+static bool handle_lost_cause(const siginfo_t *si, void *uc)
+{
+	(void)si, (void)uc;
+	return false;
+}
+#endif
+
 /* A SIGTRAP that is not ours goes where it would have gone without us. */
 static void chain(int sig, siginfo_t *si, void *uc)
 {
@@ -553,11 +679,12 @@ static void chain(int sig, siginfo_t *si, void *uc)
 	}
 }
 
-static void on_sigtrap(int sig, siginfo_t *si, void *uc)
+void hwbp_on_sigtrap(int sig, siginfo_t *si, void *uc)
 {
 	int saved_errno = errno;
 
-	if (!handle_sync(si, uc) && !handle_async(si, uc))
+	if (!handle_sync(si, uc) && !handle_async(si, uc) &&
+	    !handle_lost_cause(si, uc))
 		chain(sig, si, uc);
 	errno = saved_errno;
 }
@@ -570,7 +697,7 @@ static void install_once(void)
 {
 	struct sigaction sa = { 0 };
 
-	sa.sa_sigaction = on_sigtrap;
+	sa.sa_sigaction = hwbp_on_sigtrap;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGTRAP, &sa, &previous))
