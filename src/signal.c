@@ -629,6 +629,7 @@ static bool recover_lost_cause(void *uc)
 	}
 	if (!ours)
 		return false;
+	trap_seq++; /* a SIGTRAP of ours: one access (sched.c dedupes by it) */
 	atomic_fetch_add(&lost_cause_traps, 1);
 	ndata = data_fired(pc, UINT64_MAX, 0, uc, data, ndata);
 	for (int i = 0; i < ndata && nfired < MAX_COMPANIONS; i++)

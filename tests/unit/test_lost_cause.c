@@ -133,3 +133,36 @@ Test(lost_cause, recovered_for_the_handles_the_store_touched)
 	trap_after(code_store, &watched);
 	cr_assert_eq(chained, 3);
 }
+
+static int sched_hits;
+static void on_sched_hit(const struct hwbp_hit *hit, void *uc)
+{
+	(void)uc;
+	sched_hits += hit->watch != NULL;
+}
+
+/* A scheduler's watch: every recovered trap is its own access (a watch
+ * is served once per SIGTRAP: two traps are two hits). */
+Test(lost_cause, each_trap_a_hit_of_a_scheduler_watch)
+{
+	HWBP_OPTS(hwbp_sched_opts, so, .on_hit = on_sched_hit);
+	HWBP_OPTS(hwbp_watch_stats, ws);
+	struct hwbp_sched *s;
+	struct hwbp_watch *w;
+	int err;
+
+	hwbp_set_print(NULL);
+	err = hwbp_sched_create(&s, &so);
+	if (err == -ENOSYS || err == -EACCES || err == -EPERM)
+		cr_skip_test("skipped: no breakpoints here: %s",
+			     hwbp_last_error());
+	cr_assert_eq(err, 0, "%s", hwbp_last_error());
+	err = hwbp_sched_add(s, (uintptr_t)&watched, 8, HWBP_WRITE, NULL, &w);
+	cr_assert_eq(err, 0, "%s", hwbp_last_error());
+	trap_after(code_store, &watched);
+	trap_after(code_store, &watched);
+	cr_assert_eq(sched_hits, 2, "%d callbacks for 2 traps", sched_hits);
+	cr_assert_eq(hwbp_watch_get_stats(w, &ws), 0);
+	cr_assert_eq(ws.hits, 2);
+	hwbp_sched_close(s);
+}
