@@ -5,6 +5,11 @@
 # target: `make CC=aarch64-linux-gnu-gcc BUILD=build-arm64 lib tool`.
 VERSION      := 0.1.0
 SOMAJOR      := 1
+# The shared object is libhwbp.so.SOMAJOR.SOMINOR.0 (soname libhwbp.so.1):
+# SOMINOR counts the version nodes of src/libhwbp.map after LIBHWBP_0.1
+# (tests/test_docs.c checks); VERSION is the package's.
+SOMINOR      := 3
+SOVERSION    := $(SOMAJOR).$(SOMINOR).0
 PREFIX       ?= /usr/local
 LIBDIR       ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
@@ -38,7 +43,7 @@ LIBS    := $(ZYDIS) -lpthread
 LIB_SRC := $(wildcard src/*.c)
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 LIB_PIC := $(LIB_SRC:src/%.c=$(BUILD)/pic/%.o)
-SHLIB   := $(BUILD)/libhwbp.so.$(VERSION)
+SHLIB   := $(BUILD)/libhwbp.so.$(SOVERSION)
 STLIB   := $(BUILD)/libhwbp.a
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 TEST_SRC := $(wildcard tests/*.c)
@@ -64,7 +69,7 @@ $(SHLIB): $(LIB_PIC) src/libhwbp.map
 	$(CC) $(ALLCFLAGS) -shared -Wl,-soname,libhwbp.so.$(SOMAJOR) \
 		-Wl,--version-script=src/libhwbp.map -Wl,-z,defs $(LDFLAGS) \
 		-o $@ $(LIB_PIC) $(LIBS)
-	ln -sf libhwbp.so.$(VERSION) $(BUILD)/libhwbp.so.$(SOMAJOR)
+	ln -sf libhwbp.so.$(SOVERSION) $(BUILD)/libhwbp.so.$(SOMAJOR)
 	ln -sf libhwbp.so.$(SOMAJOR) $(BUILD)/libhwbp.so
 
 $(STLIB): $(LIB_OBJ)
@@ -262,7 +267,7 @@ install: lib tool
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 644 include/hwbp.h $(DESTDIR)$(INCLUDEDIR)/hwbp.h
 	install -m 644 $(SHLIB) $(DESTDIR)$(LIBDIR)/
-	ln -sf libhwbp.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libhwbp.so.$(SOMAJOR)
+	ln -sf libhwbp.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libhwbp.so.$(SOMAJOR)
 	ln -sf libhwbp.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libhwbp.so
 	install -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/
 	sed $(PC_SED) hwbp.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/hwbp.pc

@@ -7,7 +7,9 @@
  * counting event; a sigtrap event; a sampling event with its ring mapped)
  * so each hwbp_move row has a raw ioctl doing the same kernel work.
  * Needs no hit, so it runs where debug registers never fire.
- *   usage: rearm [ITERATIONS]   prints "name  median-ns/op  min-ns/op"
+ *   usage: rearm [ITERATIONS [modify]]   prints "name  median-ns/op  min-ns/op"
+ *   ("modify": only the in-place rows; with the ioctl stubbed by an
+ *   LD_PRELOAD that returns 0, they measure the user-space part alone)
  *   (ROUNDS rounds of ITERATIONS each; within a round the cases run one
  *   after another, in the opposite order every other round, so a noisy
  *   neighbour slows all of them alike; the median of the rounds is the
@@ -203,10 +205,18 @@ int main(int argc, char **argv)
 		LIB("hwbp_move count reopen", HWBP_DELIVER_COUNT, HWBP_REARM_REOPEN),
 		LIB("hwbp_move ring reopen", HWBP_DELIVER_RING, HWBP_REARM_REOPEN),
 	};
-	const size_t n = sizeof(cases) / sizeof(cases[0]);
+	size_t n = sizeof(cases) / sizeof(cases[0]);
 
 	if (argc > 1)
 		iters = atol(argv[1]);
+	if (argc > 2 && !strcmp(argv[2], "modify")) {
+		size_t k = 0;
+
+		for (size_t i = 0; i < n; i++)
+			if (!cases[i].reopen && cases[i].rearm != HWBP_REARM_REOPEN)
+				cases[k++] = cases[i];
+		n = k;
+	}
 	hwbp_set_print(NULL);
 	for (size_t i = 0; i < n; i++) /* warm-up: page faults, caches */
 		iters /= 10, cases[i].fn(&cases[i]), iters *= 10;

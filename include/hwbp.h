@@ -10,6 +10,15 @@
  *  - handles are opaque; options structs carry their own size in .sz so the
  *    ABI can grow: declare them with HWBP_OPTS(type, name, .field = value).
  *  - functions marked "async-signal-safe" may be called from a hit callback.
+ *
+ * Async-signal-safe (a hit callback may call them): hwbp_enable,
+ * hwbp_disable, hwbp_move (on the modify path, and on the reopen path for
+ * thread scopes), hwbp_read_count, hwbp_uc_pc, hwbp_uc_set_pc,
+ * hwbp_insn_len, hwbp_uc_skip_insn, hwbp_uc_regs, hwbp_range_overlaps,
+ * hwbp_insn_decode, hwbp_insn_touches, hwbp_insn_before,
+ * hwbp_sampler_offer and hwbp_sampler_release_all (the overview page and
+ * the create page list the same: tests/test_docs.c checks).
+ *
  */
 #ifndef HWBP_H
 #define HWBP_H
@@ -92,7 +101,8 @@ struct hwbp_hit {
 	uint32_t bp_len;           /* ... its length (0: unknown, moved over
 				    * 32 times between the hit and now) ... */
 	enum hwbp_access access;   /* ... and its access type */
-	uint32_t generation;       /* placement number: 0 at create, +1 a move */
+	uint32_t generation;       /* placement number: 0 at create, +1 a move
+				    * (all 32 bits: it wraps after 2^32) */
 	pid_t tid;                 /* the thread that hit (the one running) */
 	uint64_t pc;               /* PC in the ucontext: after the access for
 				    * data breakpoints, at the instruction for
@@ -237,6 +247,15 @@ int hwbp_close(struct hwbp *bp);
  * async-signal-safe. */
 int hwbp_enable(struct hwbp *bp);
 int hwbp_disable(struct hwbp *bp);
+/*
+ * HWBP_DELIVER_SIGNAL: wait up to timeout_ms (-1: no limit) until every
+ * hit the kernel has counted so far has had its callback run and return,
+ * in whatever thread it hit (after hwbp_disable: until every signal in
+ * flight was handled; then the count equals stats.signals).  0, or
+ * -ETIMEDOUT (those hits are in stats.lost, or wait in a thread that has
+ * not run since), -EDEADLK in a hit callback.  Other deliveries: 0.
+ */
+int hwbp_drain(struct hwbp *bp, int timeout_ms);
 
 /*
  * Move to a new placement (address, length, access) in place with
@@ -258,11 +277,20 @@ struct hwbp_stats {
 	uint64_t stale;     /* signals that fired before a move (reported
 			     * with the old placement) */
 	uint64_t records;   /* ring records delivered */
-	uint64_t lost;      /* ring records the kernel dropped (buffer full) */
+	uint64_t lost;      /* ring records the kernel dropped (buffer full);
+			     * signal delivery: hits counted whose callback
+			     * did not run (a SIGTRAP serves every handle
+			     * an access fired when it decodes; until
+			     * hwbp_drain returns 0, also those in flight) */
 	uint64_t moves;     /* successful hwbp_move calls */
 	uint64_t reopens;   /* moves done by close + reopen */
 	uint32_t events;    /* perf events behind this handle now */
 	uint32_t rings;     /* ring buffers behind this handle */
+	/* Since LIBHWBP_0.4: */
+	uint64_t recovered; /* hits the kernel did not count (a hypervisor
+			     * lost the debug trap's cause: DR6 empty) that
+			     * the library found by decoding, in this
+			     * process; included in hwbp_read_count */
 };
 int hwbp_get_stats(const struct hwbp *bp, struct hwbp_stats *stats);
 
@@ -447,17 +475,21 @@ enum hwbp_policy {
 	HWBP_POLICY_RR,         /* round-robin time slices (quantum_us) */
 	HWBP_POLICY_RESERVOIR,  /* Witch: a new watch replaces an armed one
 				 * with probability k/n, so each of the n
-				 * watches seen is armed with equal chance */
+				 * watches seen is armed with equal chance;
+				 * every quantum_us a new uniform draw */
 };
+/* RR and RESERVOIR take a watch that needs more registers than the
+ * scheduler has: its pieces (one register each) take turns. */
 
 struct hwbp_sched_opts {
 	size_t sz;
 	enum hwbp_policy policy;
 	uint32_t registers;  /* registers to use (0: all the probe finds) */
-	uint32_t quantum_us; /* RR time slice (0: 10000) */
+	uint32_t quantum_us; /* RR time slice, RESERVOIR re-draw (0: 10000) */
 	uint64_t seed;       /* RESERVOIR random seed (0: 1) */
 	unsigned split;      /* HWBP_SPLIT_EXACT: no widened registers */
-	bool manual;         /* RR: no timer thread; call hwbp_sched_rotate */
+	bool manual;         /* RR, RESERVOIR: no timer thread; call
+			      * hwbp_sched_rotate */
 	/* For every register: scope (SELF: the thread calling
 	 * hwbp_sched_create; CPUS is refused), pid, kernel, signal_mode,
 	 * rearm; for HWBP_DELIVER_RING also ring_pages, wakeup_events,
@@ -485,10 +517,24 @@ struct hwbp_watch_stats {
 	uint64_t strays;    /* dropped: the access missed the watch's bytes */
 	uint64_t filtered;  /* dropped: a write on a HWBP_READ watch */
 	uint64_t unsure;    /* delivered without a decoded instruction */
-	uint64_t armed_ns;  /* time armed since hwbp_sched_add ... */
+	uint64_t armed_ns;  /* time armed whole since hwbp_sched_add ... */
 	uint64_t total_ns;  /* ... out of this long: the coverage */
-	uint32_t registers; /* registers it needs */
+	uint32_t registers; /* registers it needs (its pieces) */
+	bool armed;         /* armed whole now (never, for a watch wider
+			     * than the scheduler's registers) */
+	/* Since LIBHWBP_0.4: */
+	uint64_t any_ns;    /* time some of its pieces were armed */
+	uint32_t pieces_armed; /* pieces armed now */
+};
+
+/* One register piece of a watch: hwbp_watch_get_piece_stats. */
+struct hwbp_piece_stats {
+	size_t sz;
+	uint64_t addr;      /* the piece's register placement */
+	uint32_t len;
 	bool armed;         /* armed now */
+	uint64_t armed_ns;  /* time armed since hwbp_sched_add ... */
+	uint64_t total_ns;  /* ... out of this long */
 };
 
 int hwbp_sched_create(struct hwbp_sched **out,
@@ -497,15 +543,19 @@ int hwbp_sched_create(struct hwbp_sched **out,
 int hwbp_sched_close(struct hwbp_sched *s);
 /* Watch [addr, addr+len) for access (HWBP_READ too); the hits carry
  * cookie.  *out (may be NULL) is the watch.  -ENOSPC: a pinned watch that
- * does not fit, or a range that needs more registers than there are. */
+ * does not fit, or needs more registers than there are. */
 int hwbp_sched_add(struct hwbp_sched *s, uint64_t addr, uint64_t len,
 		   enum hwbp_access access, void *cookie,
 		   struct hwbp_watch **out);
 int hwbp_sched_remove(struct hwbp_sched *s, struct hwbp_watch *w);
-/* RR: the next time slice now (the timer thread calls it every quantum). */
+/* RR: the next time slice now; RESERVOIR: a new draw (the timer thread
+ * calls it every quantum). */
 int hwbp_sched_rotate(struct hwbp_sched *s);
 int hwbp_watch_get_stats(const struct hwbp_watch *w,
 			 struct hwbp_watch_stats *stats);
+/* Piece 0 .. stats.registers - 1 of w (in address order). */
+int hwbp_watch_get_piece_stats(const struct hwbp_watch *w, uint32_t piece,
+			       struct hwbp_piece_stats *stats);
 /* Ring delivery: an epoll fd readable when records wait in any register's
  * ring; deliver them (waiting up to timeout_ms, -1: forever) or without
  * waiting.  Records come with the watch's cookie, filtered like hits:

@@ -46,7 +46,9 @@ void hwbp_fill_attr(struct perf_event_attr *a, const struct hwbp *bp,
 	a->bp_type = (uint32_t)p->access;
 	a->bp_addr = p->addr;
 	a->bp_len = p->len;
-	a->sample_period = 1;
+	/* Counting needs no overflow: with a period every hit would take
+	 * the overflow path (perf stat counts with none). */
+	a->sample_period = r->delivery == HWBP_DELIVER_COUNT ? 0 : 1;
 	a->exclude_kernel = !r->kernel;
 	a->exclude_hv = 1;
 	a->disabled = !bp->enabled;
@@ -317,6 +319,9 @@ int hwbp_events_open(struct hwbp *bp)
 	}
 	if (err)
 		hwbp_events_close(bp);
+	else
+		hwbp_fill_attr(&bp->attr, bp, &bp->req.place,
+			       atomic_load(&bp->generation));
 	return err;
 }
 
@@ -389,7 +394,10 @@ int hwbp_events_lost_cpu(const struct hwbp *bp, int cpu, uint64_t *lost)
 
 int hwbp_events_count(struct hwbp *bp, uint64_t *count, uint64_t *lost)
 {
-	uint64_t sum = atomic_load(&bp->count_carry), v, l;
+	/* with the hits the handler recovered where the hypervisor lost
+	 * the trap's cause (signal.c): the kernel did not count them */
+	uint64_t sum = atomic_load(&bp->count_carry) +
+		       hwbp_slot_recovered(bp->slot), v, l;
 	uint64_t lost_sum = atomic_load(&bp->lost_carry);
 	int err;
 
@@ -409,11 +417,26 @@ int hwbp_events_count(struct hwbp *bp, uint64_t *count, uint64_t *lost)
 
 /* ---- re-arming ---- */
 
+/* The attributes the events were opened with, at placement p: the
+ * kernel wants every other field unchanged, so a copy of them with the
+ * placement's fields set (cheaper than filling them all again). */
+void hwbp_move_attr(struct perf_event_attr *a, const struct hwbp *bp,
+		    const struct hwbp_place *p, uint32_t gen)
+{
+	*a = bp->attr;
+	a->bp_type = (uint32_t)p->access;
+	a->bp_addr = p->addr;
+	a->bp_len = p->len;
+	a->disabled = !bp->enabled;
+	if (a->sigtrap) /* the generation is sig_data's low 32 bits */
+		a->sig_data = (a->sig_data & ~0xffffffffull) | gen;
+}
+
 static int modify_all(struct hwbp *bp, const struct hwbp_place *p, uint32_t gen)
 {
 	struct perf_event_attr attr;
 
-	hwbp_fill_attr(&attr, bp, p, gen);
+	hwbp_move_attr(&attr, bp, p, gen);
 	for (int i = 0; i < bp->nfds; i++)
 		if (bp->fds[i] >= 0 &&
 		    ioctl(bp->fds[i], PERF_EVENT_IOC_MODIFY_ATTRIBUTES, &attr))
@@ -450,6 +473,13 @@ static int swap_one(struct hwbp *bp, int i, const struct hwbp_place *p,
 	return err;
 }
 
+/* The threads a reopened process scope covers now (companion hits). */
+static void update_cover(const struct hwbp *bp)
+{
+	if (bp->slot >= 0)
+		hwbp_slot_cover(bp->slot, bp);
+}
+
 static int reopen_all(struct hwbp *bp, const struct hwbp_place *p, uint32_t gen)
 {
 	struct hwbp_place old = bp->req.place;
@@ -470,8 +500,10 @@ static int reopen_all(struct hwbp *bp, const struct hwbp_place *p, uint32_t gen)
 			bp->req.place = old;
 			atomic_store(&bp->generation, old_gen);
 			hwbp_events_open(bp);
+			update_cover(bp);
 			return saved;
 		}
+		update_cover(bp);
 		return 0;
 	}
 	for (int i = 0; i < bp->nfds && !err; i++)

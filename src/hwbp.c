@@ -8,8 +8,10 @@
  */
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -167,6 +169,38 @@ static int check_machine(const struct hwbp_probe *pr, const struct hwbp_req *req
 	return 0;
 }
 
+/* Its events are on threads of this process (where our SIGTRAP handler
+ * runs). */
+static bool watches_this_process(const struct hwbp_req *req)
+{
+	switch (req->scope) {
+	case HWBP_SCOPE_SELF:
+		return true;
+	case HWBP_SCOPE_THREAD:
+		return syscall(SYS_tgkill, getpid(), req->pid, 0) == 0;
+	case HWBP_SCOPE_PROCESS:
+		return req->pid == getpid();
+	default:
+		return false;
+	}
+}
+
+/* A count or ring handle on this process's threads gets a slot too: the
+ * SIGTRAP handler then takes a debug trap whose cause the hypervisor
+ * lost (signal.c) instead of letting it kill the process, and gives the
+ * hit to the handle.  Without a free slot it simply goes without. */
+static void track_in_process(struct hwbp *bp)
+{
+	int slot;
+
+	if (hwbp_signal_install() || (slot = hwbp_slot_claim(bp)) < 0) {
+		hwbp_clear_error();
+		return;
+	}
+	bp->slot = slot;
+	hwbp_slot_place(slot, 0, &bp->req.place);
+}
+
 HWBP_API int hwbp_create(struct hwbp **out, uint64_t addr, uint32_t len,
 			 enum hwbp_access access, const struct hwbp_opts *opts)
 {
@@ -197,8 +231,13 @@ HWBP_API int hwbp_create(struct hwbp **out, uint64_t addr, uint32_t len,
 		err = check_share(&bp->req);
 	if (!err)
 		err = resolve_signal_mode(&bp->req, &pr);
+	if (!err && bp->req.delivery != HWBP_DELIVER_SIGNAL &&
+	    watches_this_process(&bp->req))
+		track_in_process(bp);
 	if (!err && bp->req.delivery == HWBP_DELIVER_SIGNAL) {
 		err = hwbp_signal_install();
+		if (!err && pr.fires)
+			err = hwbp_signal_check();
 		if (!err)
 			err = bp->slot = hwbp_slot_claim(bp);
 		if (err >= 0) {
@@ -208,8 +247,14 @@ HWBP_API int hwbp_create(struct hwbp **out, uint64_t addr, uint32_t len,
 	}
 	if (!err && bp->req.delivery == HWBP_DELIVER_RING)
 		err = hwbp_rings_open(bp);
+	if (!err && bp->slot >= 0) {
+		hwbp_slot_cover(bp->slot, bp);
+		hwbp_slot_enable(bp->slot, bp->enabled);
+	}
 	if (!err)
 		err = hwbp_events_open(bp);
+	if (!err && bp->slot >= 0)
+		hwbp_slot_cover(bp->slot, bp); /* the threads opened */
 	if (!err)
 		err = hwbp_handles_add(&handles, bp);
 	if (err) {
@@ -251,12 +296,20 @@ static int set_enabled(struct hwbp *bp, bool on, const char *fn)
 
 	if (err)
 		return err;
+	/* Armed before the kernel can fire it, disarmed after it cannot. */
+	if (on && bp->slot >= 0)
+		hwbp_slot_enable(bp->slot, true);
 	err = hwbp_events_ioctl_all(bp, on ? PERF_EVENT_IOC_ENABLE
 					   : PERF_EVENT_IOC_DISABLE);
-	if (err)
+	if (err) {
+		if (bp->slot >= 0)
+			hwbp_slot_enable(bp->slot, bp->enabled);
 		return hwbp_fail(-err, "%s: ioctl failed: %s", fn,
 				 strerror(-err));
+	}
 	bp->enabled = on;
+	if (!on && bp->slot >= 0)
+		hwbp_slot_enable(bp->slot, false);
 	return 0;
 }
 
@@ -270,6 +323,16 @@ HWBP_API int hwbp_disable(struct hwbp *bp)
 	return set_enabled(bp, false, "hwbp_disable");
 }
 
+/* A data placement every architecture takes (1, 2, 4 or 8 bytes aligned
+ * in user space): a move's common case, checked without a call. */
+static inline bool plainly_valid(const struct hwbp_place *p)
+{
+	return (p->access == HWBP_WRITE || p->access == HWBP_RW) && p->addr &&
+	       (p->len == 1 || p->len == 2 || p->len == 4 || p->len == 8) &&
+	       !(p->addr & (p->len - 1)) &&
+	       p->addr + p->len <= hwbp_arch.user_top;
+}
+
 HWBP_API int hwbp_move(struct hwbp *bp, uint64_t addr, uint32_t len,
 		       enum hwbp_access access)
 {
@@ -281,11 +344,10 @@ HWBP_API int hwbp_move(struct hwbp *bp, uint64_t addr, uint32_t len,
 		return err;
 	if (access == HWBP_EXEC && len == 0)
 		p.len = hwbp_arch.exec_len;
-	err = hwbp_check_place(&p, bp->req.kernel);
-	if (err)
+	if (!plainly_valid(&p) && (err = hwbp_check_place(&p, bp->req.kernel)))
 		return err;
-	old_gen = atomic_load(&bp->generation);
-	gen = (old_gen + 1) & 0xffff;
+	old_gen = atomic_load_explicit(&bp->generation, memory_order_relaxed);
+	gen = old_gen + 1; /* wraps at 2^32, as hit->generation */
 	/* Publish the new placement before the kernel can report a hit on it. */
 	if (bp->slot >= 0)
 		hwbp_slot_place(bp->slot, gen, &p);
@@ -296,8 +358,48 @@ HWBP_API int hwbp_move(struct hwbp *bp, uint64_t addr, uint32_t len,
 		return err;
 	}
 	bp->req.place = p;
-	atomic_store(&bp->generation, gen);
-	atomic_fetch_add(&bp->moves, 1);
+	atomic_store_explicit(&bp->generation, gen, memory_order_release);
+	atomic_fetch_add_explicit(&bp->moves, 1, memory_order_relaxed);
+	return 0;
+}
+
+HWBP_API int hwbp_drain(struct hwbp *bp, int timeout_ms)
+{
+	uint64_t count, start = hwbp_now_ns(), waited_ms = 0;
+	int err = check_handle(bp, "hwbp_drain");
+
+	if (err)
+		return err;
+	if (timeout_ms < -1)
+		return hwbp_fail(EINVAL, "hwbp_drain: timeout_ms %d (-1: no "
+				 "limit, 0: do not wait)", timeout_ms);
+	if (hwbp_in_handler())
+		return hwbp_fail_const(EDEADLK, "hwbp_drain: called in a hit "
+				       "callback, whose return the signals "
+				       "waited for need");
+	if (bp->req.delivery != HWBP_DELIVER_SIGNAL)
+		return 0; /* count and ring: nothing is in flight */
+	if ((err = hwbp_events_count(bp, &count, NULL)))
+		return hwbp_fail(-err, "hwbp_drain: read failed: %s",
+				 strerror(-err));
+	for (int spin = 0; hwbp_slot_handled(bp->slot) < count; spin++) {
+		waited_ms = (hwbp_now_ns() - start) / 1000000;
+		if (timeout_ms >= 0 && waited_ms >= (uint64_t)timeout_ms)
+			return hwbp_fail(ETIMEDOUT, "hwbp_drain: %llu of %llu "
+					 "hits have had no callback after %d "
+					 "ms: lost (stats.lost: a merged "
+					 "signal whose access did not decode), "
+					 "waiting in a thread that has not run "
+					 "since, or hits of forked children "
+					 "(their callbacks run there)",
+					 (unsigned long long)(count -
+					 hwbp_slot_handled(bp->slot)),
+					 (unsigned long long)count, timeout_ms);
+		if (spin < 100)
+			sched_yield();
+		else
+			nanosleep(&(struct timespec){ .tv_nsec = 100000 }, NULL);
+	}
 	return 0;
 }
 
@@ -316,7 +418,7 @@ HWBP_API int hwbp_read_count(struct hwbp *bp, uint64_t *count)
 HWBP_API int hwbp_get_stats(const struct hwbp *bp, struct hwbp_stats *st)
 {
 	struct hwbp_stats all;
-	uint64_t count, event_lost, ring_lost = 0;
+	uint64_t count, event_lost, lost = 0;
 	int err = check_handle(bp, "hwbp_get_stats");
 
 	if (!err && !st)
@@ -330,18 +432,27 @@ HWBP_API int hwbp_get_stats(const struct hwbp *bp, struct hwbp_stats *st)
 	 * (PERF_FORMAT_LOST) already know.  Both are lower bounds. */
 	if (bp->lost_format && hwbp_events_count((struct hwbp *)bp, &count,
 						 &event_lost) == 0)
-		ring_lost = event_lost;
+		lost = event_lost;
+	/* Signals: the hits counted that no callback served (in flight
+	 * until hwbp_drain says none is). */
+	if (bp->req.delivery == HWBP_DELIVER_SIGNAL &&
+	    hwbp_events_count((struct hwbp *)bp, &count, NULL) == 0 &&
+	    count > hwbp_slot_signals(bp->slot))
+		lost = count - hwbp_slot_signals(bp->slot);
 	all = (struct hwbp_stats){
 		.sz = sizeof(all),
 		.signals = hwbp_slot_signals(bp->slot),
 		.stale = hwbp_slot_stale(bp->slot),
 		.records = atomic_load(&bp->records),
-		.lost = ring_lost > atomic_load(&bp->lost) ?
-			ring_lost : atomic_load(&bp->lost),
+		.lost = (lost > atomic_load(&bp->lost) ?
+			 lost : atomic_load(&bp->lost)) +
+			(bp->req.delivery == HWBP_DELIVER_RING ?
+			 hwbp_slot_recovered(bp->slot) : 0),
 		.moves = atomic_load(&bp->moves),
 		.reopens = atomic_load(&bp->reopens),
 		.events = (uint32_t)bp->nfds,
 		.rings = (uint32_t)bp->nrings,
+		.recovered = hwbp_slot_recovered(bp->slot),
 	};
 	hwbp_copy_out(st, st->sz, &all, sizeof(all));
 	return 0;

@@ -13,6 +13,7 @@
 
 #include <linux/perf_event.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -142,6 +143,8 @@ struct hwbp {
 	_Atomic uint64_t moves, reopens, records, lost;
 	_Atomic uint64_t count_carry; /* hits of events closed by a reopen */
 	_Atomic uint64_t lost_carry;  /* their dropped samples */
+	struct perf_event_attr attr; /* as opened (hwbp_fill_attr): a move
+				      * sets only the placement's fields */
 	bool lost_format;  /* events read PERF_FORMAT_LOST (kernel >= 6.0) */
 	bool remove_on_exec; /* events end at exec (kernel >= 5.13) */
 	_Atomic bool closed;
@@ -149,6 +152,9 @@ struct hwbp {
 
 /* ---- event.c: perf events behind a handle ---- */
 void hwbp_fill_attr(struct perf_event_attr *attr, const struct hwbp *bp,
+		    const struct hwbp_place *p, uint32_t gen);
+/* A move's attributes: bp->attr (as opened) at placement p. */
+void hwbp_move_attr(struct perf_event_attr *attr, const struct hwbp *bp,
 		    const struct hwbp_place *p, uint32_t gen);
 int hwbp_events_open(struct hwbp *bp);
 void hwbp_events_close(struct hwbp *bp);
@@ -176,7 +182,25 @@ void hwbp_slot_release(int slot);
 uint64_t hwbp_slot_sig_data(int slot, uint32_t gen);
 uint64_t hwbp_slot_signals(int slot);
 uint64_t hwbp_slot_stale(int slot);
+uint64_t hwbp_slot_handled(int slot); /* callbacks that returned */
+/* Hits the kernel missed (a debug trap whose cause the hypervisor lost)
+ * that the handler found by decoding.  async-signal-safe */
+uint64_t hwbp_slot_recovered(int slot);
+/* Such traps taken in this process so far. */
+uint64_t hwbp_lost_cause_traps(void);
+/* The SIGTRAP handler (tests/unit feeds it recorded traps). */
+void hwbp_on_sigtrap(int sig, siginfo_t *si, void *uc);
+/* For companion hits (one SIGTRAP, several handles): whether the slot's
+ * events are armed, and on which threads (call after opening them). */
+void hwbp_slot_enable(int slot, bool on);
+void hwbp_slot_cover(int slot, const struct hwbp *bp);
+/* This thread's SIGTRAPs of ours so far: callbacks that see the same
+ * number serve one access (async-signal-safe). */
+uint64_t hwbp_trap_seq(void);
 int hwbp_signal_install(void);
+/* 0, or -EOPNOTSUPP when a synchronous SIGTRAP repeats forever here
+ * (valgrind): checked once with a write of our own. */
+int hwbp_signal_check(void);
 bool hwbp_in_handler(void); /* inside a hit callback of this thread */
 int hwbp_async_arm_fd(int fd, pid_t tid);
 

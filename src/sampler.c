@@ -34,7 +34,7 @@ struct armed {
 	bool widened;          /* reg covers bytes outside the sample */
 	uint64_t placed_ns;    /* CLOCK_MONOTONIC before the register moved:
 				* its hits are stamped later */
-	_Atomic uint32_t gen;  /* placement generation (0xffffffff: none) */
+	_Atomic uint64_t tag;  /* placement generation + 1 (0: none) */
 };
 
 struct slot {
@@ -65,6 +65,12 @@ struct hwbp_sampler {
 	struct hwbp_pmu_source *pmu;
 	_Atomic bool closed;
 };
+
+/* a holds the sample of placement generation gen.  async-signal-safe */
+static bool holds(const struct armed *a, uint32_t gen)
+{
+	return atomic_load(&a->tag) == (uint64_t)gen + 1;
+}
 
 /* splitmix64 over an atomic counter: concurrent callers (threads or
  * signal handlers) each get their own number without a lock. */
@@ -171,19 +177,19 @@ static int slot_place(struct hwbp_sampler *s, struct slot *sl,
 		      const struct hwbp_sample *in, const struct hwbp_piece *p,
 		      uint64_t seq)
 {
-	uint32_t next = (atomic_load(&sl->gen) + 1) & 0xffff;
+	uint32_t next = atomic_load(&sl->gen) + 1; /* hwbp_move's, 32 bits */
 	struct armed *a = &sl->owner[next % OWNERS];
 	enum hwbp_access acc = hw_access(in->access);
 
 	/* Published before the kernel can report a hit on it. */
-	atomic_store(&a->gen, 0xffffffffu);
+	atomic_store(&a->tag, 0);
 	a->smp = *in;
 	a->smp.seq = seq;
 	a->smp.value_known = false;
 	a->reg = *p;
 	a->widened = p->addr != in->addr || p->len != in->len;
 	a->placed_ns = hwbp_now_ns();
-	atomic_store(&a->gen, next);
+	atomic_store(&a->tag, (uint64_t)next + 1);
 	if (hwbp_move(sl->bp, p->addr, acc == HWBP_EXEC ? 0 : p->len, acc) ||
 	    (!sl->enabled && hwbp_enable(sl->bp))) {
 		atomic_fetch_add(&s->unfit, 1);
@@ -219,11 +225,30 @@ static bool already_armed(struct hwbp_sampler *s, const struct hwbp_sample *m)
 	return false;
 }
 
-static bool sample_valid(const struct hwbp_sample *m)
+/* The rules hwbp_create and hwbp_sched_add apply (hwbp_check_place),
+ * with fixed messages: this may run in a signal handler.  0 or -EINVAL. */
+static int sample_check(const struct hwbp_sampler *s,
+			const struct hwbp_sample *m)
 {
-	return (m->access == HWBP_READ || m->access == HWBP_WRITE ||
-		m->access == HWBP_RW || m->access == HWBP_EXEC) &&
-	       (m->access == HWBP_EXEC || (m->len >= 1 && m->len <= 8));
+	if ((m->access != HWBP_READ && m->access != HWBP_WRITE &&
+	     m->access != HWBP_RW && m->access != HWBP_EXEC) ||
+	    (m->access != HWBP_EXEC && (m->len < 1 || m->len > 8)))
+		return hwbp_fail_const(EINVAL, "hwbp_sampler_offer: a sample "
+				       "is 1..8 bytes (any for HWBP_EXEC) with "
+				       "access HWBP_READ/WRITE/RW/EXEC");
+	if (!m->addr)
+		return hwbp_fail_const(EINVAL, "hwbp_sampler_offer: address 0: "
+				       "a breakpoint needs a mapped address");
+	if (m->addr >= hwbp_arch.user_top && !s->bp_opts.kernel)
+		return hwbp_fail_const(EINVAL, "hwbp_sampler_offer: a kernel "
+				       "address: set bp_opts->kernel (needs "
+				       "CAP_PERFMON or perf_event_paranoid "
+				       "<= 1)");
+	if (m->addr + m->len < m->addr)
+		return hwbp_fail_const(EINVAL, "hwbp_sampler_offer: the "
+				       "sample wraps around the address "
+				       "space");
+	return 0;
 }
 
 /* Fails with a fixed message: this may run in a signal handler. */
@@ -241,17 +266,15 @@ HWBP_API int hwbp_sampler_offer(struct hwbp_sampler *s,
 	if (!m)
 		return hwbp_fail_const(EINVAL, "hwbp_sampler_offer: sample is "
 				       "NULL");
-	if (!sample_valid(m))
-		return hwbp_fail_const(EINVAL, "hwbp_sampler_offer: a sample "
-				       "is 1..8 bytes (any for HWBP_EXEC) with "
-				       "access HWBP_READ/WRITE/RW/EXEC");
+	if ((err = sample_check(s, m)))
+		return err;
 	atomic_fetch_add(&s->offered, 1);
 	seq = atomic_fetch_add(&s->seq, 1) + 1;
 	n = atomic_fetch_add(&s->window, 1) + 1;
 	if (m->access == HWBP_EXEC)
 		p = (struct hwbp_piece){ m->addr, (uint32_t)hwbp_arch.exec_len };
 	else if (hwbp_range_split(m->addr, m->len, 0, &p, 1) != 1 ||
-		 m->addr + m->len > hwbp_arch.user_top) {
+		 (m->addr + m->len > hwbp_arch.user_top && !s->bp_opts.kernel)) {
 		atomic_fetch_add(&s->unfit, 1);
 		return 0;
 	}
@@ -289,18 +312,17 @@ HWBP_API int hwbp_sampler_release_all(struct hwbp_sampler *s)
 /* ---- hits ---- */
 
 /* How the access touched the sample: HWBP_TOUCH_* (0: not decoded), or
- * -1 to drop it (a stray, or a write on a read sample).  The SIGTRAP path
- * decodes only where a stray is possible (a widened register, a read
- * sample); the ring path, outside the hit, decodes always (emulators such
- * as QEMU report one register's hit on the others too). */
+ * -1 to drop it (a stray, or a write on a read sample).  Decoded on both
+ * paths, as the scheduler does, so a client sees the same touch for the
+ * same access (emulators such as QEMU also report one register's hit on
+ * the others: decoding drops those). */
 static int classify(struct hwbp_sampler *s, const struct armed *a, pid_t pid,
-		    uint64_t pc, const uint64_t *regs, bool always)
+		    uint64_t pc, const uint64_t *regs)
 {
 	struct hwbp_insn_info info;
 	int how, err;
 
-	if (a->smp.access == HWBP_EXEC ||
-	    (!always && !a->widened && a->smp.access != HWBP_READ))
+	if (a->smp.access == HWBP_EXEC)
 		return 0;
 	err = hwbp_insn_before_in(pid, pc, a->reg.addr, a->reg.len, regs,
 				  &info);
@@ -327,7 +349,7 @@ static void answer(struct hwbp_sampler *s, struct slot *sl, struct armed *a,
 
 	if (verdict == HWBP_SAMPLER_KEEP) {
 		atomic_fetch_add(&s->kept, 1);
-		if (atomic_load(&a->gen) == gen && a->smp.access != HWBP_EXEC)
+		if (holds(a, gen) && a->smp.access != HWBP_EXEC)
 			a->smp.value_known = read_value(pid, a->smp.addr,
 							a->smp.len,
 							&a->smp.value);
@@ -352,12 +374,12 @@ static void sampler_sig_hit(const struct hwbp_hit *hit, void *uc)
 	uint64_t regs[HWBP_NREGS];
 	int verdict;
 
-	if (atomic_load(&a->gen) != hit->generation) {
+	if (!holds(a, hit->generation)) {
 		atomic_fetch_add(&s->unmatched, 1);
 		return;
 	}
 	hwbp_uc_regs(uc, regs);
-	h.touch = classify(s, a, 0, hit->pc, regs, false);
+	h.touch = classify(s, a, 0, hit->pc, regs);
 	if (h.touch < 0)
 		return;
 	h.sample = &a->smp;
@@ -377,10 +399,10 @@ static struct armed *armed_at(struct slot *sl, uint64_t addr, uint64_t time_ns,
 			      uint32_t *gen)
 {
 	for (uint32_t back = 0; back < OWNERS; back++) {
-		uint32_t g = (atomic_load(&sl->gen) - back) & 0xffff;
+		uint32_t g = atomic_load(&sl->gen) - back;
 		struct armed *a = &sl->owner[g % OWNERS];
 
-		if (atomic_load(&a->gen) == g && a->reg.addr == addr &&
+		if (holds(a, g) && a->reg.addr == addr &&
 		    (!time_ns || a->placed_ns <= time_ns)) {
 			*gen = g;
 			return a;
@@ -408,8 +430,7 @@ static void sampler_record(const struct hwbp_record *rec, void *cookie)
 		return;
 	}
 	hwbp_record_regs(rec, regs);
-	h.touch = classify(s, a, pid, rec->ip, rec->regs ? regs : NULL,
-			   true);
+	h.touch = classify(s, a, pid, rec->ip, rec->regs ? regs : NULL);
 	if (h.touch < 0)
 		return;
 	h.sample = &a->smp;
@@ -490,7 +511,7 @@ static int open_slots(struct hwbp_sampler *s)
 
 		sl->s = s;
 		for (int g = 0; g < OWNERS; g++)
-			atomic_store(&sl->owner[g].gen, 0xffffffffu);
+			atomic_store(&sl->owner[g].tag, 0);
 		o.cookie = sl;
 		err = hwbp_create(&sl->bp, (uint64_t)(uintptr_t)&sl->state, 1,
 				  HWBP_WRITE, &o);

@@ -3,8 +3,11 @@
  * sched.c - debug-register constraint handling in user space (the layer the
  * kernel keeps in kernel/events/hw_breakpoint.c, which only says ENOSPC):
  * any number of watches per scheduler, each range split onto registers,
- * armed by a policy (pinned, round-robin time slices, Witch's reservoir),
- * re-armed in place with hwbp_move.  Hits are decoded in the SIGTRAP
+ * armed by a policy (pinned, round-robin time slices, Witch's reservoir
+ * re-drawn every quantum), re-armed in place with hwbp_move.  The policies
+ * arm units: a watch's pieces together, or, for a watch that needs more
+ * registers than there are (RR and reservoir), each piece on its own, so
+ * its pieces take turns.  Hits are decoded in the SIGTRAP
  * handler: strays (bytes a widened register covers outside the watch) and
  * writes on read-only watches are dropped and counted.
  *
@@ -32,8 +35,17 @@ struct reg {
 	struct hwbp *bp;          /* NULL until first armed */
 	uint32_t gen;             /* its placement generation now */
 	struct hwbp_watch *_Atomic owner[OWNERS]; /* by generation */
-	struct hwbp_watch *w;     /* armed for this watch now (NULL: free) */
+	struct unit *u;           /* armed for this unit now (NULL: free) */
 	bool enabled;
+};
+
+/* What a policy arms or not: pieces [first, first + n) of a watch. */
+struct unit {
+	struct hwbp_watch *w;
+	int first, n;
+	bool armed;
+	bool chosen;              /* reservoir re-draw: in the new subset */
+	uint64_t armed_since;     /* when it was last armed */
 };
 
 struct hwbp_watch {
@@ -44,14 +56,23 @@ struct hwbp_watch {
 	struct hwbp_piece *pieces;
 	int npieces;
 	bool widened;             /* some register covers bytes outside */
-	bool armed;
-	uint64_t added_ns, armed_since, armed_ns;
+	struct unit *units;       /* one (all pieces), or one per piece */
+	int nunits;
+	uint64_t *piece_ns;       /* each piece's armed time, closed turns */
+	bool armed;               /* every piece armed */
+	bool any_armed;           /* some piece armed */
+	uint64_t added_ns, armed_since, armed_ns, any_since, any_ns;
 	uint64_t removed_ns;      /* 0 while live: stats stop there */
 	_Atomic uint64_t hits, strays, filtered, unsure;
 };
 
 struct watch_list {
 	struct hwbp_watch **v;
+	int n, cap;
+};
+
+struct unit_list {
+	struct unit **v;
 	int n, cap;
 };
 
@@ -68,10 +89,13 @@ struct hwbp_sched {
 	int epfd;                 /* ring: every register's ring fd */
 	struct reg *regs;
 	int nregs;
-	struct watch_list live;   /* in add order: the round-robin queue */
+	struct watch_list live;   /* in add order */
 	struct watch_list dead;   /* removed; freed at close */
-	uint64_t seen;            /* reservoir: watches offered so far */
-	int rr_next;
+	struct unit_list queue;   /* the live watches' units, in add order */
+	struct unit **order;      /* reservoir re-draw: a shuffled copy */
+	int order_cap;
+	uint64_t seen;            /* reservoir: units offered so far */
+	int rr_next;              /* round-robin: the next unit's index */
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	pthread_t timer;
@@ -103,6 +127,21 @@ static int list_push(struct watch_list *l, struct hwbp_watch *w)
 		l->cap = cap;
 	}
 	l->v[l->n++] = w;
+	return 0;
+}
+
+static int units_push(struct unit_list *l, struct unit *u)
+{
+	if (l->n == l->cap) {
+		int cap = l->cap ? 2 * l->cap : 16;
+		void *v = realloc(l->v, (size_t)cap * sizeof(*l->v));
+
+		if (!v)
+			return hwbp_fail(ENOMEM, "out of memory for a watch");
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = u;
 	return 0;
 }
 
@@ -161,6 +200,33 @@ static bool admit(struct hwbp_watch *w, int how)
 	return true;
 }
 
+/* The watches this thread's current SIGTRAP served: one access that
+ * fires two registers of a watch (a range over two blocks) is one hit.
+ * The library serves every register one signal fired (signal.c). */
+#define SERVED_MAX 16
+static HWBP_TLS struct {
+	uint64_t trap;
+	int n;
+	const struct hwbp_watch *w[SERVED_MAX];
+} served;
+
+/* async-signal-safe */
+static bool first_for_watch(const struct hwbp_watch *w)
+{
+	uint64_t trap = hwbp_trap_seq();
+
+	if (served.trap != trap) {
+		served.trap = trap;
+		served.n = 0;
+	}
+	for (int i = 0; i < served.n; i++)
+		if (served.w[i] == w)
+			return false;
+	if (served.n < SERVED_MAX)
+		served.w[served.n++] = w;
+	return true;
+}
+
 /* SIGTRAP path: async-signal-safe, no locks. */
 static void sched_hit(const struct hwbp_hit *hit, void *uc)
 {
@@ -170,7 +236,7 @@ static void sched_hit(const struct hwbp_hit *hit, void *uc)
 	struct hwbp_hit h;
 	int how;
 
-	if (!w)
+	if (!w || !first_for_watch(w))
 		return;
 	hwbp_uc_regs(uc, regs);
 	how = classify(w, 0, hit->pc, hit->bp_addr, hit->bp_len, regs);
@@ -294,16 +360,16 @@ static int reg_create(struct hwbp_sched *s, struct reg *r,
 	return err;
 }
 
-/* Point register r at piece p of watch w.  The owner of the placement is
+/* Point register r at piece p of unit u.  The owner of the placement is
  * published before the kernel can report a hit on it. */
 static int reg_place(struct hwbp_sched *s, struct reg *r,
-		     const struct hwbp_piece *p, struct hwbp_watch *w)
+		     const struct hwbp_piece *p, struct unit *u)
 {
-	enum hwbp_access access = hw_access(w->access);
-	uint32_t next = r->bp ? (r->gen + 1) & 0xffff : 0;
+	enum hwbp_access access = hw_access(u->w->access);
+	uint32_t next = r->bp ? r->gen + 1 : 0; /* hwbp_move's, 32 bits */
 	int err;
 
-	atomic_store(&r->owner[next % OWNERS], w);
+	atomic_store(&r->owner[next % OWNERS], u->w);
 	if (!r->bp)
 		err = reg_create(s, r, p, access);
 	else
@@ -315,7 +381,7 @@ static int reg_place(struct hwbp_sched *s, struct reg *r,
 	if (!r->enabled && (err = hwbp_enable(r->bp)))
 		return err;
 	r->enabled = true;
-	r->w = w;
+	r->u = u;
 	return 0;
 }
 
@@ -324,7 +390,7 @@ static void reg_free(struct reg *r)
 	if (r->bp && r->enabled)
 		hwbp_disable(r->bp); /* keeps the kernel's reservation */
 	r->enabled = false;
-	r->w = NULL;
+	r->u = NULL;
 }
 
 static int free_regs(const struct hwbp_sched *s)
@@ -332,37 +398,75 @@ static int free_regs(const struct hwbp_sched *s)
 	int n = 0;
 
 	for (int i = 0; i < s->nregs; i++)
-		n += !s->regs[i].w;
+		n += !s->regs[i].u;
 	return n;
+}
+
+/* The watch's times follow its units: whole (every piece armed) and any
+ * (some piece armed). */
+static void watch_follow(struct hwbp_watch *w, uint64_t now)
+{
+	bool all = true, any = false;
+
+	for (int i = 0; i < w->nunits; i++) {
+		all = all && w->units[i].armed;
+		any = any || w->units[i].armed;
+	}
+	if (all != w->armed) {
+		if (all)
+			w->armed_since = now;
+		else
+			w->armed_ns += now - w->armed_since;
+		w->armed = all;
+	}
+	if (any != w->any_armed) {
+		if (any)
+			w->any_since = now;
+		else
+			w->any_ns += now - w->any_since;
+		w->any_armed = any;
+	}
+}
+
+static void unit_disarm(struct hwbp_sched *s, struct unit *u)
+{
+	uint64_t now = hwbp_now_ns();
+
+	if (!u->armed)
+		return;
+	for (int i = 0; i < s->nregs; i++)
+		if (s->regs[i].u == u)
+			reg_free(&s->regs[i]);
+	for (int p = u->first; p < u->first + u->n; p++)
+		u->w->piece_ns[p] += now - u->armed_since;
+	u->armed = false;
+	watch_follow(u->w, now);
+}
+
+static int unit_arm(struct hwbp_sched *s, struct unit *u)
+{
+	int piece = u->first, err = 0;
+
+	if (u->armed)
+		return 0;
+	for (int i = 0; i < s->nregs && piece < u->first + u->n && !err; i++)
+		if (!s->regs[i].u)
+			err = reg_place(s, &s->regs[i], &u->w->pieces[piece++],
+					u);
+	if (!err && piece < u->first + u->n)
+		err = hwbp_fail(ENOSPC, "internal: no free register");
+	u->armed = true;
+	u->armed_since = hwbp_now_ns();
+	watch_follow(u->w, u->armed_since);
+	if (err)
+		unit_disarm(s, u);
+	return err;
 }
 
 static void disarm(struct hwbp_sched *s, struct hwbp_watch *w)
 {
-	if (!w->armed)
-		return;
-	for (int i = 0; i < s->nregs; i++)
-		if (s->regs[i].w == w)
-			reg_free(&s->regs[i]);
-	w->armed = false;
-	w->armed_ns += hwbp_now_ns() - w->armed_since;
-}
-
-static int arm(struct hwbp_sched *s, struct hwbp_watch *w)
-{
-	int piece = 0, err = 0;
-
-	if (w->armed)
-		return 0;
-	for (int i = 0; i < s->nregs && piece < w->npieces && !err; i++)
-		if (!s->regs[i].w)
-			err = reg_place(s, &s->regs[i], &w->pieces[piece++], w);
-	if (!err && piece < w->npieces)
-		err = hwbp_fail(ENOSPC, "internal: no free register");
-	w->armed = true;
-	w->armed_since = hwbp_now_ns();
-	if (err)
-		disarm(s, w);
-	return err;
+	for (int i = 0; i < w->nunits; i++)
+		unit_disarm(s, &w->units[i]);
 }
 
 /* ---- policies ---- */
@@ -379,59 +483,131 @@ static int add_pinned(struct hwbp_sched *s, struct hwbp_watch *w)
 				 (unsigned long long)w->addr,
 				 (unsigned long long)w->len, w->npieces,
 				 w->npieces == 1 ? "" : "s", spare, s->nregs);
-	return arm(s, w);
+	return unit_arm(s, &w->units[0]);
 }
 
-/* Witch's reservoir: the n-th watch is armed with probability k/n, in
- * place of a random armed one, so every watch seen is equally likely to
+/* Witch's reservoir: the n-th unit is armed with probability k/n, in
+ * place of a random armed one, so every unit seen is equally likely to
  * be armed. */
-static int add_reservoir(struct hwbp_sched *s, struct hwbp_watch *w)
+static int reservoir_offer(struct hwbp_sched *s, struct unit *u)
 {
 	int armed = 0;
 
 	s->seen++;
-	if (w->npieces <= free_regs(s))
-		return arm(s, w);
-	for (int i = 0; i < s->live.n; i++)
-		armed += s->live.v[i]->armed;
+	if (u->n <= free_regs(s))
+		return unit_arm(s, u);
+	for (int i = 0; i < s->queue.n; i++)
+		armed += s->queue.v[i]->armed;
 	if (!armed || next_random(s) % s->seen >= (uint64_t)armed)
 		return 0; /* stays a candidate, unarmed */
-	while (w->npieces > free_regs(s)) {
+	while (u->n > free_regs(s)) {
 		uint64_t victim = next_random(s) % (uint64_t)armed;
 
-		for (int i = 0; i < s->live.n; i++)
-			if (s->live.v[i]->armed && victim-- == 0) {
-				disarm(s, s->live.v[i]);
+		for (int i = 0; i < s->queue.n; i++)
+			if (s->queue.v[i]->armed && victim-- == 0) {
+				unit_disarm(s, s->queue.v[i]);
 				armed--;
 				break;
 			}
 	}
-	return arm(s, w);
+	return unit_arm(s, u);
 }
 
-/* One round-robin step: the watches from rr_next on, as many as fit. */
-static int rotate_locked(struct hwbp_sched *s)
+static int add_reservoir(struct hwbp_sched *s, struct hwbp_watch *w)
 {
-	int n = s->live.n, err = 0, i;
+	int err = 0;
 
-	if (s->policy != HWBP_POLICY_RR || !n)
-		return 0;
+	for (int i = 0; i < w->nunits && !err; i++)
+		err = reservoir_offer(s, &w->units[i]);
+	return err;
+}
+
+/* Round-robin: a new watch's units are armed where registers are free. */
+static int add_rr(struct hwbp_sched *s, struct hwbp_watch *w)
+{
+	int err = 0;
+
+	for (int i = 0; i < w->nunits && !err; i++)
+		if (w->units[i].n <= free_regs(s))
+			err = unit_arm(s, &w->units[i]);
+	return err;
+}
+
+/* One round-robin step: the units from rr_next on, as many as fit. */
+static int rr_step(struct hwbp_sched *s)
+{
+	int n = s->queue.n, err = 0, i;
+
 	for (i = 0; i < n; i++)
-		disarm(s, s->live.v[i]);
+		unit_disarm(s, s->queue.v[i]);
 	if (s->rr_next >= n)
 		s->rr_next = 0;
 	for (i = 0; i < n && !err; i++) {
-		struct hwbp_watch *w = s->live.v[(s->rr_next + i) % n];
+		struct unit *u = s->queue.v[(s->rr_next + i) % n];
 
-		if (w->npieces > free_regs(s))
+		if (u->n > free_regs(s))
 			break;
-		err = arm(s, w);
+		err = unit_arm(s, u);
 	}
 	s->rr_next = (s->rr_next + i) % n;
 	return err;
 }
 
-/* Registers freed by a removal go to waiting watches now: round-robin in
+/*
+ * Reservoir, every quantum: a new uniform draw of the units to arm (a
+ * random order, taken while they fit), so over time every unit is armed
+ * with the same chance (k of n for one-register units) instead of the
+ * first k staying armed while no new watch comes.  Units drawn again stay
+ * armed: only the changes are re-armed.
+ */
+static int redraw(struct hwbp_sched *s)
+{
+	int n = s->queue.n, left = s->nregs, err = 0;
+
+	if (n > s->order_cap) {
+		void *v = realloc(s->order, (size_t)n * sizeof(*s->order));
+
+		if (!v)
+			return hwbp_fail(ENOMEM, "out of memory for a re-draw");
+		s->order = v;
+		s->order_cap = n;
+	}
+	memcpy(s->order, s->queue.v, (size_t)n * sizeof(*s->order));
+	for (int i = n - 1; i > 0; i--) { /* Fisher-Yates */
+		int j = (int)(next_random(s) % (uint64_t)(i + 1));
+		struct unit *t = s->order[i];
+
+		s->order[i] = s->order[j];
+		s->order[j] = t;
+	}
+	for (int i = 0; i < n; i++) {
+		struct unit *u = s->order[i];
+
+		u->chosen = u->n <= left;
+		if (u->chosen)
+			left -= u->n;
+	}
+	for (int i = 0; i < n; i++)
+		if (s->order[i]->armed && !s->order[i]->chosen)
+			unit_disarm(s, s->order[i]);
+	for (int i = 0; i < n && !err; i++)
+		if (s->order[i]->chosen)
+			err = unit_arm(s, s->order[i]);
+	return err;
+}
+
+static int rotate_locked(struct hwbp_sched *s)
+{
+	if (!s->queue.n)
+		return 0;
+	if (s->policy == HWBP_POLICY_RR)
+		return rr_step(s);
+	if (s->policy == HWBP_POLICY_RESERVOIR)
+		return redraw(s);
+	return 0;
+}
+
+/* Registers freed by a removal go to waiting units now: round-robin in
  * queue order, reservoir a random candidate each (every candidate stays
  * equally likely to be armed). */
 static int refill(struct hwbp_sched *s)
@@ -440,23 +616,23 @@ static int refill(struct hwbp_sched *s)
 
 	if (s->policy == HWBP_POLICY_PINNED)
 		return 0;
-	for (int tries = 0; tries < s->live.n && !err; tries++) {
+	for (int tries = 0; tries < s->queue.n && !err; tries++) {
 		int waiting = 0, pick;
 
-		for (int i = 0; i < s->live.n; i++)
-			waiting += !s->live.v[i]->armed &&
-				   s->live.v[i]->npieces <= free_regs(s);
+		for (int i = 0; i < s->queue.n; i++)
+			waiting += !s->queue.v[i]->armed &&
+				   s->queue.v[i]->n <= free_regs(s);
 		if (!waiting)
 			break;
 		pick = s->policy == HWBP_POLICY_RESERVOIR ?
 		       (int)(next_random(s) % (uint64_t)waiting) : 0;
-		for (int i = 0; i < s->live.n; i++) {
-			struct hwbp_watch *w =
-				s->live.v[(s->rr_next + i) % s->live.n];
+		for (int i = 0; i < s->queue.n; i++) {
+			struct unit *u =
+				s->queue.v[(s->rr_next + i) % s->queue.n];
 
-			if (w->armed || w->npieces > free_regs(s) || pick--)
+			if (u->armed || u->n > free_regs(s) || pick--)
 				continue;
-			err = arm(s, w);
+			err = unit_arm(s, u);
 			break;
 		}
 	}
@@ -477,9 +653,10 @@ static void *rr_timer(void *arg)
 		if (pthread_cond_timedwait(&s->wake, &s->lock, &until) ==
 		    ETIMEDOUT && !s->stop && rotate_locked(s) &&
 		    !s->timer_failed++)
-			hwbp_log(HWBP_LOG_WARN, "hwbp scheduler: a round-robin "
-				 "turn could not arm its watches: %s",
-				 hwbp_last_error());
+			hwbp_log(HWBP_LOG_WARN, "hwbp scheduler: a %s turn "
+				 "could not arm its watches: %s",
+				 s->policy == HWBP_POLICY_RR ? "round-robin" :
+				 "reservoir", hwbp_last_error());
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
@@ -489,8 +666,11 @@ static void *rr_timer(void *arg)
 
 static void free_watch(struct hwbp_watch *w)
 {
-	if (w)
+	if (w) {
 		free(w->pieces);
+		free(w->units);
+		free(w->piece_ns);
+	}
 	free(w);
 }
 
@@ -525,6 +705,8 @@ static void sched_free(struct hwbp_sched *s)
 		free_watch(s->dead.v[i]);
 	free(s->live.v);
 	free(s->dead.v);
+	free(s->queue.v);
+	free(s->order);
 	free(s->regs);
 	pthread_cond_destroy(&s->wake);
 	pthread_mutex_destroy(&s->lock);
@@ -681,7 +863,8 @@ HWBP_API int hwbp_sched_create(struct hwbp_sched **out,
 		sched_free(s);
 		return hwbp_fail(ENOMEM, "out of memory for a scheduler");
 	}
-	if (s->policy == HWBP_POLICY_RR && !HWBP_OPTS_GET(opts, manual, false)) {
+	if (s->policy != HWBP_POLICY_PINNED &&
+	    !HWBP_OPTS_GET(opts, manual, false)) {
 		err = -pthread_create(&s->timer, NULL, rr_timer, s);
 		if (err) {
 			sched_stop(s);
@@ -697,6 +880,23 @@ HWBP_API int hwbp_sched_create(struct hwbp_sched **out,
 		return err;
 	}
 	*out = s;
+	return 0;
+}
+
+/* Its pieces armed together; or, wider than the registers (RR and
+ * reservoir: pinned refuses it), each piece a unit of its own. */
+static int new_units(const struct hwbp_sched *s, struct hwbp_watch *w)
+{
+	bool apart = w->npieces > s->nregs;
+
+	w->nunits = apart ? w->npieces : 1;
+	w->units = calloc((size_t)w->nunits, sizeof(*w->units));
+	w->piece_ns = calloc((size_t)w->npieces, sizeof(*w->piece_ns));
+	if (!w->units || !w->piece_ns)
+		return -ENOMEM;
+	for (int i = 0; i < w->nunits; i++)
+		w->units[i] = (struct unit){ .w = w, .first = apart ? i : 0,
+					     .n = apart ? 1 : w->npieces };
 	return 0;
 }
 
@@ -732,6 +932,10 @@ static int new_watch(struct hwbp_sched *s, uint64_t addr, uint64_t len,
 	for (int i = 0; i < n && access != HWBP_EXEC; i++)
 		w->widened |= w->pieces[i].addr < addr ||
 			      w->pieces[i].addr + w->pieces[i].len > addr + len;
+	if (new_units(s, w)) {
+		free_watch(w);
+		return hwbp_fail(ENOMEM, "out of memory for a watch");
+	}
 	w->added_ns = hwbp_now_ns();
 	*out = w;
 	return 0;
@@ -770,9 +974,11 @@ HWBP_API int hwbp_sched_add(struct hwbp_sched *s, uint64_t addr, uint64_t len,
 	if ((err = check_watch_args(s, addr, len, access)) ||
 	    (err = new_watch(s, addr, len, access, cookie, &w)))
 		return err;
-	if (w->npieces > s->nregs) {
+	if (w->npieces > s->nregs && s->policy == HWBP_POLICY_PINNED) {
 		err = hwbp_fail(ENOSPC, "watch at 0x%llx (%llu bytes) needs %d "
-				"debug registers, the scheduler has %d",
+				"debug registers, the scheduler has %d: a pinned "
+				"watch is armed whole (the round-robin and "
+				"reservoir policies arm its pieces in turns)",
 				(unsigned long long)addr,
 				(unsigned long long)len, w->npieces, s->nregs);
 		free_watch(w);
@@ -780,16 +986,23 @@ HWBP_API int hwbp_sched_add(struct hwbp_sched *s, uint64_t addr, uint64_t len,
 	}
 	pthread_mutex_lock(&s->lock);
 	err = list_push(&s->live, w);
+	for (int i = 0; i < w->nunits && !err; i++)
+		err = units_push(&s->queue, &w->units[i]);
 	if (!err && s->policy == HWBP_POLICY_PINNED)
 		err = add_pinned(s, w);
 	else if (!err && s->policy == HWBP_POLICY_RESERVOIR)
 		err = add_reservoir(s, w);
-	else if (!err && w->npieces <= free_regs(s))
-		err = arm(s, w);
-	if (err && list_find(&s->live, w) >= 0)
-		s->live.n--; /* it was pushed last */
-	if (!err && w->armed)
-		w->added_ns = w->armed_since; /* opening registers is not a gap */
+	else if (!err)
+		err = add_rr(s, w);
+	if (err) {
+		disarm(s, w);
+		while (s->queue.n && s->queue.v[s->queue.n - 1]->w == w)
+			s->queue.n--; /* its units were pushed last */
+		if (list_find(&s->live, w) >= 0)
+			s->live.n--; /* it was pushed last */
+	}
+	if (!err && w->any_armed) /* opening registers is not a gap */
+		w->added_ns = w->any_since;
 	pthread_mutex_unlock(&s->lock);
 	if (err) {
 		free_watch(w);
@@ -798,6 +1011,22 @@ HWBP_API int hwbp_sched_add(struct hwbp_sched *s, uint64_t addr, uint64_t len,
 	if (out)
 		*out = w;
 	return 0;
+}
+
+/* Take w's units out of the queue, keeping rr_next on the same unit. */
+static void queue_drop(struct hwbp_sched *s, const struct hwbp_watch *w)
+{
+	int k = 0;
+
+	for (int i = 0; i < s->queue.n; i++) {
+		if (s->queue.v[i]->w == w) {
+			if (i < s->rr_next)
+				s->rr_next--;
+			continue;
+		}
+		s->queue.v[k++] = s->queue.v[i];
+	}
+	s->queue.n = k;
 }
 
 HWBP_API int hwbp_sched_remove(struct hwbp_sched *s, struct hwbp_watch *w)
@@ -815,19 +1044,18 @@ HWBP_API int hwbp_sched_remove(struct hwbp_sched *s, struct hwbp_watch *w)
 		err = hwbp_fail(ENOENT, "hwbp_sched_remove: not a live watch "
 				"of this scheduler (removed already?)");
 	} else {
-		disarm(s, w);
-		w->removed_ns = hwbp_now_ns();
-		memmove(&s->live.v[at], &s->live.v[at + 1],
-			(size_t)(s->live.n - at - 1) * sizeof(*s->live.v));
-		s->live.n--;
-		if (s->rr_next > at)
-			s->rr_next--;
 		/* A signal may still name it: freed at close. */
 		err = list_push(&s->dead, w);
-		if (err)
-			s->live.v[s->live.n++] = w; /* keep it reachable */
-		else
+		if (!err) {
+			disarm(s, w);
+			w->removed_ns = hwbp_now_ns();
+			memmove(&s->live.v[at], &s->live.v[at + 1],
+				(size_t)(s->live.n - at - 1) *
+				sizeof(*s->live.v));
+			s->live.n--;
+			queue_drop(s, w);
 			err = refill(s);
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
 	return err;
@@ -870,10 +1098,61 @@ HWBP_API int hwbp_watch_get_stats(const struct hwbp_watch *w,
 	if (w->removed_ns)
 		now = w->removed_ns;
 	all.armed_ns = w->armed_ns + (w->armed ? now - w->armed_since : 0);
+	all.any_ns = w->any_ns + (w->any_armed ? now - w->any_since : 0);
 	all.total_ns = now - w->added_ns;
 	all.registers = (uint32_t)w->npieces;
 	all.armed = w->armed;
+	for (int i = 0; i < w->nunits; i++)
+		all.pieces_armed += w->units[i].armed ? (uint32_t)w->units[i].n
+						      : 0;
 	pthread_mutex_unlock(&s->lock);
+	hwbp_copy_out(st, st->sz, &all, sizeof(all));
+	return 0;
+}
+
+static const struct unit *unit_of(const struct hwbp_watch *w, int piece)
+{
+	for (int i = 0; i < w->nunits; i++)
+		if (piece >= w->units[i].first &&
+		    piece < w->units[i].first + w->units[i].n)
+			return &w->units[i];
+	return NULL;
+}
+
+HWBP_API int hwbp_watch_get_piece_stats(const struct hwbp_watch *w,
+					uint32_t piece,
+					struct hwbp_piece_stats *st)
+{
+	struct hwbp_piece_stats all = { .sz = sizeof(all) };
+	uint64_t now = hwbp_now_ns();
+	const struct unit *u;
+	int err;
+
+	if (!w || !st)
+		return hwbp_fail(EINVAL, "hwbp_watch_get_piece_stats: %s is "
+				 "NULL", w ? "stats" : "watch");
+	if (atomic_load(&w->s->closed))
+		return hwbp_fail(EBADF, "hwbp_watch_get_piece_stats: its "
+				 "scheduler is closed");
+	if ((err = hwbp_opts_valid(st, st->sz, sizeof(*st),
+				   "hwbp_piece_stats")))
+		return err;
+	if (piece >= (uint32_t)w->npieces)
+		return hwbp_fail(EINVAL, "hwbp_watch_get_piece_stats: piece "
+				 "%u: the watch has %d (0..%d, its "
+				 "hwbp_watch_stats.registers)", piece,
+				 w->npieces, w->npieces - 1);
+	pthread_mutex_lock(&w->s->lock);
+	if (w->removed_ns)
+		now = w->removed_ns;
+	u = unit_of(w, (int)piece);
+	all.addr = w->pieces[piece].addr;
+	all.len = w->pieces[piece].len;
+	all.armed = u && u->armed;
+	all.armed_ns = w->piece_ns[piece] +
+		       (all.armed ? now - u->armed_since : 0);
+	all.total_ns = now - w->added_ns;
+	pthread_mutex_unlock(&w->s->lock);
 	hwbp_copy_out(st, st->sz, &all, sizeof(all));
 	return 0;
 }

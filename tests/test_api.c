@@ -195,6 +195,9 @@ ROW(hwbp_enable, "NULL", -EINVAL, "bp is NULL", (NULL));
 ROW(hwbp_enable, "closed", -EBADF, "is closed", (f->closed));
 ROW(hwbp_disable, "NULL", -EINVAL, "bp is NULL", (NULL));
 ROW(hwbp_disable, "closed", -EBADF, "is closed", (f->closed));
+ROW(hwbp_drain, "NULL", -EINVAL, "bp is NULL", (NULL, 0));
+ROW(hwbp_drain, "closed", -EBADF, "is closed", (f->closed, 0));
+ROW(hwbp_drain, "timeout -2", -EINVAL, "timeout_ms -2", (f->bp, -2));
 ROW(hwbp_move, "NULL", -EINVAL, "bp is NULL", (NULL, W, 8, HWBP_WRITE));
 ROW(hwbp_move, "closed", -EBADF, "is closed", (f->closed, W, 8, HWBP_WRITE));
 ROW(hwbp_move, "to address 0", -EINVAL, "address 0", (f->bp, 0, 8, HWBP_WRITE));
@@ -312,6 +315,12 @@ ROW(hwbp_watch_get_stats, "stats NULL", -EINVAL, "stats is NULL", (f->watch, NUL
 ROW(hwbp_watch_get_stats, "stats.sz 3", -EINVAL, "too small", (f->watch, older(f, 3)));
 ROW(hwbp_watch_get_stats, "newer stats, unknown field set", -EINVAL, "newer hwbp.h", (f->watch, newer(f, sizeof(struct hwbp_watch_stats))));
 ROW(hwbp_watch_get_stats, "its scheduler closed", -EBADF, "scheduler is closed", (f->closed_watch, older(f, sizeof(struct hwbp_watch_stats))));
+ROW(hwbp_watch_get_piece_stats, "NULL", -EINVAL, "watch is NULL", (NULL, 0, older(f, sizeof(struct hwbp_piece_stats))));
+ROW(hwbp_watch_get_piece_stats, "stats NULL", -EINVAL, "stats is NULL", (f->watch, 0, NULL));
+ROW(hwbp_watch_get_piece_stats, "stats.sz 3", -EINVAL, "too small", (f->watch, 0, older(f, 3)));
+ROW(hwbp_watch_get_piece_stats, "newer stats, unknown field set", -EINVAL, "newer hwbp.h", (f->watch, 0, newer(f, sizeof(struct hwbp_piece_stats))));
+ROW(hwbp_watch_get_piece_stats, "piece 1 of 1", -EINVAL, "the watch has 1", (f->watch, 1, older(f, sizeof(struct hwbp_piece_stats))));
+ROW(hwbp_watch_get_piece_stats, "its scheduler closed", -EBADF, "scheduler is closed", (f->closed_watch, 0, older(f, sizeof(struct hwbp_piece_stats))));
 ROW(hwbp_sched_get_stats, "NULL", -EINVAL, "scheduler is NULL", (NULL, older(f, sizeof(struct hwbp_sched_stats))));
 ROW(hwbp_sched_get_stats, "closed", -EBADF, "is closed", (f->closed_sched, older(f, sizeof(struct hwbp_sched_stats))));
 ROW(hwbp_sched_get_stats, "stats NULL", -EINVAL, "stats is NULL", (f->sched, NULL));
@@ -369,7 +378,8 @@ ROW(hwbp_sampler_offer, "len 0", -EINVAL, "1..8 bytes", (f->sampler, SAMPLE(W, 0
 ROW(hwbp_sampler_offer, "len 9", -EINVAL, "1..8 bytes", (f->sampler, SAMPLE(W, 9, HWBP_WRITE)));
 ROW(hwbp_sampler_offer, "access 0", -EINVAL, "HWBP_READ/WRITE/RW/EXEC", (f->sampler, SAMPLE(W, 8, 0)));
 ODD(hwbp_sampler_offer, "bytes across two 8-byte blocks: not armed, counted unfit", hwbp_sampler_offer(f->sampler, SAMPLE((uintptr_t)&bytes[6], 4, HWBP_WRITE)) == 0);
-ODD(hwbp_sampler_offer, "kernel address: not armed", hwbp_sampler_offer(f->sampler, SAMPLE(KADDR, 8, HWBP_WRITE)) == 0);
+ROW(hwbp_sampler_offer, "kernel address", -EINVAL, "kernel address", (f->sampler, SAMPLE(KADDR, 8, HWBP_WRITE)));
+ROW(hwbp_sampler_offer, "address 0", -EINVAL, "address 0", (f->sampler, SAMPLE(0, 8, HWBP_WRITE)));
 ROW(hwbp_sampler_release_all, "NULL", -EINVAL, "NULL", (NULL));
 ROW(hwbp_sampler_close, "closed twice", -EBADF, "closed already", (f->closed_sampler));
 ROW(hwbp_sampler_offer, "closed sampler", -EBADF, "closed", (f->closed_sampler, SAMPLE(W, 8, HWBP_WRITE)));
@@ -576,6 +586,11 @@ static int get_watch_stats(struct fx *f, void *out)
 	return hwbp_watch_get_stats(f->watch, out);
 }
 
+static int get_piece_stats(struct fx *f, void *out)
+{
+	return hwbp_watch_get_piece_stats(f->watch, 0, out);
+}
+
 static int get_sched_stats(struct fx *f, void *out)
 {
 	return hwbp_sched_get_stats(f->sched, out);
@@ -629,6 +644,11 @@ Test(api, sized_structs_older_and_newer)
 		    END_OF(struct hwbp_probe, slots), get_probe);
 	check_sizes(&f, "hwbp_watch_stats", sizeof(struct hwbp_watch_stats),
 		    END_OF(struct hwbp_watch_stats, hits), get_watch_stats);
+	/* hwbp_watch_stats as LIBHWBP_0.3 had it (before any_ns) */
+	check_sizes(&f, "hwbp_watch_stats 0.3", sizeof(struct hwbp_watch_stats),
+		    END_OF(struct hwbp_watch_stats, armed), get_watch_stats);
+	check_sizes(&f, "hwbp_piece_stats", sizeof(struct hwbp_piece_stats),
+		    END_OF(struct hwbp_piece_stats, addr), get_piece_stats);
 	check_sizes(&f, "hwbp_sched_stats", sizeof(struct hwbp_sched_stats),
 		    END_OF(struct hwbp_sched_stats, counted), get_sched_stats);
 	/* Input: the scheduler's options (hwbp_opts: errors/opts_sizes). */

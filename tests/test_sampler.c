@@ -113,6 +113,17 @@ Test(sampler, bad_input_is_refused_with_a_reason)
 	m.len = 8;
 	m.access = 0;
 	TU_ASSERT_ERR(hwbp_sampler_offer(s, &m), -EINVAL);
+	/* As hwbp_create and hwbp_sched_add: address 0, a kernel address. */
+	m = sample_of(NULL, 8, HWBP_WRITE);
+	TU_ASSERT_ERR(hwbp_sampler_offer(s, &m), -EINVAL);
+	cr_assert(strstr(hwbp_last_error(), "address 0"), "%s",
+		  hwbp_last_error());
+	m.addr = 0xffffffff81000000ull;
+	TU_ASSERT_ERR(hwbp_sampler_offer(s, &m), -EINVAL);
+	cr_assert(strstr(hwbp_last_error(), "kernel address"), "%s",
+		  hwbp_last_error());
+	cr_assert_eq(stats_of(s).unfit, 0, "bad samples are not 'unfit'");
+	m = sample_of(&vars[0], 8, HWBP_WRITE);
 	/* Bytes 6..9 span two 8-byte blocks: no single register. */
 	m = sample_of((volatile char *)&vars[0] + 6, 4, HWBP_WRITE);
 	cr_assert_eq(hwbp_sampler_offer(s, &m), 0);
@@ -296,6 +307,9 @@ Test(sampler, hit_carries_its_sample_and_release_frees_the_register)
 	cr_assert_eq(seen.old_value[0], 41);
 	cr_assert_eq(seen.new_value[0], 42);
 	cr_assert_eq(seen.seq[0], 1);
+	/* decoded as the scheduler does: an aligned 8-byte store */
+	cr_assert_eq(seen.touch[0], HWBP_TOUCH_WRITE, "touch %d",
+		     seen.touch[0]);
 	cr_assert_eq(hwbp_sampler_armed(s, NULL, 0), 0);
 	/* The freed register takes the next sample at once. */
 	m = sample_of(&vars[2], 4, HWBP_WRITE);
@@ -304,6 +318,8 @@ Test(sampler, hit_carries_its_sample_and_release_frees_the_register)
 	cr_assert_eq(atomic_load(&seen.hits), 2);
 	cr_assert_eq(seen.addr[1], (uintptr_t)&vars[2]);
 	cr_assert_eq(seen.seq[1], 2);
+	cr_assert_eq(seen.touch[1], HWBP_TOUCH_WRITE, "touch %d",
+		     seen.touch[1]);
 	st = stats_of(s);
 	cr_assert_eq(st.hits, 2);
 	cr_assert_eq(st.released, 2);

@@ -88,7 +88,9 @@ Test(sched, ranges_take_the_registers_they_need)
 	TU_ASSERT_ERR(hwbp_sched_add(s, (uintptr_t)&vars[8], 40, HWBP_RW, NULL,
 				     NULL), -ENOSPC);
 	cr_assert(strstr(hwbp_last_error(), "needs 5 debug registers, the "
-			 "scheduler has 4"), "%s", hwbp_last_error());
+			 "scheduler has 4") &&
+		  strstr(hwbp_last_error(), "round-robin and reservoir"), "%s",
+		  hwbp_last_error());
 	hwbp_sched_close(s);
 }
 
@@ -187,6 +189,144 @@ Test(sched, reservoir_is_uniform)
 	cr_assert_lt(chi2, 43.8, "chi-square %.1f: not uniform", chi2);
 }
 
+/*
+ * Reservoir over time: with a fixed set of 8 watches for 4 registers and
+ * no new ones, every re-draw (each quantum; here hwbp_sched_rotate) is a
+ * new uniform 4-subset: each watch armed in ~1/2 of the turns, not the
+ * first 4 for ever.  4000 turns, fixed seed; a policy that keeps its
+ * draw fails the chi-square bound, one that never arms some watch fails
+ * at once.
+ */
+Test(sched, reservoir_redraws_every_quantum)
+{
+	enum { N = 8, K = 4, TURNS = 4000 };
+	struct hwbp_sched *s;
+	struct hwbp_watch *w[N];
+	int armed_count[N] = { 0 };
+	double expect = (double)TURNS * K / N, chi2 = 0;
+
+	TU_REQUIRE_BREAKPOINTS();
+	s = make_sched(HWBP_POLICY_RESERVOIR, K, 7, NULL);
+	for (int i = 0; i < N; i++)
+		w[i] = must_add(s, &vars[i], 8, HWBP_WRITE);
+	for (int t = 0; t < TURNS; t++) {
+		int armed = 0;
+
+		cr_assert_eq(hwbp_sched_rotate(s), 0, "%s", hwbp_last_error());
+		for (int i = 0; i < N; i++) {
+			bool on = stats_of(w[i]).armed;
+
+			armed_count[i] += on;
+			armed += on;
+		}
+		cr_assert_eq(armed, K, "turn %d: %d armed", t, armed);
+	}
+	for (int i = 0; i < N; i++) {
+		double d = armed_count[i] - expect;
+		struct hwbp_watch_stats st = stats_of(w[i]);
+
+		chi2 += d * d / expect;
+		cr_assert_gt(st.armed_ns, 0, "watch %d never armed", i);
+		cr_assert_lt(st.armed_ns, st.total_ns, "watch %d never off", i);
+		/* 5 sd: sqrt(4000 * 1/2 * 1/2) = 31.6 */
+		cr_assert(d < 158 && d > -158, "watch %d armed in %d of %d "
+			  "turns, expected %.0f", i, armed_count[i], TURNS,
+			  expect);
+	}
+	/* 7 degrees of freedom: P(chi2 > 24.3) = 0.001 */
+	cr_assert_lt(chi2, 24.3, "chi-square %.1f: not uniform", chi2);
+	hwbp_sched_close(s);
+}
+
+/* The reservoir's timer re-draws by itself (the default: no manual). */
+Test(sched, reservoir_timer_rotates)
+{
+	HWBP_OPTS(hwbp_sched_opts, o, .policy = HWBP_POLICY_RESERVOIR,
+		  .quantum_us = 1000);
+	struct hwbp_sched *s;
+	struct hwbp_watch *w[8];
+
+	TU_REQUIRE_BREAKPOINTS();
+	cr_assert_eq(hwbp_sched_create(&s, &o), 0, "%s", hwbp_last_error());
+	for (int i = 0; i < 8; i++)
+		w[i] = must_add(s, &vars[i], 8, HWBP_WRITE);
+	usleep(300 * 1000);
+	for (int i = 0; i < 8; i++) {
+		struct hwbp_watch_stats st = stats_of(w[i]);
+
+		cr_assert_gt(st.armed_ns, 0, "watch %d never armed", i);
+		cr_assert_lt(st.armed_ns, st.total_ns, "watch %d never off", i);
+	}
+	hwbp_sched_close(s);
+}
+
+/*
+ * A watch wider than the registers (40 bytes: 5 registers of 4) works
+ * under round-robin and reservoir: its pieces take turns, each piece's
+ * time armed is kept, and the watch is never armed whole.
+ */
+static void wide_watch_takes_turns(enum hwbp_policy policy)
+{
+	HWBP_OPTS(hwbp_piece_stats, ps);
+	struct hwbp_sched *s = make_sched(policy, 0, 3, NULL);
+	struct hwbp_watch *w = must_add(s, &vars[8], 40, HWBP_WRITE);
+	struct hwbp_watch *narrow = must_add(s, &vars[20], 8, HWBP_WRITE);
+	int turns[5] = { 0 }, narrow_turns = 0;
+	uint64_t sum_ns = 0;
+	struct hwbp_watch_stats st;
+
+	st = stats_of(w);
+	cr_assert_eq(st.registers, 5);
+	for (int t = 0; t < 600; t++) {
+		cr_assert_eq(hwbp_sched_rotate(s), 0, "%s", hwbp_last_error());
+		st = stats_of(w);
+		cr_assert(!st.armed, "5 pieces on 4 registers: never whole");
+		cr_assert_leq(st.pieces_armed, 4);
+		narrow_turns += stats_of(narrow).armed;
+		cr_assert_eq(st.pieces_armed + stats_of(narrow).armed, 4,
+			     "turn %d: every register busy", t);
+		for (uint32_t p = 0; p < 5; p++) {
+			cr_assert_eq(hwbp_watch_get_piece_stats(w, p, &ps), 0,
+				     "%s", hwbp_last_error());
+			turns[p] += ps.armed;
+		}
+	}
+	for (uint32_t p = 0; p < 5; p++) {
+		cr_assert_eq(hwbp_watch_get_piece_stats(w, p, &ps), 0);
+		cr_assert_eq(ps.addr, (uintptr_t)&vars[8] + 8 * p);
+		cr_assert_eq(ps.len, 8);
+		cr_assert_gt(ps.armed_ns, 0, "piece %u never armed", p);
+		cr_assert_lt(ps.armed_ns, ps.total_ns, "piece %u never off", p);
+		/* 6 units share 4 registers: each ~2/3 of the turns */
+		cr_assert(turns[p] > 300 && turns[p] < 500, "piece %u armed in "
+			  "%d of 600 turns", p, turns[p]);
+		sum_ns += ps.armed_ns;
+	}
+	cr_assert(narrow_turns > 300 && narrow_turns < 500, "the 8-byte watch "
+		  "armed in %d of 600 turns", narrow_turns);
+	st = stats_of(w);
+	cr_assert_eq(st.armed_ns, 0, "never armed whole");
+	cr_assert_gt(st.any_ns, 0);
+	cr_assert_leq(st.any_ns, st.total_ns);
+	cr_assert_geq(st.any_ns * 5, sum_ns / 4, "any-piece time %llu vs the "
+		      "pieces' %llu", (unsigned long long)st.any_ns,
+		      (unsigned long long)sum_ns);
+	TU_ASSERT_ERR(hwbp_watch_get_piece_stats(w, 5, &ps), -EINVAL);
+	hwbp_sched_close(s);
+}
+
+Test(sched, wide_watch_round_robin)
+{
+	TU_REQUIRE_BREAKPOINTS();
+	wide_watch_takes_turns(HWBP_POLICY_RR);
+}
+
+Test(sched, wide_watch_reservoir)
+{
+	TU_REQUIRE_BREAKPOINTS();
+	wide_watch_takes_turns(HWBP_POLICY_RESERVOIR);
+}
+
 static int count_armed(struct hwbp_watch **w, int n)
 {
 	int armed = 0;
@@ -281,16 +421,19 @@ Test(sched, bad_arguments)
 
 Test(sched, no_leaks)
 {
-	int fds, maps;
+	int fds = 0, maps = 0;
 
 	TU_REQUIRE_BREAKPOINTS();
-	hwbp_sched_close(make_sched(HWBP_POLICY_PINNED, 0, 0, NULL));
-	fds = tu_open_fds();
-	maps = tu_mappings();
+	/* A first round of each policy: what is set up once (the sanitizer's
+	 * allocator maps a region per size class at first use). */
 	for (int i = 0; i < 300; i++) {
 		struct hwbp_sched *s = make_sched(
 			(enum hwbp_policy)(i % 3), 0, 1, NULL);
 
+		if (i == 3) {
+			fds = tu_open_fds();
+			maps = tu_mappings();
+		}
 		for (int j = 0; j < 6; j++)
 			(void)hwbp_sched_add(s, (uintptr_t)&vars[j], 8,
 					     HWBP_WRITE, NULL, NULL);
@@ -508,5 +651,128 @@ Test(sched, ring_another_process_filtered)
 	cr_assert_eq(ring_seen.touch[HWBP_TOUCH_WRITE], 60);
 	cr_assert_eq(ring_seen.touch[HWBP_TOUCH_READ], 30);
 	cr_assert_eq(ring_seen.touch[HWBP_TOUCH_READ | HWBP_TOUCH_WRITE], 30);
+	hwbp_sched_close(s);
+}
+
+/*
+ * Overlapping watches, one access: the one SIGTRAP it gives serves every
+ * watch whose bytes it touched, once each (a watch over two registers
+ * both fired is one hit), and the scheduler's counts show no loss.
+ */
+typedef uint64_t u64_any __attribute__((aligned(1)));
+static atomic_int ov_hits[4];
+
+/* async-signal-safe: an atomic per watch (its cookie is the index) */
+static void ov_hit(const struct hwbp_hit *hit, void *uc)
+{
+	(void)uc;
+	atomic_fetch_add(&ov_hits[(intptr_t)hit->cookie], 1);
+}
+
+/* Watch 1 is [4, 12) on two registers (wide) or [4, 8) on one. */
+static void overlapping_watches(int k, bool wide)
+{
+	struct {
+		uint32_t off, len;
+		enum hwbp_access access;
+		int regs;
+	} set[4] = {
+		{ 0, 8, HWBP_WRITE, 1 }, { 4, wide ? 8 : 4, HWBP_WRITE, wide ? 2 : 1 },
+		{ 4, 2, HWBP_WRITE, 1 }, { 0, 8, HWBP_RW, 1 },
+	};
+	volatile uint8_t *x = (volatile uint8_t *)&vars[16];
+	struct hwbp_watch *w[4];
+	struct hwbp_sched *s;
+	HWBP_OPTS(hwbp_sched_stats, ss);
+	uint64_t want_counted = 0, sum = 0;
+	int want[4];
+
+	s = make_sched(HWBP_POLICY_PINNED, 0, 0, ov_hit);
+	for (int i = 0; i < k; i++) {
+		cr_assert_eq(hwbp_sched_add(s, (uintptr_t)x + set[i].off,
+					    set[i].len, set[i].access,
+					    (void *)(intptr_t)i, &w[i]), 0,
+			     "watch %d: %s", i, hwbp_last_error());
+		atomic_store(&ov_hits[i], 0);
+	}
+	for (int i = 0; i < 200; i++) {
+		*(volatile uint32_t *)(x + 4) = (uint32_t)i; /* bytes 4..7: all */
+		*(volatile u64_any *)(x + 4) = (uint64_t)i;  /* 4..11: all */
+		*(volatile uint32_t *)x = (uint32_t)i;       /* 0..3: not 1, 2 */
+		sum += *(volatile uint64_t *)x;              /* read: 3 only */
+	}
+	for (int i = 0; i < k; i++) {
+		want[i] = i == 3 ? 800 : i == 0 ? 600 : 400;
+		/* the kernel counts each register: the 8-byte store fires
+		 * both of watch 1's */
+		want_counted += (uint64_t)want[i] + (i == 1 && wide ? 200 : 0);
+	}
+	for (int i = 0; i < k; i++) {
+		struct hwbp_watch_stats st = stats_of(w[i]);
+
+		cr_assert_eq(st.registers, (uint32_t)set[i].regs);
+		cr_assert_eq(atomic_load(&ov_hits[i]), want[i], "%d watches, "
+			     "watch %d: %d callbacks, want %d (sum %llu)", k, i,
+			     atomic_load(&ov_hits[i]), want[i],
+			     (unsigned long long)sum);
+		cr_assert_eq(st.hits, (uint64_t)want[i]);
+		cr_assert_eq(st.strays + st.filtered + st.unsure, 0);
+	}
+	cr_assert_eq(hwbp_sched_get_stats(s, &ss), 0);
+	cr_assert_eq(ss.counted, want_counted, "counted %llu",
+		     (unsigned long long)ss.counted);
+	cr_assert_eq(ss.lost, 0, "%llu hits no callback served",
+		     (unsigned long long)ss.lost);
+	hwbp_sched_close(s);
+}
+
+Test(sched, two_overlapping_watches_each_hit)
+{
+	TU_REQUIRE_SIGTRAP();
+	TU_REQUIRE_HITS();
+	overlapping_watches(2, true);
+}
+
+Test(sched, three_overlapping_watches_each_hit)
+{
+	TU_REQUIRE_SIGTRAP();
+	TU_REQUIRE_HITS();
+	overlapping_watches(3, true);
+}
+
+Test(sched, four_overlapping_watches_each_hit)
+{
+	TU_REQUIRE_SIGTRAP();
+	TU_REQUIRE_HITS();
+	overlapping_watches(4, false);
+}
+
+/* With traps: the wide watch's hits come from whichever pieces are armed,
+ * each exactly once, and its stats add up. */
+Test(sched, wide_watch_hits_exact_while_armed)
+{
+	struct hwbp_sched *s;
+	struct hwbp_watch *w;
+	int want = 0;
+
+	TU_REQUIRE_SIGTRAP();
+	TU_REQUIRE_HITS();
+	s = make_sched(HWBP_POLICY_RR, 0, 0, note_hit);
+	w = must_add(s, &vars[8], 40, HWBP_WRITE);
+	for (int t = 0; t < 10; t++) {
+		HWBP_OPTS(hwbp_piece_stats, ps);
+
+		for (uint32_t p = 0; p < 5; p++) {
+			cr_assert_eq(hwbp_watch_get_piece_stats(w, p, &ps), 0);
+			TU_WRITE(vars[8 + p], (uint64_t)t);
+			want += ps.armed;
+		}
+		cr_assert_eq(hwbp_sched_rotate(s), 0, "%s", hwbp_last_error());
+	}
+	cr_assert_eq(stats_of(w).hits, (uint64_t)want, "%llu hits, %d writes "
+		     "to armed pieces", (unsigned long long)stats_of(w).hits,
+		     want);
+	cr_assert_eq(want, 40, "4 of 5 pieces armed each turn");
+	cr_assert_eq(atomic_load(&seen_hits), want);
 	hwbp_sched_close(s);
 }
