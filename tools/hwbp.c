@@ -56,6 +56,9 @@ static const char watch_usage[] =
 "      --no-guard     do not keep the target's threads under ptrace (the\n"
 "                     guard: it suppresses the SIGTRAPs a host that loses\n"
 "                     a hit's debug status sends; see hwbp(1))\n"
+"      --no-lost      lose no hit: pause the program while a ring buffer\n"
+"                     is past half full, until hwbp has caught up (the\n"
+"                     summary says how long it was paused)\n"
 "  -h, --help         this help\n"
 "\n"
 "Exit status: the command's when hwbp launched it; 2 usage; 1 runtime error.\n";
@@ -149,7 +152,7 @@ static int parse_cpus(const char *text, struct watch_cfg *c)
 
 enum { O_RW = 256, O_EXEC, O_TID, O_NOFOLLOW, O_JSON, O_BT, O_COUNT, O_IF,
        O_MAX, O_CPU, O_KERNEL, O_RING, O_READ, O_POLICY, O_QUANTUM,
-       O_SWITCHES, O_BRANCHES, O_NOGUARD };
+       O_SWITCHES, O_BRANCHES, O_NOGUARD, O_NOLOST };
 
 static const struct option watch_opts[] = {
 	{ "write", no_argument, NULL, 'w' },
@@ -173,6 +176,7 @@ static const struct option watch_opts[] = {
 	{ "switches", no_argument, NULL, O_SWITCHES },
 	{ "branches", no_argument, NULL, O_BRANCHES },
 	{ "no-guard", no_argument, NULL, O_NOGUARD },
+	{ "no-lost", no_argument, NULL, O_NOLOST },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -263,7 +267,11 @@ static int parse_option(int opt, struct watch_cfg *c, const char **output,
 	case O_BRANCHES: c->branches = true; return 0;
 	case O_COUNT: c->count = true; return 0;
 	case O_KERNEL: c->kernel = true; return 0;
-	case O_NOGUARD: target_set_guard(false); return 0;
+	case O_NOGUARD:
+		c->no_guard = true;
+		target_set_guard(false);
+		return 0;
+	case O_NOLOST: c->no_lost = true; return 0;
 	case O_IF:
 		if (cond_parse(optarg, &c->cond, msg, sizeof(msg)))
 			return usage_error("%s", msg);
@@ -315,6 +323,13 @@ static int check_combination(const struct watch_cfg *c)
 	if (c->has_cond && c->access == HWBP_EXEC)
 		return usage_error("%s: --if tests a written value; --exec has "
 				   "none", "conflicting options");
+	if (c->no_lost && (c->count || c->ncpus || c->no_guard))
+		return usage_error("%s: --no-lost pauses the watched program "
+				   "(its threads held with ptrace, as the guard "
+				   "does) while hwbp catches up: not with "
+				   "--count (nothing to lose), --cpu (no program "
+				   "to pause) or --no-guard",
+				   "conflicting options");
 	return 0;
 }
 

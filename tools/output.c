@@ -549,6 +549,9 @@ static void json_summary(struct out *o, const struct summary *s)
 	}
 	ob_fmt(o, "],\"strays\":%" PRIu64 ",\"writes_dropped\":%" PRIu64
 	       ",\"late\":%" PRIu64, s->strays, s->writes_dropped, s->late);
+	if (s->no_lost)
+		ob_fmt(o, ",\"paused\":%" PRIu64 ",\"paused_ns\":%" PRIu64,
+		       s->pauses, s->paused_ns);
 	ob_s(o, ",\"coverage\":[");
 	for (int i = 0; i < s->ncov; i++) {
 		ob_s(o, i ? ",{\"location\":" : "{\"location\":");
@@ -576,6 +579,11 @@ static void human_summary(FILE *f, const struct summary *s)
 	if (s->late)
 		fprintf(f, "%" PRIu64 " hits came out of time order (a ring "
 			"reader could not run on its CPU)\n", s->late);
+	if (s->no_lost)
+		fprintf(f, "--no-lost: the program was paused %" PRIu64
+			" time%s, %.1f ms in all (%.1f %% of the watch)\n",
+			s->pauses, s->pauses == 1 ? "" : "s", s->paused_ns / 1e6,
+			s->wall_ns ? 100.0 * s->paused_ns / s->wall_ns : 0.0);
 	if (s->writes_dropped)
 		fprintf(f, "%" PRIu64 " writes were left out (--read)\n",
 			s->writes_dropped);

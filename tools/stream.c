@@ -34,6 +34,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -43,6 +45,7 @@
 #define UNPINNED_MARGIN_NS 20000000ull /* 20 ms */
 #define CLOCK_MARGIN_NS 20000ull       /* perf's clock vs the vDSO's */
 #define READER_TICK_MS 100
+#define FREE_CHUNKS 256                /* kept for reuse: 256 MiB */
 
 struct chunk {
 	struct chunk *next;     /* set under the lane's lock */
@@ -83,6 +86,9 @@ struct stream {
 	size_t mem_bound;
 	_Atomic size_t mem;     /* chunk bytes in memory */
 	pthread_mutex_t spill_lock;
+	pthread_mutex_t free_lock;
+	struct chunk *free_chunks;
+	int nfree;
 	int spill_fd;
 	off_t spill_end;
 	uint64_t last_time;     /* the last record handed out */
@@ -96,11 +102,32 @@ static __thread struct lane *this_lane;
 
 /* ---- chunks ---- */
 
+/* A chunk, from the free list where one waits (memory already touched: a
+ * fresh one costs a page fault per 4 KiB in the reader). */
 static struct chunk *chunk_new(struct stream *st, size_t need)
 {
-	struct chunk *c = calloc(1, sizeof(*c));
+	struct chunk *c = NULL;
 	size_t cap = need > CHUNK_BYTES ? need : CHUNK_BYTES;
 
+	if (cap == CHUNK_BYTES) {
+		pthread_mutex_lock(&st->free_lock);
+		if ((c = st->free_chunks)) {
+			st->free_chunks = c->next;
+			st->nfree--;
+		}
+		pthread_mutex_unlock(&st->free_lock);
+	}
+	if (c) {
+		uint8_t *data = c->data;
+
+		memset(c, 0, sizeof(*c));
+		c->data = data;
+		c->cap = cap;
+		c->spill_off = -1;
+		atomic_fetch_add(&st->mem, cap);
+		return c;
+	}
+	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
 	c->data = malloc(cap);
@@ -108,16 +135,33 @@ static struct chunk *chunk_new(struct stream *st, size_t need)
 		free(c);
 		return NULL;
 	}
+	/* Its pages at once, not a fault per page while records come in
+	 * (MADV_POPULATE_WRITE, Linux 5.14; else the faults as they come). */
+	madvise((void *)((uintptr_t)c->data & ~(uintptr_t)4095),
+		cap, MADV_POPULATE_WRITE);
 	c->cap = cap;
 	c->spill_off = -1;
 	atomic_fetch_add(&st->mem, cap);
 	return c;
 }
 
+/* Back to the free list (a few: the readers' working set), else freed. */
 static void chunk_free(struct stream *st, struct chunk *c)
 {
 	if (c->data)
 		atomic_fetch_sub(&st->mem, c->cap);
+	if (c->data && c->cap == CHUNK_BYTES) {
+		pthread_mutex_lock(&st->free_lock);
+		if (st->nfree < FREE_CHUNKS) {
+			c->next = st->free_chunks;
+			st->free_chunks = c;
+			st->nfree++;
+			c = NULL;
+		}
+		pthread_mutex_unlock(&st->free_lock);
+		if (!c)
+			return;
+	}
 	free(c->data);
 	free(c);
 }
@@ -295,6 +339,12 @@ static void pass(struct lane *l)
 	bool on_cpu = l->pinned && sched_getcpu() == l->cpu;
 	double fill;
 
+	/* Lossless: say it when the ring is past half full (before this pass
+	 * empties it), so the program is held before the ring overflows. */
+	if (st->ops.on_high_water && st->ops.ring_stat &&
+	    st->ops.ring_stat(st->ops.ctx, l->cpu, &lost, &fill) == 0 &&
+	    fill > 0.5)
+		st->ops.on_high_water(st->ops.ctx);
 	st->ops.consume(st->ops.ctx, l->cpu);
 	if (st->ops.ring_stat &&
 	    st->ops.ring_stat(st->ops.ctx, l->cpu, &lost, &fill) == 0 &&
@@ -322,6 +372,20 @@ static void pin(struct lane *l)
 					   &set) == 0;
 }
 
+void stream_prioritize(void)
+{
+	struct sched_param sp = { .sched_priority = 1 };
+
+	/* A reader's turn comes before the watched threads' (its work is a
+	 * copy, then it sleeps), where allowed (root, CAP_SYS_NICE): on a
+	 * CPU the program keeps busy, a woken reader of equal priority waits
+	 * for the scheduler's fairness, milliseconds in which a ring fills.
+	 * Else a better nice value, else as it is. */
+	if (pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) &&
+	    setpriority(PRIO_PROCESS, (id_t)gettid(), -10))
+		return;
+}
+
 static void *reader(void *arg)
 {
 	struct lane *l = arg;
@@ -332,6 +396,7 @@ static void *reader(void *arg)
 
 	this_lane = l;
 	pin(l);
+	stream_prioritize();
 	if (l->fd >= 0)
 		epoll_ctl(ep, EPOLL_CTL_ADD, l->fd, &ev);
 	epoll_ctl(ep, EPOLL_CTL_ADD, l->poke, &ev);
@@ -363,6 +428,7 @@ int stream_new(struct stream **out, const struct stream_ops *ops,
 	st->mem_bound = mem_bound;
 	st->spill_fd = -1;
 	pthread_mutex_init(&st->spill_lock, NULL);
+	pthread_mutex_init(&st->free_lock, NULL);
 	st->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	st->lanes = calloc((size_t)(n > 0 ? n : 1), sizeof(*st->lanes));
 	if (st->wake < 0 || !st->lanes) {
@@ -548,6 +614,11 @@ static const struct rec *loss_before(struct stream *st, uint64_t t)
 	return &st->loss;
 }
 
+void stream_poke_all(struct stream *st)
+{
+	poke_behind(st, UINT64_MAX);
+}
+
 const struct rec *stream_next(struct stream *st)
 {
 	struct lane *best = NULL;
@@ -637,6 +708,14 @@ void stream_free(struct stream *st)
 		close(st->wake);
 	if (st->spill_fd >= 0)
 		close(st->spill_fd);
+	while (st->free_chunks) {
+		struct chunk *c = st->free_chunks;
+
+		st->free_chunks = c->next;
+		free(c->data);
+		free(c);
+	}
 	pthread_mutex_destroy(&st->spill_lock);
+	pthread_mutex_destroy(&st->free_lock);
 	free(st);
 }

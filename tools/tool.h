@@ -427,6 +427,8 @@ struct summary {
 	uint64_t hits, lost, filtered, wall_ns;
 	uint64_t strays;         /* hits on bytes next to a location, dropped */
 	uint64_t late;           /* records that came after later ones */
+	bool no_lost;            /* --no-lost: ... */
+	uint64_t pauses, paused_ns; /* ... the program paused so long */
 	uint64_t writes_dropped; /* --read: writes seen and dropped */
 	const struct coverage *cov; /* per location, NULL if never shared */
 	int ncov;
@@ -565,6 +567,11 @@ int stream_wait(struct stream *st, int timeout_ms);
 /* Readers: a last pass each, and end; then stream_next hands out all. */
 void stream_finish(struct stream *st);
 int stream_wake_fd(const struct stream *st);
+/* Every reader: a pass now. */
+void stream_poke_all(struct stream *st);
+/* The calling thread before the watched program's, where allowed (the
+ * readers, and --no-lost's control thread). */
+void stream_prioritize(void);
 void stream_get_stats(const struct stream *st, struct stream_stats *out);
 void stream_free(struct stream *st);
 
@@ -585,6 +592,8 @@ struct watch_cfg {
 	enum hwbp_policy policy; /* --policy (with policy_set) */
 	bool policy_set;
 	uint32_t quantum_us;     /* --quantum, 0: the library's */
+	bool no_lost;        /* --no-lost: pause the program, lose nothing */
+	bool no_guard;       /* --no-guard */
 	FILE *out;
 	char **locs;
 	int nlocs;

@@ -37,7 +37,14 @@
  * them in the ring for every record: the ring is 8 times larger. */
 #define BT_STACK_BYTES 8192
 #define BT_RING_PAGES 4096
-#define DEFAULT_MEM_BOUND (512ull << 20) /* kept in memory, then spilled */
+/* --no-lost: hold the program from half full, release below a tenth. */
+#define HIGH_WATER 0.5
+#define LOW_WATER 0.1
+/* Records kept in memory behind the processor, then spilled to a file (by
+ * the readers: spilling is what the bound is for, rare): a quarter of the
+ * memory available, within 256 MiB..8 GiB. */
+#define MIN_MEM_BOUND (256ull << 20)
+#define MAX_MEM_BOUND (8192ull << 20)
 
 /* ---- records, in the reader threads ---- */
 
@@ -75,11 +82,32 @@ static int ring_stat(void *ctx, int cpu, uint64_t *lost, double *fill)
 	return 0;
 }
 
+/* --no-lost: a reader found its ring past half full (reader thread). */
+static void ask_pause(void *ctx)
+{
+	struct watch *w = ctx;
+	uint64_t one = 1;
+
+	if (write(w->pause_fd, &one, sizeof(one)) < 0)
+		return; /* (a full counter: a request is pending anyway) */
+}
+
+static size_t memory_bound(void)
+{
+	uint64_t avail = (uint64_t)get_avphys_pages() * (uint64_t)getpagesize();
+
+	avail /= 4;
+	return avail < MIN_MEM_BOUND ? MIN_MEM_BOUND :
+	       avail > MAX_MEM_BOUND ? MAX_MEM_BOUND : avail;
+}
+
 /* The readers, once the rings exist (the first location armed). */
 static int start_stream(struct watch *w)
 {
 	struct stream_ops ops = { .consume = consume_cpu,
-				  .ring_stat = ring_stat, .ctx = w };
+				  .ring_stat = ring_stat, .ctx = w,
+				  .on_high_water = w->cfg->no_lost ? ask_pause
+								   : NULL };
 	int cpus[MAX_RINGS], fds[MAX_RINGS], n, err;
 
 	if (w->stream || w->cfg->count)
@@ -91,7 +119,9 @@ static int start_stream(struct watch *w)
 		return 0; /* nothing armed yet */
 	if (n > MAX_RINGS)
 		n = MAX_RINGS;
-	err = stream_new(&w->stream, &ops, cpus, fds, n, DEFAULT_MEM_BOUND);
+	memcpy(w->ring_cpus, cpus, (size_t)n * sizeof(*cpus));
+	w->nrings = n;
+	err = stream_new(&w->stream, &ops, cpus, fds, n, memory_bound());
 	if (!err)
 		err = stream_start(w->stream);
 	if (!err) {
@@ -108,12 +138,14 @@ static int start_stream(struct watch *w)
 
 /* ---- arming ---- */
 
-/* Records per wakeup: a quarter of the ring, at ~200 bytes a record. */
-static uint32_t wakeup_batch(uint32_t ring_pages)
+/* Records per wakeup: an eighth of the ring, at ~200 bytes a record (and
+ * the stack copy of --bt, which the kernel reserves whole). */
+static uint32_t wakeup_batch(uint32_t ring_pages, bool stack)
 {
-	uint32_t records = ring_pages * 4096u / 200u / 4u;
+	uint64_t record = 200 + (stack ? BT_STACK_BYTES + 16 : 0);
+	uint64_t records = (uint64_t)ring_pages * 4096u / record / 8u;
 
-	return records ? records : 1;
+	return records ? (uint32_t)records : 1;
 }
 
 /* Registers the locations need (an unresolved one: at least 1). */
@@ -150,10 +182,10 @@ static void ring_opts(const struct watch *w, struct hwbp_opts *o)
 		o->sample |= HWBP_SAMPLE_CALLCHAIN;
 	}
 	o->ring_pages = pages;
-	/* Wake the reader every quarter ring, not every hit (a wakeup per
-	 * hit doubled the cost of a hit); a slow trickle is read at the
+	/* Wake the reader every eighth of the ring, not every hit (a wakeup
+	 * per hit doubled the cost of a hit); a slow trickle is read at the
 	 * readers' tick or when the processor asks. */
-	o->wakeup_events = wakeup_batch(pages);
+	o->wakeup_events = wakeup_batch(pages, c->bt && !c->ncpus);
 	o->kernel = c->kernel;
 	o->no_follow = !c->follow;
 	o->task_events = !c->ncpus && !c->count;
@@ -381,6 +413,69 @@ static bool on_signal(struct watch *w, int sfd)
 
 static void arm_pending(struct watch *w);
 
+/* --no-lost: the fullest ring, 0..1. */
+static double fullest_ring(struct watch *w)
+{
+	double most = 0;
+
+	for (int i = 0; i < w->nrings; i++) {
+		uint64_t lost;
+		double fill = 0;
+
+		if (!ring_stat(w, w->ring_cpus[i], &lost, &fill) && fill > most)
+			most = fill;
+	}
+	return most;
+}
+
+/*
+ * --no-lost: a ring past half full holds the program (every thread stopped
+ * with ptrace, target_pause) and has the readers empty the rings; below a
+ * tenth full, it goes on.  Half a ring is what the threads may still write
+ * while being stopped.  The control thread watches the rings itself too
+ * (every 2 ms): a reader that cannot get its CPU cannot say it is behind.
+ */
+static void hold_or_release(struct watch *w)
+{
+	uint64_t v;
+	bool asked = read(w->pause_fd, &v, sizeof(v)) == sizeof(v);
+	double fill;
+
+	if (!w->cfg->no_lost || !w->stream || w->pause_failed)
+		return;
+	fill = fullest_ring(w);
+	if (!w->paused && (asked || fill > HIGH_WATER)) {
+		int err = target_pause(&w->target);
+
+		if (err && err != -ETIMEDOUT) {
+			w->pause_failed = true;
+			fprintf(stderr, "hwbp: --no-lost: cannot pause the "
+				"program (%s): hits may be lost from now on\n",
+				strerror(-err));
+			return;
+		}
+		w->paused = true;
+		w->paused_at = now_ns();
+		w->pauses++;
+		stream_poke_all(w->stream);
+	} else if (w->paused && fill < LOW_WATER) {
+		target_continue(&w->target);
+		w->paused = false;
+		w->paused_ns += now_ns() - w->paused_at;
+	} else if (w->paused) {
+		stream_poke_all(w->stream);
+	}
+}
+
+static void release_hold(struct watch *w)
+{
+	if (!w->paused)
+		return;
+	target_continue(&w->target);
+	w->paused = false;
+	w->paused_ns += now_ns() - w->paused_at;
+}
+
 static void loop(struct watch *w, int sfd)
 {
 	int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -389,13 +484,18 @@ static void loop(struct watch *w, int sfd)
 
 	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
 	epoll_ctl(ep, EPOLL_CTL_ADD, w->stop_fd, &ev);
+	if (w->cfg->no_lost) {
+		epoll_ctl(ep, EPOLL_CTL_ADD, w->pause_fd, &ev);
+		stream_prioritize(); /* it must see a ring fill, and stop it */
+	}
 	if (w->target.pidfd >= 0)
 		epoll_ctl(ep, EPOLL_CTL_ADD, w->target.pidfd, &ev);
 	while (!stop) {
 		struct epoll_event got[4];
 		uint64_t v;
 
-		epoll_wait(ep, got, 4, 100);
+		epoll_wait(ep, got, 4, w->cfg->no_lost ? 2 : 100);
+		hold_or_release(w);
 		stop = on_signal(w, sfd);
 		if (w->target.pid && target_poll_exit(&w->target, false))
 			stop = true;
@@ -403,6 +503,7 @@ static void loop(struct watch *w, int sfd)
 			stop = true; /* --max reached, or the output closed */
 		arm_pending(w);
 	}
+	release_hold(w);
 	close(ep);
 }
 
@@ -467,6 +568,8 @@ static void cleanup(struct watch *w)
 	syms_close(w->syms);
 	if (w->stop_fd >= 0)
 		close(w->stop_fd);
+	if (w->pause_fd >= 0)
+		close(w->pause_fd);
 }
 
 /* Is tid a thread of pid?  (--tid of another process would watch it.) */
@@ -645,6 +748,9 @@ static void finish(struct watch *w)
 	w->sum.cov = w->cov;
 	w->sum.ncov = w->ncov;
 	w->sum.counts = w->counts;
+	w->sum.no_lost = w->cfg->no_lost;
+	w->sum.pauses = w->pauses;
+	w->sum.paused_ns = w->paused_ns;
 	for (int i = 0; w->counts && i < w->cfg->nlocs; i++)
 		w->sum.hits += w->counts[i];
 	w->sum.locs = w->locs;
@@ -698,6 +804,12 @@ static int setup(struct watch *w)
 
 	if (!rc)
 		rc = start_target(w);
+	if (!rc && c->no_lost && !w->target.guard) {
+		snprintf(w->msg, sizeof(w->msg), "--no-lost pauses the program "
+			 "with ptrace, and ptrace is not possible here (the "
+			 "line above says why)");
+		rc = EXIT_RUNTIME;
+	}
 	if (!rc)
 		rc = resolve_all(w);
 	if (!rc && hits_init(w)) {
@@ -719,7 +831,7 @@ static int setup(struct watch *w)
 int watch_run(const struct watch_cfg *c)
 {
 	struct watch w = { .cfg = c, .out = { .f = c->out, .json = c->json },
-			   .stop_fd = -1 };
+			   .stop_fd = -1, .pause_fd = -1 };
 	sigset_t old;
 	int sfd = block_stop_signals(&old), rc;
 
@@ -729,10 +841,11 @@ int watch_run(const struct watch_cfg *c)
 	w.armed_bytes = calloc((size_t)c->nlocs, sizeof(*w.armed_bytes));
 	w.armed_q = calloc((size_t)c->nlocs, sizeof(*w.armed_q));
 	w.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	w.pause_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	w.ring_pages = c->ring_pages ? c->ring_pages :
 		       c->bt ? BT_RING_PAGES : DEFAULT_RING_PAGES;
 	rc = !w.locs || !w.watches || !w.ctx || !w.armed_bytes ||
-	     !w.armed_q || w.stop_fd < 0 ? EXIT_RUNTIME : 0;
+	     !w.armed_q || w.stop_fd < 0 || w.pause_fd < 0 ? EXIT_RUNTIME : 0;
 	if (rc)
 		snprintf(w.msg, sizeof(w.msg), "out of memory");
 	if (!rc)

@@ -61,6 +61,13 @@ struct watch {
 	struct coverage *cov;         /* locations armed part of the time */
 	int ncov;
 	uint32_t ring_pages;          /* each CPU's ring */
+	int ring_cpus[1024];          /* the rings' CPUs (the readers') */
+	int nrings;
+	/* --no-lost: the readers ask (pause_fd), the control thread holds the
+	 * program until every ring is nearly empty again */
+	int pause_fd;
+	bool paused, pause_failed;
+	uint64_t paused_at, pauses, paused_ns;
 	int ring_smaller;             /* times it was halved (mlock limit) */
 	struct stream *stream;
 	pthread_t processor;
