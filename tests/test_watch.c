@@ -291,3 +291,62 @@ Test(watch, no_lost_keeps_every_hit, .timeout = 120)
 	assert_error(&r, 2, "--no-guard");
 	free_run(&r);
 }
+
+/* --bt on a program built -O2 without frame pointers: every backtrace is
+ * walked from the sampled stack to its end, main and _start for the main
+ * thread, the start routine and clone3 for the others (the kernel's
+ * frame-pointer chain gave no frame, or garbage, there). */
+static const char *oracle_nofp(void)
+{
+	static char path[4096];
+
+	snprintf(path, sizeof(path), "%s/../oracle/oracle-O2-nofp",
+		 env_or_skip("HWBP_TEST_HELPERS"));
+	return path;
+}
+
+static bool frame_named(json_object *bt, const char *want)
+{
+	for (size_t i = 0; i < json_object_array_length(bt); i++)
+		if (!strcmp(jstr(json_object_array_get_idx(bt, i), "function"),
+			    want))
+			return true;
+	return false;
+}
+
+static void assert_walks_to(const struct watched *w, const char *caller,
+			    const char *outermost)
+{
+	cr_assert_gt(w->h.n, 0);
+	for (int i = 0; i < w->h.n; i++) {
+		json_object *bt = jarray(w->h.hit[i], "backtrace");
+		size_t n = json_object_array_length(bt);
+
+		cr_assert_gt(n, 0, "hit %d: no frame", i);
+		cr_assert(frame_named(bt, caller), "hit %d: no %s in %s", i,
+			  caller, json_object_to_json_string(bt));
+		cr_assert_str_eq(jstr(json_object_array_get_idx(bt, n - 1),
+				      "function"), outermost, "hit %d: %s", i,
+				 json_object_to_json_string(bt));
+	}
+}
+
+Test(watch, backtraces_without_frame_pointers_reach_the_start, .timeout = 60)
+{
+	struct tmp t;
+	struct watched w;
+
+	TU_REQUIRE_HITS();
+	tmp_make(&t, "oracle.log");
+	setenv("HWBP_ORACLE_LOG", t.path, 1);
+	w = WATCH_JSON("--bt", "ovar", "--", oracle_nofp(), "one", "100");
+	assert_walks_to(&w, "main", "_start");
+	free_run(&w.run);
+	unlink(t.path);
+	w = WATCH_JSON("--bt", "ovar", "--", oracle_nofp(), "threads", "4",
+		       "200", "xadd");
+	cr_assert_eq(w.h.n, 800);
+	assert_walks_to(&w, "race", "__clone3");
+	free_run(&w.run);
+	tmp_remove(&t);
+}
