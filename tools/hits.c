@@ -30,9 +30,14 @@ static struct thread_name *name_slot(struct watch *w, pid_t tid)
 {
 	struct thread_name *t;
 
+	/* Hits come in runs of one thread: the last one asked first. */
+	if (w->last_name < w->nnames && w->names[w->last_name].tid == tid)
+		return &w->names[w->last_name];
 	for (int i = w->nnames - 1; i >= 0; i--)
-		if (w->names[i].tid == tid)
+		if (w->names[i].tid == tid) {
+			w->last_name = i;
 			return &w->names[i];
+		}
 	t = realloc(w->names, (size_t)(w->nnames + 1) * sizeof(*t));
 	if (!t)
 		return NULL;
@@ -97,20 +102,22 @@ static struct proc_values *pv_new(struct watch *w, pid_t pid)
 		if (!p)
 			return NULL;
 		w->pv = p;
-		p = &w->pv[w->npv++];
+		p = &w->pv[w->npv];
 		p->pid = pid;
 		p->bytes = calloc((size_t)n, sizeof(*p->bytes));
 		p->q = calloc((size_t)n, sizeof(*p->q));
+		if (!p->bytes || !p->q) {
+			free(p->bytes);
+			free(p->q);
+			return NULL;
+		}
+		w->npv++;
 	}
-	for (int i = 0; p->bytes && p->q && i < n; i++) {
+	for (int i = 0; i < n; i++) {
 		free(p->bytes[i]);
 		free(p->q[i]);
 		p->bytes[i] = NULL;
 		p->q[i] = NULL;
-	}
-	if (!p->bytes || !p->q) {
-		w->npv--;
-		return NULL;
 	}
 	return p;
 }
@@ -143,7 +150,8 @@ static void pv_fork(struct watch *w, pid_t child, pid_t parent)
 	for (int i = 0; i < w->cfg->nlocs; i++) {
 		uint32_t len = w->locs[i].len;
 
-		if (!p->bytes[i] || !pv_loc(w, c, i))
+		/* (the parent's bytes as armed, if it wrote none since) */
+		if (!pv_loc(w, p, i) || !pv_loc(w, c, i))
 			continue;
 		memcpy(c->bytes[i], p->bytes[i], len);
 		memcpy(c->q[i], p->q[i], len);
@@ -246,9 +254,15 @@ static void count_thread(struct watch *w, pid_t tid, const char *name)
 {
 	struct thread_count *t;
 
+	if (w->last_thread < w->sum.nthread &&
+	    w->sum.by_thread[w->last_thread].tid == tid) {
+		w->sum.by_thread[w->last_thread].hits++;
+		return;
+	}
 	for (int i = 0; i < w->sum.nthread; i++)
 		if (w->sum.by_thread[i].tid == tid) {
 			w->sum.by_thread[i].hits++;
+			w->last_thread = i;
 			return;
 		}
 	t = realloc(w->sum.by_thread,

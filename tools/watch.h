@@ -87,8 +87,9 @@ struct watch {
 	int npv;
 	struct summary sum;
 	struct loc_count *last_row;   /* of sum.by_loc, hit last */
+	int last_thread;              /* of sum.by_thread, hit last */
 	struct thread_name *names;
-	int nnames;
+	int nnames, last_name;
 	struct switch_hist *switches; /* --switches */
 	struct unwinder *unwinder;    /* --bt */
 	uint64_t bt_short;            /* backtraces that stopped early */
