@@ -1423,15 +1423,48 @@ static bool executable_copy(struct syms *s, struct pick *p, const char *spec)
 
 /* Several globals of one name in several modules: the dynamic linker
  * binds them all to the executable's, if it has one. */
+/* The same name but for leading underscores: glibc's aliases of one
+ * object (environ, _environ, __environ) are indexed under any of them. */
+static bool same_global_name(const char *a, const char *b)
+{
+	while (*a == '_')
+		a++;
+	while (*b == '_')
+		b++;
+	return !strcmp(a, b);
+}
+
+/* As a program's own lookup does (and gdb's, with no frame selected), a
+ * global object is what a plain name means, not another module's static
+ * of the same name: where globals are among the candidates, the statics
+ * go (two statics, or two globals of other names, stay ambiguous). */
+static void globals_first(struct found *f)
+{
+	int globals = 0, n = 0;
+
+	for (int k = 0; k < f->n; k++)
+		globals += f->p[k].m->c[f->p[k].ci].global;
+	if (!globals || globals == f->n || f->more)
+		return;
+	for (int k = 0; k < f->n; k++)
+		if (f->p[k].m->c[f->p[k].ci].global)
+			f->p[n++] = f->p[k];
+	f->n = n;
+}
+
 static bool pick_interposed(struct syms *s, struct found *f)
 {
 	int in_main = -1;
+
+	globals_first(f);
+	if (f->n == 1)
+		return true;
 
 	for (int k = 0; k < f->n; k++) {
 		const struct cand *c = &f->p[k].m->c[f->p[k].ci];
 
 		if (!c->global || c->kind != CK_DATA ||
-		    strcmp(c->qname, f->p[0].m->c[f->p[0].ci].qname))
+		    !same_global_name(c->qname, f->p[0].m->c[f->p[0].ci].qname))
 			return false; /* not one symbol: app::x and lib::x */
 		for (int j = 0; j < k; j++)
 			if (f->p[j].m == f->p[k].m)
