@@ -59,7 +59,7 @@ struct aspace {
 
 struct codemap {
 	struct aspace *spaces;
-	int n, cap;
+	int n, cap, last;
 	uint64_t next_id;
 	struct strpool *strings;
 	codemap_kernel_fn kernel;
@@ -239,9 +239,14 @@ static Dwfl *layout_dwfl(struct layout *l)
 
 static struct aspace *find_space(struct codemap *m, pid_t pid)
 {
+	/* (a run of hits and frames is one process's: the last one first) */
+	if (m->last < m->n && m->spaces[m->last].pid == pid)
+		return &m->spaces[m->last];
 	for (int i = 0; i < m->n; i++)
-		if (m->spaces[i].pid == pid)
+		if (m->spaces[i].pid == pid) {
+			m->last = i;
 			return &m->spaces[i];
+		}
 	return NULL;
 }
 
@@ -430,32 +435,40 @@ static void describe_uncached(struct codemap *m, struct layout *l,
 		out->file = strpool_get(m->strings, s);
 }
 
-const struct code_loc *codemap_describe(struct codemap *m, pid_t pid,
-					uint64_t ip)
+/* ip's cached description in pid's address space (described now if it
+ * was not), or NULL. */
+static struct desc *desc_of(struct codemap *m, pid_t pid, uint64_t ip,
+			    struct layout **lay)
 {
-	static struct code_loc none;
 	struct aspace *a;
 	struct desc *d;
 
-	none = (struct code_loc){ .ip = ip, .function = "", .file = "",
-				  .module = "" };
-	if (ip >= 0x0000800000000000ull) {
-		if (m->kernel)
-			m->kernel(m->kernel_ctx, ip, &none);
-		return &none;
-	}
-	if (!(a = space_of(m, pid)) || !ip)
-		return &none;
-	d = cache_slot(a->lay, ip);
-	if (!d)
-		return &none;
+	if (!ip || !(a = space_of(m, pid)) || !(d = cache_slot(a->lay, ip)))
+		return NULL;
 	if (d->ip != ip) {
 		describe_uncached(m, a->lay, ip, &d->loc);
 		d->ip = ip;
 		d->nchain = -1;
 		a->lay->cache_n++;
 	}
-	return &d->loc;
+	*lay = a->lay;
+	return d;
+}
+
+const struct code_loc *codemap_describe(struct codemap *m, pid_t pid,
+					uint64_t ip)
+{
+	static struct code_loc none;
+	struct layout *lay;
+	struct desc *d;
+
+	if (ip < 0x0000800000000000ull && (d = desc_of(m, pid, ip, &lay)))
+		return &d->loc;
+	none = (struct code_loc){ .ip = ip, .function = "", .file = "",
+				  .module = "" };
+	if (ip >= 0x0000800000000000ull && m->kernel)
+		m->kernel(m->kernel_ctx, ip, &none);
+	return &none;
 }
 
 /* The chain of inlined calls at pc (the unwinder's, named and interned),
@@ -488,14 +501,14 @@ static int chain_uncached(struct codemap *m, struct layout *l,
 int codemap_frames(struct codemap *m, struct unwinder *u, pid_t pid,
 		   uint64_t pc, const struct code_loc **frames)
 {
-	struct aspace *a = space_of(m, pid);
-	struct desc *d;
+	struct layout *lay;
+	struct desc *d = pc < 0x0000800000000000ull ?
+			 desc_of(m, pid, pc, &lay) : NULL;
 
-	if (!a || !codemap_describe(m, pid, pc)->function[0] ||
-	    !(d = cache_slot(a->lay, pc)) || d->ip != pc)
+	if (!d || !d->loc.function[0])
 		return 0;
 	if (d->nchain < 0)
-		d->nchain = chain_uncached(m, a->lay, u, pc, d);
+		d->nchain = chain_uncached(m, lay, u, pc, d);
 	*frames = d->chain;
 	return d->nchain;
 }

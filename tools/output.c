@@ -140,6 +140,27 @@ static void ob_seconds(struct out *o, uint64_t ns)
 	ob_write(o, b + sizeof(b) - n, (size_t)n);
 }
 
+/* Interned strings (code_loc's: equal pointers, equal strings, for the
+ * run) that need no escaping, with their length: hit lines repeat the
+ * same function and file names over and over. */
+static bool clean_string(const char *s, size_t *len)
+{
+	static struct { const char *s; size_t len; } known[1024];
+	size_t k = ((uintptr_t)s >> 3) % 1024;
+	const char *p;
+
+	if (known[k].s == s) {
+		*len = known[k].len;
+		return true;
+	}
+	for (p = s; *p; p++)
+		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+			return false;
+	known[k].s = s;
+	known[k].len = *len = (size_t)(p - s);
+	return true;
+}
+
 static void ob_json_string(struct out *o, const char *s)
 {
 	const char *p = s, *run = s;
@@ -160,6 +181,19 @@ static void ob_json_string(struct out *o, const char *s)
 		run = p + 1;
 	}
 	ob_write(o, run, (size_t)(p - run));
+	ob_c(o, '"');
+}
+
+static void ob_json_interned(struct out *o, const char *s)
+{
+	size_t len;
+
+	if (!clean_string(s, &len)) {
+		ob_json_string(o, s);
+		return;
+	}
+	ob_c(o, '"');
+	ob_write(o, s, len);
 	ob_c(o, '"');
 }
 
@@ -381,11 +415,11 @@ static void human_hit(struct out *o, const struct hit_event *e)
 static void json_where(struct out *o, const struct code_loc *w)
 {
 	ob_s(o, "\"function\":");
-	ob_json_string(o, w->function);
+	ob_json_interned(o, w->function);
 	ob_s(o, ",\"offset\":");
 	ob_u(o, w->offset);
 	ob_s(o, ",\"file\":");
-	ob_json_string(o, w->file);
+	ob_json_interned(o, w->file);
 	ob_s(o, ",\"line\":");
 	ob_i(o, w->line);
 }
