@@ -175,3 +175,227 @@ Test(tls, sched_thread_watch_refusals, .timeout = 30)
 		  "%s", hwbp_last_error());
 	hwbp_sched_close(s);
 }
+
+/* ---- hwbp watch on thread-locals, against the program's own log ---- */
+
+static const char *tls_helper(const char *name)
+{
+	static char path[4096];
+
+	snprintf(path, sizeof(path), "%s/tls/%s",
+		 env_or_skip("HWBP_TEST_HELPERS"), name);
+	TU_REQUIRE(access(path, X_OK) == 0, "not built (no such compiler)");
+	return path;
+}
+
+#define MAX_LOG 64
+/* "log TID WHAT N LAST": a thread wrote WHAT N times, LAST last. */
+struct log_line {
+	int tid, n;
+	char what[16];
+	long last;
+};
+
+static int read_log(const char *out, struct log_line *lg)
+{
+	int n = 0;
+
+	for (const char *p = out; p && *p && n < MAX_LOG; p = strchr(p, '\n'),
+	     p = p ? p + 1 : NULL)
+		if (sscanf(p, "log %d %15s %d %ld", &lg[n].tid, lg[n].what,
+			   &lg[n].n, &lg[n].last) == 4)
+			n++;
+	return n;
+}
+
+/* What a log line's WHAT is watched as, and its copies' first value. */
+struct watched_as {
+	const char *what, *location;
+	long initial;
+};
+
+/* Each thread's hits on each thread-local are its logged writes, exactly,
+ * and their values a chain of its own copy: from the initial value to
+ * its last, each old the previous new, all exact.  Lines of no `as`
+ * entry have no hit (h->n is the total of the others). */
+static void check_per_thread(const struct hits *h, const struct log_line *lg,
+			     int nlog, const struct watched_as *as, int nas)
+{
+	int total = 0;
+
+	for (int k = 0; k < nlog; k++) {
+		const struct watched_as *a = NULL;
+		int seen = 0;
+		long prev;
+
+		for (int j = 0; j < nas; j++)
+			if (!strcmp(lg[k].what, as[j].what))
+				a = &as[j];
+		if (!a)
+			continue;
+		prev = a->initial;
+		for (int i = 0; i < h->n; i++) {
+			json_object *o = h->hit[i];
+
+			if (jint(o, "tid") != lg[k].tid ||
+			    strcmp(jstr(o, "location"), a->location))
+				continue;
+			seen++;
+			cr_expect_eq(jint(o, "old"), prev, "thread %d %s hit "
+				     "%d: old %lld, want %ld", lg[k].tid,
+				     a->location, seen,
+				     (long long)jint(o, "old"), prev);
+			cr_expect(json_object_get_boolean(jget(o, "old_exact")) &&
+				  json_object_get_boolean(jget(o, "new_exact")),
+				  "%s", json_object_to_json_string(o));
+			prev = (long)jint(o, "new");
+		}
+		cr_expect_eq(seen, lg[k].n, "thread %d: %d hits on %s, it "
+			     "logged %d writes", lg[k].tid, seen, a->location,
+			     lg[k].n);
+		cr_expect_eq(prev, lg[k].last, "thread %d: %s ends at %ld, "
+			     "logged %ld", lg[k].tid, a->location, prev,
+			     lg[k].last);
+		total += lg[k].n;
+	}
+	cr_expect_eq(h->n, total, "%d hits, %d logged writes", h->n, total);
+}
+
+static void launched(const char *prog, const char *tcount)
+{
+	struct log_line lg[MAX_LOG];
+	struct watched w;
+	int nlog;
+
+	TU_REQUIRE_HITS();
+	w = watch_json(ARGS(tcount, "libtlslib.so:lib_tv", "--", prog, "run",
+			    "3", "2"));
+	nlog = read_log(w.run.out, lg);
+	/* 5 workers log both, the main thread tcount */
+	cr_assert_eq(nlog, 11, "%s", w.run.out);
+	check_per_thread(&w.h, lg, nlog, (struct watched_as[]){
+		{ "tcount", tcount, 7 }, { "lib_tv", "libtlslib.so:lib_tv", 5 } },
+		2);
+	free_run(&w.run);
+}
+
+Test(tls, launched_c_gcc_each_threads_copy, .timeout = 30)
+{
+	launched(tls_helper("tls-gcc"), "tcount");
+}
+
+Test(tls, launched_c_clang_each_threads_copy, .timeout = 30)
+{
+	launched(tls_helper("tls-clang"), "tcount");
+}
+
+Test(tls, launched_cxx_thread_local_each_threads_copy, .timeout = 30)
+{
+	launched(tls_helper("tls-gxx"), "app::tcount");
+}
+
+/* Threads there at the attach (waiting) and threads created after it,
+ * which end: each its own copy, armed before it runs. */
+Test(tls, attached_threads_there_and_created_later, .timeout = 30)
+{
+	struct log_line lg[MAX_LOG];
+	struct proc target, watcher;
+	char line[128], pid[16];
+	int tpid = 0, nlog;
+	struct run r, t;
+	struct hits h;
+
+	TU_REQUIRE_HITS();
+	target = spawn(tls_helper("tls-gcc"), ARGS("wait", "3", "2"), 20);
+	read_line(target.out, line, sizeof(line));
+	cr_assert_eq(sscanf(line, "ready %d", &tpid), 1, "%s", line);
+	snprintf(pid, sizeof(pid), "%d", tpid);
+	watcher = START("watch", "--json", "tcount", "libtlslib.so:lib_tv",
+			"-p", pid);
+	wait_armed(watcher.pid);
+	kill(target.pid, SIGUSR1);
+	t = finish(&target);
+	cr_assert_eq(t.status, 0, "%s", t.err);
+	r = finish(&watcher);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	h = parse_json(r.out, false);
+	nlog = read_log(t.out, lg);
+	cr_assert_eq(nlog, 11, "%s", t.out);
+	check_per_thread(&h, lg, nlog, (struct watched_as[]){
+		{ "tcount", "tcount", 7 }, { "lib_tv", "libtlslib.so:lib_tv", 5 } },
+		2);
+	free_run(&r);
+	free_run(&t);
+}
+
+Test(tls, refused_without_ptrace_and_with_count)
+{
+	const char *prog = tls_helper("tls-gcc");
+	struct run r = HWBP("watch", "--no-guard", "tcount", "--", prog,
+			    "run", "1", "0");
+
+	assert_error(&r, 2, "'tcount' is thread-local: each thread has its "
+		     "own copy; hwbp finds each thread's copy from the "
+		     "thread's registers with ptrace (the guard), which it "
+		     "does not have here");
+	free_run(&r);
+	r = HWBP("watch", "--count", "tcount", "--", prog, "run", "1", "0");
+	assert_error(&r, 2, "--count and --cpu watch one address in every "
+		     "thread");
+	free_run(&r);
+}
+
+/* 40 bytes: 5 registers in each thread, a thread has 4. */
+Test(tls, more_registers_than_a_thread_has)
+{
+	struct run r = HWBP("watch", "tarr", "--", tls_helper("tls-gcc"),
+			    "run", "1", "0");
+
+	TU_REQUIRE(tu_probe().slots == 4, "not 4 registers per thread");
+	assert_error(&r, 1, "the thread-locals take 5 debug registers in each "
+		     "thread, and a thread has 4");
+	free_run(&r);
+}
+
+/* A dlopen'd module's thread-locals are made on each thread's first use:
+ * a thread without one is not watched, and hwbp says so; the main
+ * thread's copy is. */
+Test(tls, dlopened_module_thread_without_a_copy_said, .timeout = 30)
+{
+	struct log_line lg[MAX_LOG];
+	struct proc target, watcher;
+	char line[128], pid[16], want[256];
+	int tpid = 0, nlog, late = 0;
+	struct run r, t;
+	struct hits h;
+
+	TU_REQUIRE_HITS();
+	target = spawn(tls_helper("tls-gcc"), ARGS("dl", "0", "0"), 20);
+	read_line(target.out, line, sizeof(line));
+	cr_assert_eq(sscanf(line, "ready %d", &tpid), 1, "%s", line);
+	snprintf(pid, sizeof(pid), "%d", tpid);
+	watcher = START("watch", "--json", "libtlsdl.so:dl_tv", "-p", pid);
+	wait_armed(watcher.pid);
+	kill(target.pid, SIGUSR1);
+	t = finish(&target);
+	cr_assert_eq(t.status, 0, "%s", t.err);
+	r = finish(&watcher);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	nlog = read_log(t.out, lg);
+	cr_assert_eq(nlog, 2, "%s", t.out);
+	for (int k = 0; k < nlog; k++)
+		if (!strcmp(lg[k].what, "dl_tv_late"))
+			late = lg[k].tid;
+	snprintf(want, sizeof(want), "hwbp: warning: libtlsdl.so:dl_tv: not "
+		 "watched in thread %d (nor in any later thread without a "
+		 "copy): this thread has no copy yet (a dlopen'd module's "
+		 "thread-locals are made on a thread's first use of them)",
+		 late);
+	cr_assert(strstr(r.err, want), "'%s' not in: %s", want, r.err);
+	h = parse_json(r.out, false);
+	/* the main thread's copy from 1 (set before the attach) */
+	check_per_thread(&h, lg, nlog, (struct watched_as[]){
+		{ "dl_tv", "libtlsdl.so:dl_tv", 1 } }, 1);
+	free_run(&r);
+	free_run(&t);
+}

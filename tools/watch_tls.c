@@ -61,9 +61,13 @@ static bool armed_in(const struct watch *w, int i, pid_t tid)
  * a thread's first use): said once per location, not watched there. */
 static void note_no_copy(struct watch *w, int i, pid_t tid, const char *why)
 {
+	size_t n = strlen(w->locs[i].name);
+
 	if (w->tls_noted[i])
 		return;
 	w->tls_noted[i] = true;
+	if (!strncmp(why, w->locs[i].name, n) && !strncmp(why + n, ": ", 2))
+		why += n + 2; /* (tls.c's message names it too) */
 	fprintf(stderr, "hwbp: warning: %s: not watched in thread %d (nor in "
 		"any later thread without a copy): %s\n", w->locs[i].name,
 		(int)tid, why);
