@@ -8,7 +8,7 @@ SOMAJOR      := 1
 # The shared object is libhwbp.so.SOMAJOR.SOMINOR.0 (soname libhwbp.so.1):
 # SOMINOR counts the version nodes of src/libhwbp.map after LIBHWBP_0.1
 # (tests/test_docs.c checks); VERSION is the package's.
-SOMINOR      := 3
+SOMINOR      := 4
 SOVERSION    := $(SOMAJOR).$(SOMINOR).0
 PREFIX       ?= /usr/local
 LIBDIR       ?= $(PREFIX)/lib
@@ -186,6 +186,24 @@ $(NAMES)/uselib-%: tests/helpers/names/uselib.c $(NAMES)/libnames.so
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -g -O1 $(call names_pie,$*) $(WARN) -D_GNU_SOURCE $< -o $@ \
 		-L$(NAMES) -lnames -Wl,-rpath,$(abspath $(NAMES)) -ldl -lpthread
+
+# Thread-local targets of test_tls.c (tests/helpers/tls/): the C one by
+# gcc and clang (when installed), the C++ one (thread_local) by g++, all
+# using a library's thread-local too, and dlopen'ing one (libtlsdl.so).
+# -O2 -g, never sanitized.
+TLSH    := $(BUILD)/tests/helpers/tls
+TLS_HELPERS := $(TLSH)/libtlslib.so $(TLSH)/libtlsdl.so $(TLSH)/tls-gcc \
+	$(TLSH)/tls-gxx \
+	$(if $(filter clang,$(NAMES_COMPILERS)),$(TLSH)/tls-clang)
+tests: $(TLS_HELPERS)
+$(TLSH)/lib%.so: tests/helpers/tls/%.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -g -O2 -fPIC -shared $(WARN) $< -o $@
+$(TLSH)/tls-%: tests/helpers/tls/tls.c $(TLSH)/libtlslib.so
+	@mkdir -p $(@D)
+	$(if $(filter gxx,$*),g++ -x c++ -std=gnu++17,$* -std=gnu11) -g -O2 \
+		-D_GNU_SOURCE -Wall -Wextra -Werror $< -o $@ -L$(TLSH) -ltlslib \
+		-Wl,-rpath,$(abspath $(TLSH)) -ldl -lpthread
 
 # The whole suite; Criterion runs each test in its own process.
 check: all

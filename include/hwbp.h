@@ -217,7 +217,10 @@ struct hwbp_opts {
 	 * pid, cpus and sample options; it must stay open as long as this
 	 * one) instead of rings of its own: several breakpoints, one stream
 	 * per CPU in time order.  Their records are delivered by that
-	 * handle (its on_record, cookie and hwbp_ring_* calls). */
+	 * handle (its on_record, cookie and hwbp_ring_* calls).  Since
+	 * LIBHWBP_0.5 a HWBP_SCOPE_THREAD handle may write into the rings
+	 * of a HWBP_SCOPE_PROCESS handle whose process has its thread
+	 * (same sample options): its events are then opened per CPU. */
 	struct hwbp *share_ring;
 };
 
@@ -548,6 +551,22 @@ int hwbp_sched_add(struct hwbp_sched *s, uint64_t addr, uint64_t len,
 		   enum hwbp_access access, void *cookie,
 		   struct hwbp_watch **out);
 int hwbp_sched_remove(struct hwbp_sched *s, struct hwbp_watch *w);
+/*
+ * Since LIBHWBP_0.5.  Watch [addr, addr+len) in thread tid only (its
+ * thread-local copy of a variable, say): the scheduler must deliver into
+ * rings on a process (bp_opts: HWBP_DELIVER_RING, HWBP_SCOPE_PROCESS) and
+ * tid be one of its threads.  Each register piece is a register of that
+ * thread alone, armed at once and always (pinned, outside the policy and
+ * its opts.registers), writing into the scheduler's rings: its records
+ * come in the same per-CPU streams, with the watch and cookie, for hits by
+ * tid only.  Not followed into the threads tid creates.  Remove it with
+ * hwbp_sched_remove (when the thread ends).  -ENOSPC: the thread's
+ * registers are taken (by the process's watches too); -ESRCH: tid is not
+ * a thread of the process; -EINVAL: not a ring scheduler on a process.
+ */
+int hwbp_sched_add_thread(struct hwbp_sched *s, pid_t tid, uint64_t addr,
+			  uint64_t len, enum hwbp_access access, void *cookie,
+			  struct hwbp_watch **out);
 /* RR: the next time slice now; RESERVOIR: a new draw (the timer thread
  * calls it every quantum). */
 int hwbp_sched_rotate(struct hwbp_sched *s);

@@ -242,13 +242,25 @@ static int open_target(struct hwbp *bp, pid_t tid, int cpu)
 	return err;
 }
 
-/* Per-CPU events (ring delivery of a process) or one event of any CPU. */
+/* A thread scope writing into a process's per-CPU rings (opts.share_ring):
+ * its events too are per CPU, each writing into its CPU's ring (the
+ * kernel redirects output only between events of the same CPU). */
+static bool into_cpu_rings(const struct hwbp *bp)
+{
+	const struct hwbp *o = bp->ring_owner;
+
+	return bp->req.scope == HWBP_SCOPE_THREAD && o && o != bp &&
+	       o->nrings && o->rings[0].cpu >= 0;
+}
+
+/* Per-CPU events (ring delivery of a process, or into its rings) or one
+ * event of any CPU. */
 static int open_thread(struct hwbp *bp, pid_t tid)
 {
 	int ncpu = get_nprocs_conf(), opened = 0, err = 0;
 
 	if (bp->req.delivery != HWBP_DELIVER_RING ||
-	    bp->req.scope != HWBP_SCOPE_PROCESS)
+	    (bp->req.scope != HWBP_SCOPE_PROCESS && !into_cpu_rings(bp)))
 		return open_target(bp, tid, -1);
 	for (int cpu = 0; cpu < ncpu; cpu++) {
 		err = open_target(bp, tid, cpu);
@@ -307,7 +319,7 @@ int hwbp_events_open(struct hwbp *bp)
 		err = open_target(bp, (pid_t)syscall(SYS_gettid), -1);
 		break;
 	case HWBP_SCOPE_THREAD:
-		err = open_target(bp, bp->req.pid, -1);
+		err = open_thread(bp, bp->req.pid);
 		break;
 	case HWBP_SCOPE_PROCESS:
 		err = open_process(bp);

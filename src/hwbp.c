@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -63,8 +64,29 @@ static int is_handle(void *p, void *ctx)
 	return p == ctx;
 }
 
+/* Is thread tid one of process pid's? */
+static bool thread_of_process(pid_t tid, pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)pid, (int)tid);
+	return access(path, F_OK) == 0;
+}
+
+/* A thread scope writing into a process's per-CPU rings: its own events
+ * are opened per CPU, each into the ring of its CPU (what a process
+ * scope does for each of its threads). */
+static bool thread_into_process(const struct hwbp_req *req,
+				const struct hwbp *o)
+{
+	return req->scope == HWBP_SCOPE_THREAD &&
+	       o->req.scope == HWBP_SCOPE_PROCESS &&
+	       thread_of_process(req->pid, o->req.pid ? o->req.pid : getpid());
+}
+
 /* opts.share_ring: an open ring handle recording the same things for the
- * same tasks (its records are decoded with its own options). */
+ * same tasks, or a process's rings for one of its threads (its records
+ * are decoded with its own options). */
 static int check_share(struct hwbp_req *req)
 {
 	struct hwbp *o = req->share_ring;
@@ -79,13 +101,15 @@ static int check_share(struct hwbp_req *req)
 	if (o->req.delivery != HWBP_DELIVER_RING)
 		return hwbp_fail(EINVAL, "opts.share_ring has no rings "
 				 "(its delivery is not HWBP_DELIVER_RING)");
-	if (o->req.scope != req->scope || o->req.pid != req->pid ||
-	    o->req.follow != req->follow || o->req.ncpus != req->ncpus ||
-	    (req->ncpus && memcmp(o->req.cpus, req->cpus,
-				  (size_t)req->ncpus * sizeof(int))))
+	if (!thread_into_process(req, o) &&
+	    (o->req.scope != req->scope || o->req.pid != req->pid ||
+	     o->req.follow != req->follow || o->req.ncpus != req->ncpus ||
+	     (req->ncpus && memcmp(o->req.cpus, req->cpus,
+				   (size_t)req->ncpus * sizeof(int)))))
 		return hwbp_fail(EINVAL, "opts.share_ring watches other tasks "
 				 "or CPUs: a ring is shared by breakpoints of "
-				 "the same scope, pid and cpus");
+				 "the same scope, pid and cpus, or by a thread "
+				 "scope of a thread of the ring's process");
 	if (o->req.sample != req->sample ||
 	    o->req.regs_mask != req->regs_mask ||
 	    o->req.stack_size != req->stack_size ||
@@ -201,8 +225,11 @@ static void track_in_process(struct hwbp *bp)
 	hwbp_slot_place(slot, 0, &bp->req.place);
 }
 
-HWBP_API int hwbp_create(struct hwbp **out, uint64_t addr, uint32_t len,
-			 enum hwbp_access access, const struct hwbp_opts *opts)
+/* A handle; ring_only: its rings and nothing else (no breakpoint event,
+ * no register taken): hwbp_ring_create. */
+static int create(struct hwbp **out, uint64_t addr, uint32_t len,
+		  enum hwbp_access access, const struct hwbp_opts *opts,
+		  bool ring_only)
 {
 	struct hwbp_probe pr;
 	struct hwbp *bp;
@@ -231,7 +258,10 @@ HWBP_API int hwbp_create(struct hwbp **out, uint64_t addr, uint32_t len,
 		err = check_share(&bp->req);
 	if (!err)
 		err = resolve_signal_mode(&bp->req, &pr);
-	if (!err && bp->req.delivery != HWBP_DELIVER_SIGNAL &&
+	if (!err && ring_only && bp->req.delivery != HWBP_DELIVER_RING)
+		err = hwbp_fail(EINVAL, "a ring-only handle needs ring "
+				"delivery");
+	if (!err && !ring_only && bp->req.delivery != HWBP_DELIVER_SIGNAL &&
 	    watches_this_process(&bp->req))
 		track_in_process(bp);
 	if (!err && bp->req.delivery == HWBP_DELIVER_SIGNAL) {
@@ -251,7 +281,7 @@ HWBP_API int hwbp_create(struct hwbp **out, uint64_t addr, uint32_t len,
 		hwbp_slot_cover(bp->slot, bp);
 		hwbp_slot_enable(bp->slot, bp->enabled);
 	}
-	if (!err)
+	if (!err && !ring_only)
 		err = hwbp_events_open(bp);
 	if (!err && bp->slot >= 0)
 		hwbp_slot_cover(bp->slot, bp); /* the threads opened */
@@ -266,6 +296,18 @@ HWBP_API int hwbp_create(struct hwbp **out, uint64_t addr, uint32_t len,
 	}
 	*out = bp;
 	return 0;
+}
+
+HWBP_API int hwbp_create(struct hwbp **out, uint64_t addr, uint32_t len,
+			 enum hwbp_access access, const struct hwbp_opts *opts)
+{
+	return create(out, addr, len, access, opts, false);
+}
+
+int hwbp_ring_create(struct hwbp **out, const struct hwbp_opts *opts)
+{
+	/* (a placement every architecture accepts; never armed) */
+	return create(out, 4096, 1, HWBP_WRITE, opts, true);
 }
 
 /* A usable handle, or -EBADF/-EINVAL with the message set. */

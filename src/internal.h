@@ -157,6 +157,10 @@ void hwbp_fill_attr(struct perf_event_attr *attr, const struct hwbp *bp,
 void hwbp_move_attr(struct perf_event_attr *attr, const struct hwbp *bp,
 		    const struct hwbp_place *p, uint32_t gen);
 int hwbp_events_open(struct hwbp *bp);
+/* (hwbp.c) A handle with rings only, no breakpoint event (no register):
+ * the rings a scheduler's registers and thread watches share before any
+ * register exists.  opts as hwbp_create's, ring delivery. */
+int hwbp_ring_create(struct hwbp **out, const struct hwbp_opts *opts);
 void hwbp_events_close(struct hwbp *bp);
 int hwbp_events_ioctl_all(struct hwbp *bp, unsigned long req);
 int hwbp_events_move(struct hwbp *bp, const struct hwbp_place *p, uint32_t gen);

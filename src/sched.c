@@ -64,6 +64,10 @@ struct hwbp_watch {
 	uint64_t added_ns, armed_since, armed_ns, any_since, any_ns;
 	uint64_t removed_ns;      /* 0 while live: stats stop there */
 	_Atomic uint64_t hits, strays, filtered, unsure;
+	/* A thread watch (hwbp_sched_add_thread): armed in thread tid only,
+	 * a handle per piece, outside the policy's registers. */
+	pid_t tid;                /* 0: a watch of the scheduler's scope */
+	struct hwbp **tbps;       /* npieces handles (NULL once removed) */
 };
 
 struct watch_list {
@@ -104,6 +108,11 @@ struct hwbp_sched {
 	_Atomic uint64_t unmatched; /* ring hits of no known placement */
 	_Atomic uint64_t records;   /* ring hit records read */
 	_Atomic bool closed;
+	/* Ring delivery: rings of their own when a thread watch came before
+	 * any register (then every register shares them too). */
+	struct hwbp *ring_bp;
+	/* Thread watches removed: what their handles had counted. */
+	uint64_t thread_counted, thread_lost;
 };
 
 /* xorshift64*: reproducible from the seed, good enough for sampling. */
@@ -250,10 +259,26 @@ static void sched_hit(const struct hwbp_hit *hit, void *uc)
 	r->s->on_hit(&h, uc);
 }
 
+/* Does watch w's register pieces include one at addr for a hit by tid
+ * (a thread watch: only its thread's)?  The piece's length in *len. */
+static bool piece_at(const struct hwbp_watch *w, uint64_t addr, pid_t tid,
+		     uint32_t *len)
+{
+	if (w->tid && w->tid != tid)
+		return false;
+	for (int p = 0; p < w->npieces; p++)
+		if (w->pieces[p].addr == addr) {
+			*len = w->pieces[p].len;
+			return true;
+		}
+	return false;
+}
+
 /* The watch with a register piece at addr (live first), and the piece's
- * length.  Removed watches count: their records may still be queued. */
+ * length; a thread watch only for hits of its thread.  Removed watches
+ * count: their records may still be queued. */
 static struct hwbp_watch *watch_at(struct hwbp_sched *s, uint64_t addr,
-				   uint32_t *len)
+				   pid_t tid, uint32_t *len)
 {
 	const struct watch_list *lists[2] = { &s->live, &s->dead };
 	struct hwbp_watch *found = NULL;
@@ -261,12 +286,8 @@ static struct hwbp_watch *watch_at(struct hwbp_sched *s, uint64_t addr,
 	pthread_mutex_lock(&s->lock);
 	for (int l = 0; l < 2 && !found; l++)
 		for (int i = 0; i < lists[l]->n && !found; i++)
-			for (int p = 0; p < lists[l]->v[i]->npieces; p++)
-				if (lists[l]->v[i]->pieces[p].addr == addr) {
-					found = lists[l]->v[i];
-					*len = found->pieces[p].len;
-					break;
-				}
+			if (piece_at(lists[l]->v[i], addr, tid, len))
+				found = lists[l]->v[i];
 	pthread_mutex_unlock(&s->lock);
 	return found;
 }
@@ -288,7 +309,7 @@ static void sched_record(const struct hwbp_record *rec, void *cookie)
 		return;
 	}
 	atomic_fetch_add(&s->records, 1);
-	w = watch_at(s, rec->addr, &len);
+	w = watch_at(s, rec->addr, (pid_t)rec->tid, &len);
 	if (!w) {
 		atomic_fetch_add(&s->unmatched, 1);
 		return;
@@ -320,26 +341,53 @@ static enum hwbp_access hw_access(enum hwbp_access a)
 	return a == HWBP_READ && !hwbp_arch.has_read_only ? HWBP_RW : a;
 }
 
+/* The handle whose rings every register and thread watch writes into
+ * (NULL before the first is armed). */
+static struct hwbp *ring_of(const struct hwbp_sched *s)
+{
+	return s->ring_bp ? s->ring_bp : s->regs[0].bp;
+}
+
+/* Ring delivery: the options of every handle writing into the rings
+ * (one sample layout: the general registers, for decoding). */
+static void ring_bp_opts(struct hwbp_sched *s, struct hwbp_opts *o)
+{
+	*o = s->bp_opts;
+	o->on_record = sched_record;
+	o->cookie = &s->regs[0]; /* (records come with the owner's) */
+	o->sample |= HWBP_SAMPLE_REGS;
+	o->regs_mask |= hwbp_arch.sample_regs;
+	o->disabled = false;
+	/* One ring per CPU, the first handle's: every register's records
+	 * in one time-ordered stream per CPU, and task, mmap and switch
+	 * records once. */
+	if ((o->share_ring = ring_of(s)))
+		o->task_events = o->switch_events = o->mmap_events = false;
+}
+
+/* The rings' owner is read by the consumers: an fd for their epoll. */
+static int watch_ring(struct hwbp_sched *s, struct hwbp *owner)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &s->regs[0] };
+
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, hwbp_ring_fd(owner), &ev))
+		return hwbp_fail(errno, "scheduler: epoll_ctl: %s",
+				 strerror(errno));
+	return 0;
+}
+
 static int reg_create(struct hwbp_sched *s, struct reg *r,
 		      const struct hwbp_piece *p, enum hwbp_access access)
 {
 	struct hwbp_opts o = s->bp_opts;
-	struct epoll_event ev = { .events = EPOLLIN };
+	bool owner = false;
 	int err;
 
 	o.cookie = r;
 	o.disabled = false;
 	if (s->ring) {
-		o.on_record = sched_record;
-		o.sample |= HWBP_SAMPLE_REGS;
-		o.regs_mask |= hwbp_arch.sample_regs;
-		/* One ring per CPU, the first register's: every register's
-		 * records in one time-ordered stream per CPU, and task,
-		 * mmap and switch records once. */
-		if (r != &s->regs[0]) {
-			o.share_ring = s->regs[0].bp;
-			o.task_events = o.switch_events = o.mmap_events = false;
-		}
+		ring_bp_opts(s, &o);
+		owner = !o.share_ring;
 	} else {
 		o.delivery = HWBP_DELIVER_SIGNAL;
 		o.on_hit = sched_hit;
@@ -347,12 +395,8 @@ static int reg_create(struct hwbp_sched *s, struct reg *r,
 	r->gen = 0;
 	err = hwbp_create(&r->bp, p->addr, access == HWBP_EXEC ? 0 : p->len,
 			  access, &o);
-	if (!err && s->ring && r == &s->regs[0]) {
-		ev.data.ptr = r;
-		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, hwbp_ring_fd(r->bp), &ev))
-			err = hwbp_fail(errno, "scheduler: epoll_ctl: %s",
-					strerror(errno));
-	}
+	if (!err && owner) /* (regs[0]: the first register opened) */
+		err = watch_ring(s, r->bp);
 	if (err && r->bp) {
 		hwbp_close(r->bp);
 		r->bp = NULL;
@@ -667,11 +711,36 @@ static void *rr_timer(void *arg)
 static void free_watch(struct hwbp_watch *w)
 {
 	if (w) {
+		free(w->tbps);
 		free(w->pieces);
 		free(w->units);
 		free(w->piece_ns);
 	}
 	free(w);
+}
+
+/* A thread watch's handles closed, their counts kept (under s->lock, or
+ * at the end). */
+static void close_thread_watch(struct hwbp_sched *s, struct hwbp_watch *w)
+{
+	HWBP_OPTS(hwbp_stats, st);
+	uint64_t n;
+
+	for (int p = 0; w->tbps && p < w->npieces; p++) {
+		if (!w->tbps[p])
+			continue;
+		if (hwbp_read_count(w->tbps[p], &n) == 0)
+			s->thread_counted += n;
+		if (hwbp_get_stats(w->tbps[p], &st) == 0)
+			s->thread_lost += st.lost;
+		hwbp_close(w->tbps[p]);
+		w->tbps[p] = NULL;
+	}
+	if (w->tid && w->armed) {
+		w->armed = w->any_armed = false;
+		w->armed_ns += hwbp_now_ns() - w->armed_since;
+		w->any_ns = w->armed_ns;
+	}
 }
 
 /* Stop arming: the timer thread, the registers (hwbp_close waits for
@@ -686,10 +755,15 @@ static void sched_stop(struct hwbp_sched *s)
 		pthread_join(s->timer, NULL);
 		s->has_timer = false;
 	}
-	for (int i = 0; s->regs && i < s->nregs; i++) {
+	for (int i = 0; i < s->live.n; i++)
+		close_thread_watch(s, s->live.v[i]);
+	/* the rings' owner last */
+	for (int i = s->regs ? s->nregs - 1 : -1; i >= 0; i--) {
 		hwbp_close(s->regs[i].bp);
 		s->regs[i].bp = NULL;
 	}
+	hwbp_close(s->ring_bp);
+	s->ring_bp = NULL;
 	if (s->epfd >= 0)
 		close(s->epfd);
 	s->epfd = -1;
@@ -942,19 +1016,19 @@ static int new_watch(struct hwbp_sched *s, uint64_t addr, uint64_t len,
 }
 
 static int check_watch_args(struct hwbp_sched *s, uint64_t addr, uint64_t len,
-			    enum hwbp_access access)
+			    enum hwbp_access access, const char *fn)
 {
 	struct hwbp_place p = { addr, 1, hw_access(access) };
-	int err = check_sched(s, "hwbp_sched_add");
+	int err = check_sched(s, fn);
 
 	if (err)
 		return err;
 	if (access != HWBP_READ && access != HWBP_WRITE && access != HWBP_RW &&
 	    access != HWBP_EXEC)
-		return hwbp_fail(EINVAL, "hwbp_sched_add: access %d is not "
-				 "HWBP_READ/WRITE/RW/EXEC", (int)access);
+		return hwbp_fail(EINVAL, "%s: access %d is not "
+				 "HWBP_READ/WRITE/RW/EXEC", fn, (int)access);
 	if (access != HWBP_EXEC && !len)
-		return hwbp_fail(EINVAL, "hwbp_sched_add: len 0 at 0x%llx",
+		return hwbp_fail(EINVAL, "%s: len 0 at 0x%llx", fn,
 				 (unsigned long long)addr);
 	if (access == HWBP_EXEC)
 		p.len = hwbp_arch.exec_len;
@@ -971,7 +1045,8 @@ HWBP_API int hwbp_sched_add(struct hwbp_sched *s, uint64_t addr, uint64_t len,
 	hwbp_clear_error();
 	if (out)
 		*out = NULL;
-	if ((err = check_watch_args(s, addr, len, access)) ||
+	if ((err = check_watch_args(s, addr, len, access,
+				     "hwbp_sched_add")) ||
 	    (err = new_watch(s, addr, len, access, cookie, &w)))
 		return err;
 	if (w->npieces > s->nregs && s->policy == HWBP_POLICY_PINNED) {
@@ -1003,6 +1078,111 @@ HWBP_API int hwbp_sched_add(struct hwbp_sched *s, uint64_t addr, uint64_t len,
 	}
 	if (!err && w->any_armed) /* opening registers is not a gap */
 		w->added_ns = w->any_since;
+	pthread_mutex_unlock(&s->lock);
+	if (err) {
+		free_watch(w);
+		return err;
+	}
+	if (out)
+		*out = w;
+	return 0;
+}
+
+/* Thread watches: ring delivery on a process, tid one of its threads. */
+static int check_thread_watch(struct hwbp_sched *s, pid_t tid)
+{
+	pid_t pid = s->bp_opts.pid ? s->bp_opts.pid : getpid();
+	char path[64];
+
+	if (!s->ring || s->bp_opts.scope != HWBP_SCOPE_PROCESS)
+		return hwbp_fail(EINVAL, "hwbp_sched_add_thread: the scheduler "
+				 "must deliver into rings (HWBP_DELIVER_RING) "
+				 "on a process (HWBP_SCOPE_PROCESS)");
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)pid, (int)tid);
+	if (tid <= 0 || access(path, F_OK))
+		return hwbp_fail(ESRCH, "hwbp_sched_add_thread: thread %d is "
+				 "not one of process %d's", (int)tid, (int)pid);
+	return 0;
+}
+
+/* The rings, before anything is armed: a handle with rings only. */
+static int open_rings(struct hwbp_sched *s)
+{
+	struct hwbp_opts o;
+	int err;
+
+	if (ring_of(s))
+		return 0;
+	ring_bp_opts(s, &o);
+	if ((err = hwbp_ring_create(&s->ring_bp, &o)))
+		return err;
+	if ((err = watch_ring(s, s->ring_bp))) {
+		hwbp_close(s->ring_bp);
+		s->ring_bp = NULL;
+	}
+	return err;
+}
+
+/* A thread watch's pieces, each a register of thread tid, writing into
+ * the scheduler's rings (under s->lock, the watch already findable). */
+static int arm_thread_watch(struct hwbp_sched *s, struct hwbp_watch *w)
+{
+	struct hwbp_opts o;
+	int err = open_rings(s);
+
+	if (!err && !(w->tbps = calloc((size_t)w->npieces, sizeof(*w->tbps))))
+		err = hwbp_fail(ENOMEM, "out of memory for a watch");
+	ring_bp_opts(s, &o);
+	o.scope = HWBP_SCOPE_THREAD;
+	o.pid = w->tid;
+	o.no_follow = true;
+	for (int p = 0; p < w->npieces && !err; p++) {
+		enum hwbp_access a = hw_access(w->access);
+
+		err = hwbp_create(&w->tbps[p], w->pieces[p].addr,
+				  a == HWBP_EXEC ? 0 : w->pieces[p].len, a, &o);
+		if (err == -ENOSPC)
+			err = hwbp_fail(ENOSPC, "thread %d has no free debug "
+					"register for the watch at 0x%llx (%llu "
+					"bytes, %d register%s): each thread has "
+					"%d, shared with the watches on the "
+					"whole process", (int)w->tid,
+					(unsigned long long)w->addr,
+					(unsigned long long)w->len, w->npieces,
+					w->npieces == 1 ? "" : "s",
+					hwbp_probe_cached(NULL));
+	}
+	if (err)
+		close_thread_watch(s, w);
+	return err;
+}
+
+HWBP_API int hwbp_sched_add_thread(struct hwbp_sched *s, pid_t tid,
+				   uint64_t addr, uint64_t len,
+				   enum hwbp_access access, void *cookie,
+				   struct hwbp_watch **out)
+{
+	struct hwbp_watch *w = NULL;
+	int err;
+
+	hwbp_clear_error();
+	if (out)
+		*out = NULL;
+	if ((err = check_watch_args(s, addr, len, access,
+				    "hwbp_sched_add_thread")) ||
+	    (err = check_thread_watch(s, tid)) ||
+	    (err = new_watch(s, addr, len, access, cookie, &w)))
+		return err;
+	w->tid = tid;
+	w->nunits = 0; /* (no turns: not the policy's) */
+	pthread_mutex_lock(&s->lock);
+	err = list_push(&s->live, w);
+	if (!err && (err = arm_thread_watch(s, w)))
+		s->live.n--; /* it was pushed last */
+	if (!err) {
+		w->added_ns = w->armed_since = w->any_since = hwbp_now_ns();
+		w->armed = w->any_armed = true;
+	}
 	pthread_mutex_unlock(&s->lock);
 	if (err) {
 		free_watch(w);
@@ -1047,6 +1227,7 @@ HWBP_API int hwbp_sched_remove(struct hwbp_sched *s, struct hwbp_watch *w)
 		/* A signal may still name it: freed at close. */
 		err = list_push(&s->dead, w);
 		if (!err) {
+			close_thread_watch(s, w);
 			disarm(s, w);
 			w->removed_ns = hwbp_now_ns();
 			memmove(&s->live.v[at], &s->live.v[at + 1],
@@ -1105,6 +1286,8 @@ HWBP_API int hwbp_watch_get_stats(const struct hwbp_watch *w,
 	for (int i = 0; i < w->nunits; i++)
 		all.pieces_armed += w->units[i].armed ? (uint32_t)w->units[i].n
 						      : 0;
+	if (w->tid && w->armed) /* a thread watch: all its pieces */
+		all.pieces_armed = (uint32_t)w->npieces;
 	pthread_mutex_unlock(&s->lock);
 	hwbp_copy_out(st, st->sz, &all, sizeof(all));
 	return 0;
@@ -1148,8 +1331,10 @@ HWBP_API int hwbp_watch_get_piece_stats(const struct hwbp_watch *w,
 	u = unit_of(w, (int)piece);
 	all.addr = w->pieces[piece].addr;
 	all.len = w->pieces[piece].len;
-	all.armed = u && u->armed;
-	all.armed_ns = w->piece_ns[piece] +
+	all.armed = w->tid ? w->armed : u && u->armed;
+	all.armed_ns = w->tid ? w->armed_ns + (w->armed ? now - w->armed_since
+							: 0) :
+		       w->piece_ns[piece] +
 		       (all.armed ? now - u->armed_since : 0);
 	all.total_ns = now - w->added_ns;
 	pthread_mutex_unlock(&w->s->lock);
@@ -1199,7 +1384,7 @@ static struct hwbp *ring_owner(struct hwbp_sched *s)
 	struct hwbp *bp;
 
 	pthread_mutex_lock(&s->lock);
-	bp = s->regs[0].bp;
+	bp = ring_of(s);
 	pthread_mutex_unlock(&s->lock);
 	return bp;
 }
@@ -1244,15 +1429,22 @@ HWBP_API int hwbp_sched_ring_stat_cpu(struct hwbp_sched *s, int cpu,
 		return hwbp_fail(ENOENT, "hwbp_sched_ring_stat_cpu: no ring "
 				 "yet (no watch was armed)");
 	pthread_mutex_lock(&s->lock);
+	/* the ring itself (and the owner's drops: a register's, or none) */
+	err = hwbp_ring_stat_of(owner, owner, cpu, &all);
 	for (int i = 0; i < s->nregs && !err; i++) {
-		if (!s->regs[i].bp)
+		if (!s->regs[i].bp || s->regs[i].bp == owner)
 			continue;
 		err = hwbp_ring_stat_of(s->regs[i].bp, owner, cpu, &one);
-		all.size = one.size;
-		all.waiting = one.waiting;
-		all.lost_known = one.lost_known;
 		all.lost += one.lost;
 	}
+	for (int i = 0; i < s->live.n && !err; i++)
+		for (int p = 0; s->live.v[i]->tbps && p < s->live.v[i]->npieces &&
+		     !err; p++)
+			if (s->live.v[i]->tbps[p]) {
+				err = hwbp_ring_stat_of(s->live.v[i]->tbps[p],
+							owner, cpu, &one);
+				all.lost += one.lost;
+			}
 	pthread_mutex_unlock(&s->lock);
 	if (!err)
 		hwbp_copy_out(st, st->sz, &all, sizeof(all));
@@ -1278,6 +1470,27 @@ HWBP_API int hwbp_sched_poll(struct hwbp_sched *s, int timeout_ms)
 	if (!err)
 		err = hwbp_epoll_wait(s->epfd, timeout_ms, "hwbp_sched_poll");
 	return err ? err : hwbp_sched_consume(s);
+}
+
+/* The thread watches' hits counted and records lost (under s->lock). */
+static void thread_watch_counts(struct hwbp_sched *s, uint64_t *counted,
+				uint64_t *lost)
+{
+	HWBP_OPTS(hwbp_stats, rs);
+	uint64_t n;
+
+	*counted += s->thread_counted;
+	*lost += s->thread_lost;
+	for (int i = 0; i < s->live.n; i++)
+		for (int p = 0; s->live.v[i]->tbps && p < s->live.v[i]->npieces;
+		     p++) {
+			struct hwbp *bp = s->live.v[i]->tbps[p];
+
+			if (bp && hwbp_read_count(bp, &n) == 0)
+				*counted += n;
+			if (bp && hwbp_get_stats(bp, &rs) == 0)
+				*lost += rs.lost;
+		}
 }
 
 HWBP_API int hwbp_sched_get_stats(struct hwbp_sched *s,
@@ -1308,6 +1521,7 @@ HWBP_API int hwbp_sched_get_stats(struct hwbp_sched *s,
 		if (hwbp_get_stats(bp, &rs) == 0)
 			all.lost += rs.lost;
 	}
+	thread_watch_counts(s, &all.counted, &all.lost);
 	all.watches = (uint32_t)s->live.n;
 	pthread_mutex_unlock(&s->lock);
 	all.records = atomic_load(&s->records);

@@ -303,6 +303,10 @@ ROW(hwbp_sched_add, "address 0", -EINVAL, "address 0", (f->sched, 0, 8, HWBP_WRI
 ROW(hwbp_sched_add, "kernel address", -EINVAL, "is a kernel address", (f->sched, KADDR, 8, HWBP_WRITE, NULL, &f->out_watch));
 ROW(hwbp_sched_add, "more registers than it has", -ENOSPC, "needs 2 debug registers", (f->sched, (uintptr_t)bytes, 16, HWBP_WRITE, NULL, &f->out_watch));
 ROW(hwbp_sched_add, "pinned, none free", -ENOSPC, "0 of 1 free", (f->sched, (uintptr_t)&word2, 8, HWBP_WRITE, NULL, &f->out_watch));
+ROW(hwbp_sched_add_thread, "NULL", -EINVAL, "scheduler is NULL", (NULL, gettid(), W, 8, HWBP_WRITE, NULL, &f->out_watch));
+ROW(hwbp_sched_add_thread, "closed", -EBADF, "is closed", (f->closed_sched, gettid(), W, 8, HWBP_WRITE, NULL, &f->out_watch));
+ROW(hwbp_sched_add_thread, "len 0", -EINVAL, "len 0", (f->sched, gettid(), W, 0, HWBP_WRITE, NULL, &f->out_watch));
+ROW(hwbp_sched_add_thread, "not a ring scheduler on a process", -EINVAL, "must deliver into rings", (f->sched, gettid(), W, 8, HWBP_WRITE, NULL, &f->out_watch));
 ROW(hwbp_sched_remove, "NULL", -EINVAL, "scheduler is NULL", (NULL, f->watch));
 ROW(hwbp_sched_remove, "closed", -EBADF, "is closed", (f->closed_sched, f->closed_watch));
 ROW(hwbp_sched_remove, "watch NULL", -EINVAL, "watch is NULL", (f->sched, NULL));

@@ -302,10 +302,16 @@ Test(names, function_as_data_suggests_exec)
 	free_run(&r);
 }
 
+/* (watched with the guard: test_tls.c) */
 Test(names, thread_local_is_refused_with_the_reason)
 {
-	refused(names_helper("cxx-gcc-O0-pie"), "app::tls_count", 2,
-		"'app::tls_count' is thread-local: each thread has its own copy");
+	struct run r = HWBP("watch", "--no-guard", "app::tls_count", "--",
+			    names_helper("cxx-gcc-O0-pie"), "write", "1");
+
+	assert_error(&r, 2, "'app::tls_count' is thread-local: each thread "
+		     "has its own copy; hwbp finds each thread's copy from the "
+		     "thread's registers with ptrace (the guard)");
+	free_run(&r);
 }
 
 /* libbaz.so:gz+0 used to say "unknown symbol 'gz'; did you mean: gz". */

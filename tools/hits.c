@@ -457,14 +457,15 @@ static int touch_of(const struct code_source *cs, const struct access *acc,
 	return how;
 }
 
-/* The bytes of the location this access wrote, old -> new, with the
- * chain of process p.  regs: as sampled (SAMPLED_REGS_MASK's order). */
-static void apply_write(struct watch *w, const struct rec *r, int li,
-			struct proc_values *p, const struct code_source *cs,
+/* The bytes of the location this access wrote, old -> new, along its
+ * chain (bytes, q: a process's, or a thread-local copy's).  regs: as
+ * sampled (SAMPLED_REGS_MASK's order). */
+static void apply_write(struct watch *w, const struct rec *r,
+			const struct location *loc, uint8_t *bytes,
+			uint8_t *q, const struct code_source *cs,
 			const uint64_t *regs, uint64_t at, uint32_t size,
 			struct hit_event *e)
 {
-	const struct location *loc = &w->locs[li];
 	uint64_t lo = at > loc->addr ? at : loc->addr;
 	uint64_t hi = at + size < loc->addr + loc->len ? at + size
 						       : loc->addr + loc->len;
@@ -479,10 +480,10 @@ static void apply_write(struct watch *w, const struct rec *r, int li,
 	}
 	off = (uint32_t)(lo - loc->addr);
 	n = (uint32_t)(hi - lo);
-	old_whole = worst(p->q[li], loc->len);
-	e->val.old_value = le_value(p->bytes[li], loc->len);
-	memcpy(win.bytes, p->bytes[li] + off, n);
-	win.quality = worst(p->q[li] + off, n);
+	old_whole = worst(q, loc->len);
+	e->val.old_value = le_value(bytes, loc->len);
+	memcpy(win.bytes, bytes + off, n);
+	win.quality = worst(q + off, n);
 	/* Taking turns, or one thread of several, a location misses the
 	 * writes made unseen: what it held before is known only if the
 	 * instruction reveals it (and a read-modify-write's result too). */
@@ -492,15 +493,15 @@ static void apply_write(struct watch *w, const struct rec *r, int li,
 		old_whole = VQ_APPROX;
 	values_apply(w->values, cs, r->ip, regs, lo, n, &win, read_pid,
 		     (void *)(intptr_t)r->pid, &hv);
-	memcpy(p->bytes[li] + off, win.bytes, n);
-	memset(p->q[li] + off, hv.new_q, n);
+	memcpy(bytes + off, win.bytes, n);
+	memset(q + off, hv.new_q, n);
 	if (loc->len > 8) { /* a range: the bytes touched */
 		e->part_off = off;
 		e->part_len = n;
 		e->val = hv;
 	} else {
-		e->val.new_value = le_value(p->bytes[li], loc->len);
-		e->val.new_q = worst(p->q[li], loc->len);
+		e->val.new_value = le_value(bytes, loc->len);
+		e->val.new_q = worst(q, loc->len);
 		e->val.old_q = old_whole;
 		if (n == loc->len) { /* what the instruction says of it */
 			e->val.old_value = hv.old_value;
@@ -510,13 +511,13 @@ static void apply_write(struct watch *w, const struct rec *r, int li,
 	/* Inside a loss window a write may precede lost ones: the value it
 	 * stored is shown as it is, the chain stays unsure. */
 	if (r->time_ns <= w->unsure_until && hv.new_q == VQ_EXACT)
-		memset(p->q[li] + off, VQ_APPROX, n);
+		memset(q + off, VQ_APPROX, n);
 }
 
-static void read_value(struct watch *w, int li, struct proc_values *p,
-		       uint64_t at, uint32_t size, struct hit_event *e)
+static void read_value(const struct location *loc, const uint8_t *bytes,
+		       const uint8_t *q, uint64_t at, uint32_t size,
+		       struct hit_event *e)
 {
-	const struct location *loc = &w->locs[li];
 	uint64_t lo = at > loc->addr ? at : loc->addr;
 	uint32_t off = (uint32_t)(lo - loc->addr), n = loc->len;
 
@@ -530,8 +531,8 @@ static void read_value(struct watch *w, int li, struct proc_values *p,
 	} else {
 		off = 0;
 	}
-	e->val.new_value = le_value(p->bytes[li] + off, n);
-	e->val.new_q = worst(p->q[li] + off, n);
+	e->val.new_value = le_value(bytes + off, n);
+	e->val.new_q = worst(q + off, n);
 	e->has_read = true;
 }
 
@@ -546,14 +547,16 @@ static bool passes_cond(struct watch *w, const struct hit_event *e,
 			 type_signed(&loc->type));
 }
 
-static void process_hit(struct watch *w, const struct rec *r)
+/* A hit on loc, whose chain is bytes and q (a process's, or a thread's
+ * copy's); counted in the summary under `row`'s name. */
+static void hit_on(struct watch *w, const struct rec *r,
+		   const struct location *loc, const struct location *row,
+		   uint8_t *bytes, uint8_t *q)
 {
 	struct branch_where br[MAX_BRANCHES];
 	struct ran_before ran[MAX_RAN_BEFORE];
 	struct frame bt[MAX_BT];
-	const struct location *loc = &w->locs[r->loc];
 	struct hit_event e = { .loc = loc, .addr = r->addr };
-	struct proc_values *p = pv_find(w, (pid_t)r->pid);
 	uint64_t regs[HWBP_NREGS], code_ip = r->ip, at = r->addr;
 	bool have_regs = regs_of(r, regs);
 	struct code_source cs;
@@ -562,12 +565,6 @@ static void process_hit(struct watch *w, const struct rec *r)
 	uint32_t size = 0;
 	int how = -1;
 
-	if (w->max_reached)
-		return;
-	if (!p)
-		p = pv_new(w, (pid_t)r->pid);
-	if (!p || !pv_loc(w, p, r->loc))
-		return;
 	codemap_code(w->map, (pid_t)r->pid, &cs, &cctx);
 	e.time_ns = r->time_ns > w->start_ns ? r->time_ns - w->start_ns : 0;
 	e.pid = (pid_t)r->pid;
@@ -593,12 +590,12 @@ static void process_hit(struct watch *w, const struct rec *r)
 		}
 		if (how < 0 || (how & HWBP_TOUCH_WRITE)) {
 			/* (values.c reads the registers as sampled) */
-			apply_write(w, r, r->loc, p, &cs,
+			apply_write(w, r, loc, bytes, q, &cs,
 				    have_regs ? rec_regs(r) : NULL, at,
 				    how > 0 ? size : 0, &e);
 			e.has_values = true;
 		} else {
-			read_value(w, r->loc, p, at, size, &e);
+			read_value(loc, bytes, q, at, size, &e);
 		}
 		/* --read: a plain write moved the chain on; not shown. */
 		if (loc->access == HWBP_READ && how == HWBP_TOUCH_WRITE) {
@@ -626,10 +623,34 @@ static void process_hit(struct watch *w, const struct rec *r)
 	}
 	out_hit(&w->out, &e);
 	w->sum.hits++;
-	count_location(w, loc, &e.where, code_ip);
+	count_location(w, row, &e.where, code_ip);
 	count_thread(w, e.tid, e.thread);
 	if (w->cfg->max && w->sum.hits >= w->cfg->max)
 		w->max_reached = true;
+}
+
+static void process_hit(struct watch *w, const struct rec *r)
+{
+	struct proc_values *p = pv_find(w, (pid_t)r->pid);
+
+	if (w->max_reached)
+		return;
+	if (!p)
+		p = pv_new(w, (pid_t)r->pid);
+	if (!p || !pv_loc(w, p, r->loc))
+		return;
+	hit_on(w, r, &w->locs[r->loc], &w->locs[r->loc], p->bytes[r->loc],
+	       p->q[r->loc]);
+}
+
+/* A hit on a thread's copy of a thread-local (watch_tls.c): its own
+ * chain, from the bytes read when it was armed. */
+static void process_copy_hit(struct watch *w, const struct rec *r)
+{
+	struct tls_copy *c = tls_copy_of(w, r->loc);
+
+	if (!w->max_reached && c && c->bytes)
+		hit_on(w, r, &c->view, &w->locs[c->loc], c->bytes, c->q);
 }
 
 /* ---- side-band records ---- */
@@ -658,6 +679,8 @@ static void on_record(struct watch *w, const struct rec *r)
 	case HWBP_REC_HIT:
 		if (r->loc >= 0 && r->loc < w->cfg->nlocs)
 			process_hit(w, r);
+		else if (r->loc >= w->cfg->nlocs)
+			process_copy_hit(w, r);
 		break;
 	case HWBP_REC_COMM:
 		set_name(w, (pid_t)r->tid, rec_name(r));
@@ -688,6 +711,7 @@ static void on_record(struct watch *w, const struct rec *r)
 		if (r->y > w->unsure_until)
 			w->unsure_until = r->y;
 		pv_all_approx(w);
+		tls_all_approx(w);
 		break;
 	}
 }

@@ -48,6 +48,7 @@ struct syms {
 	int kallsyms_err;       /* errno opening /proc/kallsyms, or 0 */
 	size_t kallsyms_zero;   /* its lines with address 0 (hidden) */
 	bool allow_tls;
+	const char *tls_why;  /* why not allowed (syms_tls_why), or NULL */
 	struct modidx **idx;    /* each module's names, built once */
 	size_t nidx, idxcap;
 	mem_read_fn read;       /* during a resolve: the target's memory */
@@ -2059,6 +2060,10 @@ static int resolve_symbol(struct syms *s, struct spec *sp,
 		loc->addr = cd->addr + sp->plus;
 		return 0;
 	}
+	if (cd->kind == CK_TLS && !s->allow_tls && s->tls_why)
+		return refuse(msg, ml, "'%s' is thread-local: each thread has its "
+			      "own copy; %s; give one thread's copy as 0xADDR",
+			      sp->ident, s->tls_why);
 	if (cd->kind == CK_TLS && !s->allow_tls)
 		return refuse(msg, ml, "'%s' is thread-local: each thread has its "
 			      "own copy, which hwbp cannot watch by name yet; "
@@ -2101,6 +2106,11 @@ int syms_resolve(struct syms *s, const char *text, enum hwbp_access access,
 		 struct location *loc, char *msg, size_t ml)
 {
 	return syms_resolve_mem(s, text, access, NULL, NULL, loc, msg, ml);
+}
+
+void syms_tls_why(struct syms *s, const char *why)
+{
+	s->tls_why = why;
 }
 
 void syms_allow_tls(struct syms *s, bool allow)

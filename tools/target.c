@@ -507,6 +507,8 @@ struct task {
 	int sig;          /* STOPPED: the signal to resume it with */
 	bool group_stop;  /* STOPPED: resume with PTRACE_LISTEN */
 	bool interrupted; /* PTRACE_INTERRUPT sent, its stop not seen yet */
+	bool announced;   /* its first stop was seen (or it was there at
+			   * the start): target_on_threads told */
 };
 
 struct guard {
@@ -517,6 +519,10 @@ struct guard {
 	uint64_t jc_passed;     /* job-control stop signals passed on */
 	struct sigaction old_tstp;
 	bool tstp_set;
+	/* target_on_threads: */
+	void (*started)(void *ctx, pid_t tid);
+	void (*ended)(void *ctx, pid_t tid);
+	void *threads_ctx;
 };
 
 /* One guarded target per hwbp process, in static memory: an error path
@@ -575,6 +581,8 @@ static void guard_track(struct target *t, pid_t tid, bool stopped)
 
 	if (k && stopped)
 		k->state = TS_STOPPED;
+	if (k)
+		k->announced = true; /* there at the start */
 }
 
 /* A number after `key` in /proc/PID/status (-1: none). */
@@ -669,6 +677,7 @@ static int guard_seize_all(struct target *t, char *why, size_t wl)
 				closedir(d);
 				return -ENOMEM;
 			}
+			task_find(t->guard, tid)->announced = true;
 			found = true;
 		}
 		closedir(d);
@@ -829,6 +838,8 @@ static void on_report(struct target *t, pid_t tid, int status)
 
 	if (WIFEXITED(status) || WIFSIGNALED(status)) {
 		task_del(g, tid);
+		if (g->ended)
+			g->ended(g->threads_ctx, tid);
 		if (tid == t->pid) {
 			t->exited = true;
 			t->status = status;
@@ -841,7 +852,8 @@ static void on_report(struct target *t, pid_t tid, int status)
 			       (void *)(long)(event ? 0 : sig));
 		return;
 	}
-	*k = (struct task){ .tid = tid, .state = TS_STOPPED };
+	*k = (struct task){ .tid = tid, .state = TS_STOPPED,
+			    .announced = k->announced };
 	if (!event)
 		k->sig = signal_to_pass(t, tid, sig);
 	else if (event == PTRACE_EVENT_STOP)
@@ -849,7 +861,15 @@ static void on_report(struct target *t, pid_t tid, int status)
 	else
 		on_event(t, tid, event);
 	/* on_event may have moved the table */
-	if ((k = task_find(g, tid)))
+	if ((k = task_find(g, tid)) && !k->announced) {
+		/* a new task's first stop: before it runs a single
+		 * instruction of its own */
+		k->announced = true;
+		if (g->started)
+			g->started(g->threads_ctx, tid);
+		k = task_find(g, tid);
+	}
+	if (k)
 		resume_task(g, k);
 }
 
@@ -1033,6 +1053,33 @@ void target_release(struct target *t)
 	g->tasks = NULL;
 	guard_in_use = false;
 	t->guard = NULL;
+}
+
+void target_on_threads(struct target *t, void (*started)(void *, pid_t),
+		       void (*ended)(void *, pid_t), void *ctx)
+{
+	if (!t->guard)
+		return;
+	t->guard->started = started;
+	t->guard->ended = ended;
+	t->guard->threads_ctx = ctx;
+}
+
+int target_threads(const struct target *t, pid_t *tids, int max)
+{
+	int n = 0;
+
+	for (int i = 0; t->guard && i < t->guard->ntasks; i++)
+		if (t->guard->tasks[i].announced && n < max)
+			tids[n++] = t->guard->tasks[i].tid;
+	return n;
+}
+
+bool target_stopped(const struct target *t, pid_t tid)
+{
+	const struct task *k = t->guard ? task_find(t->guard, tid) : NULL;
+
+	return k && k->state == TS_STOPPED;
 }
 
 uint64_t target_spurious(const struct target *t)

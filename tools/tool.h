@@ -182,6 +182,9 @@ int syms_resolve_mem(struct syms *s, const char *spec, enum hwbp_access access,
 /* Resolve thread-locals (loc->tls set, addr 0) instead of refusing them:
  * for a caller that computes each thread's copy (syms_tls_address). */
 void syms_allow_tls(struct syms *s, bool allow);
+/* Why thread-locals are refused (a static string, said in the refusal);
+ * NULL: the general message. */
+void syms_tls_why(struct syms *s, const char *why);
 /* The member or element of `loc` that [addr, addr+len) falls in, named
  * from loc->name ("cfg.limit", "arr[3]", "obj.x", "cfg+12" in padding),
  * and its type (vt may be NULL; free vt->enums).  0, or -ENOENT (no type
@@ -344,6 +347,18 @@ int target_continue(struct target *t);
 void target_release(struct target *t);
 /* SIGTRAPs suppressed so far. */
 uint64_t target_spurious(const struct target *t);
+/* Guarded: started(ctx, tid) when a new task (thread or child) stops for
+ * the first time, before it runs an instruction of its own (it is in a
+ * ptrace-stop then: registers readable, its thread pointer set), and
+ * ended(ctx, tid) when a task exits; both from target_handle_events, on
+ * hwbp's main thread.  No-op unguarded. */
+void target_on_threads(struct target *t, void (*started)(void *, pid_t),
+		       void (*ended)(void *, pid_t), void *ctx);
+/* The tasks the guard holds (threads, and children it followed), up to
+ * max: how many. */
+int target_threads(const struct target *t, pid_t *tids, int max);
+/* Is tid in a ptrace-stop hwbp holds (paused, or being handled)? */
+bool target_stopped(const struct target *t, pid_t tid);
 
 /* ---- output.c ---- */
 struct frame {

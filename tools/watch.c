@@ -102,7 +102,7 @@ static size_t memory_bound(void)
 }
 
 /* The readers, once the rings exist (the first location armed). */
-static int start_stream(struct watch *w)
+int start_stream(struct watch *w)
 {
 	struct stream_ops ops = { .consume = consume_cpu,
 				  .ring_stat = ring_stat, .ctx = w,
@@ -148,7 +148,8 @@ static uint32_t wakeup_batch(uint32_t ring_pages, bool stack)
 	return records ? (uint32_t)records : 1;
 }
 
-/* Registers the locations need (an unresolved one: at least 1). */
+/* Registers the locations need (an unresolved one: at least 1), but for
+ * the thread-locals (tls_registers). */
 static int registers_needed(const struct watch *w)
 {
 	int n = 0;
@@ -158,9 +159,29 @@ static int registers_needed(const struct watch *w)
 		int k = l->resolved && l->access != HWBP_EXEC ?
 			hwbp_range_split(l->addr, l->len, 0, NULL, 0) : 1;
 
-		n += k > 0 ? k : 1;
+		if (!(l->resolved && l->tls))
+			n += k > 0 ? k : 1;
 	}
 	return n;
+}
+
+/* Thread-locals take registers in each thread, before the others: what
+ * is left is the scheduler's (0: all). */
+static int registers_left(struct watch *w, int slots)
+{
+	int tls = tls_registers(w), others = registers_needed(w);
+
+	if (!tls)
+		return 0;
+	if (tls > slots || (tls == slots && others))
+		snprintf(w->msg, sizeof(w->msg), "the thread-locals take %d "
+			 "debug register%s in each thread%s, and a thread has "
+			 "%d: watch fewer thread-locals (each thread's copy "
+			 "takes a register of its own thread per 8 aligned "
+			 "bytes, and is never shared in turns)", tls,
+			 tls == 1 ? "" : "s", others ? ", the other locations "
+			 "at least one more" : "", slots);
+	return tls > slots || (tls == slots && others) ? -1 : slots - tls;
 }
 
 static void ring_opts(const struct watch *w, struct hwbp_opts *o)
@@ -202,7 +223,7 @@ static void ring_opts(const struct watch *w, struct hwbp_opts *o)
 	}
 }
 
-static int start_sched(struct watch *w)
+int start_sched(struct watch *w)
 {
 	const struct watch_cfg *c = w->cfg;
 	HWBP_OPTS(hwbp_probe, pr);
@@ -211,13 +232,18 @@ static int start_sched(struct watch *w)
 		  .seed = (uint64_t)getpid(), .bp_opts = &bo,
 		  .on_record = collect, .raw_records = true);
 
+	int left;
+
 	ring_opts(w, &bo);
 	w->task_ctx = (struct loc_ctx){ w, -1 };
 	bo.cookie = &w->task_ctx;
 	hwbp_probe(&pr);
+	if ((left = registers_left(w, pr.slots)) < 0)
+		return EXIT_RUNTIME;
+	so.registers = (uint32_t)left;
 	so.policy = c->policy_set ? c->policy :
-		    registers_needed(w) <= pr.slots ? HWBP_POLICY_PINNED
-						    : HWBP_POLICY_RR;
+		    registers_needed(w) <= (left ? left : pr.slots)
+		    ? HWBP_POLICY_PINNED : HWBP_POLICY_RR;
 	w->shared = so.policy != HWBP_POLICY_PINNED;
 	if (hwbp_sched_create(&w->sched, &so)) {
 		snprintf(w->msg, sizeof(w->msg), "cannot share the debug "
@@ -365,6 +391,8 @@ static int arm(struct watch *w, int i, enum vquality q)
 {
 	struct location *loc = &w->locs[i];
 
+	if (loc->tls) /* each thread's copy (watch_tls.c) */
+		return tls_arm(w, i);
 	w->ctx[i] = (struct loc_ctx){ w, i };
 	free(w->armed_bytes[i]);
 	w->armed_bytes[i] = calloc(loc->len, 1);
@@ -564,6 +592,7 @@ static void cleanup(struct watch *w)
 	free(w->ctx);
 	free(w->locs);
 	hits_free(w);
+	tls_free(w);
 	out_close(&w->out);
 	syms_close(w->syms);
 	if (w->stop_fd >= 0)
@@ -613,6 +642,7 @@ static int resolve_all(struct watch *w)
 			 strerror(-err));
 		return EXIT_RUNTIME;
 	}
+	tls_allow(w);
 	for (int pass = 0; pass < 2; pass++) {
 		int pending = 0;
 
@@ -812,6 +842,8 @@ static int setup(struct watch *w)
 	}
 	if (!rc)
 		rc = resolve_all(w);
+	if (!rc)
+		rc = tls_prepare(w);
 	if (!rc && hits_init(w)) {
 		snprintf(w->msg, sizeof(w->msg), "out of memory");
 		rc = EXIT_RUNTIME;

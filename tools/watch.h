@@ -36,6 +36,19 @@ struct proc_values {
 	uint8_t **q;
 };
 
+/* One thread's copy of a thread-local location (watch_tls.c): a watch
+ * of that thread alone; its hits come with ctx.idx = nlocs + its index. */
+struct tls_copy {
+	struct loc_ctx ctx;           /* the watch's cookie */
+	int loc;                      /* the location it is a copy of */
+	pid_t tid;
+	struct hwbp_watch *watch;     /* control thread's (NULL: removed) */
+	struct location view;         /* the location at this copy */
+	uint8_t *bytes, *q;           /* the processor's chain (read when
+				       * armed, the thread stopped: exact) */
+};
+#define TLS_MAX_COPIES 65536
+
 struct watch {
 	const struct watch_cfg *cfg;
 	struct location *locs;
@@ -76,6 +89,12 @@ struct watch {
 	uint64_t start_ns;
 	char msg[1024];
 
+	/* thread-locals: each thread's copy (written by the control thread,
+	 * each published before it is armed; read by the processor) */
+	struct tls_copy **copies;     /* TLS_MAX_COPIES slots */
+	_Atomic int ncopies;
+	bool *tls_noted;              /* per location: "no copy" said */
+
 	/* ---- shared ---- */
 	bool shared;                  /* locations take turns on registers */
 	_Atomic bool final;           /* readers are done: process all, end */
@@ -110,5 +129,27 @@ void *hits_main(void *arg);
  * before the processor runs). */
 void hits_prime(struct watch *w, pid_t pid);
 const char *hits_thread_name(struct watch *w, pid_t pid, pid_t tid);
+
+/* watch.c, for watch_tls.c */
+int start_sched(struct watch *w);
+int start_stream(struct watch *w);
+
+/* watch_tls.c: thread-locals, each thread's copy (control thread) */
+/* After syms_open: resolve thread-locals where each copy can be found
+ * (guarded: ptrace), else refuse them with the reason. */
+void tls_allow(struct watch *w);
+/* A launched program still at its exec: run it to its entry point when a
+ * thread-local is watched (the main thread's TLS is set up by then). */
+int tls_prepare(struct watch *w);
+/* Registers each thread needs for the thread-locals. */
+int tls_registers(const struct watch *w);
+/* Arm location i (a thread-local) in every thread of the target, held
+ * stopped meanwhile; 0 or an exit status with w->msg. */
+int tls_arm(struct watch *w, int i);
+void tls_free(struct watch *w);
+/* The processor's: copy `idx` (a record's loc >= nlocs), or NULL. */
+struct tls_copy *tls_copy_of(struct watch *w, int idx);
+/* After a loss: every copy's chain is unsure. */
+void tls_all_approx(struct watch *w);
 
 #endif
