@@ -350,3 +350,25 @@ Test(watch, backtraces_without_frame_pointers_reach_the_start, .timeout = 60)
 	free_run(&w.run);
 	tmp_remove(&t);
 }
+
+/* --cpu: the locations' breakpoints write into the first one's rings; each
+ * hit goes to the location whose register it hit (all went to the first,
+ * the others' hits called strays of it).  CPU-wide: runs alone. */
+Test(cpuwide, watch_names_each_location, .timeout = 60)
+{
+	struct watched w;
+	int on3 = 0, on4 = 0;
+
+	TU_REQUIRE_HITS();
+	TU_REQUIRE_CPU_WIDE();
+	w = WATCH_JSON("--cpu", "0-1", "arr[3]", "arr[4]", "--", target(),
+		       "range", "3");
+	for (int i = 0; i < w.h.n; i++) {
+		on3 += !strcmp(jstr(w.h.hit[i], "location"), "arr[3]");
+		on4 += !strcmp(jstr(w.h.hit[i], "location"), "arr[4]");
+	}
+	cr_assert_eq(on3, 3, "arr[3]: %d hits", on3);
+	cr_assert_eq(on4, 3, "arr[4]: %d hits", on4);
+	cr_assert_eq(jint(w.h.summary, "strays"), 0);
+	free_run(&w.run);
+}

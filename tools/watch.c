@@ -48,11 +48,26 @@
 
 /* ---- records, in the reader threads ---- */
 
+/* --cpu: the breakpoints share the first one's rings, whose records come
+ * with its cookie: a hit's location is the one whose register it hit. */
+static int piece_location(struct watch *w, uint64_t addr, int dflt)
+{
+	int n = atomic_load_explicit(&w->npieces, memory_order_acquire);
+
+	for (int i = 0; i < n; i++)
+		if (w->piece_addr[i] == addr)
+			return w->piece_loc[i];
+	return dflt;
+}
+
 static void collect(const struct hwbp_record *r, void *cookie)
 {
 	const struct loc_ctx *ctx = cookie;
+	int loc = r->kind != HWBP_REC_HIT ? -1 :
+		  ctx->w->ring_bp ? piece_location(ctx->w, r->addr, ctx->idx)
+				  : ctx->idx;
 
-	stream_put(r, r->kind == HWBP_REC_HIT ? ctx->idx : -1);
+	stream_put(r, loc);
 }
 
 static bool use_sched(const struct watch *w)
@@ -315,6 +330,16 @@ static int arm_piece(struct watch *w, int i, const struct hwbp_piece *p,
 
 	o->share_ring = w->ring_bp;
 	o->switch_events = w->cfg->switches && !w->ring_bp; /* once */
+	if (w->npieces == MAX_PIECES) {
+		snprintf(w->msg, sizeof(w->msg), "cannot watch %s: more than "
+			 "%d registers", loc->name, MAX_PIECES);
+		return EXIT_RUNTIME;
+	}
+	/* Where its records go, before it can hit (the readers read it). */
+	w->piece_addr[w->npieces] = p->addr;
+	w->piece_loc[w->npieces] = i;
+	atomic_store_explicit(&w->npieces, w->npieces + 1,
+			      memory_order_release);
 	err = hwbp_create(&bp, p->addr, loc->access == HWBP_EXEC ? 0 : p->len,
 			  loc->access, o);
 	if (err) {

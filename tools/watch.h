@@ -63,6 +63,11 @@ struct watch {
 	struct hwbp **bps;            /* --count / --cpu: a breakpoint per */
 	int *bp_loc;                  /* register: of this location */
 	int nbps;
+	/* --cpu: each register's address and location, for the readers */
+#define MAX_PIECES 64
+	uint64_t piece_addr[MAX_PIECES];
+	int piece_loc[MAX_PIECES];
+	_Atomic int npieces;
 	struct hwbp *ring_bp;         /* --cpu: the handle owning the rings */
 	struct hwbp_sched *sched;     /* otherwise: the scheduler ... */
 	struct hwbp_watch **watches;  /* ... and a watch per location */
