@@ -45,6 +45,7 @@
 #define UNPINNED_MARGIN_NS 20000000ull /* 20 ms */
 #define CLOCK_MARGIN_NS 20000ull       /* perf's clock vs the vDSO's */
 #define READER_TICK_MS 100
+#define POKE_NS 20000000ull            /* a reader poked every 20 ms at most */
 #define FREE_CHUNKS 256                /* kept for reuse: 256 MiB */
 
 struct chunk {
@@ -72,6 +73,7 @@ struct lane {
 	uint64_t newest;        /* the newest record put */
 	uint64_t lost_seen;     /* drops already reported */
 	_Atomic bool poked;
+	uint64_t poked_at;      /* the consumer's last poke */
 	/* drops found, in order (producer: tail; consumer: head) */
 	struct rec losses[64];
 	_Atomic unsigned loss_head, loss_tail;
@@ -573,16 +575,23 @@ static const struct rec *head_of(struct stream *st, struct lane *l)
 }
 
 /* Poke the readers whose progress holds the others back. */
+/* Poke the readers whose progress holds the others back - not more often
+ * than every POKE_NS a reader: at a high rate each poke is a wakeup that
+ * preempts the watched program for a few records (a server lost half its
+ * requests/s), while its ring's own wakeups bring them in batches. */
 static void poke_behind(struct stream *st, uint64_t t)
 {
-	uint64_t one = 1;
+	uint64_t one = 1, now = now_ns();
 
 	for (int i = 0; i < st->nlanes; i++) {
 		struct lane *l = &st->lanes[i];
 
-		if (atomic_load(&l->progress) <= t &&
-		    !atomic_exchange(&l->poked, true) &&
-		    write(l->poke, &one, sizeof(one)) < 0)
+		if (atomic_load(&l->progress) > t ||
+		    now - l->poked_at < POKE_NS ||
+		    atomic_exchange(&l->poked, true))
+			continue;
+		l->poked_at = now;
+		if (write(l->poke, &one, sizeof(one)) < 0)
 			atomic_store(&l->poked, false);
 	}
 }
@@ -616,7 +625,12 @@ static const struct rec *loss_before(struct stream *st, uint64_t t)
 
 void stream_poke_all(struct stream *st)
 {
-	poke_behind(st, UINT64_MAX);
+	uint64_t one = 1;
+
+	for (int i = 0; i < st->nlanes; i++)
+		if (!atomic_exchange(&st->lanes[i].poked, true) &&
+		    write(st->lanes[i].poke, &one, sizeof(one)) < 0)
+			atomic_store(&st->lanes[i].poked, false);
 }
 
 const struct rec *stream_next(struct stream *st)
