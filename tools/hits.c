@@ -201,8 +201,17 @@ static bool same_where(const struct code_loc *a, const struct code_loc *b,
 	       a->file == b->file && a->line == b->line;
 }
 
+/* A row's member: the one all its hits touched, else "" (names in member
+ * tables are stable: compare pointers). */
+static void row_member(struct loc_count *l, const char *member)
+{
+	if (l->member != member)
+		l->member = "";
+}
+
 static void count_location(struct watch *w, const struct location *loc,
-			   const struct code_loc *where, uint64_t ip)
+			   const char *member, const struct code_loc *where,
+			   uint64_t ip)
 {
 	struct loc_count *l = w->last_row;
 	char name[256];
@@ -210,6 +219,7 @@ static void count_location(struct watch *w, const struct location *loc,
 	if (l && l->location == loc->name && same_where(&l->where, where,
 							l->where.ip, ip)) {
 		l->hits++; /* the common case: the same place again */
+		row_member(l, member);
 		return;
 	}
 	for (int i = 0; i < w->sum.nloc; i++) {
@@ -217,6 +227,7 @@ static void count_location(struct watch *w, const struct location *loc,
 		if (l->location == loc->name &&
 		    same_where(&l->where, where, l->where.ip, ip)) {
 			l->hits++;
+			row_member(l, member);
 			w->last_row = l;
 			return;
 		}
@@ -238,6 +249,7 @@ static void count_location(struct watch *w, const struct location *loc,
 	l->where = *where;
 	l->where.ip = ip;
 	l->location = loc->name;
+	l->member = member;
 	l->hits = 1;
 	w->last_row = l;
 }
@@ -443,21 +455,63 @@ static int touch_of(const struct code_source *cs, const struct access *acc,
 	return how;
 }
 
+/* A whole object: the member [at, at+size) lies in (clipped to the
+ * location), NULL if none or not a whole object. */
+static const struct member *member_of(const struct watch *w, int li,
+				      const struct location *loc, uint64_t at,
+				      uint32_t size)
+{
+	const struct members *t = w->members ? w->members[li] : NULL;
+	uint64_t lo = at > loc->addr ? at : loc->addr;
+
+	if (!t || !size || lo >= loc->addr + loc->len || at + size <= lo)
+		return NULL;
+	return members_at(t, (uint32_t)(lo - loc->addr),
+			  (uint32_t)(at + size - lo));
+}
+
+/* A member's own value (typed, up to 8 bytes): how its bytes read now. */
+static bool member_typed(const struct member *m)
+{
+	return m && m->typed && m->len <= 8;
+}
+
+static void member_now(const struct proc_values *p, int li,
+		       const struct member *m, uint64_t *v, enum vquality *q)
+{
+	*v = le_value(p->bytes[li] + m->off, m->len);
+	*q = worst(p->q[li] + m->off, m->len);
+}
+
+static void name_member(const struct watch *w, int li, const struct member *m,
+			struct hit_event *e)
+{
+	e->member = m->name;
+	if (member_typed(m)) {
+		e->mtype = members_type(w->members[li], m);
+		e->mlen = m->len;
+	}
+}
+
 /* The bytes of the location this access wrote, old -> new, with the
- * chain of process p.  regs: as sampled (SAMPLED_REGS_MASK's order). */
+ * chain of process p.  regs: as sampled (SAMPLED_REGS_MASK's order).  In
+ * a whole object, the old -> new of the member touched. */
 static void apply_write(struct watch *w, const struct rec *r, int li,
 			struct proc_values *p, const struct code_source *cs,
 			const uint64_t *regs, uint64_t at, uint32_t size,
 			struct hit_event *e)
 {
 	const struct location *loc = &w->locs[li];
+	const struct member *m = member_of(w, li, loc, at, size);
 	uint64_t lo = at > loc->addr ? at : loc->addr;
 	uint64_t hi = at + size < loc->addr + loc->len ? at + size
 						       : loc->addr + loc->len;
+	uint64_t m_old = 0;
 	uint32_t off, n;
 	struct value_chain win;
 	struct hit_values hv;
-	enum vquality old_whole;
+	enum vquality old_whole, m_old_q = VQ_NONE;
+	bool unseen = w->shared || w->cfg->tid;
 
 	if (lo >= hi || hi - lo > 8) { /* unknown or a wide access */
 		lo = loc->addr;
@@ -467,20 +521,35 @@ static void apply_write(struct watch *w, const struct rec *r, int li,
 	n = (uint32_t)(hi - lo);
 	old_whole = worst(p->q[li], loc->len);
 	e->val.old_value = le_value(p->bytes[li], loc->len);
+	if (member_typed(m))
+		member_now(p, li, m, &m_old, &m_old_q);
 	memcpy(win.bytes, p->bytes[li] + off, n);
 	win.quality = worst(p->q[li] + off, n);
 	/* Taking turns, or one thread of several, a location misses the
 	 * writes made unseen: what it held before is known only if the
 	 * instruction reveals it (and a read-modify-write's result too). */
-	if ((w->shared || w->cfg->tid) && win.quality == VQ_EXACT)
+	if (unseen && win.quality == VQ_EXACT)
 		win.quality = VQ_APPROX;
-	if ((w->shared || w->cfg->tid) && old_whole == VQ_EXACT)
+	if (unseen && old_whole == VQ_EXACT)
 		old_whole = VQ_APPROX;
+	if (unseen && m_old_q == VQ_EXACT)
+		m_old_q = VQ_APPROX;
 	values_apply(w->values, cs, r->ip, regs, lo, n, &win, read_pid,
 		     (void *)(intptr_t)r->pid, &hv);
 	memcpy(p->bytes[li] + off, win.bytes, n);
 	memset(p->q[li] + off, hv.new_q, n);
-	if (loc->len > 8) { /* a range: the bytes touched */
+	if (m)
+		name_member(w, li, m, e);
+	if (member_typed(m)) { /* the member touched, by its type */
+		e->val = hv;
+		e->val.old_value = m_old;
+		e->val.old_q = m_old_q;
+		if (off == m->off && n == m->len) { /* the instruction's */
+			e->val.old_value = hv.old_value;
+			e->val.old_q = hv.old_q;
+		}
+		member_now(p, li, m, &e->val.new_value, &e->val.new_q);
+	} else if (loc->len > 8 || m) { /* a range: the bytes touched */
 		e->part_off = off;
 		e->part_len = n;
 		e->val = hv;
@@ -503,10 +572,18 @@ static void read_value(struct watch *w, int li, struct proc_values *p,
 		       uint64_t at, uint32_t size, struct hit_event *e)
 {
 	const struct location *loc = &w->locs[li];
+	const struct member *m = member_of(w, li, loc, at, size);
 	uint64_t lo = at > loc->addr ? at : loc->addr;
 	uint32_t off = (uint32_t)(lo - loc->addr), n = loc->len;
 
-	if (loc->len > 8) {
+	e->has_read = true;
+	if (m)
+		name_member(w, li, m, e);
+	if (member_typed(m)) {
+		member_now(p, li, m, &e->val.new_value, &e->val.new_q);
+		return;
+	}
+	if (loc->len > 8 || m) {
 		n = (uint32_t)((at + size < loc->addr + loc->len ? at + size
 				: loc->addr + loc->len) - lo);
 		if (!size || n > 8)
@@ -518,7 +595,6 @@ static void read_value(struct watch *w, int li, struct proc_values *p,
 	}
 	e->val.new_value = le_value(p->bytes[li] + off, n);
 	e->val.new_q = worst(p->q[li] + off, n);
-	e->has_read = true;
 }
 
 static bool passes_cond(struct watch *w, const struct hit_event *e,
@@ -528,8 +604,9 @@ static bool passes_cond(struct watch *w, const struct hit_event *e,
 		return true;
 	return (e->has_values || e->has_read) && e->val.new_q != VQ_NONE &&
 	       cond_eval(&w->cfg->cond, e->val.new_value,
-			 e->part_len ? e->part_len : loc->len,
-			 type_signed(&loc->type));
+			 e->mtype ? e->mlen : e->part_len ? e->part_len
+							  : loc->len,
+			 type_signed(e->mtype ? e->mtype : &loc->type));
 }
 
 static void process_hit(struct watch *w, const struct rec *r)
@@ -612,7 +689,7 @@ static void process_hit(struct watch *w, const struct rec *r)
 	}
 	out_hit(&w->out, &e);
 	w->sum.hits++;
-	count_location(w, loc, &e.where, code_ip);
+	count_location(w, loc, e.member, &e.where, code_ip);
 	count_thread(w, e.tid, e.thread);
 	if (w->cfg->max && w->sum.hits >= w->cfg->max)
 		w->max_reached = true;

@@ -271,7 +271,9 @@ static void hit_value(struct out *o, const struct hit_event *e, uint64_t v,
 	}
 	if (!o->json && q == VQ_APPROX)
 		ob_c(o, '~');
-	if (e->part_len)
+	if (e->mtype)
+		ob_value(o, e->mtype, v, e->mlen, o->json);
+	else if (e->part_len)
 		ob_bytes(o, v, e->part_len, o->json);
 	else
 		ob_value(o, &e->loc->type, v, e->loc->len, o->json);
@@ -355,7 +357,7 @@ static void human_hit(struct out *o, const struct hit_event *e)
 	ob_c(o, ' ');
 	ob_padded(o, e->access, 5);
 	ob_c(o, ' ');
-	ob_s(o, e->loc->name);
+	ob_s(o, e->member ? e->member : e->loc->name);
 	if (e->part_len) {
 		ob_s(o, " @+");
 		ob_u(o, e->part_off);
@@ -473,6 +475,10 @@ static void json_hit(struct out *o, const struct hit_event *e)
 	ob_hex(o, e->addr);
 	ob_s(o, "\",\"location\":");
 	ob_json_string(o, e->loc->name);
+	if (e->member) {
+		ob_s(o, ",\"member\":");
+		ob_json_string(o, e->member);
+	}
 	if (e->part_len) {
 		ob_s(o, ",\"part_offset\":");
 		ob_u(o, e->part_off);
@@ -522,6 +528,53 @@ void out_close(struct out *o)
 
 /* ---- the summary ---- */
 
+/* A location's parts (a register each) and how long each was armed. */
+static void json_parts(struct out *o, const struct coverage *c)
+{
+	if (!c->nparts)
+		return;
+	ob_s(o, ",\"parts\":[");
+	for (int k = 0; k < c->nparts; k++) {
+		const struct cov_part *p = &c->parts[k];
+
+		ob_fmt(o, "%s{\"offset\":%u,\"size\":%u,", k ? "," : "",
+		       p->off, p->len);
+		if (p->member[0]) {
+			ob_s(o, "\"member\":");
+			ob_json_string(o, p->member);
+			ob_c(o, ',');
+		}
+		ob_fmt(o, "\"armed_ns\":%" PRIu64 ",\"total_ns\":%" PRIu64 "}",
+		       p->armed_ns, p->total_ns);
+	}
+	ob_c(o, ']');
+}
+
+static double percent(uint64_t part, uint64_t whole)
+{
+	return whole ? 100.0 * (double)part / (double)whole : 0.0;
+}
+
+/* Human: the location's line, then a line per part when it has parts. */
+static void human_coverage(FILE *f, const struct coverage *c)
+{
+	fprintf(f, "%11.1f%%  %s (%.3f of %.3f s", percent(c->armed_ns,
+		c->total_ns), c->location, c->armed_ns / 1e9,
+		c->total_ns / 1e9);
+	if (c->nparts)
+		fprintf(f, "; a part of it %.1f%%, each part:",
+			percent(c->any_ns, c->total_ns));
+	fputs(")\n", f);
+	for (int k = 0; k < c->nparts; k++) {
+		const struct cov_part *p = &c->parts[k];
+
+		fprintf(f, "%11.1f%%    +%u:%u%s%s%s (%.3f s)\n",
+			percent(p->armed_ns, p->total_ns), p->off, p->len,
+			p->member[0] ? " (" : "", p->member,
+			p->member[0] ? ")" : "", p->armed_ns / 1e9);
+	}
+}
+
 static void json_summary(struct out *o, const struct summary *s)
 {
 	ob_fmt(o, "{\"type\":\"summary\",\"hits\":%" PRIu64 ",\"lost\":%"
@@ -530,6 +583,10 @@ static void json_summary(struct out *o, const struct summary *s)
 	for (int i = 0; i < s->nloc; i++) {
 		ob_s(o, i ? ",{\"location\":" : "{\"location\":");
 		ob_json_string(o, s->by_loc[i].location);
+		if (s->by_loc[i].member && s->by_loc[i].member[0]) {
+			ob_s(o, ",\"member\":");
+			ob_json_string(o, s->by_loc[i].member);
+		}
 		ob_c(o, ',');
 		json_where(o, &s->by_loc[i].where);
 		ob_fmt(o, ",\"hits\":%" PRIu64 "}", s->by_loc[i].hits);
@@ -556,8 +613,11 @@ static void json_summary(struct out *o, const struct summary *s)
 	for (int i = 0; i < s->ncov; i++) {
 		ob_s(o, i ? ",{\"location\":" : "{\"location\":");
 		ob_json_string(o, s->cov[i].location);
-		ob_fmt(o, ",\"armed_ns\":%" PRIu64 ",\"total_ns\":%" PRIu64 "}",
-		       s->cov[i].armed_ns, s->cov[i].total_ns);
+		ob_fmt(o, ",\"armed_ns\":%" PRIu64 ",\"total_ns\":%" PRIu64
+		       ",\"any_ns\":%" PRIu64, s->cov[i].armed_ns,
+		       s->cov[i].total_ns, s->cov[i].any_ns);
+		json_parts(o, &s->cov[i]);
+		ob_c(o, '}');
 	}
 	ob_fmt(o, "],\"wall_ns\":%" PRIu64 "}\n", s->wall_ns);
 }
@@ -591,11 +651,7 @@ static void human_summary(FILE *f, const struct summary *s)
 		fprintf(f, "%12s  %s (registers shared: hits while unarmed "
 			"are not seen)\n", "armed", "location");
 	for (int i = 0; i < s->ncov; i++)
-		fprintf(f, "%11.1f%%  %s (%.3f of %.3f s)\n",
-			s->cov[i].total_ns ? 100.0 * s->cov[i].armed_ns /
-					     s->cov[i].total_ns : 0.0,
-			s->cov[i].location, s->cov[i].armed_ns / 1e9,
-			s->cov[i].total_ns / 1e9);
+		human_coverage(f, &s->cov[i]);
 	if (s->counts) {
 		fprintf(f, "%12s  %s\n", "hits", "location");
 		for (int i = 0; i < s->nlocs; i++)
@@ -607,7 +663,9 @@ static void human_summary(FILE *f, const struct summary *s)
 		fprintf(f, "%12s  %s\n", "hits", "code location");
 	for (int i = 0; i < s->nloc; i++)
 		fprintf(f, "%12" PRIu64 "  %s  [%s]\n", s->by_loc[i].hits,
-			s->by_loc[i].key, s->by_loc[i].location);
+			s->by_loc[i].key, s->by_loc[i].member &&
+			s->by_loc[i].member[0] ? s->by_loc[i].member
+					       : s->by_loc[i].location);
 	if (s->nthread)
 		fprintf(f, "%12s  %s\n", "hits", "thread");
 	for (int i = 0; i < s->nthread; i++)

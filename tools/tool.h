@@ -362,6 +362,9 @@ struct hit_event {
 	uint64_t addr;          /* the accessed address (else the register's) */
 	uint32_t part_off;      /* a location over 8 bytes: the bytes touched */
 	uint32_t part_len;      /* (0: the whole location) */
+	const char *member;     /* a whole object: the member touched ... */
+	const struct vtype *mtype; /* ... and its type, when its value is */
+	uint32_t mlen;          /* typed (mlen bytes; else part_*) */
 	bool has_values;        /* a write: old -> new */
 	bool has_read;          /* a read: the value read (val.new_*) */
 	struct hit_values val;
@@ -410,6 +413,7 @@ struct loc_count {
 	char key[1024];         /* function+offset (file:line) */
 	struct code_loc where;
 	const char *location;   /* the watched name */
+	const char *member;     /* the member every hit touched ("": mixed) */
 	uint64_t hits;
 };
 struct thread_count {
@@ -418,9 +422,17 @@ struct thread_count {
 	uint64_t hits;
 };
 /* A location's time armed, when registers were shared (scheduler). */
+struct cov_part {               /* one register's part of it */
+	uint32_t off, len;      /* in the location */
+	uint64_t armed_ns, total_ns;
+	char member[128];       /* what a whole object holds there ("") */
+};
 struct coverage {
 	const char *location;
-	uint64_t armed_ns, total_ns;
+	uint64_t armed_ns, total_ns; /* armed whole */
+	uint64_t any_ns;        /* some part armed */
+	struct cov_part *parts; /* registers > 1: each part's time */
+	int nparts;
 };
 
 struct summary {

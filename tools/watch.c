@@ -366,6 +366,9 @@ static int arm(struct watch *w, int i, enum vquality q)
 	struct location *loc = &w->locs[i];
 
 	w->ctx[i] = (struct loc_ctx){ w, i };
+	if (!w->members[i] && members_build(w->syms, loc, &w->members[i]))
+		fprintf(stderr, "hwbp: %s: out of memory for its members: "
+			"its hits show bytes\n", loc->name);
 	free(w->armed_bytes[i]);
 	w->armed_bytes[i] = calloc(loc->len, 1);
 	w->armed_q[i] = VQ_NONE;
@@ -554,10 +557,15 @@ static void cleanup(struct watch *w)
 	for (int i = 0; i < w->cfg->nlocs; i++) {
 		free(w->locs[i].type.enums);
 		free(w->armed_bytes[i]);
+		if (w->members)
+			members_free(w->members[i]);
 	}
+	free(w->members);
 	free(w->armed_bytes);
 	free(w->armed_q);
 	free(w->watches);
+	for (int i = 0; i < w->ncov; i++)
+		free(w->cov[i].parts);
 	free(w->cov);
 	free(w->bps);
 	free(w->bp_loc);
@@ -663,6 +671,47 @@ static void arm_pending(struct watch *w)
 	}
 }
 
+/* Location i's parts, one per register: how long each was armed, what a
+ * whole object holds there (the control thread: syms is its own). */
+static void coverage_parts(struct watch *w, int i, uint32_t registers,
+			   struct coverage *cv)
+{
+	const struct location *loc = &w->locs[i];
+
+	cv->parts = calloc(registers, sizeof(*cv->parts));
+	for (uint32_t k = 0; cv->parts && k < registers; k++) {
+		HWBP_OPTS(hwbp_piece_stats, ps);
+		struct cov_part *p = &cv->parts[cv->nparts];
+		uint64_t lo, hi;
+
+		if (hwbp_watch_get_piece_stats(w->watches[i], k, &ps))
+			continue;
+		lo = ps.addr > loc->addr ? ps.addr : loc->addr;
+		hi = ps.addr + ps.len < loc->addr + loc->len ?
+		     ps.addr + ps.len : loc->addr + loc->len;
+		if (lo >= hi) /* another location's, sharing the watch */
+			continue;
+		p->off = (uint32_t)(lo - loc->addr);
+		p->len = (uint32_t)(hi - lo);
+		p->armed_ns = ps.armed_ns;
+		p->total_ns = ps.total_ns;
+		if (w->members[i] && syms_member_at(w->syms, loc, lo, p->len,
+						    p->member,
+						    sizeof(p->member), NULL))
+			p->member[0] = '\0';
+		cv->nparts++;
+	}
+}
+
+static void coverage_of(struct watch *w, int i,
+			const struct hwbp_watch_stats *st, struct coverage *cv)
+{
+	*cv = (struct coverage){ w->locs[i].name, st->armed_ns, st->total_ns,
+				 st->any_ns, NULL, 0 };
+	if (st->registers > 1)
+		coverage_parts(w, i, st->registers, cv);
+}
+
 /*
  * Hits the rings did not deliver.  The drop counters say most; the exact
  * count of hits (read() of the events) says the rest: whatever it counted
@@ -686,8 +735,7 @@ static void account_sched(struct watch *w)
 		if (!w->watches[i] || hwbp_watch_get_stats(w->watches[i], &st))
 			continue;
 		if (w->cov && st.armed_ns < st.total_ns)
-			w->cov[w->ncov++] = (struct coverage){
-				w->locs[i].name, st.armed_ns, st.total_ns };
+			coverage_of(w, i, &st, &w->cov[w->ncov++]);
 	}
 }
 
@@ -840,12 +888,13 @@ int watch_run(const struct watch_cfg *c)
 	w.ctx = calloc((size_t)c->nlocs, sizeof(*w.ctx));
 	w.armed_bytes = calloc((size_t)c->nlocs, sizeof(*w.armed_bytes));
 	w.armed_q = calloc((size_t)c->nlocs, sizeof(*w.armed_q));
+	w.members = calloc((size_t)c->nlocs, sizeof(*w.members));
 	w.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	w.pause_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	w.ring_pages = c->ring_pages ? c->ring_pages :
 		       c->bt ? BT_RING_PAGES : DEFAULT_RING_PAGES;
 	rc = !w.locs || !w.watches || !w.ctx || !w.armed_bytes ||
-	     !w.armed_q || w.stop_fd < 0 || w.pause_fd < 0 ? EXIT_RUNTIME : 0;
+	     !w.armed_q || !w.members || w.stop_fd < 0 || w.pause_fd < 0 ? EXIT_RUNTIME : 0;
 	if (rc)
 		snprintf(w.msg, sizeof(w.msg), "out of memory");
 	if (!rc)

@@ -43,6 +43,9 @@ struct watch {
 	 * control thread's before arming; the processor's after). */
 	uint8_t **armed_bytes;
 	enum vquality *armed_q;
+	/* Each location's members (NULL: not a whole object), built before
+	 * it is armed, immutable after. */
+	struct members **members;
 
 	/* ---- the control thread's ---- */
 	struct target target;
@@ -98,6 +101,26 @@ struct watch {
 				       * time leave the chains unsure */
 	bool max_reached;
 };
+
+/* members.c: a whole object's members (the control thread builds each
+ * table before the location is armed; the processor reads it, no lock) */
+struct member {
+	uint32_t off, len;     /* in the location */
+	const char *name;      /* "cfg.limit", "arr[3]", "obj.x" (stable) */
+	uint16_t type;         /* members_type */
+	bool typed;            /* a scalar type: values typed, else bytes */
+};
+struct members;
+/* The table of loc if it is a whole object (typed, no :LEN, more than one
+ * member), else *out = NULL; 0 or -ENOMEM. */
+int members_build(struct syms *s, const struct location *loc,
+		  struct members **out);
+void members_free(struct members *t);
+const struct member *members_at(const struct members *t, uint32_t off,
+				uint32_t len);
+const struct vtype *members_type(const struct members *t,
+				 const struct member *m);
+int members_count(const struct members *t);
 
 /* hits.c */
 int hits_init(struct watch *w);
