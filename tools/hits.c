@@ -609,12 +609,12 @@ static bool passes_cond(struct watch *w, const struct hit_event *e,
 			 type_signed(e->mtype ? e->mtype : &loc->type));
 }
 
-static void process_hit(struct watch *w, const struct rec *r)
+static void process_hit(struct watch *w, const struct rec *r, int li)
 {
 	struct branch_where br[MAX_BRANCHES];
 	struct ran_before ran[MAX_RAN_BEFORE];
 	struct frame bt[MAX_BT];
-	const struct location *loc = &w->locs[r->loc];
+	const struct location *loc = &w->locs[li];
 	struct hit_event e = { .loc = loc, .addr = r->addr };
 	struct proc_values *p = pv_find(w, (pid_t)r->pid);
 	uint64_t regs[HWBP_NREGS], code_ip = r->ip, at = r->addr;
@@ -629,7 +629,7 @@ static void process_hit(struct watch *w, const struct rec *r)
 		return;
 	if (!p)
 		p = pv_new(w, (pid_t)r->pid);
-	if (!p || !pv_loc(w, p, r->loc))
+	if (!p || !pv_loc(w, p, li))
 		return;
 	codemap_code(w->map, (pid_t)r->pid, &cs, &cctx);
 	e.time_ns = r->time_ns > w->start_ns ? r->time_ns - w->start_ns : 0;
@@ -656,12 +656,12 @@ static void process_hit(struct watch *w, const struct rec *r)
 		}
 		if (how < 0 || (how & HWBP_TOUCH_WRITE)) {
 			/* (values.c reads the registers as sampled) */
-			apply_write(w, r, r->loc, p, &cs,
+			apply_write(w, r, li, p, &cs,
 				    have_regs ? rec_regs(r) : NULL, at,
 				    how > 0 ? size : 0, &e);
 			e.has_values = true;
 		} else {
-			read_value(w, r->loc, p, at, size, &e);
+			read_value(w, li, p, at, size, &e);
 		}
 		/* --read: a plain write moved the chain on; not shown. */
 		if (loc->access == HWBP_READ && how == HWBP_TOUCH_WRITE) {
@@ -695,6 +695,29 @@ static void process_hit(struct watch *w, const struct rec *r)
 		w->max_reached = true;
 }
 
+/* One user of a record: a location (or a pointer slot, follow.c). */
+static void hit_for(struct watch *w, const struct rec *r, int id)
+{
+	if (id >= 0 && id < w->cfg->nlocs)
+		process_hit(w, r, id);
+}
+
+/* A record of a watch that several ids share (share.c): each takes the
+ * access if it touched its own bytes; a stray only if it touched none. */
+static void dispatch_hit(struct watch *w, const struct rec *r)
+{
+	int n;
+	const int *riders = share_riders(w, r->loc, &n);
+	uint64_t strays = w->sum.strays;
+
+	hit_for(w, r, r->loc);
+	if (!riders)
+		return;
+	for (int k = 0; k < n; k++)
+		hit_for(w, r, riders[k]);
+	w->sum.strays = strays + (w->sum.strays - strays == (uint64_t)n + 1);
+}
+
 /* ---- side-band records ---- */
 
 static void on_fork(struct watch *w, const struct rec *r)
@@ -719,8 +742,7 @@ static void on_record(struct watch *w, const struct rec *r)
 
 	switch (r->kind) {
 	case HWBP_REC_HIT:
-		if (r->loc >= 0 && r->loc < w->cfg->nlocs)
-			process_hit(w, r);
+		dispatch_hit(w, r);
 		break;
 	case HWBP_REC_COMM:
 		set_name(w, (pid_t)r->tid, rec_name(r));

@@ -178,12 +178,22 @@ static int build_windows(struct syms *s, const struct location *loc,
 	return 0;
 }
 
-/* Whole objects only: typed (DWARF), named without :LEN, and more than
- * one member (a scalar is its own value). */
+/* "name:LEN" (not "lib.so:name", not "a::b"). */
+static bool has_len(const char *spec)
+{
+	const char *colon = strrchr(spec, ':');
+
+	return colon && colon > spec && colon[-1] != ':' && colon[1] &&
+	       strspn(colon + 1, "0123456789abcdefABCDEFxX") ==
+	       strlen(colon + 1);
+}
+
+/* Whole objects only: typed (DWARF), named without :LEN or +OFFSET, and
+ * more than one member (a scalar is its own value). */
 static bool whole_object(const struct location *loc)
 {
-	return loc->type_die && !strcmp(loc->spec, loc->name) &&
-	       !strchr(loc->name, '+') && loc->len > 1 &&
+	return loc->type_die && !has_len(loc->spec) &&
+	       !strchr(loc->spec, '+') && loc->len > 1 &&
 	       loc->access != HWBP_EXEC;
 }
 

@@ -48,16 +48,21 @@
 
 /* ---- records, in the reader threads ---- */
 
-static void collect(const struct hwbp_record *r, void *cookie)
-{
-	const struct loc_ctx *ctx = cookie;
-
-	stream_put(r, r->kind == HWBP_REC_HIT ? ctx->idx : -1);
-}
-
 static bool use_sched(const struct watch *w)
 {
 	return !w->cfg->count && !w->cfg->ncpus;
+}
+
+/* A hit's id: its watch's cookie; --cpu: the register's, by its address
+ * (the rings are the first register's, its cookie on every record). */
+static void collect(const struct hwbp_record *r, void *cookie)
+{
+	const struct loc_ctx *ctx = cookie;
+	int id = ctx->idx;
+
+	if (r->kind == HWBP_REC_HIT && !use_sched(ctx->w))
+		id = share_plain_id(ctx->w, r->addr, id);
+	stream_put(r, r->kind == HWBP_REC_HIT ? id : -1);
 }
 
 static int consume_cpu(void *ctx, int cpu)
@@ -230,14 +235,14 @@ static int start_sched(struct watch *w)
 /* The first watch opens the rings: where the locked-memory limit refuses
  * the default size (kernel.perf_event_mlock_kb, RLIMIT_MEMLOCK), halve it,
  * and say so; a size the user gave is not changed. */
-static int first_add(struct watch *w, int i, enum hwbp_access access)
+static int first_add(struct watch *w, uint64_t addr, uint64_t len,
+		     enum hwbp_access access, void *cookie,
+		     struct hwbp_watch **out)
 {
-	const struct location *loc = &w->locs[i];
 	int err;
 
 	for (;;) {
-		err = hwbp_sched_add(w->sched, loc->addr, loc->len, access,
-				     &w->ctx[i], &w->watches[i]);
+		err = hwbp_sched_add(w->sched, addr, len, access, cookie, out);
 		if ((err != -EPERM && err != -ENOMEM) || w->cfg->ring_pages ||
 		    w->ring_pages <= MIN_RING_PAGES)
 			return err;
@@ -255,21 +260,28 @@ static int first_add(struct watch *w, int i, enum hwbp_access access)
 	}
 }
 
+int watch_sched_add(struct watch *w, int id, uint64_t addr, uint64_t len,
+		    enum hwbp_access access, struct hwbp_watch **out)
+{
+	bool first = !w->sched;
+
+	if (first && start_sched(w))
+		return -EIO;
+	return first ? first_add(w, addr, len, access, share_ctx(w, id), out)
+		     : hwbp_sched_add(w->sched, addr, len, access,
+				      share_ctx(w, id), out);
+}
+
 /* --read is armed read-write: the writes keep the value chain exact and
- * are left out of the output by the processor. */
+ * are left out of the output by the processor.  A location whose register
+ * would start where another's does shares its watch (share.c). */
 static int arm_watch(struct watch *w, int i)
 {
 	struct location *loc = &w->locs[i];
 	enum hwbp_access access = loc->access == HWBP_READ ? HWBP_RW
 							   : loc->access;
-	bool first = !w->sched;
-	int err = w->sched ? 0 : start_sched(w);
 
-	if (err)
-		return err;
-	if (first ? first_add(w, i, access) :
-	    hwbp_sched_add(w->sched, loc->addr, loc->len, access, &w->ctx[i],
-			   &w->watches[i])) {
+	if (share_add(w, i, loc->addr, loc->len, access)) {
 		snprintf(w->msg, sizeof(w->msg), "cannot watch %s (0x%" PRIx64
 			 ", %u bytes, %s): %s", loc->name, loc->addr, loc->len,
 			 hwbp_access_name(loc->access), hwbp_last_error());
@@ -287,6 +299,11 @@ static int arm_piece(struct watch *w, int i, const struct hwbp_piece *p,
 	struct hwbp **bps;
 	int *locs, err;
 
+	/* --cpu: a register already at this address is shared (a record
+	 * names its register only by the address). */
+	if (!w->cfg->count && loc->access != HWBP_EXEC &&
+	    share_plain_join(w, i, p->addr, p->len, loc->access))
+		return 0;
 	o->share_ring = w->ring_bp;
 	o->switch_events = w->cfg->switches && !w->ring_bp; /* once */
 	err = hwbp_create(&bp, p->addr, loc->access == HWBP_EXEC ? 0 : p->len,
@@ -312,6 +329,8 @@ static int arm_piece(struct watch *w, int i, const struct hwbp_piece *p,
 		return EXIT_RUNTIME;
 	}
 	w->bp_loc = locs;
+	if (!w->cfg->count)
+		share_plain_note(w, i, p->addr, p->len, bp);
 	w->bps[w->nbps] = bp;
 	w->bp_loc[w->nbps++] = i;
 	if (!w->cfg->count && !w->ring_bp)
@@ -572,6 +591,7 @@ static void cleanup(struct watch *w)
 	free(w->ctx);
 	free(w->locs);
 	hits_free(w);
+	share_free(w);
 	out_close(&w->out);
 	syms_close(w->syms);
 	if (w->stop_fd >= 0)
@@ -646,6 +666,22 @@ static int resolve_all(struct watch *w)
 	return 0;
 }
 
+/* Two locations shown by one name (`counter` and `counter:4`) are shown
+ * as typed instead: each hit goes to each, and says which. */
+static void distinct_names(struct watch *w, int i)
+{
+	struct location *l = &w->locs[i];
+
+	for (int j = 0; j < w->cfg->nlocs; j++) {
+		struct location *o = &w->locs[j];
+
+		if (j == i || !o->resolved || strcmp(o->name, l->name))
+			continue;
+		snprintf(l->name, sizeof(l->name), "%s", l->spec);
+		snprintf(o->name, sizeof(o->name), "%s", o->spec);
+	}
+}
+
 /* Libraries loaded since: resolve and arm what waited for them. */
 static void arm_pending(struct watch *w)
 {
@@ -661,6 +697,7 @@ static void arm_pending(struct watch *w)
 		if (syms_resolve(w->syms, w->cfg->locs[i], w->cfg->access,
 				 &w->locs[i], w->msg, sizeof(w->msg)))
 			continue;
+		distinct_names(w, i);
 		if (arm(w, i, VQ_APPROX) == 0) {
 			if (start_stream(w))
 				fprintf(stderr, "hwbp: %s\n", w->msg);
@@ -870,6 +907,9 @@ static int setup(struct watch *w)
 	q = w->target.launched ? VQ_EXACT : VQ_APPROX;
 	for (int i = 0; !rc && i < c->nlocs; i++)
 		if (w->locs[i].resolved)
+			distinct_names(w, i);
+	for (int i = 0; !rc && i < c->nlocs; i++)
+		if (w->locs[i].resolved)
 			rc = arm(w, i, q);
 	if (!rc)
 		rc = start_stream(w);
@@ -895,6 +935,8 @@ int watch_run(const struct watch_cfg *c)
 		       c->bt ? BT_RING_PAGES : DEFAULT_RING_PAGES;
 	rc = !w.locs || !w.watches || !w.ctx || !w.armed_bytes ||
 	     !w.armed_q || !w.members || w.stop_fd < 0 || w.pause_fd < 0 ? EXIT_RUNTIME : 0;
+	if (!rc && share_init(&w, NIDS(&w), c->ncpus ? c->nlocs * 64 : 0))
+		rc = EXIT_RUNTIME;
 	if (rc)
 		snprintf(w.msg, sizeof(w.msg), "out of memory");
 	if (!rc)

@@ -57,6 +57,7 @@ struct watch {
 	struct hwbp_sched *sched;     /* otherwise: the scheduler ... */
 	struct hwbp_watch **watches;  /* ... and a watch per location */
 	struct loc_ctx *ctx;
+	struct share *share;          /* share.c: watches shared by address */
 	struct loc_ctx task_ctx;      /* the scheduler's task records */
 	struct hwbp_sched_stats before; /* counted before the last read */
 	uint64_t lost;                /* records the kernel counted, not read */
@@ -121,6 +122,37 @@ const struct member *members_at(const struct members *t, uint32_t off,
 const struct vtype *members_type(const struct members *t,
 				 const struct member *m);
 int members_count(const struct members *t);
+
+/* share.c: one register per address (locations and pointer slots whose
+ * registers would start at one address share one watch, its host's) */
+/* Ids: a location's index, or a pointer slot's (--follow-pointers: slot k
+ * of location i's path). */
+#define SLOT_ID(w, i, k) ((w)->cfg->nlocs + (i) * LOC_MAX_DEREFS + (k))
+#define NIDS(w) ((w)->cfg->nlocs * (1 + LOC_MAX_DEREFS))
+int share_init(struct watch *w, int nids, int plain_cap);
+void share_free(struct watch *w);
+struct loc_ctx *share_ctx(struct watch *w, int id);
+/* Arm [addr, addr+len) for id (sharing a host's watch where registers
+ * would meet), or stop: 0 or -errno (hwbp_last_error says why). */
+int share_add(struct watch *w, int id, uint64_t addr, uint64_t len,
+	      enum hwbp_access access);
+int share_remove(struct watch *w, int id);
+/* The processor: the other ids a record of id's watch serves (NULL, *n
+ * 0: none). */
+const int *share_riders(const struct watch *w, int id, int *n);
+/* --cpu: a register already at addr (another id's; grown to len) serves
+ * id too: true.  Else the caller opens one and notes it. */
+bool share_plain_join(struct watch *w, int id, uint64_t addr, uint32_t len,
+		      enum hwbp_access access);
+void share_plain_note(struct watch *w, int id, uint64_t addr, uint32_t len,
+		      struct hwbp *bp);
+/* --cpu, in a reader: the id of the register at addr (else fallback). */
+int share_plain_id(const struct watch *w, uint64_t addr, int fallback);
+
+/* watch.c, for share.c: a scheduler watch carrying id's cookie (the first
+ * opens the rings): 0 or -errno. */
+int watch_sched_add(struct watch *w, int id, uint64_t addr, uint64_t len,
+		    enum hwbp_access access, struct hwbp_watch **out);
 
 /* hits.c */
 int hits_init(struct watch *w);
