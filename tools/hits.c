@@ -501,7 +501,7 @@ static void apply_write(struct watch *w, const struct rec *r, int li,
 			const uint64_t *regs, uint64_t at, uint32_t size,
 			struct hit_event *e)
 {
-	const struct location *loc = &w->locs[li];
+	const struct location *loc = follow_view(w, li);
 	const struct member *m = member_of(w, li, loc, at, size);
 	uint64_t lo = at > loc->addr ? at : loc->addr;
 	uint64_t hi = at + size < loc->addr + loc->len ? at + size
@@ -571,7 +571,7 @@ static void apply_write(struct watch *w, const struct rec *r, int li,
 static void read_value(struct watch *w, int li, struct proc_values *p,
 		       uint64_t at, uint32_t size, struct hit_event *e)
 {
-	const struct location *loc = &w->locs[li];
+	const struct location *loc = follow_view(w, li);
 	const struct member *m = member_of(w, li, loc, at, size);
 	uint64_t lo = at > loc->addr ? at : loc->addr;
 	uint32_t off = (uint32_t)(lo - loc->addr), n = loc->len;
@@ -614,7 +614,8 @@ static void process_hit(struct watch *w, const struct rec *r, int li)
 	struct branch_where br[MAX_BRANCHES];
 	struct ran_before ran[MAX_RAN_BEFORE];
 	struct frame bt[MAX_BT];
-	const struct location *loc = &w->locs[li];
+	/* (a pointer path followed: where it leads at the hit's time) */
+	const struct location *loc = follow_view(w, li);
 	struct hit_event e = { .loc = loc, .addr = r->addr };
 	struct proc_values *p = pv_find(w, (pid_t)r->pid);
 	uint64_t regs[HWBP_NREGS], code_ip = r->ip, at = r->addr;
@@ -625,7 +626,7 @@ static void process_hit(struct watch *w, const struct rec *r, int li)
 	uint32_t size = 0;
 	int how = -1;
 
-	if (w->max_reached)
+	if (w->max_reached || !loc || follow_drop(w, li))
 		return;
 	if (!p)
 		p = pv_new(w, (pid_t)r->pid);
@@ -695,11 +696,59 @@ static void process_hit(struct watch *w, const struct rec *r, int li)
 		w->max_reached = true;
 }
 
-/* One user of a record: a location (or a pointer slot, follow.c). */
+/* --follow-pointers: a write to a pointer on a path.  Its new value is
+ * decoded (exact from the instruction, else read now); a change moves the
+ * path's watch (follow.c).  Only the watched process's own pointers count
+ * (a forked child's are its own).  Not a hit of the location. */
+static void slot_hit(struct watch *w, const struct rec *r, int id)
+{
+	struct location slot = { .len = sizeof(void *) };
+	uint64_t regs[HWBP_NREGS], *val, at = r->addr, now = 0;
+	bool have_regs = regs_of(r, regs);
+	struct code_source cs;
+	struct code_ctx cctx;
+	struct access acc = { 0 };
+	struct value_chain chain;
+	struct hit_values hv;
+	uint32_t size = 0;
+	uint8_t *q;
+	int i, k, how;
+
+	if (!follow_slot(w, id, &i, &k, &slot.addr, &val, &q)) {
+		w->sum.strays++; /* an old slot's record: not the path now */
+		return;
+	}
+	if ((pid_t)r->pid != w->target.pid)
+		return;
+	codemap_code(w->map, (pid_t)r->pid, &cs, &cctx);
+	values_decode(w->values, &cs, r->ip, &acc);
+	how = touch_of(&cs, &acc, have_regs ? regs : NULL, &slot, &at, &size);
+	if (how == 0)
+		w->sum.strays++;
+	if (how == 0 || (how > 0 && !(how & HWBP_TOUCH_WRITE)))
+		return;
+	memcpy(chain.bytes, val, sizeof(*val));
+	chain.quality = *q;
+	values_apply(w->values, &cs, r->ip, have_regs ? rec_regs(r) : NULL,
+		     slot.addr, slot.len, &chain, read_pid,
+		     (void *)(intptr_t)r->pid, &hv);
+	memcpy(&now, chain.bytes, sizeof(now));
+	if (hv.new_q == VQ_NONE && !read_pid(slot.addr, &now, sizeof(now),
+					     (void *)(intptr_t)r->pid))
+		return;
+	if (now != *val)
+		follow_changed(w, i, k, now, r->time_ns);
+	*val = now;
+	*q = hv.new_q == VQ_NONE ? VQ_APPROX : hv.new_q;
+}
+
+/* One user of a record: a location, or a pointer slot (follow.c). */
 static void hit_for(struct watch *w, const struct rec *r, int id)
 {
 	if (id >= 0 && id < w->cfg->nlocs)
 		process_hit(w, r, id);
+	else if (id >= w->cfg->nlocs)
+		slot_hit(w, r, id);
 }
 
 /* A record of a watch that several ids share (share.c): each takes the
@@ -740,6 +789,7 @@ static void on_record(struct watch *w, const struct rec *r)
 {
 	struct hwbp_record sw;
 
+	follow_adopt(w, r->time_ns); /* watches moved before r */
 	switch (r->kind) {
 	case HWBP_REC_HIT:
 		dispatch_hit(w, r);
@@ -791,6 +841,8 @@ void *hits_main(void *arg)
 			if (w->switches && ++done % 4096 == 0)
 				swh_prune(w->switches, r->time_ns);
 		}
+		if (final)
+			follow_adopt(w, UINT64_MAX);
 		out_flush(&w->out);
 		if (final)
 			break;

@@ -17,6 +17,7 @@
 #include "tool.h"
 
 #define OB_SIZE 65536
+#define HUMAN_PARTS 8 /* a location's parts listed in the human summary */
 
 /* ---- the buffer ---- */
 
@@ -507,6 +508,97 @@ void out_hit(struct out *o, const struct hit_event *e)
 		human_hit(o, e);
 }
 
+/* ---- a watch that moved (--follow-pointers) ---- */
+
+static void json_hex_or_null(struct out *o, const char *key, bool has,
+			     uint64_t v)
+{
+	ob_s(o, key);
+	if (!has) {
+		ob_s(o, "null");
+		return;
+	}
+	ob_c(o, '"');
+	ob_hex(o, v);
+	ob_c(o, '"');
+}
+
+static void json_moved(struct out *o, const struct move_event *m)
+{
+	ob_s(o, "{\"type\":\"moved\",\"time_ns\":");
+	ob_u(o, m->t1);
+	ob_s(o, ",\"location\":");
+	ob_json_string(o, m->location);
+	ob_s(o, ",\"pointer\":");
+	ob_json_string(o, m->pointer);
+	json_hex_or_null(o, ",\"value\":", m->has_value, m->value);
+	ob_s(o, ",\"changed_ns\":");
+	if (m->answer)
+		ob_u(o, m->t0);
+	else
+		ob_s(o, "null");
+	ob_s(o, ",\"window_ns\":");
+	if (m->answer)
+		ob_u(o, m->t1 - m->t0);
+	else
+		ob_s(o, "null");
+	json_hex_or_null(o, ",\"from\":", m->had_from, m->from);
+	json_hex_or_null(o, ",\"to\":", m->has_to, m->to);
+	ob_s(o, ",\"size\":");
+	ob_u(o, m->len);
+	ob_s(o, ",\"left_out\":");
+	ob_u(o, m->left_out);
+	if (!m->has_to) {
+		ob_s(o, ",\"why\":");
+		ob_json_string(o, m->why);
+	}
+	ob_s(o, "}\n");
+}
+
+static void human_moved(struct out *o, const struct move_event *m)
+{
+	ob_seconds(o, m->t1);
+	ob_s(o, " moved ");
+	ob_s(o, m->location);
+	if (m->has_value) {
+		ob_s(o, ": ");
+		ob_s(o, m->pointer);
+		ob_s(o, " = ");
+		ob_hex(o, m->value);
+		if (m->answer)
+			ob_fmt(o, " at %.6f", m->t0 / 1e9);
+	}
+	if (m->has_to) {
+		ob_s(o, "; watching ");
+		ob_hex(o, m->to);
+		ob_s(o, " (");
+		ob_u(o, m->len);
+		ob_s(o, " bytes)");
+	} else {
+		ob_s(o, "; not watched: ");
+		ob_s(o, m->why);
+	}
+	if (m->had_from) {
+		ob_s(o, ", was ");
+		ob_hex(o, m->from);
+	}
+	if (m->answer)
+		ob_fmt(o, "; %.1f us unwatched, %" PRIu64 " hit%s on the old "
+		       "target left out", (m->t1 - m->t0) / 1e3, m->left_out,
+		       m->left_out == 1 ? "" : "s");
+	ob_c(o, '\n');
+}
+
+void out_moved(struct out *o, const struct move_event *m)
+{
+	if (o->broken || !ob_ready(o))
+		return;
+	if (o->json)
+		json_moved(o, m);
+	else
+		human_moved(o, m);
+}
+
 /* What is buffered, out now: the processor calls it when it has caught
  * up, so a line is seen as soon as nothing follows it. */
 void out_flush(struct out *o)
@@ -550,6 +642,69 @@ static void json_parts(struct out *o, const struct coverage *c)
 	ob_c(o, ']');
 }
 
+/* The pointer paths: where each led, through which pointers. */
+static void json_pointers(struct out *o, const struct summary *s)
+{
+	ob_s(o, ",\"pointers\":[");
+	for (int i = 0; i < s->nptrs; i++) {
+		const struct ptr_summary *p = &s->ptrs[i];
+		const struct location *l = p->loc;
+
+		ob_s(o, i ? ",{\"location\":" : "{\"location\":");
+		ob_json_string(o, l->name);
+		json_hex_or_null(o, ",\"addr\":", !p->why, l->addr);
+		ob_fmt(o, ",\"size\":%u,\"path\":[", l->len);
+		for (int k = 0; k < l->nderefs; k++) {
+			ob_s(o, k ? ",{\"pointer\":" : "{\"pointer\":");
+			ob_json_string(o, l->derefs[k].expr);
+			ob_fmt(o, ",\"slot\":\"0x%" PRIx64 "\",\"value\":"
+			       "\"0x%" PRIx64 "\"}", l->derefs[k].slot,
+			       l->derefs[k].value);
+		}
+		ob_c(o, ']');
+		if (p->why) {
+			ob_s(o, ",\"why\":");
+			ob_json_string(o, p->why);
+		}
+		if (p->followed)
+			ob_fmt(o, ",\"moves\":%" PRIu64 ",\"window_max_ns\":%"
+			       PRIu64 ",\"left_out\":%" PRIu64, p->moves,
+			       p->window_max_ns, p->left_out);
+		ob_c(o, '}');
+	}
+	ob_c(o, ']');
+}
+
+static void human_pointers(FILE *f, const struct summary *s)
+{
+	if (s->nptrs)
+		fprintf(f, "%12s  %s\n", "pointers", "location: where its "
+			"path led at the end");
+	for (int i = 0; i < s->nptrs; i++) {
+		const struct ptr_summary *p = &s->ptrs[i];
+		const struct location *l = p->loc;
+
+		fprintf(f, "%12s  %s", "", l->name);
+		if (p->why)
+			fprintf(f, ": not watched: %s (", p->why);
+		else
+			fprintf(f, " = 0x%" PRIx64 " (%u bytes) through ",
+				l->addr, l->len);
+		for (int k = 0; k < l->nderefs; k++)
+			fprintf(f, "%s%s = 0x%" PRIx64, k ? ", " : "",
+				l->derefs[k].expr, l->derefs[k].value);
+		fputs(p->why ? ")" : "", f);
+		if (p->followed)
+			fprintf(f, "; moved %" PRIu64 " time%s (unwatched up "
+				"to %.1f us after a change), %" PRIu64 " hit%s "
+				"on old targets left out", p->moves,
+				p->moves == 1 ? "" : "s",
+				p->window_max_ns / 1e3, p->left_out,
+				p->left_out == 1 ? "" : "s");
+		fputc('\n', f);
+	}
+}
+
 static double percent(uint64_t part, uint64_t whole)
 {
 	return whole ? 100.0 * (double)part / (double)whole : 0.0;
@@ -565,7 +720,7 @@ static void human_coverage(FILE *f, const struct coverage *c)
 		fprintf(f, "; a part of it %.1f%%, each part:",
 			percent(c->any_ns, c->total_ns));
 	fputs(")\n", f);
-	for (int k = 0; k < c->nparts; k++) {
+	for (int k = 0; k < c->nparts && k < HUMAN_PARTS; k++) {
 		const struct cov_part *p = &c->parts[k];
 
 		fprintf(f, "%11.1f%%    +%u:%u%s%s%s (%.3f s)\n",
@@ -573,6 +728,9 @@ static void human_coverage(FILE *f, const struct coverage *c)
 			p->member[0] ? " (" : "", p->member,
 			p->member[0] ? ")" : "", p->armed_ns / 1e9);
 	}
+	if (c->nparts > HUMAN_PARTS)
+		fprintf(f, "%12s    and %d more parts (--json lists each)\n",
+			"", c->nparts - HUMAN_PARTS);
 }
 
 static void json_summary(struct out *o, const struct summary *s)
@@ -619,7 +777,9 @@ static void json_summary(struct out *o, const struct summary *s)
 		json_parts(o, &s->cov[i]);
 		ob_c(o, '}');
 	}
-	ob_fmt(o, "],\"wall_ns\":%" PRIu64 "}\n", s->wall_ns);
+	ob_c(o, ']');
+	json_pointers(o, s);
+	ob_fmt(o, ",\"wall_ns\":%" PRIu64 "}\n", s->wall_ns);
 }
 
 static void human_summary(FILE *f, const struct summary *s)
@@ -652,6 +812,7 @@ static void human_summary(FILE *f, const struct summary *s)
 			"are not seen)\n", "armed", "location");
 	for (int i = 0; i < s->ncov; i++)
 		human_coverage(f, &s->cov[i]);
+	human_pointers(f, s);
 	if (s->counts) {
 		fprintf(f, "%12s  %s\n", "hits", "location");
 		for (int i = 0; i < s->nlocs; i++)

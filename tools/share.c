@@ -78,7 +78,7 @@ int share_init(struct watch *w, int nids, int plain_cap)
 	if (!sh->ctx || !sh->riders || (plain_cap && !sh->plain))
 		return -ENOMEM;
 	for (int id = 0; id < nids; id++)
-		sh->ctx[id] = (struct loc_ctx){ w, id };
+		*share_ctx(w, id) = (struct loc_ctx){ w, id };
 	return 0;
 }
 

@@ -394,7 +394,20 @@ static int arm(struct watch *w, int i, enum vquality q)
 	if (w->armed_bytes[i] && w->target.pid &&
 	    target_read(loc->addr, w->armed_bytes[i], loc->len, &w->target))
 		w->armed_q[i] = q;
+	if (!w->cfg->follow_ptrs) /* (follow.c says it when it follows) */
+		follow_say(loc, NULL, false);
 	return use_sched(w) ? arm_watch(w, i) : arm_plain(w, i);
+}
+
+/* A path through a pointer that points nowhere yet: say why, once. */
+static void note_pending(struct watch *w, int i, const char *msg)
+{
+	if (!w->locs[i].nderefs)
+		return;
+	if (strcmp(w->why[i], msg) && !w->cfg->follow_ptrs)
+		fprintf(stderr, "hwbp: %s: %s: watched once it points somewhere "
+			"(read again every 100 ms)\n", w->cfg->locs[i], msg);
+	snprintf(w->why[i], sizeof(w->why[i]), "%s", msg);
 }
 
 /* ---- the loop ---- */
@@ -512,11 +525,14 @@ static void loop(struct watch *w, int sfd)
 	}
 	if (w->target.pidfd >= 0)
 		epoll_ctl(ep, EPOLL_CTL_ADD, w->target.pidfd, &ev);
+	if (follow_fd(w) >= 0) /* --follow-pointers: a pointer changed */
+		epoll_ctl(ep, EPOLL_CTL_ADD, follow_fd(w), &ev);
 	while (!stop) {
 		struct epoll_event got[4];
 		uint64_t v;
 
-		epoll_wait(ep, got, 4, w->cfg->no_lost ? 2 : 100);
+		epoll_wait(ep, got, 4, w->cfg->no_lost || w->cfg->follow_ptrs
+				       ? 2 : 100);
 		hold_or_release(w);
 		stop = on_signal(w, sfd);
 		if (w->target.pid && target_poll_exit(&w->target, false))
@@ -524,6 +540,7 @@ static void loop(struct watch *w, int sfd)
 		if (read(w->stop_fd, &v, sizeof(v)) == sizeof(v))
 			stop = true; /* --max reached, or the output closed */
 		arm_pending(w);
+		follow_service(w);
 	}
 	release_hold(w);
 	close(ep);
@@ -591,7 +608,9 @@ static void cleanup(struct watch *w)
 	free(w->ctx);
 	free(w->locs);
 	hits_free(w);
+	follow_free(w);
 	share_free(w);
+	free(w->why);
 	out_close(&w->out);
 	syms_close(w->syms);
 	if (w->stop_fd >= 0)
@@ -649,6 +668,8 @@ static int resolve_all(struct watch *w)
 				continue;
 			err = syms_resolve(w->syms, c->locs[i], c->access,
 					   &w->locs[i], w->msg, sizeof(w->msg));
+			if (err == RESOLVE_PENDING && pass)
+				note_pending(w, i, w->msg);
 			if (err == RESOLVE_PENDING)
 				pending++;
 			else if (err)
@@ -656,8 +677,12 @@ static int resolve_all(struct watch *w)
 		}
 		/* lib.so:name before lib.so is mapped: run to the entry
 		 * point, where the libraries it needs are; later, dlopen. */
-		if (!pending || pass || !w->target.launched)
+		if (!pending || pass || !w->target.launched) {
+			for (int i = 0; i < c->nlocs && !pass; i++)
+				if (!w->locs[i].resolved)
+					note_pending(w, i, w->msg);
 			return 0;
+		}
 		err = target_run_to_entry(&w->target, w->msg, sizeof(w->msg));
 		if (err)
 			return err;
@@ -688,14 +713,19 @@ static void arm_pending(struct watch *w)
 	bool refreshed = false;
 
 	for (int i = 0; i < w->cfg->nlocs; i++) {
-		if (w->locs[i].resolved)
+		int err;
+
+		if (w->locs[i].resolved || follow_owns(w, i))
 			continue;
 		if (!refreshed) {
 			syms_refresh(w->syms);
 			refreshed = true;
 		}
-		if (syms_resolve(w->syms, w->cfg->locs[i], w->cfg->access,
-				 &w->locs[i], w->msg, sizeof(w->msg)))
+		err = syms_resolve(w->syms, w->cfg->locs[i], w->cfg->access,
+				   &w->locs[i], w->msg, sizeof(w->msg));
+		if (err == RESOLVE_PENDING)
+			note_pending(w, i, w->msg);
+		if (err)
 			continue;
 		distinct_names(w, i);
 		if (arm(w, i, VQ_APPROX) == 0) {
@@ -732,9 +762,12 @@ static void coverage_parts(struct watch *w, int i, uint32_t registers,
 		p->len = (uint32_t)(hi - lo);
 		p->armed_ns = ps.armed_ns;
 		p->total_ns = ps.total_ns;
-		if (w->members[i] && syms_member_at(w->syms, loc, lo, p->len,
-						    p->member,
-						    sizeof(p->member), NULL))
+		/* (named where DWARF names it more narrowly than the
+		 * object: "arr[3]", not "buf+8") */
+		if (!w->members[i] ||
+		    syms_member_at(w->syms, loc, lo, p->len, p->member,
+				   sizeof(p->member), NULL) ||
+		    !strcmp(p->member, loc->name) || strchr(p->member, '+'))
 			p->member[0] = '\0';
 		cv->nparts++;
 	}
@@ -816,15 +849,51 @@ static void read_counts(struct watch *w)
 	w->counts = counts;
 }
 
+/* The summary's pointer paths: where each led at the end. */
+static void summarize_pointers(struct watch *w)
+{
+	struct ptr_summary *ps = calloc((size_t)w->cfg->nlocs, sizeof(*ps));
+	int n = 0;
+
+	for (int i = 0; ps && i < w->cfg->nlocs; i++) {
+		const struct follow_stats *st = follow_stats_of(w, i);
+		struct ptr_summary *p = &ps[n];
+
+		if (!w->locs[i].nderefs)
+			continue;
+		p->loc = &w->locs[i];
+		p->why = w->locs[i].resolved ? NULL :
+			 follow_owns(w, i) ? follow_why(w, i) : w->why[i];
+		if (!w->locs[i].resolved && !p->why)
+			p->why = "not watched";
+		if (st) {
+			p->followed = true;
+			p->moves = st->moves;
+			p->window_max_ns = st->window_max_ns;
+			p->left_out = st->left_out;
+		}
+		n++;
+	}
+	w->sum.ptrs = ps;
+	w->sum.nptrs = n;
+}
+
 static void finish(struct watch *w)
 {
 	struct stream_stats ss = { 0 };
 
 	for (int i = 0; i < w->cfg->nlocs; i++) {
-		if (!w->locs[i].resolved)
+		const char *why = follow_owns(w, i) ? follow_why(w, i)
+			       : w->why[i][0] ? w->why[i] : NULL;
+
+		if (!w->locs[i].resolved && why)
+			fprintf(stderr, "hwbp: %s: %s: not watched at the end\n",
+				w->cfg->locs[i], why);
+		else if (!w->locs[i].resolved)
 			fprintf(stderr, "hwbp: %s was never loaded: not watched\n",
 				w->cfg->locs[i]);
 	}
+	summarize_pointers(w);
 	if (w->stream)
 		stream_get_stats(w->stream, &ss);
 	/* What the control thread counted, now the processor is done. */
@@ -845,6 +914,8 @@ static void finish(struct watch *w)
 	free(w->counts);
 	w->counts = NULL;
 	w->sum.counts = NULL;
+	free((void *)w->sum.ptrs);
+	w->sum.ptrs = NULL;
 }
 
 /* Say it before the run, not after a silent one: on some hypervisors the
@@ -911,6 +982,8 @@ static int setup(struct watch *w)
 	for (int i = 0; !rc && i < c->nlocs; i++)
 		if (w->locs[i].resolved)
 			rc = arm(w, i, q);
+	for (int i = 0; !rc && i < c->nlocs; i++) /* --follow-pointers */
+		follow_start(w, i, w->locs[i].resolved, w->why[i]);
 	if (!rc)
 		rc = start_stream(w);
 	return rc;
@@ -929,13 +1002,15 @@ int watch_run(const struct watch_cfg *c)
 	w.armed_bytes = calloc((size_t)c->nlocs, sizeof(*w.armed_bytes));
 	w.armed_q = calloc((size_t)c->nlocs, sizeof(*w.armed_q));
 	w.members = calloc((size_t)c->nlocs, sizeof(*w.members));
+	w.why = calloc((size_t)c->nlocs, sizeof(*w.why));
 	w.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	w.pause_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	w.ring_pages = c->ring_pages ? c->ring_pages :
 		       c->bt ? BT_RING_PAGES : DEFAULT_RING_PAGES;
 	rc = !w.locs || !w.watches || !w.ctx || !w.armed_bytes ||
-	     !w.armed_q || !w.members || w.stop_fd < 0 || w.pause_fd < 0 ? EXIT_RUNTIME : 0;
-	if (!rc && share_init(&w, NIDS(&w), c->ncpus ? c->nlocs * 64 : 0))
+	     !w.armed_q || !w.members || !w.why || w.stop_fd < 0 || w.pause_fd < 0 ? EXIT_RUNTIME : 0;
+	if (!rc && (share_init(&w, NIDS(&w), c->ncpus ? c->nlocs * 64 : 0) ||
+		    follow_init(&w)))
 		rc = EXIT_RUNTIME;
 	if (rc)
 		snprintf(w.msg, sizeof(w.msg), "out of memory");

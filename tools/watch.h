@@ -58,6 +58,8 @@ struct watch {
 	struct hwbp_watch **watches;  /* ... and a watch per location */
 	struct loc_ctx *ctx;
 	struct share *share;          /* share.c: watches shared by address */
+	struct follow *follow;        /* follow.c: --follow-pointers */
+	char (*why)[256];             /* a path pointing nowhere: why */
 	struct loc_ctx task_ctx;      /* the scheduler's task records */
 	struct hwbp_sched_stats before; /* counted before the last read */
 	uint64_t lost;                /* records the kernel counted, not read */
@@ -153,6 +155,38 @@ int share_plain_id(const struct watch *w, uint64_t addr, int fallback);
  * opens the rings): 0 or -errno. */
 int watch_sched_add(struct watch *w, int id, uint64_t addr, uint64_t len,
 		    enum hwbp_access access, struct hwbp_watch **out);
+
+/* follow.c: pointer paths (what they resolved to; --follow-pointers: the
+ * watch moves when a pointer on the path changes) */
+struct follow_stats {
+	uint64_t moves;          /* changes followed */
+	uint64_t window_ns;      /* their windows (change -> re-armed) ... */
+	uint64_t window_max_ns;  /* ... and the longest */
+	uint64_t left_out;       /* hits on an old target after a change */
+	uint64_t left_reported;  /* (of which said by a move already) */
+};
+int follow_init(struct watch *w);
+void follow_free(struct watch *w);
+/* The control thread: location i armed (or a path pointing nowhere yet,
+ * `why`), followed from now on; its requests (follow_fd readable) and
+ * polls; stderr lines; the reason a path is not watched (NULL: it is). */
+void follow_start(struct watch *w, int i, bool armed, const char *why);
+void follow_service(struct watch *w);
+int follow_fd(const struct watch *w);
+bool follow_owns(const struct watch *w, int i);
+void follow_say(const struct location *l, const char *why, bool moved);
+const char *follow_why(const struct watch *w, int i);
+const struct follow_stats *follow_stats_of(const struct watch *w, int i);
+/* The processor: location i as placed at the stream's time (NULL: not
+ * yet); drop its hits while a change waits; slot id's state; a pointer
+ * changed; placements re-armed up to time t. */
+const struct location *follow_view(struct watch *w, int i);
+bool follow_drop(struct watch *w, int i);
+bool follow_slot(struct watch *w, int id, int *loc, int *slot,
+		 uint64_t *addr, uint64_t **val, uint8_t **q);
+void follow_changed(struct watch *w, int i, int slot, uint64_t value,
+		    uint64_t t);
+void follow_adopt(struct watch *w, uint64_t t);
 
 /* hits.c */
 int hits_init(struct watch *w);
