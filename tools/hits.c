@@ -489,6 +489,7 @@ static void name_member(const struct watch *w, int li, const struct member *m,
 	e->member = m->name;
 	if (member_typed(m)) {
 		e->mtype = members_type(w->members[li], m);
+		e->moff = m->off;
 		e->mlen = m->len;
 	}
 }

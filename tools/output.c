@@ -480,6 +480,12 @@ static void json_hit(struct out *o, const struct hit_event *e)
 		ob_s(o, ",\"member\":");
 		ob_json_string(o, e->member);
 	}
+	if (e->mtype) {
+		ob_s(o, ",\"member_offset\":");
+		ob_u(o, e->moff);
+		ob_s(o, ",\"member_size\":");
+		ob_u(o, e->mlen);
+	}
 	if (e->part_len) {
 		ob_s(o, ",\"part_offset\":");
 		ob_u(o, e->part_off);

@@ -364,7 +364,7 @@ struct hit_event {
 	uint32_t part_len;      /* (0: the whole location) */
 	const char *member;     /* a whole object: the member touched ... */
 	const struct vtype *mtype; /* ... and its type, when its value is */
-	uint32_t mlen;          /* typed (mlen bytes; else part_*) */
+	uint32_t moff, mlen;    /* typed (mlen bytes at moff; else part_*) */
 	bool has_values;        /* a write: old -> new */
 	bool has_read;          /* a read: the value read (val.new_*) */
 	struct hit_values val;

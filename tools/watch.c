@@ -713,6 +713,7 @@ static void arm_pending(struct watch *w)
 	bool refreshed = false;
 
 	for (int i = 0; i < w->cfg->nlocs; i++) {
+		struct location now;
 		int err;
 
 		if (w->locs[i].resolved || follow_owns(w, i))
@@ -722,7 +723,14 @@ static void arm_pending(struct watch *w)
 			refreshed = true;
 		}
 		err = syms_resolve(w->syms, w->cfg->locs[i], w->cfg->access,
-				   &w->locs[i], w->msg, sizeof(w->msg));
+				   &now, w->msg, sizeof(w->msg));
+		/* (a program gone keeps what its pointers said last) */
+		if (err && !now.nderefs && w->locs[i].nderefs) {
+			free(now.type.enums);
+			continue;
+		}
+		free(w->locs[i].type.enums);
+		w->locs[i] = now;
 		if (err == RESOLVE_PENDING)
 			note_pending(w, i, w->msg);
 		if (err)

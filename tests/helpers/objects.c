@@ -3,9 +3,10 @@
  * objects.c - a target for test_objects.c (`objects MODE [N]`): whole
  * objects, pointer paths and two names on one address.  Each mode prints
  * what it wrote, one "W member value" line per store (the oracle), and
- * where things are ("A name 0xADDR").
- *   members N  stores to members of cfg (nested too), elements of arr,
- *              a union's int and char, N rounds
+ * where things are ("A name 0xADDR", and "A pid PID").
+ *   members N  stores to members of cfg (nested too), elements of arr
+ *              and small, a union's int and char, N rounds
+ *   spin MS    arr[0..7] in turn for MS milliseconds (shared registers)
  *   big        big[4095] = 7 and big[1000] = 9 (a 4096-byte array)
  *   same N     counter = 1..N (an 8-byte store)
  *   ptr N      h.cur->v = 1..N into node a (h.cur = &a from the
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BARRIER() __asm__ volatile("" ::: "memory")
@@ -33,6 +35,7 @@ struct cfg {
 	char name[6];
 } cfg;
 long arr[8];
+int small[8];
 union word {
 	int i;
 	char c[4];
@@ -72,6 +75,9 @@ static void members(int n)
 		arr[i % 8] = 100L * i;
 		BARRIER();
 		printf("W arr[%d] %ld\n", i % 8, 100L * i);
+		small[5] = -7 * i;
+		BARRIER();
+		say("small[5]", -7 * i);
 		word.i = 1000 + i;
 		BARRIER();
 		say("word.i", 1000 + i);
@@ -79,6 +85,21 @@ static void members(int n)
 		BARRIER();
 		say("word.c[2]", i);
 	}
+}
+
+static void spin(int ms)
+{
+	struct timespec t0, t;
+	long i = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		arr[i % 8] = i;
+		BARRIER();
+		i++;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((t.tv_sec - t0.tv_sec) * 1000 +
+		 (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
 }
 
 static void wait_usr1(void)
@@ -140,10 +161,11 @@ int main(int argc, char **argv)
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &usr1, NULL);
-	printf("A cfg %p\nA arr %p\nA word %p\nA big %p\nA counter %p\n"
-	       "A a.v %p\nA b.v %p\nA h.cur %p\n", (void *)&cfg, (void *)arr,
-	       (void *)&word, (void *)big, (void *)&counter, (void *)&a.v,
-	       (void *)&b.v, (void *)&h.cur);
+	printf("A pid %d\nA cfg %p\nA arr %p\nA word %p\nA big %p\n"
+	       "A counter %p\nA a.v %p\nA b.v %p\nA h.cur %p\nA small %p\n",
+	       (int)getpid(), (void *)&cfg, (void *)arr, (void *)&word,
+	       (void *)big, (void *)&counter, (void *)&a.v, (void *)&b.v,
+	       (void *)&h.cur, (void *)small);
 	fflush(stdout);
 	if (!strcmp(mode, "members"))
 		members(n);
@@ -164,6 +186,8 @@ int main(int argc, char **argv)
 		ptr(n);
 	else if (!strcmp(mode, "lazy"))
 		lazy_mode(n);
+	else if (!strcmp(mode, "spin"))
+		spin(n);
 	else
 		return 100;
 	return 0;
