@@ -96,6 +96,7 @@ int follow_init(struct watch *w)
 	if (!f)
 		return -ENOMEM;
 	w->follow = f;
+	atomic_store(&w->dispatch, true); /* hits go through follow.c */
 	f->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	f->locs = calloc((size_t)w->cfg->nlocs, sizeof(*f->locs));
 	pthread_mutex_init(&f->lock, NULL);
@@ -476,6 +477,11 @@ static void apply(struct watch *w, int i, struct location *now, int err,
 	now->type = l->type;
 	update(l, now, !err);
 	snprintf(fl->why, sizeof(fl->why), "%s", err ? why : "");
+	/* A path that points somewhere for the first time: its members
+	 * (the processor reads them after this placement). */
+	if (l->resolved && !w->members[i] &&
+	    members_build(w->syms, l, &w->members[i]))
+		w->members[i] = NULL;
 	p->at = *l;
 	snprintf(p->why, sizeof(p->why), "%s", fl->why);
 	if (l->resolved && (moved || first))
@@ -501,7 +507,7 @@ static void apply(struct watch *w, int i, struct location *now, int err,
 			fl->target_armed = true;
 		}
 	}
-	if (moved || first)
+	if (moved || (first && !l->resolved)) /* (arm() said the first) */
 		follow_say(l, fl->why, !first);
 }
 

@@ -396,8 +396,9 @@ static int branches_of(struct watch *w, const struct rec *r,
 	return n > 0 ? n : 0;
 }
 
-/* The sampled registers at their PERF_REG index (0 where not sampled). */
-static bool regs_of(const struct rec *r, uint64_t regs[HWBP_NREGS])
+/* The sampled registers at their PERF_REG index (0 where not sampled).
+ * (Inlined in both callers: it runs for every hit.) */
+static inline __attribute__((always_inline)) bool regs_of(const struct rec *r, uint64_t regs[HWBP_NREGS])
 {
 	const uint64_t *v = rec_regs(r);
 	int k = 0;
@@ -416,7 +417,8 @@ static bool regs_of(const struct rec *r, uint64_t regs[HWBP_NREGS])
  * HWBP_TOUCH_* bits (and the accessed bytes in *at, *size), 0 for a stray
  * (it touched only bytes a register covers beside the location), -1 when
  * not known for certain. */
-static int touch_of(const struct code_source *cs, const struct access *acc,
+static inline __attribute__((always_inline))
+int touch_of(const struct code_source *cs, const struct access *acc,
 		    const uint64_t *regs, const struct location *loc,
 		    uint64_t *at, uint32_t *size)
 {
@@ -455,16 +457,22 @@ static int touch_of(const struct code_source *cs, const struct access *acc,
 	return how;
 }
 
+/* A whole object's table (NULL: not one), looked up before anything
+ * else: most locations are not. */
+static inline const struct members *members_of(const struct watch *w, int li)
+{
+	return w->members ? w->members[li] : NULL;
+}
+
 /* A whole object: the member [at, at+size) lies in (clipped to the
- * location), NULL if none or not a whole object. */
-static const struct member *member_of(const struct watch *w, int li,
+ * location), NULL if none. */
+static const struct member *member_of(const struct members *t,
 				      const struct location *loc, uint64_t at,
 				      uint32_t size)
 {
-	const struct members *t = w->members ? w->members[li] : NULL;
 	uint64_t lo = at > loc->addr ? at : loc->addr;
 
-	if (!t || !size || lo >= loc->addr + loc->len || at + size <= lo)
+	if (!size || lo >= loc->addr + loc->len || at + size <= lo)
 		return NULL;
 	return members_at(t, (uint32_t)(lo - loc->addr),
 			  (uint32_t)(at + size - lo));
@@ -498,12 +506,12 @@ static void name_member(const struct watch *w, int li, const struct member *m,
  * chain of process p.  regs: as sampled (SAMPLED_REGS_MASK's order).  In
  * a whole object, the old -> new of the member touched. */
 static void apply_write(struct watch *w, const struct rec *r, int li,
-			struct proc_values *p, const struct code_source *cs,
-			const uint64_t *regs, uint64_t at, uint32_t size,
-			struct hit_event *e)
+			const struct location *loc, struct proc_values *p,
+			const struct code_source *cs, const uint64_t *regs,
+			uint64_t at, uint32_t size, struct hit_event *e)
 {
-	const struct location *loc = follow_view(w, li);
-	const struct member *m = member_of(w, li, loc, at, size);
+	const struct members *t = members_of(w, li);
+	const struct member *m = t ? member_of(t, loc, at, size) : NULL;
 	uint64_t lo = at > loc->addr ? at : loc->addr;
 	uint64_t hi = at + size < loc->addr + loc->len ? at + size
 						       : loc->addr + loc->len;
@@ -512,7 +520,6 @@ static void apply_write(struct watch *w, const struct rec *r, int li,
 	struct value_chain win;
 	struct hit_values hv;
 	enum vquality old_whole, m_old_q = VQ_NONE;
-	bool unseen = w->shared || w->cfg->tid;
 
 	if (lo >= hi || hi - lo > 8) { /* unknown or a wide access */
 		lo = loc->addr;
@@ -529,12 +536,14 @@ static void apply_write(struct watch *w, const struct rec *r, int li,
 	/* Taking turns, or one thread of several, a location misses the
 	 * writes made unseen: what it held before is known only if the
 	 * instruction reveals it (and a read-modify-write's result too). */
-	if (unseen && win.quality == VQ_EXACT)
-		win.quality = VQ_APPROX;
-	if (unseen && old_whole == VQ_EXACT)
-		old_whole = VQ_APPROX;
-	if (unseen && m_old_q == VQ_EXACT)
-		m_old_q = VQ_APPROX;
+	if (w->shared || w->cfg->tid) {
+		if (win.quality == VQ_EXACT)
+			win.quality = VQ_APPROX;
+		if (old_whole == VQ_EXACT)
+			old_whole = VQ_APPROX;
+		if (m_old_q == VQ_EXACT)
+			m_old_q = VQ_APPROX;
+	}
 	values_apply(w->values, cs, r->ip, regs, lo, n, &win, read_pid,
 		     (void *)(intptr_t)r->pid, &hv);
 	memcpy(p->bytes[li] + off, win.bytes, n);
@@ -569,11 +578,12 @@ static void apply_write(struct watch *w, const struct rec *r, int li,
 		memset(p->q[li] + off, VQ_APPROX, n);
 }
 
-static void read_value(struct watch *w, int li, struct proc_values *p,
-		       uint64_t at, uint32_t size, struct hit_event *e)
+static void read_value(struct watch *w, int li, const struct location *loc,
+		       struct proc_values *p, uint64_t at, uint32_t size,
+		       struct hit_event *e)
 {
-	const struct location *loc = follow_view(w, li);
-	const struct member *m = member_of(w, li, loc, at, size);
+	const struct members *t = members_of(w, li);
+	const struct member *m = t ? member_of(t, loc, at, size) : NULL;
 	uint64_t lo = at > loc->addr ? at : loc->addr;
 	uint32_t off = (uint32_t)(lo - loc->addr), n = loc->len;
 
@@ -610,13 +620,14 @@ static bool passes_cond(struct watch *w, const struct hit_event *e,
 			 type_signed(e->mtype ? e->mtype : &loc->type));
 }
 
-static void process_hit(struct watch *w, const struct rec *r, int li)
+/* A hit of location li, placed at loc (a pointer path followed: where it
+ * led at the hit's time). */
+static void process_hit(struct watch *w, const struct rec *r, int li,
+			const struct location *loc)
 {
 	struct branch_where br[MAX_BRANCHES];
 	struct ran_before ran[MAX_RAN_BEFORE];
 	struct frame bt[MAX_BT];
-	/* (a pointer path followed: where it leads at the hit's time) */
-	const struct location *loc = follow_view(w, li);
 	struct hit_event e = { .loc = loc, .addr = r->addr };
 	struct proc_values *p = pv_find(w, (pid_t)r->pid);
 	uint64_t regs[HWBP_NREGS], code_ip = r->ip, at = r->addr;
@@ -627,7 +638,7 @@ static void process_hit(struct watch *w, const struct rec *r, int li)
 	uint32_t size = 0;
 	int how = -1;
 
-	if (w->max_reached || !loc || follow_drop(w, li))
+	if (w->max_reached)
 		return;
 	if (!p)
 		p = pv_new(w, (pid_t)r->pid);
@@ -658,12 +669,12 @@ static void process_hit(struct watch *w, const struct rec *r, int li)
 		}
 		if (how < 0 || (how & HWBP_TOUCH_WRITE)) {
 			/* (values.c reads the registers as sampled) */
-			apply_write(w, r, li, p, &cs,
+			apply_write(w, r, li, loc, p, &cs,
 				    have_regs ? rec_regs(r) : NULL, at,
 				    how > 0 ? size : 0, &e);
 			e.has_values = true;
 		} else {
-			read_value(w, li, p, at, size, &e);
+			read_value(w, li, loc, p, at, size, &e);
 		}
 		/* --read: a plain write moved the chain on; not shown. */
 		if (loc->access == HWBP_READ && how == HWBP_TOUCH_WRITE) {
@@ -743,13 +754,21 @@ static void slot_hit(struct watch *w, const struct rec *r, int id)
 	*q = hv.new_q == VQ_NONE ? VQ_APPROX : hv.new_q;
 }
 
-/* One user of a record: a location, or a pointer slot (follow.c). */
+/* One user of a record: a location (followed: where its path led, its
+ * hits left out while a change waits), or a pointer slot (follow.c). */
 static void hit_for(struct watch *w, const struct rec *r, int id)
 {
-	if (id >= 0 && id < w->cfg->nlocs)
-		process_hit(w, r, id);
-	else if (id >= w->cfg->nlocs)
+	const struct location *loc;
+
+	if (id >= w->cfg->nlocs) {
 		slot_hit(w, r, id);
+		return;
+	}
+	if (id < 0)
+		return;
+	loc = w->follow ? follow_view(w, id) : &w->locs[id];
+	if (loc && !(w->follow && follow_drop(w, id)))
+		process_hit(w, r, id, loc);
 }
 
 /* A record of a watch that several ids share (share.c): each takes the
@@ -757,11 +776,13 @@ static void hit_for(struct watch *w, const struct rec *r, int id)
 static void dispatch_hit(struct watch *w, const struct rec *r)
 {
 	int n;
-	const int *riders = share_riders(w, r->loc, &n);
+	const int *riders;
 	uint64_t strays = w->sum.strays;
 
+	if (w->follow)
+		follow_adopt(w, r->time_ns); /* watches moved before r */
 	hit_for(w, r, r->loc);
-	if (!riders)
+	if (!w->share_any || !(riders = share_riders(w, r->loc, &n)))
 		return;
 	for (int k = 0; k < n; k++)
 		hit_for(w, r, riders[k]);
@@ -790,10 +811,13 @@ static void on_record(struct watch *w, const struct rec *r)
 {
 	struct hwbp_record sw;
 
-	follow_adopt(w, r->time_ns); /* watches moved before r */
 	switch (r->kind) {
 	case HWBP_REC_HIT:
-		dispatch_hit(w, r);
+		if (!atomic_load_explicit(&w->dispatch, memory_order_relaxed) &&
+		    r->loc >= 0 && r->loc < w->cfg->nlocs) /* the common case */
+			process_hit(w, r, r->loc, &w->locs[r->loc]);
+		else
+			dispatch_hit(w, r);
 		break;
 	case HWBP_REC_COMM:
 		set_name(w, (pid_t)r->tid, rec_name(r));

@@ -266,18 +266,23 @@ static void ob_bytes(struct out *o, uint64_t v, uint32_t n, bool json)
 static void hit_value(struct out *o, const struct hit_event *e, uint64_t v,
 		      enum vquality q)
 {
+	const struct vtype *t = &e->loc->type;
+	uint32_t len = e->loc->len;
+
 	if (q == VQ_NONE) {
 		ob_s(o, o->json ? "null" : "?");
 		return;
 	}
 	if (!o->json && q == VQ_APPROX)
 		ob_c(o, '~');
-	if (e->mtype)
-		ob_value(o, e->mtype, v, e->mlen, o->json);
-	else if (e->part_len)
+	if (e->mtype) { /* a whole object's member */
+		t = e->mtype;
+		len = e->mlen;
+	} else if (e->part_len) {
 		ob_bytes(o, v, e->part_len, o->json);
-	else
-		ob_value(o, &e->loc->type, v, e->loc->len, o->json);
+		return;
+	}
+	ob_value(o, t, v, len, o->json); /* (one call: it stays inlined) */
 }
 
 /* ---- human ---- */
@@ -563,8 +568,8 @@ static void json_moved(struct out *o, const struct move_event *m)
 
 static void human_moved(struct out *o, const struct move_event *m)
 {
-	ob_seconds(o, m->t1);
-	ob_s(o, " moved ");
+	/* (printf: ob_seconds stays inlined in the hit's line) */
+	ob_fmt(o, "%10.6f moved ", m->t1 / 1e9);
 	ob_s(o, m->location);
 	if (m->has_value) {
 		ob_s(o, ": ");

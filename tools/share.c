@@ -39,6 +39,7 @@ struct host {
 };
 
 struct share {
+	struct watch *w;
 	struct host *hosts;
 	int nhosts;
 	int nids;
@@ -69,6 +70,7 @@ int share_init(struct watch *w, int nids, int plain_cap)
 	if (!sh)
 		return -ENOMEM;
 	w->share = sh;
+	sh->w = w;
 	sh->nids = nids;
 	sh->ctx = calloc((size_t)nids, sizeof(*sh->ctx));
 	sh->riders = calloc((size_t)nids, sizeof(*sh->riders));
@@ -161,6 +163,10 @@ static int publish(struct share *sh, const struct host *h)
 	sh->retired = grown;
 	old = atomic_exchange_explicit(&sh->riders[h->id], r,
 				       memory_order_acq_rel);
+	if (r) {
+		atomic_store(&sh->w->share_any, true);
+		atomic_store(&sh->w->dispatch, true);
+	}
 	if (old)
 		sh->retired[sh->nretired++] = old;
 	return 0;
@@ -178,6 +184,7 @@ static int pieces_of(uint64_t addr, uint64_t len, struct hwbp_piece *p)
 static bool same_register(uint64_t a, uint64_t alen, uint64_t b,
 			  uint64_t blen)
 {
+	/* (static: 16 KiB off the stack; the control thread's alone) */
 	static struct hwbp_piece pa[MAX_PIECES], pb[MAX_PIECES];
 	int na, nb, i = 0, j = 0;
 
@@ -358,7 +365,7 @@ int share_remove(struct watch *w, int id)
 {
 	struct share *sh = w->share;
 	struct host *h;
-	int k, hi = host_of(sh, id, &k);
+	int k, err, hi = host_of(sh, id, &k);
 
 	if (hi < 0)
 		return 0;
@@ -375,7 +382,8 @@ int share_remove(struct watch *w, int id)
 	if (k > 0) /* a rider left */
 		return publish(sh, h);
 	h->id = h->users[0];
-	return rearm(w, h, h->addr, h->len) ?: publish(sh, h);
+	err = rearm(w, h, h->addr, h->len);
+	return err ? err : publish(sh, h);
 }
 
 /* --cpu: the host entry of owner (its users, no watch of its own). */

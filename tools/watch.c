@@ -394,8 +394,7 @@ static int arm(struct watch *w, int i, enum vquality q)
 	if (w->armed_bytes[i] && w->target.pid &&
 	    target_read(loc->addr, w->armed_bytes[i], loc->len, &w->target))
 		w->armed_q[i] = q;
-	if (!w->cfg->follow_ptrs) /* (follow.c says it when it follows) */
-		follow_say(loc, NULL, false);
+	follow_say(loc, NULL, false); /* a path: where it led */
 	return use_sched(w) ? arm_watch(w, i) : arm_plain(w, i);
 }
 

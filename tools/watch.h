@@ -58,6 +58,9 @@ struct watch {
 	struct hwbp_watch **watches;  /* ... and a watch per location */
 	struct loc_ctx *ctx;
 	struct share *share;          /* share.c: watches shared by address */
+	_Atomic bool share_any;       /* some watch serves several ids */
+	_Atomic bool dispatch;        /* share_any, or --follow-pointers: a
+				       * hit is not simply its watch's */
 	struct follow *follow;        /* follow.c: --follow-pointers */
 	char (*why)[256];             /* a path pointing nowhere: why */
 	struct loc_ctx task_ctx;      /* the scheduler's task records */
