@@ -519,13 +519,17 @@ static void again(struct watch *w, int i, const struct follow_req *rq)
 	int err = syms_resolve(w->syms, w->cfg->locs[i], w->cfg->access, &now,
 			       msg, sizeof(msg));
 
-	if (err && err != RESOLVE_PENDING) {
+	if ((err && err != RESOLVE_PENDING) || (err && !now.nderefs)) {
+		/* Its module is gone (or the program): keep what is armed,
+		 * and answer the request so that its hits count again. */
+		struct location *l = &w->locs[i];
+
 		free(now.type.enums);
-		return; /* a library gone: keep what is armed */
-	}
-	if (err && !now.nderefs) { /* the module is gone: nothing to follow */
-		free(now.type.enums);
-		return;
+		if (!rq)
+			return;
+		now = *l;
+		err = l->resolved ? 0 : RESOLVE_PENDING;
+		snprintf(msg, sizeof(msg), "%s", w->follow->locs[i].why);
 	}
 	apply(w, i, &now, err, msg, rq, false);
 }

@@ -691,8 +691,10 @@ static int resolve_all(struct watch *w)
 }
 
 /* Two locations shown by one name (`counter` and `counter:4`) are shown
- * as typed instead: each hit goes to each, and says which. */
-static void distinct_names(struct watch *w, int i)
+ * as typed instead: each hit goes to each, and says which.  Once the
+ * processor runs, only the new one (i) is renamed: the others' names are
+ * in its output already. */
+static void distinct_names(struct watch *w, int i, bool both)
 {
 	struct location *l = &w->locs[i];
 
@@ -702,7 +704,8 @@ static void distinct_names(struct watch *w, int i)
 		if (j == i || !o->resolved || strcmp(o->name, l->name))
 			continue;
 		snprintf(l->name, sizeof(l->name), "%s", l->spec);
-		snprintf(o->name, sizeof(o->name), "%s", o->spec);
+		if (both)
+			snprintf(o->name, sizeof(o->name), "%s", o->spec);
 	}
 }
 
@@ -734,7 +737,7 @@ static void arm_pending(struct watch *w)
 			note_pending(w, i, w->msg);
 		if (err)
 			continue;
-		distinct_names(w, i);
+		distinct_names(w, i, false);
 		if (arm(w, i, VQ_APPROX) == 0) {
 			if (start_stream(w))
 				fprintf(stderr, "hwbp: %s\n", w->msg);
@@ -985,7 +988,7 @@ static int setup(struct watch *w)
 	q = w->target.launched ? VQ_EXACT : VQ_APPROX;
 	for (int i = 0; !rc && i < c->nlocs; i++)
 		if (w->locs[i].resolved)
-			distinct_names(w, i);
+			distinct_names(w, i, true);
 	for (int i = 0; !rc && i < c->nlocs; i++)
 		if (w->locs[i].resolved)
 			rc = arm(w, i, q);
