@@ -282,7 +282,7 @@ Test(objects, whole_array_parts_are_named, .timeout = 60)
 	parts = jarray(coverage_of(w.h.summary, "arr"), "parts");
 	cr_assert_eq(json_object_array_length(parts), 8);
 	for (int k = 0; k < 8; k++) {
-		char want[16];
+		char want[32];
 
 		snprintf(want, sizeof(want), "arr[%d]", k);
 		cr_assert_str_eq(jstr(json_object_array_get_idx(parts,
@@ -329,24 +329,30 @@ struct ptr_run {
 	char armed[1024];  /* hwbp's stderr line at the step */
 };
 
-/* hwbp watch [--follow-pointers] LOC --json -o FILE -- objects MODE 3:
- * at each step, the program's line `prog` then hwbp's stderr line `says`
- * (NULL: none), then SIGUSR1 to the program. */
-static struct ptr_run run_ptr(bool follow, const char *loc, const char *mode,
+/* hwbp watch --json -o FILE WATCH... -- objects MODE 3: at each step,
+ * the program's line `prog` then hwbp's stderr line `says` (NULL: none),
+ * then SIGUSR1 to the program. */
+static struct ptr_run run_ptr(const char *const *watch, const char *mode,
 			      const char *const *prog, const char *const *says)
 {
+	const char *argv[MAX_ARGS + 1] = { "watch", "--json", "-o" };
 	struct ptr_run pr = { 0 };
 	struct proc p;
 	struct tmp t;
 	char line[256];
 	pid_t pid = 0;
 	size_t used = 0;
+	int n = 4;
 
 	tmp_make(&t, "hits.json");
-	p = follow ? START("watch", "--follow-pointers", "--json", "-o", t.path,
-			   loc, "--", objects(), mode, "3")
-		   : START("watch", "--json", "-o", t.path, loc, "--",
-			   objects(), mode, "3");
+	argv[3] = t.path;
+	while (*watch && n < MAX_ARGS - 4)
+		argv[n++] = *watch++;
+	argv[n++] = "--";
+	argv[n++] = objects();
+	argv[n++] = mode;
+	argv[n++] = "3";
+	p = start_hwbp(argv);
 	for (int k = 0; prog[k]; k++) {
 		do {
 			read_line(p.out, line, sizeof(line));
@@ -386,7 +392,7 @@ Test(objects, pointer_path_watched_where_it_led, .timeout = 60)
 	json_object *ptrs, *path;
 
 	TU_REQUIRE_HITS();
-	pr = run_ptr(false, "h.cur->v", "ptr", ARGS("switched"),
+	pr = run_ptr(ARGS("h.cur->v"), "ptr", ARGS("switched"),
 		     (const char *[]){ NULL, NULL });
 	a = addr_of(pr.out, "a.v");
 	cr_assert_eq(pr.h.n, 4, "%d hits: %s", pr.h.n, pr.r.err);
@@ -422,7 +428,8 @@ Test(objects, pointer_followed_when_it_changes, .timeout = 60)
 	json_object *m, *p;
 
 	TU_REQUIRE_HITS();
-	pr = run_ptr(true, "h.cur->v", "ptr", ARGS("switched"),
+	pr = run_ptr(ARGS("--follow-pointers", "h.cur->v"), "ptr",
+		     ARGS("switched"),
 		     (const char *[]){ "moved to", NULL });
 	a = addr_of(pr.out, "a.v");
 	b = addr_of(pr.out, "b.v");
@@ -452,6 +459,49 @@ Test(objects, pointer_followed_when_it_changes, .timeout = 60)
 	free_run(&pr.r);
 }
 
+/* The pointer is a LOCATION too, read-write: its register is shared (the
+ * slot's write watch and the location's read-write one, at one address),
+ * the location gets its reads and its write, the slot its write: the
+ * watch still moves. */
+Test(objects, pointer_slot_that_is_a_location_too, .timeout = 60)
+{
+	struct ptr_run pr;
+	uint64_t a, b, slot;
+	int reads = 0, writes = 0, path = 0;
+
+	TU_REQUIRE_HITS();
+	pr = run_ptr(ARGS("--rw", "--follow-pointers", "h.cur->v", "h.cur"),
+		     "ptr", ARGS("switched"),
+		     (const char *[]){ "moved to", NULL });
+	a = addr_of(pr.out, "a.v");
+	b = addr_of(pr.out, "b.v");
+	slot = addr_of(pr.out, "h.cur");
+	cr_assert_eq(pr.h.nmoved, 1, "%s", pr.r.err);
+	for (int i = 0; i < pr.h.n; i++) {
+		json_object *h = pr.h.hit[i];
+
+		if (!strcmp(jstr(h, "location"), "h.cur")) {
+			cr_assert_eq(strtoull(jstr(h, "addr"), NULL, 16), slot);
+			if (!strcmp(jstr(h, "access"), "read")) {
+				reads++;
+				continue;
+			}
+			cr_assert_eq(strtoull(jstr(h, "new"), NULL, 16), b,
+				     "%s", json_object_to_json_string(h));
+			writes++;
+			continue;
+		}
+		if (strcmp(jstr(h, "access"), "write"))
+			continue; /* (--rw: h.cur->v's reads, none here) */
+		path++;
+		assert_hit(h, path <= 3 ? a : b, path);
+	}
+	cr_assert_eq(reads, 6, "h.cur read by each h.cur->v = ...");
+	cr_assert_eq(writes, 1);
+	cr_assert_eq(path, 6);
+	free_run(&pr.r);
+}
+
 /* A NULL pointer: said at the start, watched once the program sets it
  * (the slot's write, followed), exact from there. */
 Test(objects, null_pointer_followed_once_set, .timeout = 60)
@@ -461,7 +511,8 @@ Test(objects, null_pointer_followed_once_set, .timeout = 60)
 	json_object *m;
 
 	TU_REQUIRE_HITS();
-	pr = run_ptr(true, "lazy->v", "lazy", ARGS("ready", "set"),
+	pr = run_ptr(ARGS("--follow-pointers", "lazy->v"), "lazy",
+		     ARGS("ready", "set"),
 		     (const char *[]){ "'lazy' is NULL", "moved to" });
 	a = addr_of(pr.out, "a.v");
 	cr_assert_eq(pr.h.n, 3, "%d hits: %s", pr.h.n, pr.r.err);

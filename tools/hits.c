@@ -673,6 +673,8 @@ static void process_hit(struct watch *w, const struct rec *r, int li,
 				    have_regs ? rec_regs(r) : NULL, at,
 				    how > 0 ? size : 0, &e);
 			e.has_values = true;
+		} else if (loc->access == HWBP_WRITE) {
+			return; /* a read on a register it shares (share.c) */
 		} else {
 			read_value(w, li, loc, p, at, size, &e);
 		}

@@ -203,14 +203,17 @@ static bool same_register(uint64_t a, uint64_t alen, uint64_t b,
 	return false;
 }
 
-/* A live host (other than skip) whose registers meet [addr, addr+len)'s. */
+/* A live host (other than skip) whose registers meet [addr, addr+len)'s
+ * (data with data, whatever the access: a write watch and a read-write
+ * one share a read-write register, each user taking its own accesses). */
 static int colliding(const struct share *sh, int skip, uint64_t addr,
 		     uint64_t len, enum hwbp_access access)
 {
 	for (int i = 0; i < sh->nhosts; i++) {
 		const struct host *h = &sh->hosts[i];
 
-		if (i != skip && h->id >= 0 && h->access == access &&
+		if (i != skip && h->id >= 0 &&
+		    (h->access == HWBP_EXEC) == (access == HWBP_EXEC) &&
 		    same_register(h->addr, h->len, addr, len))
 			return i;
 	}
@@ -229,17 +232,17 @@ static void users_watch(struct watch *w, const struct host *h)
 		set_watch(w, h->users[k], h->hw);
 }
 
-/* Host h over [addr, addr+len) now (its watch replaced, carrying the
- * cookie of h->id); on failure the old watch is put back. */
+/* Host h over [addr, addr+len) for access now (its watch replaced,
+ * carrying the cookie of h->id); on failure the old watch is put back. */
 static int rearm(struct watch *w, struct host *h, uint64_t addr,
-		 uint64_t len)
+		 uint64_t len, enum hwbp_access access)
 {
 	struct hwbp_watch *hw = NULL;
 	int err;
 
 	if (h->hw)
 		hwbp_sched_remove(w->sched, h->hw);
-	err = watch_sched_add(w, h->id, addr, len, h->access, &hw);
+	err = watch_sched_add(w, h->id, addr, len, access, &hw);
 	if (err) {
 		if (h->hw && !watch_sched_add(w, h->id, h->addr, h->len,
 					      h->access, &hw))
@@ -249,6 +252,7 @@ static int rearm(struct watch *w, struct host *h, uint64_t addr,
 	h->hw = hw;
 	h->addr = addr;
 	h->len = len;
+	h->access = access;
 	users_watch(w, h);
 	return 0;
 }
@@ -264,17 +268,20 @@ static int add_user(struct host *h, int id)
 	return 0;
 }
 
-/* Host h grows over [addr, addr+len), its watch re-armed if it grew. */
+/* Host h grows over [addr, addr+len) and access (a write and a
+ * read-write user: read-write), its watch re-armed if it grew. */
 static int widen(struct watch *w, struct host *h, uint64_t addr,
-		 uint64_t len)
+		 uint64_t len, enum hwbp_access access)
 {
 	uint64_t lo = addr < h->addr ? addr : h->addr;
 	uint64_t hi = addr + len > h->addr + h->len ? addr + len
 						    : h->addr + h->len;
 
-	if (lo == h->addr && hi == h->addr + h->len)
+	if (access != h->access)
+		access = HWBP_RW;
+	if (lo == h->addr && hi == h->addr + h->len && access == h->access)
 		return 0;
-	return rearm(w, h, lo, hi - lo);
+	return rearm(w, h, lo, hi - lo, access);
 }
 
 static int new_host(struct watch *w, int id, uint64_t addr, uint64_t len,
@@ -321,7 +328,7 @@ static int merge(struct watch *w, struct host *h, struct host *o)
 	for (int k = 0; k < o->nusers && !err; k++)
 		err = add_user(h, o->users[k]);
 	if (!err)
-		err = widen(w, h, o->addr, o->len);
+		err = widen(w, h, o->addr, o->len, o->access);
 	users_watch(w, h);
 	return err ? err : publish(w->share, h);
 }
@@ -337,12 +344,12 @@ int share_add(struct watch *w, int id, uint64_t addr, uint64_t len,
 	if (hi < 0)
 		return new_host(w, id, addr, len, access);
 	if ((err = add_user(&sh->hosts[hi], id)) ||
-	    (err = widen(w, &sh->hosts[hi], addr, len)))
+	    (err = widen(w, &sh->hosts[hi], addr, len, access)))
 		return err;
 	set_watch(w, id, sh->hosts[hi].hw);
 	/* Grown, it may meet another host's registers too. */
 	while ((oi = colliding(sh, hi, sh->hosts[hi].addr, sh->hosts[hi].len,
-			       access)) >= 0)
+			       sh->hosts[hi].access)) >= 0)
 		if ((err = merge(w, &sh->hosts[hi], &sh->hosts[oi])))
 			return err;
 	return publish(sh, &sh->hosts[hi]);
@@ -382,7 +389,7 @@ int share_remove(struct watch *w, int id)
 	if (k > 0) /* a rider left */
 		return publish(sh, h);
 	h->id = h->users[0];
-	err = rearm(w, h, h->addr, h->len);
+	err = rearm(w, h, h->addr, h->len, h->access);
 	return err ? err : publish(sh, h);
 }
 
