@@ -7,8 +7,10 @@
  * which code (codemap.c); each hit is classified by the bytes its decoded
  * instruction touched (a register may cover bytes beside the location),
  * valued (values.c: old -> new along each process's chain of writes),
- * named and printed.  A loss makes every chain approximate until a write
- * makes it exact again.  Nothing here reads the live program for names or
+ * named (a whole object: the member touched, members.c) and printed.  A
+ * record goes to every location its watch serves (share.c); a pointer
+ * slot's moves the path's watch (follow.c).  A loss makes every chain
+ * approximate until a write makes it exact again.  Nothing here reads the live program for names or
  * code: hits read after it exited come out the same.
  */
 #include <dirent.h>

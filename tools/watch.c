@@ -4,7 +4,9 @@
  * target, resolve and arm each location (libhwbp's scheduler: process
  * scope, following threads and children, ring delivery with the sampled
  * registers; more locations than registers share them by --policy; --count
- * and --cpu keep a plain breakpoint per location), start the readers
+ * and --cpu keep a plain breakpoint per location; locations whose
+ * registers would start at one address share one, share.c; pointer paths
+ * move with --follow-pointers, follow.c), start the readers
  * (stream.c: a thread per CPU moving records out of the rings) and the
  * processor (hits.c: decoding, values, names, output, in time order), then
  * wait for the end: the target exits, SIGINT/SIGTERM, --max hits, or the

@@ -7,7 +7,12 @@
  *
  * Who touches what: the control thread owns target, syms, the handles and
  * the locations' arming; the processor owns everything under "the
- * processor's" once it runs, until the control thread joins it.
+ * processor's" once it runs, until the control thread joins it.  Handed
+ * from one to the other: member tables (built before a location is armed,
+ * immutable), the lists of ids a shared watch serves (share.c: published
+ * with release/acquire), --follow-pointers' requests and placements
+ * (follow.c: a mutex-guarded queue each way, an eventfd to the control
+ * thread).
  */
 #ifndef HWBP_WATCH_H
 #define HWBP_WATCH_H
