@@ -282,6 +282,8 @@ struct hits {
 	json_object **hit;
 	int n;
 	json_object *summary;
+	json_object **moved;    /* --follow-pointers: {"type":"moved"} */
+	int nmoved;
 };
 
 static json_object *jget(json_object *o, const char *key)
@@ -352,7 +354,8 @@ static void check_summary(json_object *s, int hit_lines, bool count_mode)
 /* Every line one JSON object: hits, then the summary last. */
 static struct hits parse_json(const char *text, bool count_mode)
 {
-	struct hits h = { calloc(1, sizeof(json_object *)), 0, NULL };
+	struct hits h = { calloc(1, sizeof(json_object *)), 0, NULL,
+			  calloc(1, sizeof(json_object *)), 0 };
 	char *copy = strdup(text), *save = NULL;
 
 	for (char *l = strtok_r(copy, "\n", &save); l;
@@ -364,6 +367,12 @@ static struct hits parse_json(const char *text, bool count_mode)
 		cr_assert_null(h.summary, "a line after the summary: %s", l);
 		if (!strcmp(jstr(o, "type"), "summary")) {
 			h.summary = o;
+			continue;
+		}
+		if (!strcmp(jstr(o, "type"), "moved")) {
+			h.moved = realloc(h.moved, (size_t)(h.nmoved + 1) *
+						   sizeof(*h.moved));
+			h.moved[h.nmoved++] = o;
 			continue;
 		}
 		cr_assert_str_eq(jstr(o, "type"), "hit", "%s", l);

@@ -438,6 +438,15 @@ Test(oracle, policy_rr_range_over_five_registers, .timeout = 60)
 			      "40", "200"));
 }
 
+/* A whole array named without :LEN (8 registers, rotated): each report
+ * names the element stored and holds its value (member_offset). */
+Test(oracle, policy_rr_whole_array_by_element, .timeout = 60)
+{
+	shared_registers(ARGS("--policy", "rr", "arr", "--",
+			      oracle_bin("O2-pie"), "range", "longs", "0",
+			      "64", "200"));
+}
+
 /* ---- attach: hwbp -p on a running program, which waits for a go ---- */
 
 /* How many perf events hwbp (pid) has open. */

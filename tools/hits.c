@@ -7,8 +7,10 @@
  * which code (codemap.c); each hit is classified by the bytes its decoded
  * instruction touched (a register may cover bytes beside the location),
  * valued (values.c: old -> new along each process's chain of writes),
- * named and printed.  A loss makes every chain approximate until a write
- * makes it exact again.  Nothing here reads the live program for names or
+ * named (a whole object: the member touched, members.c) and printed.  A
+ * record goes to every location its watch serves (share.c); a pointer
+ * slot's moves the path's watch (follow.c).  A loss makes every chain
+ * approximate until a write makes it exact again.  Nothing here reads the live program for names or
  * code: hits read after it exited come out the same.
  */
 #include <dirent.h>
@@ -209,8 +211,17 @@ static bool same_where(const struct code_loc *a, const struct code_loc *b,
 	       a->file == b->file && a->line == b->line;
 }
 
+/* A row's member: the one all its hits touched, else "" (names in member
+ * tables are stable: compare pointers). */
+static void row_member(struct loc_count *l, const char *member)
+{
+	if (l->member != member)
+		l->member = "";
+}
+
 static void count_location(struct watch *w, const struct location *loc,
-			   const struct code_loc *where, uint64_t ip)
+			   const char *member, const struct code_loc *where,
+			   uint64_t ip)
 {
 	struct loc_count *l = w->last_row;
 	char name[256];
@@ -218,6 +229,7 @@ static void count_location(struct watch *w, const struct location *loc,
 	if (l && l->location == loc->name && same_where(&l->where, where,
 							l->where.ip, ip)) {
 		l->hits++; /* the common case: the same place again */
+		row_member(l, member);
 		return;
 	}
 	for (int i = 0; i < w->sum.nloc; i++) {
@@ -225,6 +237,7 @@ static void count_location(struct watch *w, const struct location *loc,
 		if (l->location == loc->name &&
 		    same_where(&l->where, where, l->where.ip, ip)) {
 			l->hits++;
+			row_member(l, member);
 			w->last_row = l;
 			return;
 		}
@@ -246,6 +259,7 @@ static void count_location(struct watch *w, const struct location *loc,
 	l->where = *where;
 	l->where.ip = ip;
 	l->location = loc->name;
+	l->member = member;
 	l->hits = 1;
 	w->last_row = l;
 }
@@ -398,8 +412,9 @@ static int branches_of(struct watch *w, const struct rec *r,
 	return n > 0 ? n : 0;
 }
 
-/* The sampled registers at their PERF_REG index (0 where not sampled). */
-static bool regs_of(const struct rec *r, uint64_t regs[HWBP_NREGS])
+/* The sampled registers at their PERF_REG index (0 where not sampled).
+ * (Inlined in both callers: it runs for every hit.) */
+static inline __attribute__((always_inline)) bool regs_of(const struct rec *r, uint64_t regs[HWBP_NREGS])
 {
 	const uint64_t *v = rec_regs(r);
 	int k = 0;
@@ -418,7 +433,8 @@ static bool regs_of(const struct rec *r, uint64_t regs[HWBP_NREGS])
  * HWBP_TOUCH_* bits (and the accessed bytes in *at, *size), 0 for a stray
  * (it touched only bytes a register covers beside the location), -1 when
  * not known for certain. */
-static int touch_of(const struct code_source *cs, const struct access *acc,
+static inline __attribute__((always_inline))
+int touch_of(const struct code_source *cs, const struct access *acc,
 		    const uint64_t *regs, const struct location *loc,
 		    uint64_t *at, uint32_t *size)
 {
@@ -457,22 +473,71 @@ static int touch_of(const struct code_source *cs, const struct access *acc,
 	return how;
 }
 
-/* The bytes of the location this access wrote, old -> new, along its
- * chain (bytes, q: a process's, or a thread-local copy's).  regs: as
- * sampled (SAMPLED_REGS_MASK's order). */
-static void apply_write(struct watch *w, const struct rec *r,
+/* A whole object's table (NULL: not one), looked up before anything
+ * else: most locations are not. */
+static inline const struct members *members_of(const struct watch *w, int li)
+{
+	return w->members ? w->members[li] : NULL;
+}
+
+/* A whole object: the member [at, at+size) lies in (clipped to the
+ * location), NULL if none. */
+static const struct member *member_of(const struct members *t,
+				      const struct location *loc, uint64_t at,
+				      uint32_t size)
+{
+	uint64_t lo = at > loc->addr ? at : loc->addr;
+
+	if (!size || lo >= loc->addr + loc->len || at + size <= lo)
+		return NULL;
+	return members_at(t, (uint32_t)(lo - loc->addr),
+			  (uint32_t)(at + size - lo));
+}
+
+/* A member's own value (typed, up to 8 bytes): how its bytes read now. */
+static bool member_typed(const struct member *m)
+{
+	return m && m->typed && m->len <= 8;
+}
+
+static void member_now(const uint8_t *bytes, const uint8_t *q,
+		       const struct member *m, uint64_t *v, enum vquality *vq)
+{
+	*v = le_value(bytes + m->off, m->len);
+	*vq = worst(q + m->off, m->len);
+}
+
+static void name_member(const struct watch *w, int li, const struct member *m,
+			struct hit_event *e)
+{
+	e->member = m->name;
+	if (member_typed(m)) {
+		e->mtype = members_type(w->members[li], m);
+		e->moff = m->off;
+		e->mlen = m->len;
+	}
+}
+
+/* The bytes of location li (placed at loc) this access wrote, old ->
+ * new, along its chain (bytes, q: a process's, or a thread-local copy's).
+ * regs: as sampled (SAMPLED_REGS_MASK's order).  In a whole object, the
+ * old -> new of the member touched. */
+static void apply_write(struct watch *w, const struct rec *r, int li,
 			const struct location *loc, uint8_t *bytes,
 			uint8_t *q, const struct code_source *cs,
 			const uint64_t *regs, uint64_t at, uint32_t size,
 			struct hit_event *e)
 {
+	const struct members *t = members_of(w, li);
+	const struct member *m = t ? member_of(t, loc, at, size) : NULL;
 	uint64_t lo = at > loc->addr ? at : loc->addr;
 	uint64_t hi = at + size < loc->addr + loc->len ? at + size
 						       : loc->addr + loc->len;
+	uint64_t m_old = 0;
 	uint32_t off, n;
 	struct value_chain win;
 	struct hit_values hv;
-	enum vquality old_whole;
+	enum vquality old_whole, m_old_q = VQ_NONE;
 
 	if (lo >= hi || hi - lo > 8) { /* unknown or a wide access */
 		lo = loc->addr;
@@ -482,20 +547,37 @@ static void apply_write(struct watch *w, const struct rec *r,
 	n = (uint32_t)(hi - lo);
 	old_whole = worst(q, loc->len);
 	e->val.old_value = le_value(bytes, loc->len);
+	if (member_typed(m))
+		member_now(bytes, q, m, &m_old, &m_old_q);
 	memcpy(win.bytes, bytes + off, n);
 	win.quality = worst(q + off, n);
 	/* Taking turns, or one thread of several, a location misses the
 	 * writes made unseen: what it held before is known only if the
 	 * instruction reveals it (and a read-modify-write's result too). */
-	if ((w->shared || w->cfg->tid) && win.quality == VQ_EXACT)
-		win.quality = VQ_APPROX;
-	if ((w->shared || w->cfg->tid) && old_whole == VQ_EXACT)
-		old_whole = VQ_APPROX;
+	if (w->shared || w->cfg->tid) {
+		if (win.quality == VQ_EXACT)
+			win.quality = VQ_APPROX;
+		if (old_whole == VQ_EXACT)
+			old_whole = VQ_APPROX;
+		if (m_old_q == VQ_EXACT)
+			m_old_q = VQ_APPROX;
+	}
 	values_apply(w->values, cs, r->ip, regs, lo, n, &win, read_pid,
 		     (void *)(intptr_t)r->pid, &hv);
 	memcpy(bytes + off, win.bytes, n);
 	memset(q + off, hv.new_q, n);
-	if (loc->len > 8) { /* a range: the bytes touched */
+	if (m)
+		name_member(w, li, m, e);
+	if (member_typed(m)) { /* the member touched, by its type */
+		e->val = hv;
+		e->val.old_value = m_old;
+		e->val.old_q = m_old_q;
+		if (off == m->off && n == m->len) { /* the instruction's */
+			e->val.old_value = hv.old_value;
+			e->val.old_q = hv.old_q;
+		}
+		member_now(bytes, q, m, &e->val.new_value, &e->val.new_q);
+	} else if (loc->len > 8 || m) { /* a range: the bytes touched */
 		e->part_off = off;
 		e->part_len = n;
 		e->val = hv;
@@ -514,14 +596,23 @@ static void apply_write(struct watch *w, const struct rec *r,
 		memset(q + off, VQ_APPROX, n);
 }
 
-static void read_value(const struct location *loc, const uint8_t *bytes,
-		       const uint8_t *q, uint64_t at, uint32_t size,
-		       struct hit_event *e)
+static void read_value(struct watch *w, int li, const struct location *loc,
+		       const uint8_t *bytes, const uint8_t *q, uint64_t at,
+		       uint32_t size, struct hit_event *e)
 {
+	const struct members *t = members_of(w, li);
+	const struct member *m = t ? member_of(t, loc, at, size) : NULL;
 	uint64_t lo = at > loc->addr ? at : loc->addr;
 	uint32_t off = (uint32_t)(lo - loc->addr), n = loc->len;
 
-	if (loc->len > 8) {
+	e->has_read = true;
+	if (m)
+		name_member(w, li, m, e);
+	if (member_typed(m)) {
+		member_now(bytes, q, m, &e->val.new_value, &e->val.new_q);
+		return;
+	}
+	if (loc->len > 8 || m) {
 		n = (uint32_t)((at + size < loc->addr + loc->len ? at + size
 				: loc->addr + loc->len) - lo);
 		if (!size || n > 8)
@@ -533,7 +624,6 @@ static void read_value(const struct location *loc, const uint8_t *bytes,
 	}
 	e->val.new_value = le_value(bytes + off, n);
 	e->val.new_q = worst(q + off, n);
-	e->has_read = true;
 }
 
 static bool passes_cond(struct watch *w, const struct hit_event *e,
@@ -543,15 +633,16 @@ static bool passes_cond(struct watch *w, const struct hit_event *e,
 		return true;
 	return (e->has_values || e->has_read) && e->val.new_q != VQ_NONE &&
 	       cond_eval(&w->cfg->cond, e->val.new_value,
-			 e->part_len ? e->part_len : loc->len,
-			 type_signed(&loc->type));
+			 e->mtype ? e->mlen : e->part_len ? e->part_len
+							  : loc->len,
+			 type_signed(e->mtype ? e->mtype : &loc->type));
 }
 
-/* A hit on loc, whose chain is bytes and q (a process's, or a thread's
- * copy's); counted in the summary under `row`'s name. */
-static void hit_on(struct watch *w, const struct rec *r,
-		   const struct location *loc, const struct location *row,
-		   uint8_t *bytes, uint8_t *q)
+/* A hit of location li, placed at loc (a pointer path followed: where it
+ * led at the hit's time; a thread-local: the thread's copy), whose chain
+ * is bytes and q (a process's, or a thread's copy's). */
+static void hit_on(struct watch *w, const struct rec *r, int li,
+		   const struct location *loc, uint8_t *bytes, uint8_t *q)
 {
 	struct branch_where br[MAX_BRANCHES];
 	struct ran_before ran[MAX_RAN_BEFORE];
@@ -590,12 +681,14 @@ static void hit_on(struct watch *w, const struct rec *r,
 		}
 		if (how < 0 || (how & HWBP_TOUCH_WRITE)) {
 			/* (values.c reads the registers as sampled) */
-			apply_write(w, r, loc, bytes, q, &cs,
+			apply_write(w, r, li, loc, bytes, q, &cs,
 				    have_regs ? rec_regs(r) : NULL, at,
 				    how > 0 ? size : 0, &e);
 			e.has_values = true;
+		} else if (loc->access == HWBP_WRITE) {
+			return; /* a read on a register it shares (share.c) */
 		} else {
-			read_value(loc, bytes, q, at, size, &e);
+			read_value(w, li, loc, bytes, q, at, size, &e);
 		}
 		/* --read: a plain write moved the chain on; not shown. */
 		if (loc->access == HWBP_READ && how == HWBP_TOUCH_WRITE) {
@@ -623,13 +716,15 @@ static void hit_on(struct watch *w, const struct rec *r,
 	}
 	out_hit(&w->out, &e);
 	w->sum.hits++;
-	count_location(w, row, &e.where, code_ip);
+	count_location(w, &w->locs[li], e.member, &e.where, code_ip);
 	count_thread(w, e.tid, e.thread);
 	if (w->cfg->max && w->sum.hits >= w->cfg->max)
 		w->max_reached = true;
 }
 
-static void process_hit(struct watch *w, const struct rec *r)
+/* A hit of location li in its process, placed at loc. */
+static void process_hit(struct watch *w, const struct rec *r, int li,
+			const struct location *loc)
 {
 	struct proc_values *p = pv_find(w, (pid_t)r->pid);
 
@@ -637,20 +732,105 @@ static void process_hit(struct watch *w, const struct rec *r)
 		return;
 	if (!p)
 		p = pv_new(w, (pid_t)r->pid);
-	if (!p || !pv_loc(w, p, r->loc))
+	if (!p || !pv_loc(w, p, li))
 		return;
-	hit_on(w, r, &w->locs[r->loc], &w->locs[r->loc], p->bytes[r->loc],
-	       p->q[r->loc]);
+	hit_on(w, r, li, loc, p->bytes[li], p->q[li]);
 }
 
 /* A hit on a thread's copy of a thread-local (watch_tls.c): its own
  * chain, from the bytes read when it was armed. */
-static void process_copy_hit(struct watch *w, const struct rec *r)
+static void process_copy_hit(struct watch *w, const struct rec *r, int id)
 {
-	struct tls_copy *c = tls_copy_of(w, r->loc);
+	struct tls_copy *c = tls_copy_of(w, id);
 
 	if (!w->max_reached && c && c->bytes)
-		hit_on(w, r, &c->view, &w->locs[c->loc], c->bytes, c->q);
+		hit_on(w, r, c->loc, &c->view, c->bytes, c->q);
+}
+
+/* --follow-pointers: a write to a pointer on a path.  Its new value is
+ * decoded (exact from the instruction, else read now); a change moves the
+ * path's watch (follow.c).  Only the watched process's own pointers count
+ * (a forked child's are its own).  Not a hit of the location. */
+static void slot_hit(struct watch *w, const struct rec *r, int id)
+{
+	struct location slot = { .len = sizeof(void *) };
+	uint64_t regs[HWBP_NREGS], *val, at = r->addr, now = 0;
+	bool have_regs = regs_of(r, regs);
+	struct code_source cs;
+	struct code_ctx cctx;
+	struct access acc = { 0 };
+	struct value_chain chain;
+	struct hit_values hv;
+	uint32_t size = 0;
+	uint8_t *q;
+	int i, k, how;
+
+	if (!follow_slot(w, id, &i, &k, &slot.addr, &val, &q)) {
+		w->sum.strays++; /* an old slot's record: not the path now */
+		return;
+	}
+	if ((pid_t)r->pid != w->target.pid)
+		return;
+	codemap_code(w->map, (pid_t)r->pid, &cs, &cctx);
+	values_decode(w->values, &cs, r->ip, &acc);
+	how = touch_of(&cs, &acc, have_regs ? regs : NULL, &slot, &at, &size);
+	if (how == 0)
+		w->sum.strays++;
+	if (how == 0 || (how > 0 && !(how & HWBP_TOUCH_WRITE)))
+		return;
+	memcpy(chain.bytes, val, sizeof(*val));
+	chain.quality = *q;
+	values_apply(w->values, &cs, r->ip, have_regs ? rec_regs(r) : NULL,
+		     slot.addr, slot.len, &chain, read_pid,
+		     (void *)(intptr_t)r->pid, &hv);
+	memcpy(&now, chain.bytes, sizeof(now));
+	if (hv.new_q == VQ_NONE && !read_pid(slot.addr, &now, sizeof(now),
+					     (void *)(intptr_t)r->pid))
+		return;
+	if (now != *val)
+		follow_changed(w, i, k, now, r->time_ns);
+	*val = now;
+	*q = hv.new_q == VQ_NONE ? VQ_APPROX : hv.new_q;
+}
+
+/* One user of a record: a location (followed: where its path led, its
+ * hits left out while a change waits), a pointer slot (follow.c) or a
+ * thread's copy of a thread-local (watch_tls.c). */
+static void hit_for(struct watch *w, const struct rec *r, int id)
+{
+	const struct location *loc;
+
+	if (id >= NIDS(w)) {
+		process_copy_hit(w, r, id);
+		return;
+	}
+	if (id >= w->cfg->nlocs) {
+		slot_hit(w, r, id);
+		return;
+	}
+	if (id < 0)
+		return;
+	loc = w->follow ? follow_view(w, id) : &w->locs[id];
+	if (loc && !(w->follow && follow_drop(w, id)))
+		process_hit(w, r, id, loc);
+}
+
+/* A record of a watch that several ids share (share.c): each takes the
+ * access if it touched its own bytes; a stray only if it touched none. */
+static void dispatch_hit(struct watch *w, const struct rec *r)
+{
+	int n;
+	const int *riders;
+	uint64_t strays = w->sum.strays;
+
+	if (w->follow)
+		follow_adopt(w, r->time_ns); /* watches moved before r */
+	hit_for(w, r, r->loc);
+	if (!w->share_any || !(riders = share_riders(w, r->loc, &n)))
+		return;
+	for (int k = 0; k < n; k++)
+		hit_for(w, r, riders[k]);
+	w->sum.strays = strays + (w->sum.strays - strays == (uint64_t)n + 1);
 }
 
 /* ---- side-band records ---- */
@@ -677,10 +857,11 @@ static void on_record(struct watch *w, const struct rec *r)
 
 	switch (r->kind) {
 	case HWBP_REC_HIT:
-		if (r->loc >= 0 && r->loc < w->cfg->nlocs)
-			process_hit(w, r);
-		else if (r->loc >= w->cfg->nlocs)
-			process_copy_hit(w, r);
+		if (!atomic_load_explicit(&w->dispatch, memory_order_relaxed) &&
+		    r->loc >= 0 && r->loc < w->cfg->nlocs) /* the common case */
+			process_hit(w, r, r->loc, &w->locs[r->loc]);
+		else
+			dispatch_hit(w, r);
 		break;
 	case HWBP_REC_COMM:
 		set_name(w, (pid_t)r->tid, rec_name(r));
@@ -730,6 +911,8 @@ void *hits_main(void *arg)
 			if (w->switches && ++done % 4096 == 0)
 				swh_prune(w->switches, r->time_ns);
 		}
+		if (final)
+			follow_adopt(w, UINT64_MAX);
 		out_flush(&w->out);
 		if (final)
 			break;

@@ -37,6 +37,9 @@ static const char watch_usage[] =
 "  -p, --pid PID      attach to a running process (all its threads)\n"
 "      --tid TID      only this thread\n"
 "      --no-follow    do not follow new threads and forked children\n"
+"      --follow-pointers  p->x, *p: watch the pointers on the path too and\n"
+"                     move the watch when one changes (gdb's watch p->x;\n"
+"                     else the address is computed once, as watch -l)\n"
 "      --json         one JSON object per hit, a summary object last\n"
 "      --bt           a symbolized backtrace under each hit\n"
 "      --switches     under each hit, the threads that ran on its CPU just\n"
@@ -152,7 +155,7 @@ static int parse_cpus(const char *text, struct watch_cfg *c)
 
 enum { O_RW = 256, O_EXEC, O_TID, O_NOFOLLOW, O_JSON, O_BT, O_COUNT, O_IF,
        O_MAX, O_CPU, O_KERNEL, O_RING, O_READ, O_POLICY, O_QUANTUM,
-       O_SWITCHES, O_BRANCHES, O_NOGUARD, O_NOLOST };
+       O_SWITCHES, O_BRANCHES, O_NOGUARD, O_NOLOST, O_FOLLOWPTR };
 
 static const struct option watch_opts[] = {
 	{ "write", no_argument, NULL, 'w' },
@@ -162,6 +165,7 @@ static const struct option watch_opts[] = {
 	{ "pid", required_argument, NULL, 'p' },
 	{ "tid", required_argument, NULL, O_TID },
 	{ "no-follow", no_argument, NULL, O_NOFOLLOW },
+	{ "follow-pointers", no_argument, NULL, O_FOLLOWPTR },
 	{ "json", no_argument, NULL, O_JSON },
 	{ "bt", no_argument, NULL, O_BT },
 	{ "count", no_argument, NULL, O_COUNT },
@@ -261,6 +265,7 @@ static int parse_option(int opt, struct watch_cfg *c, const char **output,
 		c->tid = (pid_t)v;
 		return 0;
 	case O_NOFOLLOW: c->follow = false; return 0;
+	case O_FOLLOWPTR: c->follow_ptrs = true; return 0;
 	case O_JSON: c->json = true; return 0;
 	case O_BT: c->bt = true; return 0;
 	case O_SWITCHES: c->switches = true; return 0;
@@ -314,6 +319,11 @@ static int check_combination(const struct watch_cfg *c)
 				   "and share the registers per hit; --count and "
 				   "--cpu count what the registers see",
 				   "conflicting options");
+	if (c->follow_ptrs && (c->count || c->ncpus))
+		return usage_error("%s: --follow-pointers moves watches as "
+				   "pointers change, which the scheduler does; "
+				   "--count and --cpu keep a fixed register per "
+				   "location", "conflicting options");
 	if (c->tid && !c->pid)
 		return usage_error("%s: --tid needs -p PID", "conflicting options");
 	if (c->count && (c->bt || c->has_cond || c->max || c->switches))

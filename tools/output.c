@@ -17,6 +17,7 @@
 #include "tool.h"
 
 #define OB_SIZE 65536
+#define HUMAN_PARTS 8 /* a location's parts listed in the human summary */
 
 /* ---- the buffer ---- */
 
@@ -299,16 +300,23 @@ static void ob_bytes(struct out *o, uint64_t v, uint32_t n, bool json)
 static void hit_value(struct out *o, const struct hit_event *e, uint64_t v,
 		      enum vquality q)
 {
+	const struct vtype *t = &e->loc->type;
+	uint32_t len = e->loc->len;
+
 	if (q == VQ_NONE) {
 		ob_s(o, o->json ? "null" : "?");
 		return;
 	}
 	if (!o->json && q == VQ_APPROX)
 		ob_c(o, '~');
-	if (e->part_len)
+	if (e->mtype) { /* a whole object's member */
+		t = e->mtype;
+		len = e->mlen;
+	} else if (e->part_len) {
 		ob_bytes(o, v, e->part_len, o->json);
-	else
-		ob_value(o, &e->loc->type, v, e->loc->len, o->json);
+		return;
+	}
+	ob_value(o, t, v, len, o->json); /* (one call: it stays inlined) */
 }
 
 /* ---- human ---- */
@@ -389,7 +397,7 @@ static void human_hit(struct out *o, const struct hit_event *e)
 	ob_c(o, ' ');
 	ob_padded(o, e->access, 5);
 	ob_c(o, ' ');
-	ob_s(o, e->loc->name);
+	ob_s(o, e->member ? e->member : e->loc->name);
 	if (e->part_len) {
 		ob_s(o, " @+");
 		ob_u(o, e->part_off);
@@ -507,6 +515,16 @@ static void json_hit(struct out *o, const struct hit_event *e)
 	ob_hex(o, e->addr);
 	ob_s(o, "\",\"location\":");
 	ob_json_string(o, e->loc->name);
+	if (e->member) {
+		ob_s(o, ",\"member\":");
+		ob_json_string(o, e->member);
+	}
+	if (e->mtype) {
+		ob_s(o, ",\"member_offset\":");
+		ob_u(o, e->moff);
+		ob_s(o, ",\"member_size\":");
+		ob_u(o, e->mlen);
+	}
 	if (e->part_len) {
 		ob_s(o, ",\"part_offset\":");
 		ob_u(o, e->part_off);
@@ -535,6 +553,97 @@ void out_hit(struct out *o, const struct hit_event *e)
 		human_hit(o, e);
 }
 
+/* ---- a watch that moved (--follow-pointers) ---- */
+
+static void json_hex_or_null(struct out *o, const char *key, bool has,
+			     uint64_t v)
+{
+	ob_s(o, key);
+	if (!has) {
+		ob_s(o, "null");
+		return;
+	}
+	ob_c(o, '"');
+	ob_hex(o, v);
+	ob_c(o, '"');
+}
+
+static void json_moved(struct out *o, const struct move_event *m)
+{
+	ob_s(o, "{\"type\":\"moved\",\"time_ns\":");
+	ob_u(o, m->t1);
+	ob_s(o, ",\"location\":");
+	ob_json_string(o, m->location);
+	ob_s(o, ",\"pointer\":");
+	ob_json_string(o, m->pointer);
+	json_hex_or_null(o, ",\"value\":", m->has_value, m->value);
+	ob_s(o, ",\"changed_ns\":");
+	if (m->answer)
+		ob_u(o, m->t0);
+	else
+		ob_s(o, "null");
+	ob_s(o, ",\"window_ns\":");
+	if (m->answer)
+		ob_u(o, m->t1 - m->t0);
+	else
+		ob_s(o, "null");
+	json_hex_or_null(o, ",\"from\":", m->had_from, m->from);
+	json_hex_or_null(o, ",\"to\":", m->has_to, m->to);
+	ob_s(o, ",\"size\":");
+	ob_u(o, m->len);
+	ob_s(o, ",\"left_out\":");
+	ob_u(o, m->left_out);
+	if (!m->has_to) {
+		ob_s(o, ",\"why\":");
+		ob_json_string(o, m->why);
+	}
+	ob_s(o, "}\n");
+}
+
+static void human_moved(struct out *o, const struct move_event *m)
+{
+	/* (printf: ob_seconds stays inlined in the hit's line) */
+	ob_fmt(o, "%10.6f moved ", m->t1 / 1e9);
+	ob_s(o, m->location);
+	if (m->has_value) {
+		ob_s(o, ": ");
+		ob_s(o, m->pointer);
+		ob_s(o, " = ");
+		ob_hex(o, m->value);
+		if (m->answer)
+			ob_fmt(o, " at %.6f", m->t0 / 1e9);
+	}
+	if (m->has_to) {
+		ob_s(o, "; watching ");
+		ob_hex(o, m->to);
+		ob_s(o, " (");
+		ob_u(o, m->len);
+		ob_s(o, " bytes)");
+	} else {
+		ob_s(o, "; not watched: ");
+		ob_s(o, m->why);
+	}
+	if (m->had_from) {
+		ob_s(o, ", was ");
+		ob_hex(o, m->from);
+	}
+	if (m->answer)
+		ob_fmt(o, "; %.1f us unwatched, %" PRIu64 " hit%s on the old "
+		       "target left out", (m->t1 - m->t0) / 1e3, m->left_out,
+		       m->left_out == 1 ? "" : "s");
+	ob_c(o, '\n');
+}
+
+void out_moved(struct out *o, const struct move_event *m)
+{
+	if (o->broken || !ob_ready(o))
+		return;
+	if (o->json)
+		json_moved(o, m);
+	else
+		human_moved(o, m);
+}
+
 /* What is buffered, out now: the processor calls it when it has caught
  * up, so a line is seen as soon as nothing follows it. */
 void out_flush(struct out *o)
@@ -556,6 +665,119 @@ void out_close(struct out *o)
 
 /* ---- the summary ---- */
 
+/* A location's parts (a register each) and how long each was armed. */
+static void json_parts(struct out *o, const struct coverage *c)
+{
+	if (!c->nparts)
+		return;
+	ob_s(o, ",\"parts\":[");
+	for (int k = 0; k < c->nparts; k++) {
+		const struct cov_part *p = &c->parts[k];
+
+		ob_fmt(o, "%s{\"offset\":%u,\"size\":%u,", k ? "," : "",
+		       p->off, p->len);
+		if (p->member[0]) {
+			ob_s(o, "\"member\":");
+			ob_json_string(o, p->member);
+			ob_c(o, ',');
+		}
+		ob_fmt(o, "\"armed_ns\":%" PRIu64 ",\"total_ns\":%" PRIu64 "}",
+		       p->armed_ns, p->total_ns);
+	}
+	ob_c(o, ']');
+}
+
+/* The pointer paths: where each led, through which pointers. */
+static void json_pointers(struct out *o, const struct summary *s)
+{
+	ob_s(o, ",\"pointers\":[");
+	for (int i = 0; i < s->nptrs; i++) {
+		const struct ptr_summary *p = &s->ptrs[i];
+		const struct location *l = p->loc;
+
+		ob_s(o, i ? ",{\"location\":" : "{\"location\":");
+		ob_json_string(o, l->name);
+		json_hex_or_null(o, ",\"addr\":", !p->why, l->addr);
+		ob_fmt(o, ",\"size\":%u,\"path\":[", l->len);
+		for (int k = 0; k < l->nderefs; k++) {
+			ob_s(o, k ? ",{\"pointer\":" : "{\"pointer\":");
+			ob_json_string(o, l->derefs[k].expr);
+			ob_fmt(o, ",\"slot\":\"0x%" PRIx64 "\",\"value\":"
+			       "\"0x%" PRIx64 "\"}", l->derefs[k].slot,
+			       l->derefs[k].value);
+		}
+		ob_c(o, ']');
+		if (p->why) {
+			ob_s(o, ",\"why\":");
+			ob_json_string(o, p->why);
+		}
+		if (p->followed)
+			ob_fmt(o, ",\"moves\":%" PRIu64 ",\"window_max_ns\":%"
+			       PRIu64 ",\"left_out\":%" PRIu64, p->moves,
+			       p->window_max_ns, p->left_out);
+		ob_c(o, '}');
+	}
+	ob_c(o, ']');
+}
+
+static void human_pointers(FILE *f, const struct summary *s)
+{
+	if (s->nptrs)
+		fprintf(f, "%12s  %s\n", "pointers", "location: where its "
+			"path led at the end");
+	for (int i = 0; i < s->nptrs; i++) {
+		const struct ptr_summary *p = &s->ptrs[i];
+		const struct location *l = p->loc;
+
+		fprintf(f, "%12s  %s", "", l->name);
+		if (p->why)
+			fprintf(f, ": not watched: %s (", p->why);
+		else
+			fprintf(f, " = 0x%" PRIx64 " (%u bytes) through ",
+				l->addr, l->len);
+		for (int k = 0; k < l->nderefs; k++)
+			fprintf(f, "%s%s = 0x%" PRIx64, k ? ", " : "",
+				l->derefs[k].expr, l->derefs[k].value);
+		fputs(p->why ? ")" : "", f);
+		if (p->followed)
+			fprintf(f, "; moved %" PRIu64 " time%s (unwatched up "
+				"to %.1f us after a change), %" PRIu64 " hit%s "
+				"on old targets left out", p->moves,
+				p->moves == 1 ? "" : "s",
+				p->window_max_ns / 1e3, p->left_out,
+				p->left_out == 1 ? "" : "s");
+		fputc('\n', f);
+	}
+}
+
+static double percent(uint64_t part, uint64_t whole)
+{
+	return whole ? 100.0 * (double)part / (double)whole : 0.0;
+}
+
+/* Human: the location's line, then a line per part when it has parts. */
+static void human_coverage(FILE *f, const struct coverage *c)
+{
+	fprintf(f, "%11.1f%%  %s (%.3f of %.3f s", percent(c->armed_ns,
+		c->total_ns), c->location, c->armed_ns / 1e9,
+		c->total_ns / 1e9);
+	if (c->nparts)
+		fprintf(f, "; a part of it %.1f%%, each part:",
+			percent(c->any_ns, c->total_ns));
+	fputs(")\n", f);
+	for (int k = 0; k < c->nparts && k < HUMAN_PARTS; k++) {
+		const struct cov_part *p = &c->parts[k];
+
+		fprintf(f, "%11.1f%%    +%u:%u%s%s%s (%.3f s)\n",
+			percent(p->armed_ns, p->total_ns), p->off, p->len,
+			p->member[0] ? " (" : "", p->member,
+			p->member[0] ? ")" : "", p->armed_ns / 1e9);
+	}
+	if (c->nparts > HUMAN_PARTS)
+		fprintf(f, "%12s    and %d more parts (--json lists each)\n",
+			"", c->nparts - HUMAN_PARTS);
+}
+
 static void json_summary(struct out *o, const struct summary *s)
 {
 	ob_fmt(o, "{\"type\":\"summary\",\"hits\":%" PRIu64 ",\"lost\":%"
@@ -564,6 +786,10 @@ static void json_summary(struct out *o, const struct summary *s)
 	for (int i = 0; i < s->nloc; i++) {
 		ob_s(o, i ? ",{\"location\":" : "{\"location\":");
 		ob_json_string(o, s->by_loc[i].location);
+		if (s->by_loc[i].member && s->by_loc[i].member[0]) {
+			ob_s(o, ",\"member\":");
+			ob_json_string(o, s->by_loc[i].member);
+		}
 		ob_c(o, ',');
 		json_where(o, &s->by_loc[i].where);
 		ob_fmt(o, ",\"hits\":%" PRIu64 "}", s->by_loc[i].hits);
@@ -590,10 +816,15 @@ static void json_summary(struct out *o, const struct summary *s)
 	for (int i = 0; i < s->ncov; i++) {
 		ob_s(o, i ? ",{\"location\":" : "{\"location\":");
 		ob_json_string(o, s->cov[i].location);
-		ob_fmt(o, ",\"armed_ns\":%" PRIu64 ",\"total_ns\":%" PRIu64 "}",
-		       s->cov[i].armed_ns, s->cov[i].total_ns);
+		ob_fmt(o, ",\"armed_ns\":%" PRIu64 ",\"total_ns\":%" PRIu64
+		       ",\"any_ns\":%" PRIu64, s->cov[i].armed_ns,
+		       s->cov[i].total_ns, s->cov[i].any_ns);
+		json_parts(o, &s->cov[i]);
+		ob_c(o, '}');
 	}
-	ob_fmt(o, "],\"wall_ns\":%" PRIu64 "}\n", s->wall_ns);
+	ob_c(o, ']');
+	json_pointers(o, s);
+	ob_fmt(o, ",\"wall_ns\":%" PRIu64 "}\n", s->wall_ns);
 }
 
 static void human_summary(FILE *f, const struct summary *s)
@@ -625,11 +856,8 @@ static void human_summary(FILE *f, const struct summary *s)
 		fprintf(f, "%12s  %s (registers shared: hits while unarmed "
 			"are not seen)\n", "armed", "location");
 	for (int i = 0; i < s->ncov; i++)
-		fprintf(f, "%11.1f%%  %s (%.3f of %.3f s)\n",
-			s->cov[i].total_ns ? 100.0 * s->cov[i].armed_ns /
-					     s->cov[i].total_ns : 0.0,
-			s->cov[i].location, s->cov[i].armed_ns / 1e9,
-			s->cov[i].total_ns / 1e9);
+		human_coverage(f, &s->cov[i]);
+	human_pointers(f, s);
 	if (s->counts) {
 		fprintf(f, "%12s  %s\n", "hits", "location");
 		for (int i = 0; i < s->nlocs; i++)
@@ -641,7 +869,9 @@ static void human_summary(FILE *f, const struct summary *s)
 		fprintf(f, "%12s  %s\n", "hits", "code location");
 	for (int i = 0; i < s->nloc; i++)
 		fprintf(f, "%12" PRIu64 "  %s  [%s]\n", s->by_loc[i].hits,
-			s->by_loc[i].key, s->by_loc[i].location);
+			s->by_loc[i].key, s->by_loc[i].member &&
+			s->by_loc[i].member[0] ? s->by_loc[i].member
+					       : s->by_loc[i].location);
 	if (s->nthread)
 		fprintf(f, "%12s  %s\n", "hits", "thread");
 	for (int i = 0; i < s->nthread; i++)

@@ -377,6 +377,9 @@ struct hit_event {
 	uint64_t addr;          /* the accessed address (else the register's) */
 	uint32_t part_off;      /* a location over 8 bytes: the bytes touched */
 	uint32_t part_len;      /* (0: the whole location) */
+	const char *member;     /* a whole object: the member touched ... */
+	const struct vtype *mtype; /* ... and its type, when its value is */
+	uint32_t moff, mlen;    /* typed (mlen bytes at moff; else part_*) */
 	bool has_values;        /* a write: old -> new */
 	bool has_read;          /* a read: the value read (val.new_*) */
 	struct hit_values val;
@@ -413,9 +416,26 @@ struct out {
 	size_t len;
 };
 
+/* --follow-pointers: a pointer on a LOCATION's path changed (at t0) and
+ * its watch moved (at t1, times since the watch started). */
+struct move_event {
+	const char *location;
+	const char *pointer;    /* the pointer that changed ("head->next") */
+	uint64_t value;         /* its new value (has_value) */
+	bool has_value;
+	bool answer;            /* a change followed (t0 known) */
+	uint64_t t0, t1;
+	uint64_t from, to;      /* the target before (had_from), after */
+	bool had_from, has_to;  /* (!has_to: it points nowhere: why) */
+	uint32_t len;
+	const char *why;
+	uint64_t left_out;      /* hits on the old target after t0 */
+};
+
 /* A hit into the buffer; out_flush writes it (when the processor has
  * caught up); out_close frees the buffer. */
 void out_hit(struct out *o, const struct hit_event *e);
+void out_moved(struct out *o, const struct move_event *m);
 void out_flush(struct out *o);
 void out_close(struct out *o);
 void out_json_string(FILE *f, const char *s);
@@ -425,6 +445,7 @@ struct loc_count {
 	char key[1024];         /* function+offset (file:line) */
 	struct code_loc where;
 	const char *location;   /* the watched name */
+	const char *member;     /* the member every hit touched ("": mixed) */
 	uint64_t hits;
 };
 struct thread_count {
@@ -433,13 +454,31 @@ struct thread_count {
 	uint64_t hits;
 };
 /* A location's time armed, when registers were shared (scheduler). */
+struct cov_part {               /* one register's part of it */
+	uint32_t off, len;      /* in the location */
+	uint64_t armed_ns, total_ns;
+	char member[128];       /* what a whole object holds there ("") */
+};
 struct coverage {
 	const char *location;
-	uint64_t armed_ns, total_ns;
+	uint64_t armed_ns, total_ns; /* armed whole */
+	uint64_t any_ns;        /* some part armed */
+	struct cov_part *parts; /* registers > 1: each part's time */
+	int nparts;
+};
+
+/* A LOCATION through pointers: what it resolved to (at the end). */
+struct ptr_summary {
+	const struct location *loc;
+	const char *why;         /* not watched at the end: why (else NULL) */
+	bool followed;           /* --follow-pointers: ... */
+	uint64_t moves, window_max_ns, left_out;
 };
 
 struct summary {
 	uint64_t hits, lost, filtered, wall_ns;
+	const struct ptr_summary *ptrs;
+	int nptrs;
 	uint64_t strays;         /* hits on bytes next to a location, dropped */
 	uint64_t late;           /* records that came after later ones */
 	bool no_lost;            /* --no-lost: ... */
@@ -609,6 +648,7 @@ struct watch_cfg {
 	uint32_t quantum_us;     /* --quantum, 0: the library's */
 	bool no_lost;        /* --no-lost: pause the program, lose nothing */
 	bool no_guard;       /* --no-guard */
+	bool follow_ptrs;    /* --follow-pointers */
 	FILE *out;
 	char **locs;
 	int nlocs;

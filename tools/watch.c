@@ -4,7 +4,9 @@
  * target, resolve and arm each location (libhwbp's scheduler: process
  * scope, following threads and children, ring delivery with the sampled
  * registers; more locations than registers share them by --policy; --count
- * and --cpu keep a plain breakpoint per location), start the readers
+ * and --cpu keep a plain breakpoint per location; locations whose
+ * registers would start at one address share one, share.c; pointer paths
+ * move with --follow-pointers, follow.c), start the readers
  * (stream.c: a thread per CPU moving records out of the rings) and the
  * processor (hits.c: decoding, values, names, output, in time order), then
  * wait for the end: the target exits, SIGINT/SIGTERM, --max hits, or the
@@ -48,31 +50,21 @@
 
 /* ---- records, in the reader threads ---- */
 
-/* --cpu: the breakpoints share the first one's rings, whose records come
- * with its cookie: a hit's location is the one whose register it hit. */
-static int piece_location(struct watch *w, uint64_t addr, int dflt)
-{
-	int n = atomic_load_explicit(&w->npieces, memory_order_acquire);
-
-	for (int i = 0; i < n; i++)
-		if (w->piece_addr[i] == addr)
-			return w->piece_loc[i];
-	return dflt;
-}
-
-static void collect(const struct hwbp_record *r, void *cookie)
-{
-	const struct loc_ctx *ctx = cookie;
-	int loc = r->kind != HWBP_REC_HIT ? -1 :
-		  ctx->w->ring_bp ? piece_location(ctx->w, r->addr, ctx->idx)
-				  : ctx->idx;
-
-	stream_put(r, loc);
-}
-
 static bool use_sched(const struct watch *w)
 {
 	return !w->cfg->count && !w->cfg->ncpus;
+}
+
+/* A hit's id: its watch's cookie; --cpu: the register's, by its address
+ * (the rings are the first register's, its cookie on every record). */
+static void collect(const struct hwbp_record *r, void *cookie)
+{
+	const struct loc_ctx *ctx = cookie;
+	int id = ctx->idx;
+
+	if (r->kind == HWBP_REC_HIT && !use_sched(ctx->w))
+		id = share_plain_id(ctx->w, r->addr, id);
+	stream_put(r, r->kind == HWBP_REC_HIT ? id : -1);
 }
 
 static int consume_cpu(void *ctx, int cpu)
@@ -271,14 +263,14 @@ int start_sched(struct watch *w)
 /* The first watch opens the rings: where the locked-memory limit refuses
  * the default size (kernel.perf_event_mlock_kb, RLIMIT_MEMLOCK), halve it,
  * and say so; a size the user gave is not changed. */
-static int first_add(struct watch *w, int i, enum hwbp_access access)
+static int first_add(struct watch *w, uint64_t addr, uint64_t len,
+		     enum hwbp_access access, void *cookie,
+		     struct hwbp_watch **out)
 {
-	const struct location *loc = &w->locs[i];
 	int err;
 
 	for (;;) {
-		err = hwbp_sched_add(w->sched, loc->addr, loc->len, access,
-				     &w->ctx[i], &w->watches[i]);
+		err = hwbp_sched_add(w->sched, addr, len, access, cookie, out);
 		if ((err != -EPERM && err != -ENOMEM) || w->cfg->ring_pages ||
 		    w->ring_pages <= MIN_RING_PAGES)
 			return err;
@@ -296,21 +288,28 @@ static int first_add(struct watch *w, int i, enum hwbp_access access)
 	}
 }
 
+int watch_sched_add(struct watch *w, int id, uint64_t addr, uint64_t len,
+		    enum hwbp_access access, struct hwbp_watch **out)
+{
+	bool first = !w->sched;
+
+	if (first && start_sched(w))
+		return -EIO;
+	return first ? first_add(w, addr, len, access, share_ctx(w, id), out)
+		     : hwbp_sched_add(w->sched, addr, len, access,
+				      share_ctx(w, id), out);
+}
+
 /* --read is armed read-write: the writes keep the value chain exact and
- * are left out of the output by the processor. */
+ * are left out of the output by the processor.  A location whose register
+ * would start where another's does shares its watch (share.c). */
 static int arm_watch(struct watch *w, int i)
 {
 	struct location *loc = &w->locs[i];
 	enum hwbp_access access = loc->access == HWBP_READ ? HWBP_RW
 							   : loc->access;
-	bool first = !w->sched;
-	int err = w->sched ? 0 : start_sched(w);
 
-	if (err)
-		return err;
-	if (first ? first_add(w, i, access) :
-	    hwbp_sched_add(w->sched, loc->addr, loc->len, access, &w->ctx[i],
-			   &w->watches[i])) {
+	if (share_add(w, i, loc->addr, loc->len, access)) {
 		snprintf(w->msg, sizeof(w->msg), "cannot watch %s (0x%" PRIx64
 			 ", %u bytes, %s): %s", loc->name, loc->addr, loc->len,
 			 hwbp_access_name(loc->access), hwbp_last_error());
@@ -324,22 +323,23 @@ static int arm_piece(struct watch *w, int i, const struct hwbp_piece *p,
 		     struct hwbp_opts *o)
 {
 	const struct location *loc = &w->locs[i];
-	struct hwbp *bp = NULL;
-	struct hwbp **bps;
+	struct hwbp *bp = NULL, **bps, **slot = NULL;
 	int *locs, err;
 
+	/* --cpu: a register already at this address is shared (a record
+	 * names its register only by the address). */
+	if (!w->cfg->count && loc->access != HWBP_EXEC &&
+	    share_plain_join(w, i, p->addr, p->len, loc->access))
+		return 0;
 	o->share_ring = w->ring_bp;
 	o->switch_events = w->cfg->switches && !w->ring_bp; /* once */
-	if (w->npieces == MAX_PIECES) {
-		snprintf(w->msg, sizeof(w->msg), "cannot watch %s: more than "
-			 "%d registers", loc->name, MAX_PIECES);
+	/* Where its records go, before it can hit (the readers read it). */
+	if (!w->cfg->count &&
+	    !(slot = share_plain_note(w, i, p->addr, p->len))) {
+		snprintf(w->msg, sizeof(w->msg), "cannot watch %s: more "
+			 "registers than --cpu keeps apart", loc->name);
 		return EXIT_RUNTIME;
 	}
-	/* Where its records go, before it can hit (the readers read it). */
-	w->piece_addr[w->npieces] = p->addr;
-	w->piece_loc[w->npieces] = i;
-	atomic_store_explicit(&w->npieces, w->npieces + 1,
-			      memory_order_release);
 	err = hwbp_create(&bp, p->addr, loc->access == HWBP_EXEC ? 0 : p->len,
 			  loc->access, o);
 	if (err) {
@@ -363,6 +363,8 @@ static int arm_piece(struct watch *w, int i, const struct hwbp_piece *p,
 		return EXIT_RUNTIME;
 	}
 	w->bp_loc = locs;
+	if (slot)
+		*slot = bp;
 	w->bps[w->nbps] = bp;
 	w->bp_loc[w->nbps++] = i;
 	if (!w->cfg->count && !w->ring_bp)
@@ -416,16 +418,31 @@ static int arm(struct watch *w, int i, enum vquality q)
 {
 	struct location *loc = &w->locs[i];
 
+	w->ctx[i] = (struct loc_ctx){ w, i };
+	if (!w->members[i] && members_build(w->syms, loc, &w->members[i]))
+		fprintf(stderr, "hwbp: %s: out of memory for its members: "
+			"its hits show bytes\n", loc->name);
 	if (loc->tls) /* each thread's copy (watch_tls.c) */
 		return tls_arm(w, i);
-	w->ctx[i] = (struct loc_ctx){ w, i };
 	free(w->armed_bytes[i]);
 	w->armed_bytes[i] = calloc(loc->len, 1);
 	w->armed_q[i] = VQ_NONE;
 	if (w->armed_bytes[i] && w->target.pid &&
 	    target_read(loc->addr, w->armed_bytes[i], loc->len, &w->target))
 		w->armed_q[i] = q;
+	follow_say(loc, NULL, false); /* a path: where it led */
 	return use_sched(w) ? arm_watch(w, i) : arm_plain(w, i);
+}
+
+/* A path through a pointer that points nowhere yet: say why, once. */
+static void note_pending(struct watch *w, int i, const char *msg)
+{
+	if (!w->locs[i].nderefs)
+		return;
+	if (strcmp(w->why[i], msg) && !w->cfg->follow_ptrs)
+		fprintf(stderr, "hwbp: %s: %s: watched once it points somewhere "
+			"(read again every 100 ms)\n", w->cfg->locs[i], msg);
+	snprintf(w->why[i], sizeof(w->why[i]), "%s", msg);
 }
 
 /* ---- the loop ---- */
@@ -543,11 +560,14 @@ static void loop(struct watch *w, int sfd)
 	}
 	if (w->target.pidfd >= 0)
 		epoll_ctl(ep, EPOLL_CTL_ADD, w->target.pidfd, &ev);
+	if (follow_fd(w) >= 0) /* --follow-pointers: a pointer changed */
+		epoll_ctl(ep, EPOLL_CTL_ADD, follow_fd(w), &ev);
 	while (!stop) {
 		struct epoll_event got[4];
 		uint64_t v;
 
-		epoll_wait(ep, got, 4, w->cfg->no_lost ? 2 : 100);
+		epoll_wait(ep, got, 4, w->cfg->no_lost || w->cfg->follow_ptrs
+				       ? 2 : 100);
 		hold_or_release(w);
 		stop = on_signal(w, sfd);
 		if (w->target.pid && target_poll_exit(&w->target, false))
@@ -555,6 +575,7 @@ static void loop(struct watch *w, int sfd)
 		if (read(w->stop_fd, &v, sizeof(v)) == sizeof(v))
 			stop = true; /* --max reached, or the output closed */
 		arm_pending(w);
+		follow_service(w);
 	}
 	release_hold(w);
 	close(ep);
@@ -607,10 +628,15 @@ static void cleanup(struct watch *w)
 	for (int i = 0; i < w->cfg->nlocs; i++) {
 		free(w->locs[i].type.enums);
 		free(w->armed_bytes[i]);
+		if (w->members)
+			members_free(w->members[i]);
 	}
+	free(w->members);
 	free(w->armed_bytes);
 	free(w->armed_q);
 	free(w->watches);
+	for (int i = 0; i < w->ncov; i++)
+		free(w->cov[i].parts);
 	free(w->cov);
 	free(w->bps);
 	free(w->bp_loc);
@@ -618,6 +644,9 @@ static void cleanup(struct watch *w)
 	free(w->locs);
 	hits_free(w);
 	tls_free(w);
+	follow_free(w);
+	share_free(w);
+	free(w->why);
 	out_close(&w->out);
 	syms_close(w->syms);
 	if (w->stop_fd >= 0)
@@ -676,6 +705,8 @@ static int resolve_all(struct watch *w)
 				continue;
 			err = syms_resolve(w->syms, c->locs[i], c->access,
 					   &w->locs[i], w->msg, sizeof(w->msg));
+			if (err == RESOLVE_PENDING && pass)
+				note_pending(w, i, w->msg);
 			if (err == RESOLVE_PENDING)
 				pending++;
 			else if (err)
@@ -683,8 +714,12 @@ static int resolve_all(struct watch *w)
 		}
 		/* lib.so:name before lib.so is mapped: run to the entry
 		 * point, where the libraries it needs are; later, dlopen. */
-		if (!pending || pass || !w->target.launched)
+		if (!pending || pass || !w->target.launched) {
+			for (int i = 0; i < c->nlocs && !pass; i++)
+				if (!w->locs[i].resolved)
+					note_pending(w, i, w->msg);
 			return 0;
+		}
 		err = target_run_to_entry(&w->target, w->msg, sizeof(w->msg));
 		if (err)
 			return err;
@@ -693,21 +728,54 @@ static int resolve_all(struct watch *w)
 	return 0;
 }
 
+/* Two locations shown by one name (`counter` and `counter:4`) are shown
+ * as typed instead: each hit goes to each, and says which.  Once the
+ * processor runs, only the new one (i) is renamed: the others' names are
+ * in its output already. */
+static void distinct_names(struct watch *w, int i, bool both)
+{
+	struct location *l = &w->locs[i];
+
+	for (int j = 0; j < w->cfg->nlocs; j++) {
+		struct location *o = &w->locs[j];
+
+		if (j == i || !o->resolved || strcmp(o->name, l->name))
+			continue;
+		snprintf(l->name, sizeof(l->name), "%s", l->spec);
+		if (both)
+			snprintf(o->name, sizeof(o->name), "%s", o->spec);
+	}
+}
+
 /* Libraries loaded since: resolve and arm what waited for them. */
 static void arm_pending(struct watch *w)
 {
 	bool refreshed = false;
 
 	for (int i = 0; i < w->cfg->nlocs; i++) {
-		if (w->locs[i].resolved)
+		struct location now;
+		int err;
+
+		if (w->locs[i].resolved || follow_owns(w, i))
 			continue;
 		if (!refreshed) {
 			syms_refresh(w->syms);
 			refreshed = true;
 		}
-		if (syms_resolve(w->syms, w->cfg->locs[i], w->cfg->access,
-				 &w->locs[i], w->msg, sizeof(w->msg)))
+		err = syms_resolve(w->syms, w->cfg->locs[i], w->cfg->access,
+				   &now, w->msg, sizeof(w->msg));
+		/* (a program gone keeps what its pointers said last) */
+		if (err && !now.nderefs && w->locs[i].nderefs) {
+			free(now.type.enums);
 			continue;
+		}
+		free(w->locs[i].type.enums);
+		w->locs[i] = now;
+		if (err == RESOLVE_PENDING)
+			note_pending(w, i, w->msg);
+		if (err)
+			continue;
+		distinct_names(w, i, false);
 		if (arm(w, i, VQ_APPROX) == 0) {
 			if (start_stream(w))
 				fprintf(stderr, "hwbp: %s\n", w->msg);
@@ -716,6 +784,50 @@ static void arm_pending(struct watch *w)
 			w->locs[i].resolved = false;
 		}
 	}
+}
+
+/* Location i's parts, one per register: how long each was armed, what a
+ * whole object holds there (the control thread: syms is its own). */
+static void coverage_parts(struct watch *w, int i, uint32_t registers,
+			   struct coverage *cv)
+{
+	const struct location *loc = &w->locs[i];
+
+	cv->parts = calloc(registers, sizeof(*cv->parts));
+	for (uint32_t k = 0; cv->parts && k < registers; k++) {
+		HWBP_OPTS(hwbp_piece_stats, ps);
+		struct cov_part *p = &cv->parts[cv->nparts];
+		uint64_t lo, hi;
+
+		if (hwbp_watch_get_piece_stats(w->watches[i], k, &ps))
+			continue;
+		lo = ps.addr > loc->addr ? ps.addr : loc->addr;
+		hi = ps.addr + ps.len < loc->addr + loc->len ?
+		     ps.addr + ps.len : loc->addr + loc->len;
+		if (lo >= hi) /* another location's, sharing the watch */
+			continue;
+		p->off = (uint32_t)(lo - loc->addr);
+		p->len = (uint32_t)(hi - lo);
+		p->armed_ns = ps.armed_ns;
+		p->total_ns = ps.total_ns;
+		/* (named where DWARF names it more narrowly than the
+		 * object: "arr[3]", not "buf+8") */
+		if (!w->members[i] ||
+		    syms_member_at(w->syms, loc, lo, p->len, p->member,
+				   sizeof(p->member), NULL) ||
+		    !strcmp(p->member, loc->name) || strchr(p->member, '+'))
+			p->member[0] = '\0';
+		cv->nparts++;
+	}
+}
+
+static void coverage_of(struct watch *w, int i,
+			const struct hwbp_watch_stats *st, struct coverage *cv)
+{
+	*cv = (struct coverage){ w->locs[i].name, st->armed_ns, st->total_ns,
+				 st->any_ns, NULL, 0 };
+	if (st->registers > 1)
+		coverage_parts(w, i, st->registers, cv);
 }
 
 /*
@@ -741,8 +853,7 @@ static void account_sched(struct watch *w)
 		if (!w->watches[i] || hwbp_watch_get_stats(w->watches[i], &st))
 			continue;
 		if (w->cov && st.armed_ns < st.total_ns)
-			w->cov[w->ncov++] = (struct coverage){
-				w->locs[i].name, st.armed_ns, st.total_ns };
+			coverage_of(w, i, &st, &w->cov[w->ncov++]);
 	}
 }
 
@@ -786,15 +897,51 @@ static void read_counts(struct watch *w)
 	w->counts = counts;
 }
 
+/* The summary's pointer paths: where each led at the end. */
+static void summarize_pointers(struct watch *w)
+{
+	struct ptr_summary *ps = calloc((size_t)w->cfg->nlocs, sizeof(*ps));
+	int n = 0;
+
+	for (int i = 0; ps && i < w->cfg->nlocs; i++) {
+		const struct follow_stats *st = follow_stats_of(w, i);
+		struct ptr_summary *p = &ps[n];
+
+		if (!w->locs[i].nderefs)
+			continue;
+		p->loc = &w->locs[i];
+		p->why = w->locs[i].resolved ? NULL :
+			 follow_owns(w, i) ? follow_why(w, i) : w->why[i];
+		if (!w->locs[i].resolved && !p->why)
+			p->why = "not watched";
+		if (st) {
+			p->followed = true;
+			p->moves = st->moves;
+			p->window_max_ns = st->window_max_ns;
+			p->left_out = st->left_out;
+		}
+		n++;
+	}
+	w->sum.ptrs = ps;
+	w->sum.nptrs = n;
+}
+
 static void finish(struct watch *w)
 {
 	struct stream_stats ss = { 0 };
 
 	for (int i = 0; i < w->cfg->nlocs; i++) {
-		if (!w->locs[i].resolved)
+		const char *why = follow_owns(w, i) ? follow_why(w, i)
+			       : w->why[i][0] ? w->why[i] : NULL;
+
+		if (!w->locs[i].resolved && why)
+			fprintf(stderr, "hwbp: %s: %s: not watched at the end\n",
+				w->cfg->locs[i], why);
+		else if (!w->locs[i].resolved)
 			fprintf(stderr, "hwbp: %s was never loaded: not watched\n",
 				w->cfg->locs[i]);
 	}
+	summarize_pointers(w);
 	if (w->stream)
 		stream_get_stats(w->stream, &ss);
 	/* What the control thread counted, now the processor is done. */
@@ -815,6 +962,8 @@ static void finish(struct watch *w)
 	free(w->counts);
 	w->counts = NULL;
 	w->sum.counts = NULL;
+	free((void *)w->sum.ptrs);
+	w->sum.ptrs = NULL;
 }
 
 /* Say it before the run, not after a silent one: on some hypervisors the
@@ -879,7 +1028,12 @@ static int setup(struct watch *w)
 	q = w->target.launched ? VQ_EXACT : VQ_APPROX;
 	for (int i = 0; !rc && i < c->nlocs; i++)
 		if (w->locs[i].resolved)
+			distinct_names(w, i, true);
+	for (int i = 0; !rc && i < c->nlocs; i++)
+		if (w->locs[i].resolved)
 			rc = arm(w, i, q);
+	for (int i = 0; !rc && i < c->nlocs; i++) /* --follow-pointers */
+		follow_start(w, i, w->locs[i].resolved, w->why[i]);
 	if (!rc)
 		rc = start_stream(w);
 	return rc;
@@ -897,12 +1051,17 @@ int watch_run(const struct watch_cfg *c)
 	w.ctx = calloc((size_t)c->nlocs, sizeof(*w.ctx));
 	w.armed_bytes = calloc((size_t)c->nlocs, sizeof(*w.armed_bytes));
 	w.armed_q = calloc((size_t)c->nlocs, sizeof(*w.armed_q));
+	w.members = calloc((size_t)c->nlocs, sizeof(*w.members));
+	w.why = calloc((size_t)c->nlocs, sizeof(*w.why));
 	w.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	w.pause_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	w.ring_pages = c->ring_pages ? c->ring_pages :
 		       c->bt ? BT_RING_PAGES : DEFAULT_RING_PAGES;
 	rc = !w.locs || !w.watches || !w.ctx || !w.armed_bytes ||
-	     !w.armed_q || w.stop_fd < 0 || w.pause_fd < 0 ? EXIT_RUNTIME : 0;
+	     !w.armed_q || !w.members || !w.why || w.stop_fd < 0 || w.pause_fd < 0 ? EXIT_RUNTIME : 0;
+	if (!rc && (share_init(&w, NIDS(&w), c->ncpus ? c->nlocs * 64 : 0) ||
+		    follow_init(&w)))
+		rc = EXIT_RUNTIME;
 	if (rc)
 		snprintf(w.msg, sizeof(w.msg), "out of memory");
 	if (!rc)

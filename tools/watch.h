@@ -7,7 +7,12 @@
  *
  * Who touches what: the control thread owns target, syms, the handles and
  * the locations' arming; the processor owns everything under "the
- * processor's" once it runs, until the control thread joins it.
+ * processor's" once it runs, until the control thread joins it.  Handed
+ * from one to the other: member tables (built before a location is armed,
+ * immutable), the lists of ids a shared watch serves (share.c: published
+ * with release/acquire), --follow-pointers' requests and placements
+ * (follow.c: a mutex-guarded queue each way, an eventfd to the control
+ * thread).
  */
 #ifndef HWBP_WATCH_H
 #define HWBP_WATCH_H
@@ -56,6 +61,9 @@ struct watch {
 	 * control thread's before arming; the processor's after). */
 	uint8_t **armed_bytes;
 	enum vquality *armed_q;
+	/* Each location's members (NULL: not a whole object), built before
+	 * it is armed, immutable after. */
+	struct members **members;
 
 	/* ---- the control thread's ---- */
 	struct target target;
@@ -63,15 +71,16 @@ struct watch {
 	struct hwbp **bps;            /* --count / --cpu: a breakpoint per */
 	int *bp_loc;                  /* register: of this location */
 	int nbps;
-	/* --cpu: each register's address and location, for the readers */
-#define MAX_PIECES 64
-	uint64_t piece_addr[MAX_PIECES];
-	int piece_loc[MAX_PIECES];
-	_Atomic int npieces;
 	struct hwbp *ring_bp;         /* --cpu: the handle owning the rings */
 	struct hwbp_sched *sched;     /* otherwise: the scheduler ... */
 	struct hwbp_watch **watches;  /* ... and a watch per location */
 	struct loc_ctx *ctx;
+	struct share *share;          /* share.c: watches shared by address */
+	_Atomic bool share_any;       /* some watch serves several ids */
+	_Atomic bool dispatch;        /* share_any, or --follow-pointers: a
+				       * hit is not simply its watch's */
+	struct follow *follow;        /* follow.c: --follow-pointers */
+	char (*why)[256];             /* a path pointing nowhere: why */
 	struct loc_ctx task_ctx;      /* the scheduler's task records */
 	struct hwbp_sched_stats before; /* counted before the last read */
 	uint64_t lost;                /* records the kernel counted, not read */
@@ -123,6 +132,92 @@ struct watch {
 				       * time leave the chains unsure */
 	bool max_reached;
 };
+
+/* members.c: a whole object's members (the control thread builds each
+ * table before the location is armed; the processor reads it, no lock) */
+struct member {
+	uint32_t off, len;     /* in the location */
+	const char *name;      /* "cfg.limit", "arr[3]", "obj.x" (stable) */
+	uint16_t type;         /* members_type */
+	bool typed;            /* a scalar type: values typed, else bytes */
+};
+struct members;
+/* The table of loc if it is a whole object (typed, no :LEN, more than one
+ * member), else *out = NULL; 0 or -ENOMEM. */
+int members_build(struct syms *s, const struct location *loc,
+		  struct members **out);
+void members_free(struct members *t);
+const struct member *members_at(const struct members *t, uint32_t off,
+				uint32_t len);
+const struct vtype *members_type(const struct members *t,
+				 const struct member *m);
+int members_count(const struct members *t);
+
+/* share.c: one register per address (locations and pointer slots whose
+ * registers would start at one address share one watch, its host's) */
+/* Ids: a location's index, a pointer slot's (--follow-pointers: slot k
+ * of location i's path), or from NIDS on a thread-local copy's
+ * (watch_tls.c; never shared). */
+#define SLOT_ID(w, i, k) ((w)->cfg->nlocs + (i) * LOC_MAX_DEREFS + (k))
+#define NIDS(w) ((w)->cfg->nlocs * (1 + LOC_MAX_DEREFS))
+int share_init(struct watch *w, int nids, int plain_cap);
+void share_free(struct watch *w);
+struct loc_ctx *share_ctx(struct watch *w, int id);
+/* Arm [addr, addr+len) for id (sharing a host's watch where registers
+ * would meet), or stop: 0 or -errno (hwbp_last_error says why). */
+int share_add(struct watch *w, int id, uint64_t addr, uint64_t len,
+	      enum hwbp_access access);
+int share_remove(struct watch *w, int id);
+/* The processor: the other ids a record of id's watch serves (NULL, *n
+ * 0: none). */
+const int *share_riders(const struct watch *w, int id, int *n);
+/* --cpu: a register already at addr (another id's; grown to len) serves
+ * id too: true.  Else the caller opens one and notes it. */
+bool share_plain_join(struct watch *w, int id, uint64_t addr, uint32_t len,
+		      enum hwbp_access access);
+/* Notes a register about to open at addr for id, before it can hit: the
+ * slot for its handle (NULL: too many). */
+struct hwbp **share_plain_note(struct watch *w, int id, uint64_t addr,
+			       uint32_t len);
+/* --cpu, in a reader: the id of the register at addr (else fallback). */
+int share_plain_id(const struct watch *w, uint64_t addr, int fallback);
+
+/* watch.c, for share.c: a scheduler watch carrying id's cookie (the first
+ * opens the rings): 0 or -errno. */
+int watch_sched_add(struct watch *w, int id, uint64_t addr, uint64_t len,
+		    enum hwbp_access access, struct hwbp_watch **out);
+
+/* follow.c: pointer paths (what they resolved to; --follow-pointers: the
+ * watch moves when a pointer on the path changes) */
+struct follow_stats {
+	uint64_t moves;          /* changes followed */
+	uint64_t window_ns;      /* their windows (change -> re-armed) ... */
+	uint64_t window_max_ns;  /* ... and the longest */
+	uint64_t left_out;       /* hits on an old target after a change */
+	uint64_t left_reported;  /* (of which said by a move already) */
+};
+int follow_init(struct watch *w);
+void follow_free(struct watch *w);
+/* The control thread: location i armed (or a path pointing nowhere yet,
+ * `why`), followed from now on; its requests (follow_fd readable) and
+ * polls; stderr lines; the reason a path is not watched (NULL: it is). */
+void follow_start(struct watch *w, int i, bool armed, const char *why);
+void follow_service(struct watch *w);
+int follow_fd(const struct watch *w);
+bool follow_owns(const struct watch *w, int i);
+void follow_say(const struct location *l, const char *why, bool moved);
+const char *follow_why(const struct watch *w, int i);
+const struct follow_stats *follow_stats_of(const struct watch *w, int i);
+/* The processor: location i as placed at the stream's time (NULL: not
+ * yet); drop its hits while a change waits; slot id's state; a pointer
+ * changed; placements re-armed up to time t. */
+const struct location *follow_view(struct watch *w, int i);
+bool follow_drop(struct watch *w, int i);
+bool follow_slot(struct watch *w, int id, int *loc, int *slot,
+		 uint64_t *addr, uint64_t **val, uint8_t **q);
+void follow_changed(struct watch *w, int i, int slot, uint64_t value,
+		    uint64_t t);
+void follow_adopt(struct watch *w, uint64_t t);
 
 /* hits.c */
 int hits_init(struct watch *w);

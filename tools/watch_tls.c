@@ -12,8 +12,9 @@
  * then, exactly.  Each copy is a watch of the scheduler on that thread
  * only (hwbp_sched_add_thread: one register of that thread per 8 aligned
  * bytes, written into the same per-CPU rings), removed when the thread
- * ends.  Its hits carry the copy (ctx.idx = nlocs + its index): the
- * processor keeps a value chain per copy, i.e. per thread.
+ * ends.  Its hits carry the copy (ctx.idx = NIDS + its index, past the
+ * locations and the pointer slots): the processor keeps a value chain per
+ * copy, i.e. per thread.
  *
  * Everything here but tls_copy_of and tls_all_approx runs on the control
  * thread (ptrace requests must come from the thread that seized).
@@ -86,7 +87,7 @@ static struct tls_copy *new_copy(struct watch *w, int i, pid_t tid,
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	c->ctx = (struct loc_ctx){ w, w->cfg->nlocs + k };
+	c->ctx = (struct loc_ctx){ w, NIDS(w) + k };
 	c->loc = i;
 	c->tid = tid;
 	c->view = *loc;
@@ -290,7 +291,7 @@ int tls_arm(struct watch *w, int i)
 
 struct tls_copy *tls_copy_of(struct watch *w, int idx)
 {
-	int k = idx - w->cfg->nlocs;
+	int k = idx - NIDS(w);
 
 	if (!w->copies || k < 0 || k >= atomic_load(&w->ncopies))
 		return NULL;

@@ -12,7 +12,9 @@
  * unwatched write reported is named as such); each thread's reports in its
  * program order; all reports in time order; every value marked exact equal
  * to the log's (for a location over 8 bytes, the part the report names
- * by part_offset and part_size); thread name, function and location as
+ * by part_offset and part_size; for a whole object, the member by
+ * member_offset and member_size); {"type":"moved"} lines (a watch that
+ * followed a pointer) stand for no write; thread name, function and location as
  * logged; the new
  * value exact where the log says hwbp can know it (kind W); the summary's
  * hits equal to the hit lines, lost 0 (unless --allow-lost), strays at most
@@ -232,6 +234,8 @@ static void read_json(const char *path)
 			S.summary = o;
 		} else if (!strcmp(type, "hit")) {
 			add_report(o, line);
+		} else if (!strcmp(type, "moved")) {
+			json_object_put(o); /* a watch moved: no write */
 		} else {
 			mismatch("JSON line %d is no hit: %s", line, text);
 			json_object_put(o);
@@ -373,12 +377,18 @@ static bool same_addr(struct report *r, const struct write *w)
 }
 
 /* The bytes of the location a report's values stand for: the part its
- * access touched (part_offset, part_size: a location over 8 bytes), else
- * the whole location.  false: a part outside the location. */
+ * access touched (part_offset, part_size: a location over 8 bytes), or
+ * the member of a whole object (member_offset, member_size), else the
+ * whole location.  false: a part outside the location. */
 static bool part_of(struct report *r, const struct write *w, unsigned *off,
 		    unsigned *len)
 {
 	json_object *po = key(r->o, "part_offset"), *ps = key(r->o, "part_size");
+
+	if (!po || !ps) {
+		po = key(r->o, "member_offset");
+		ps = key(r->o, "member_size");
+	}
 
 	*off = 0;
 	*len = w->vlen;

@@ -42,7 +42,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define OLOG_VMAX 40    /* the longest location logged (arr:40) */
+#define OLOG_VMAX 64    /* the longest location logged (arr whole) */
 #define OLOG_THREADS 64 /* logging threads per process */
 
 struct olog_entry {

@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../tools/tool.h"
+#include "../../tools/watch.h"
 
 #define MAX_LINES 64
 
@@ -381,6 +381,121 @@ Test(names, arrays_of_arrays_and_unions)
 				  sizeof(msg)), 0, "%s", msg);
 	name_at(s, &loc, 2, 1, "word.c[2]");
 	name_at(s, &loc, 0, 4, "word.i");
+	syms_close(s);
+	live_end(&l);
+}
+
+/* ---- member tables (tools/members.c): what the processor names a hit
+ * by, built from DWARF before a whole object is armed ---- */
+
+struct want_member {
+	uint32_t off, len;      /* the access */
+	const char *name;       /* NULL: no member names it */
+	uint32_t moff, mlen;
+	bool typed;
+	enum vkind kind;
+};
+
+static void member_table(struct syms *s, const char *spec,
+			 const struct want_member *want, int n)
+{
+	struct location loc;
+	struct members *t;
+	char msg[512];
+
+	cr_assert_eq(syms_resolve(s, spec, HWBP_WRITE, &loc, msg, sizeof(msg)),
+		     0, "%s", msg);
+	cr_assert_eq(members_build(s, &loc, &t), 0);
+	cr_assert_not_null(t, "%s: a whole object", spec);
+	for (int k = 0; k < n; k++) {
+		const struct want_member *w = &want[k];
+		const struct member *m = members_at(t, w->off, w->len);
+
+		if (!w->name) {
+			cr_expect_null(m, "%s +%u:%u: %s", spec, w->off, w->len,
+				       m ? m->name : "");
+			continue;
+		}
+		cr_assert_not_null(m, "%s +%u:%u", spec, w->off, w->len);
+		cr_expect_str_eq(m->name, w->name, "%s +%u:%u", spec, w->off,
+				 w->len);
+		cr_expect_eq(m->off, w->moff, "%s", w->name);
+		cr_expect_eq(m->len, w->mlen, "%s", w->name);
+		cr_expect_eq(m->typed, w->typed, "%s", w->name);
+		if (w->typed)
+			cr_expect_eq(members_type(t, m)->kind, w->kind, "%s",
+				     w->name);
+	}
+	members_free(t);
+	free(loc.type.enums);
+}
+
+Test(names, member_tables_of_whole_objects)
+{
+	static const struct want_member cfg[] = {
+		{ 0, 8, "app::cfg.limit", 0, 8, true, V_SIGNED },
+		{ 3, 1, "app::cfg.limit", 0, 8, true, V_SIGNED },
+		{ 20, 4, "app::cfg.lim[1].hard", 20, 4, true, V_SIGNED },
+		{ 16, 8, "app::cfg.lim[1]", 16, 8, false, V_HEX },
+		{ 24, 4, "app::cfg.flags", 24, 4, true, V_SIGNED },
+		{ 28, 4, "app::cfg+28", 28, 4, false, V_HEX }, /* padding */
+		{ 6, 4, NULL, 0, 0, false, V_HEX },  /* unaligned, 2 members */
+		{ 32, 1, NULL, 0, 0, false, V_HEX }, /* past the end */
+	};
+	static const struct want_member obj[] = {
+		{ 0, 4, "app::obj.x", 0, 4, true, V_SIGNED }, /* base class */
+		{ 8, 8, "app::obj.y", 8, 8, true, V_SIGNED },
+		{ 16, 4, "app::obj.z", 16, 4, true, V_SIGNED },
+	};
+	static const struct want_member table[] = {
+		{ 8, 4, "table[2]", 8, 4, true, V_SIGNED },
+		{ 8, 8, NULL, 0, 0, false, V_HEX }, /* two elements: bytes */
+	};
+	struct live l;
+	struct syms *s;
+	struct location loc;
+	struct members *t = (void *)1;
+	char msg[512];
+
+	live_start(&l, "cxx-gcc-O0-nopie", "wait");
+	cr_assert_eq(syms_open(&s, l.pid, false), 0);
+	member_table(s, "app::cfg", cfg, sizeof(cfg) / sizeof(cfg[0]));
+	member_table(s, "app::obj", obj, sizeof(obj) / sizeof(obj[0]));
+	member_table(s, "table", table, sizeof(table) / sizeof(table[0]));
+	/* A scalar, a member, a range: no table. */
+	for (int k = 0; k < 3; k++) {
+		const char *spec = (const char *[]){ "app::total",
+						     "app::cfg.limit",
+						     "app::cfg:16" }[k];
+
+		cr_assert_eq(syms_resolve(s, spec, HWBP_WRITE, &loc, msg,
+					  sizeof(msg)), 0, "%s", msg);
+		cr_assert_eq(members_build(s, &loc, &t), 0);
+		cr_expect_null(t, "%s", spec);
+		free(loc.type.enums);
+	}
+	syms_close(s);
+	live_end(&l);
+}
+
+/* A union: a 4-byte store names its int, a byte its char; 2-D arrays. */
+Test(names, member_tables_of_unions_and_2d_arrays)
+{
+	static const struct want_member word[] = {
+		{ 0, 4, "word.i", 0, 4, true, V_SIGNED },
+		{ 2, 1, "word.c[2]", 2, 1, true, V_CHAR },
+	};
+	static const struct want_member grid[] = {
+		{ 28, 4, "grid[1][2]", 28, 4, true, V_SIGNED },
+		{ 56, 4, "grid[2][4]", 56, 4, true, V_SIGNED },
+	};
+	struct live l;
+	struct syms *s;
+
+	live_start(&l, "c-gcc-O2", "wait");
+	cr_assert_eq(syms_open(&s, l.pid, false), 0);
+	member_table(s, "word", word, sizeof(word) / sizeof(word[0]));
+	member_table(s, "grid", grid, sizeof(grid) / sizeof(grid[0]));
 	syms_close(s);
 	live_end(&l);
 }
