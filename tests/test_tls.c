@@ -261,15 +261,16 @@ static void check_per_thread(const struct hits *h, const struct log_line *lg,
 	cr_expect_eq(h->n, total, "%d hits, %d logged writes", h->n, total);
 }
 
-static void launched(const char *prog, const char *tcount)
+static void launched_with(const char *prog, const char *tcount,
+			  const char *option)
 {
 	struct log_line lg[MAX_LOG];
 	struct watched w;
 	int nlog;
 
 	TU_REQUIRE_HITS();
-	w = watch_json(ARGS(tcount, "libtlslib.so:lib_tv", "--", prog, "run",
-			    "3", "2"));
+	w = watch_json(ARGS(option, tcount, "libtlslib.so:lib_tv", "--", prog,
+			    "run", "3", "2"));
 	nlog = read_log(w.run.out, lg);
 	/* 5 workers log both, the main thread tcount */
 	cr_assert_eq(nlog, 11, "%s", w.run.out);
@@ -279,9 +280,21 @@ static void launched(const char *prog, const char *tcount)
 	free_run(&w.run);
 }
 
+static void launched(const char *prog, const char *tcount)
+{
+	launched_with(prog, tcount, "--json"); /* (given twice: no change) */
+}
+
 Test(tls, launched_c_gcc_each_threads_copy, .timeout = 30)
 {
 	launched(tls_helper("tls-gcc"), "tcount");
+}
+
+/* --follow-pointers gives ids past the locations to pointer slots: the
+ * copies' ids stay apart from them (each copy's hits still its own). */
+Test(tls, copies_apart_from_followed_pointers, .timeout = 30)
+{
+	launched_with(tls_helper("tls-gcc"), "tcount", "--follow-pointers");
 }
 
 Test(tls, launched_c_clang_each_threads_copy, .timeout = 30)
