@@ -34,6 +34,7 @@ static void ob_flush(struct out *o)
 	    errno == EPIPE)
 		o->broken = true;
 	o->len = 0;
+	o->flushes++;
 }
 
 static void ob_write(struct out *o, const char *s, size_t n)
@@ -319,6 +320,65 @@ static void hit_value(struct out *o, const struct hit_event *e, uint64_t v,
 	ob_value(o, t, v, len, o->json); /* (one call: it stays inlined) */
 }
 
+/* ---- backtrace frames, formatted once ----
+ * A backtrace repeats the frames of the ones before it: each frame's text
+ * is kept (a direct-mapped cache, keyed by all it shows) and copied. */
+
+#define FRAME_CACHE 1024
+#define FRAME_TEXT 232
+
+struct frame_text {
+	uint64_t ip, offset;
+	const char *function, *file; /* interned: a pointer is a name */
+	int line;
+	bool inlined;
+	uint16_t len;                /* 0: empty */
+	char text[FRAME_TEXT];
+};
+
+static bool same_frame(const struct frame_text *t, const struct frame *f)
+{
+	const struct code_loc *w = &f->where;
+
+	return t->len && t->ip == f->ip && t->offset == w->offset &&
+	       t->function == w->function && t->file == w->file &&
+	       t->line == w->line && t->inlined == f->inlined;
+}
+
+static void ob_frame(struct out *o, const struct frame *f,
+		     void (*render)(struct out *, const struct frame *))
+{
+	uint64_t h = (f->ip ^ (uint64_t)f->where.line << 32 ^ f->inlined) *
+		     0x9e3779b97f4a7c15ull;
+	struct frame_text *t;
+	uint64_t flushes;
+	size_t start;
+
+	if (!o->frames)
+		o->frames = calloc(FRAME_CACHE, sizeof(*o->frames));
+	if (!o->frames) {
+		render(o, f);
+		return;
+	}
+	t = &o->frames[h >> 54]; /* 10 bits: FRAME_CACHE */
+	if (same_frame(t, f)) {
+		ob_write(o, t->text, t->len);
+		return;
+	}
+	if (o->len + FRAME_TEXT > OB_SIZE)
+		ob_flush(o);
+	start = o->len;
+	flushes = o->flushes;
+	render(o, f);
+	t->len = 0;
+	if (o->flushes != flushes || o->len - start > FRAME_TEXT)
+		return; /* too long to keep */
+	*t = (struct frame_text){ f->ip, f->where.offset, f->where.function,
+				  f->where.file, f->where.line, f->inlined,
+				  (uint16_t)(o->len - start) };
+	memcpy(t->text, o->buf + start, t->len);
+}
+
 /* ---- human ---- */
 
 /* A C++ template or lambda's name cut for the line (JSON: whole), cut once
@@ -356,14 +416,20 @@ static void human_where(struct out *o, const struct code_loc *w,
 	}
 }
 
+/* A frame after its number: "func+off (file:line)", a line of its own. */
+static void human_frame(struct out *o, const struct frame *f)
+{
+	human_where(o, &f->where, f->ip, f->inlined);
+	ob_s(o, f->inlined ? " (inlined)\n" : "\n");
+}
+
 static void human_extras(struct out *o, const struct hit_event *e)
 {
 	for (int i = 0; i < e->nbt; i++) {
 		ob_s(o, "        #");
 		ob_i(o, i);
 		ob_c(o, ' ');
-		human_where(o, &e->bt[i].where, e->bt[i].ip, e->bt[i].inlined);
-		ob_s(o, e->bt[i].inlined ? " (inlined)\n" : "\n");
+		ob_frame(o, &e->bt[i], human_frame);
 	}
 	for (int i = 0; e->br && i < e->nbr; i++) {
 		ob_s(o, "        branch: ");
@@ -456,16 +522,24 @@ static void json_sym(struct out *o, const struct code_loc *w, uint64_t ip)
 	ob_json_string(o, s);
 }
 
+/* {"ip":..., where it is} */
+static void json_frame(struct out *o, const struct frame *f)
+{
+	ob_s(o, "{\"ip\":\"");
+	ob_hex(o, f->ip);
+	ob_s(o, "\",");
+	json_where(o, &f->where);
+	ob_s(o, f->inlined ? ",\"inlined\":true}" : "}");
+}
+
 static void json_extras(struct out *o, const struct hit_event *e)
 {
 	if (e->bt) {
 		ob_s(o, ",\"backtrace\":[");
 		for (int i = 0; i < e->nbt; i++) {
-			ob_s(o, i ? ",{\"ip\":\"" : "{\"ip\":\"");
-			ob_hex(o, e->bt[i].ip);
-			ob_s(o, "\",");
-			json_where(o, &e->bt[i].where);
-			ob_s(o, e->bt[i].inlined ? ",\"inlined\":true}" : "}");
+			if (i)
+				ob_c(o, ',');
+			ob_frame(o, &e->bt[i], json_frame);
 		}
 		ob_c(o, ']');
 	}
@@ -659,6 +733,8 @@ void out_flush(struct out *o)
 void out_close(struct out *o)
 {
 	free(o->buf);
+	free(o->frames);
+	o->frames = NULL;
 	o->buf = NULL;
 	o->len = 0;
 }

@@ -414,6 +414,8 @@ struct out {
 	bool broken;            /* the reader went away (EPIPE) */
 	char *buf;              /* hit lines not written yet */
 	size_t len;
+	uint64_t flushes;       /* times buf went out */
+	struct frame_text *frames; /* backtrace frames formatted (output.c) */
 };
 
 /* --follow-pointers: a pointer on a LOCATION's path changed (at t0) and
