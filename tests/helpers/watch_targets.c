@@ -6,11 +6,14 @@
  *             exiting at once after the last store (its records are read
  *             after it is gone)
  *   count N   counter = 1..N, as fast as it can (a ring overflows)
+ *   burst N   prints "ready PID", waits for SIGUSR1, then counter = 1..N
+ *             and prints "done"; at the next SIGUSR1 counter = N+1..2N
  *   rename N  names itself "before", writes counter N times, execs itself
  *             (now named after its file) and writes N more
  *   race N    4 threads, each `lock xadd` 1 to counter N times
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +38,25 @@ static void range(int n)
 static void count(int n)
 {
 	for (int i = 1; i <= n; i++)
+		counter = i;
+}
+
+static void burst(int n)
+{
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	printf("ready %d\n", (int)getpid());
+	fflush(stdout);
+	sigwait(&set, &sig);
+	count(n);
+	printf("done\n");
+	fflush(stdout);
+	sigwait(&set, &sig);
+	for (int i = n + 1; i <= 2 * n; i++)
 		counter = i;
 }
 
@@ -68,6 +90,8 @@ int main(int argc, char **argv)
 		range(n);
 	} else if (!strcmp(argv[1], "count")) {
 		count(n);
+	} else if (!strcmp(argv[1], "burst")) {
+		burst(n);
 	} else if (!strcmp(argv[1], "rename")) {
 		prctl(PR_SET_NAME, "before");
 		count(n);
