@@ -220,6 +220,62 @@ static void wait_armed(pid_t pid)
 	cr_assert_fail("hwbp %d armed nothing in 60 s", (int)pid);
 }
 
+/* Has pid mapped a perf ring (anon_inode:[perf_event] in its maps)? */
+static bool has_perf_ring(pid_t pid)
+{
+	char path[64], line[512];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "r");
+	cr_assert(f, "hwbp %d is gone", (int)pid);
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, "[perf_event]") != NULL;
+	fclose(f);
+	return found;
+}
+
+static int perf_fd_count(pid_t pid)
+{
+	char dir[64], path[320], link[128];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	d = opendir(dir);
+	cr_assert(d, "hwbp %d is gone", (int)pid);
+	while ((e = readdir(d))) {
+		ssize_t len;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		len = readlink(path, link, sizeof(link) - 1);
+		n += len > 0 && (link[len] = '\0', strstr(link, "perf_event"));
+	}
+	closedir(d);
+	return n;
+}
+
+/* hwbp watch (not --count) has armed its watch: its rings are mapped and
+ * its perf events stay as many for 100 ms.  Stricter than wait_armed, whose
+ * first perf event may be one of hwbp_probe's (opened and closed at once):
+ * under an emulated CPU the target was let go before the watch was armed. */
+static void wait_watching(pid_t pid)
+{
+	int last = -1, stable = 0;
+
+	for (int tries = 0; tries < 6000 && stable < 10; tries++) {
+		int n = has_perf_ring(pid) ? perf_fd_count(pid) : 0;
+
+		stable = n > 0 && n == last ? stable + 1 : 0;
+		last = n;
+		usleep(10000);
+	}
+	cr_assert_geq(stable, 10, "hwbp %d: no ring mapped and steady in "
+		      "60 s (%d perf events open)", (int)pid, last);
+}
+
 /* The process runs on: not stopped (ptrace or SIGSTOP), not a zombie. */
 static void assert_running(pid_t pid)
 {

@@ -210,7 +210,7 @@ Test(names, pointer_path_into_the_heap_attached, .timeout = 30)
 	cr_assert_eq(sscanf(line, "ready %d", &tpid), 1, "%s", line);
 	snprintf(pid, sizeof(pid), "%d", tpid);
 	watcher = START("watch", "--json", "head->v", "-p", pid);
-	wait_armed(watcher.pid);
+	wait_watching(watcher.pid);
 	kill(target.pid, SIGUSR1);
 	t = finish(&target);
 	cr_assert_eq(t.status, 0, "%s", t.err);

@@ -413,7 +413,17 @@ static void shared_registers(const char *const *args)
 	TU_REQUIRE_HITS();
 	oracle_begin(&o);
 	oracle_watch(&o, args);
-	oracle_check(&o, ARGS("--partial", "--every-location"));
+	if (tu_debug_status_exact()) {
+		oracle_check(&o, ARGS("--partial", "--every-location"));
+		return;
+	}
+	/* The registers move between the variables: a write then also
+	 * reports a stale hit of a register that held another one, which
+	 * hwbp leaves out as a stray (correctly: the access touched none of
+	 * that location's bytes). */
+	cr_log_info("strays not counted: %s", TU_INEXACT_DEBUG_STATUS_WHY);
+	oracle_check(&o, ARGS("--partial", "--every-location",
+			      "--allow-strays"));
 }
 
 #define EIGHT "g0", "g1", "g2", "g3", "g4", "g5", "g6", "g7"

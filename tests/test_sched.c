@@ -730,6 +730,7 @@ Test(sched, two_overlapping_watches_each_hit)
 {
 	TU_REQUIRE_SIGTRAP();
 	TU_REQUIRE_HITS();
+	TU_REQUIRE_EXACT_DEBUG_STATUS();
 	overlapping_watches(2, true);
 }
 
@@ -737,6 +738,7 @@ Test(sched, three_overlapping_watches_each_hit)
 {
 	TU_REQUIRE_SIGTRAP();
 	TU_REQUIRE_HITS();
+	TU_REQUIRE_EXACT_DEBUG_STATUS();
 	overlapping_watches(3, true);
 }
 
@@ -744,6 +746,7 @@ Test(sched, four_overlapping_watches_each_hit)
 {
 	TU_REQUIRE_SIGTRAP();
 	TU_REQUIRE_HITS();
+	TU_REQUIRE_EXACT_DEBUG_STATUS();
 	overlapping_watches(4, false);
 }
 

@@ -382,6 +382,7 @@ Test(signal, two_overlapping_handles_each_called)
 {
 	TU_REQUIRE_SIGTRAP();
 	TU_REQUIRE_HITS();
+	TU_REQUIRE_EXACT_DEBUG_STATUS();
 	overlapping_in_this_thread(2);
 }
 
@@ -389,6 +390,7 @@ Test(signal, three_overlapping_handles_each_called)
 {
 	TU_REQUIRE_SIGTRAP();
 	TU_REQUIRE_HITS();
+	TU_REQUIRE_EXACT_DEBUG_STATUS();
 	overlapping_in_this_thread(3);
 }
 
@@ -396,6 +398,7 @@ Test(signal, four_overlapping_handles_each_called)
 {
 	TU_REQUIRE_SIGTRAP();
 	TU_REQUIRE_HITS();
+	TU_REQUIRE_EXACT_DEBUG_STATUS();
 	overlapping_in_this_thread(4);
 }
 
@@ -417,6 +420,7 @@ Test(signal, overlapping_process_handles_from_threads)
 
 	TU_REQUIRE_SIGTRAP();
 	TU_REQUIRE_HITS();
+	TU_REQUIRE_EXACT_DEBUG_STATUS();
 	open_overlapping(bp, 3, HWBP_SCOPE_PROCESS);
 	for (int i = 0; i < 2; i++)
 		cr_assert_eq(pthread_create(&t[i], NULL, write_ov, NULL), 0);

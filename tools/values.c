@@ -25,12 +25,6 @@
 
 #include "tool.h"
 
-/* A chain's quality after combining two (the weaker). */
-static enum vquality weaker(enum vquality a, enum vquality b)
-{
-	return a < b ? a : b;
-}
-
 static uint64_t chain_value(const struct value_chain *c, uint32_t off,
 			    uint32_t size)
 {
@@ -42,6 +36,12 @@ static uint64_t chain_value(const struct value_chain *c, uint32_t off,
 
 #if defined(__x86_64__)
 #include <Zydis/Zydis.h>
+
+/* A chain's quality after combining two (the weaker). */
+static enum vquality weaker(enum vquality a, enum vquality b)
+{
+	return a < b ? a : b;
+}
 
 #define CACHE 4096       /* decoded instructions, by (address space, ip) */
 #define MAX_SCAN 65536   /* bytes of a function decoded at most */

@@ -28,8 +28,8 @@
  *                            SIGUSR1s; "traps T usr1 U", exits 0
  *   cmd_guard spin N MS      "ready PID", N threads spinning in user mode
  *                            (no syscall) for MS ms; "spun N"
- *   cmd_guard churn MS       "ready PID", new threads (one at a time) for
- *                            MS ms; "threads N"
+ *   cmd_guard churn MS       "ready PID", new threads (one at a time)
+ *                            until a SIGUSR1 or for MS ms; "threads N"
  *
  * Every store to `counter` is one store (-O0): the tests count them.
  */
@@ -263,8 +263,9 @@ static int churn(int ms)
 	long long end = now_ms() + ms;
 	int n = 0;
 
+	signal(SIGUSR1, on_usr1);
 	printf("ready %d\n", (int)getpid());
-	for (; now_ms() < end; n++) {
+	for (; !usr1 && now_ms() < end; n++) {
 		pthread_t t;
 
 		pthread_create(&t, NULL, nothing, NULL);
