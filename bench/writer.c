@@ -5,10 +5,15 @@
  * threads share the N writes.  Built without PIE so perf, gdb and bpftrace
  * can be given its address as a number.
  *   usage: writer N [THREADS]
+ * With WRITER_TIME_FILE set, it writes there the seconds its writes took
+ * (first store to last, threads created and joined included): the cost a
+ * tool puts on the program, apart from the tool's own start and end
+ * (perf record waits up to 1 s for a helper thread's poll at exit).
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 long counter;
 static long per_thread;
@@ -21,10 +26,8 @@ static void *write_some(void *arg)
 	return NULL;
 }
 
-int main(int argc, char **argv)
+static int write_all(long n, int nthreads)
 {
-	long n = argc > 1 ? atol(argv[1]) : 1000;
-	int nthreads = argc > 2 ? atoi(argv[2]) : 1;
 	pthread_t t[64];
 
 	if (nthreads <= 1) {
@@ -41,4 +44,29 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nthreads; i++)
 		pthread_join(t[i], NULL);
 	return 0;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+	long n = argc > 1 ? atol(argv[1]) : 1000;
+	int nthreads = argc > 2 ? atoi(argv[2]) : 1;
+	const char *time_file = getenv("WRITER_TIME_FILE");
+	double start = now();
+	int status = write_all(n, nthreads);
+	double took = now() - start;
+	FILE *f;
+
+	if (time_file && (f = fopen(time_file, "w"))) {
+		fprintf(f, "%.9f\n", took);
+		fclose(f);
+	}
+	return status;
 }
