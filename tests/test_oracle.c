@@ -498,6 +498,37 @@ static void wait_all_armed(pid_t pid, int want)
 		      "steady", (int)pid, last, want);
 }
 
+/* liboracle_dl.so:dl_var named before the program loads the library:
+ * armed once dlopen has (hwbp looks every 100 ms); every write then has
+ * its function and its exact value, though no event recorded the
+ * library's mapping (hwbp armed nothing before it: /proc shows it). */
+Test(oracle, library_variable_before_dlopen, .timeout = 60)
+{
+	struct oracle o;
+	char line[64];
+	struct proc hw;
+	struct run hr;
+	int target_pid;
+
+	TU_REQUIRE_HITS();
+	oracle_begin(&o);
+	hw = START("watch", "--json", "-o", o.json, "liboracle_dl.so:dl_var",
+		   "--", oracle_bin("O2-pie"), "wait", "dlvar", "50");
+	read_line(hw.out, line, sizeof(line));
+	cr_assert_eq(sscanf(line, "ready %d", &target_pid), 1, "'%s'", line);
+	cr_assert_eq(kill(target_pid, SIGUSR1), 0); /* dlopen */
+	read_line(hw.out, line, sizeof(line));
+	cr_assert_str_eq(line, "half");
+	wait_all_armed(hw.pid, get_nprocs());
+	cr_assert_eq(kill(target_pid, SIGUSR1), 0); /* the writes */
+	hr = finish(&hw);
+	end_unless_kept(&o, hr.status != 0);
+	cr_assert_eq(hr.status, 0, "hwbp: exit %d: %s%s", hr.status, hr.err,
+		     hr.out);
+	free_run(&hr);
+	oracle_check(&o, NO_OPTS);
+}
+
 #define TURNERS 3
 
 /* The oracle attached: ready, hwbp armed on it (with --tid `tid` if not

@@ -344,7 +344,12 @@ static struct aspace *space_of(struct codemap *m, pid_t pid)
 
 void codemap_process(struct codemap *m, pid_t pid)
 {
-	(void)space_of(m, pid);
+	struct aspace *a = find_space(m, pid);
+
+	if (a)
+		report_proc(m, a); /* (what it knows stays: add_module) */
+	else
+		(void)space_of(m, pid);
 }
 
 void codemap_fork(struct codemap *m, pid_t child, pid_t parent)

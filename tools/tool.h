@@ -138,7 +138,8 @@ typedef void (*codemap_kernel_fn)(void *ctx, uint64_t ip,
 struct codemap *codemap_new(codemap_kernel_fn kernel, void *kernel_ctx);
 void codemap_free(struct codemap *m);
 /* Events of the record stream, in time order: a process watched from
- * now (its /proc/PID/maps read), a fork, an exec, a code mapping. */
+ * now (its /proc/PID/maps read; again if known: code mapped while no
+ * event recorded mappings), a fork, an exec, a code mapping. */
 void codemap_process(struct codemap *m, pid_t pid);
 void codemap_fork(struct codemap *m, pid_t child, pid_t parent);
 void codemap_exec(struct codemap *m, pid_t pid);

@@ -128,6 +128,11 @@ int start_stream(struct watch *w)
 		n = MAX_RINGS;
 	memcpy(w->ring_cpus, cpus, (size_t)n * sizeof(*cpus));
 	w->nrings = n;
+	/* Armed late (lib.so:name once dlopen loaded it): no event recorded
+	 * the mappings made since the start; /proc shows them.  The
+	 * processor does not run yet: its map is still this thread's. */
+	if (w->target.pid && !w->target.exited)
+		codemap_process(w->map, w->target.pid);
 	err = stream_new(&w->stream, &ops, cpus, fds, n, memory_bound());
 	if (!err)
 		err = stream_start(w->stream);
@@ -938,8 +943,9 @@ static void finish(struct watch *w)
 			fprintf(stderr, "hwbp: %s: %s: not watched at the end\n",
 				w->cfg->locs[i], why);
 		else if (!w->locs[i].resolved)
-			fprintf(stderr, "hwbp: %s was never loaded: not watched\n",
-				w->cfg->locs[i]);
+			fprintf(stderr, "hwbp: %s was not loaded when hwbp "
+				"looked (at the start, then every 100 ms): not "
+				"watched\n", w->cfg->locs[i]);
 	}
 	summarize_pointers(w);
 	if (w->stream)

@@ -23,6 +23,9 @@
  *   lib N              N rounds of writes from the executable and from
  *                      inside liboracle_start.so, then liboracle_dl.so is
  *                      dlopen'ed and N rounds more, also from inside it
+ *   dlvar N            liboracle_dl.so dlopen'ed, "half" printed, then at
+ *                      SIGUSR1 (blocked by `wait`) its own dl_var written
+ *                      N times from inside it
  *   copyrel N          N rounds of writes of liboracle_start.so's lib_var,
  *                      from the executable and from the library
  *   range bytes|longs OFF LEN ROUNDS
@@ -345,20 +348,30 @@ static int mode_after_exec(int n)
 
 typedef void store_fn(volatile long *p, long v);
 
-static store_fn *open_dl(void)
+/* liboracle_dl.so's symbol `name`, the library loaded on first use. */
+static void *dl_symbol(const char *name)
 {
+	static void *h;
 	char exe[PATH_MAX], path[PATH_MAX + 32];
-	void *h, *f;
+	void *f;
 
-	self_path(exe, sizeof(exe));
-	snprintf(path, sizeof(path), "%s/liboracle_dl.so", dirname(exe));
-	h = dlopen(path, RTLD_NOW);
-	f = h ? dlsym(h, "dl_store") : NULL;
+	if (!h) {
+		self_path(exe, sizeof(exe));
+		snprintf(path, sizeof(path), "%s/liboracle_dl.so",
+			 dirname(exe));
+		h = dlopen(path, RTLD_NOW);
+	}
+	f = h ? dlsym(h, name) : NULL;
 	if (!f) {
 		fprintf(stderr, "oracle: %s\n", dlerror());
 		exit(2);
 	}
-	return (store_fn *)f;
+	return f;
+}
+
+static store_fn *open_dl(void)
+{
+	return (store_fn *)dl_symbol("dl_store");
 }
 
 static void store_logged(struct olog *l, store_fn *fn, const char *name,
@@ -384,6 +397,24 @@ static int mode_lib(int n)
 		store_logged(l, store_reg, "store_reg", 10 * i + 1);
 		store_logged(l, lib_store, "lib_store", 10 * i + 2);
 		store_logged(l, dl_store, "dl_store", 10 * i + 3);
+	}
+	olog_flush();
+	return 0;
+}
+
+static int mode_dlvar(int n)
+{
+	volatile long *v = dl_symbol("dl_var");
+	void (*set)(long) = (void (*)(long))dl_symbol("dl_set_var");
+	struct olog *l = olog_new(n);
+
+	pause_here();
+	for (int i = 0; i < n; i++) {
+		long old = *v;
+
+		set(3 * i + 1);
+		olog_long(l, "dl_set_var", "liboracle_dl.so:dl_var", v, &old,
+			  3 * i + 1);
 	}
 	olog_flush();
 	return 0;
@@ -598,6 +629,8 @@ int main(int argc, char **argv)
 		return mode_after_exec(arg_int(argv, argc, 2));
 	if (!strcmp(m, "lib"))
 		return mode_lib(arg_int(argv, argc, 2));
+	if (!strcmp(m, "dlvar"))
+		return mode_dlvar(arg_int(argv, argc, 2));
 	if (!strcmp(m, "copyrel"))
 		return mode_copyrel(arg_int(argv, argc, 2));
 	if (!strcmp(m, "range") && argc > 2)
@@ -609,7 +642,7 @@ int main(int argc, char **argv)
 		return mode_attach(arg_int(argv, argc, 2),
 				   arg_int(argv, argc, 3));
 	fprintf(stderr, "usage: oracle [wait] one N [pause] | "
-		"quick|fork|exec|lib|copyrel N | threads T N xchg|xadd [pause] | range bytes|longs OFF LEN ROUNDS "
+		"quick|fork|exec|lib|dlvar|copyrel N | threads T N xchg|xadd [pause] | range bytes|longs OFF LEN ROUNDS "
 		"| many ROUNDS | attach T N\n");
 	return 2;
 }
