@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysinfo.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -526,7 +527,7 @@ static void apply_write(struct watch *w, const struct rec *r, int li,
 			const struct location *loc, uint8_t *bytes,
 			uint8_t *q, const struct code_source *cs,
 			const uint64_t *regs, uint64_t at, uint32_t size,
-			struct hit_event *e)
+			bool racy, struct hit_event *e)
 {
 	const struct members *t = members_of(w, li);
 	const struct member *m = t ? member_of(t, loc, at, size) : NULL;
@@ -553,8 +554,9 @@ static void apply_write(struct watch *w, const struct rec *r, int li,
 	win.quality = worst(q + off, n);
 	/* Taking turns, or one thread of several, a location misses the
 	 * writes made unseen: what it held before is known only if the
-	 * instruction reveals it (and a read-modify-write's result too). */
-	if (w->shared || w->cfg->tid) {
+	 * instruction reveals it (and a read-modify-write's result too).  So
+	 * where another thread's write may have come just before (racy). */
+	if (w->shared || w->cfg->tid || racy) {
 		if (win.quality == VQ_EXACT)
 			win.quality = VQ_APPROX;
 		if (old_whole == VQ_EXACT)
@@ -590,9 +592,10 @@ static void apply_write(struct watch *w, const struct rec *r, int li,
 			e->val.old_q = hv.old_q;
 		}
 	}
-	/* Inside a loss window a write may precede lost ones: the value it
-	 * stored is shown as it is, the chain stays unsure. */
-	if (r->time_ns <= w->unsure_until && hv.new_q == VQ_EXACT)
+	/* Inside a loss window a write may precede lost ones, and a racy
+	 * one may have come after the write the chain puts next: the value
+	 * it stored is shown as it is, the chain stays unsure. */
+	if ((r->time_ns <= w->unsure_until || racy) && hv.new_q == VQ_EXACT)
 		memset(q + off, VQ_APPROX, n);
 }
 
@@ -640,9 +643,11 @@ static bool passes_cond(struct watch *w, const struct hit_event *e,
 
 /* A hit of location li, placed at loc (a pointer path followed: where it
  * led at the hit's time; a thread-local: the thread's copy), whose chain
- * is bytes and q (a process's, or a thread's copy's). */
+ * is bytes and q (a process's, or a thread's copy's); racy: its place in
+ * the chain is unsure (order_unsure). */
 static void hit_on(struct watch *w, const struct rec *r, int li,
-		   const struct location *loc, uint8_t *bytes, uint8_t *q)
+		   const struct location *loc, uint8_t *bytes, uint8_t *q,
+		   bool racy)
 {
 	struct branch_where br[MAX_BRANCHES];
 	struct ran_before ran[MAX_RAN_BEFORE];
@@ -683,7 +688,7 @@ static void hit_on(struct watch *w, const struct rec *r, int li,
 			/* (values.c reads the registers as sampled) */
 			apply_write(w, r, li, loc, bytes, q, &cs,
 				    have_regs ? rec_regs(r) : NULL, at,
-				    how > 0 ? size : 0, &e);
+				    how > 0 ? size : 0, racy, &e);
 			e.has_values = true;
 		} else if (loc->access == HWBP_WRITE) {
 			return; /* a read on a register it shares (share.c) */
@@ -722,6 +727,28 @@ static void hit_on(struct watch *w, const struct rec *r, int li,
 		w->max_reached = true;
 }
 
+/* Timestamps order one CPU's hits, and one thread's, but not two
+ * threads' on two CPUs: a CPU may stamp a hit long after its store (a VM
+ * exit, a preempted vCPU) and another CPU's store come between.  Is a hit
+ * of another thread on another CPU within ORDER_WINDOW_NS of r, before it
+ * (each CPU's latest, here) or after it (stream.c's flag)?  Then the
+ * chain cannot say what r's store replaced, nor what replaced it. */
+static bool order_unsure(struct watch *w, const struct rec *r)
+{
+	bool unsure = r->flags & REC_F_ORDER_UNSURE;
+
+	for (int c = 0; c < w->ncpu_last && !unsure; c++) {
+		const struct cpu_last *l = &w->cpu_last[c];
+
+		unsure = c != (int)r->cpu && l->time_ns &&
+			 l->time_ns + ORDER_WINDOW_NS >= r->time_ns &&
+			 l->tid != r->tid;
+	}
+	if ((int)r->cpu < w->ncpu_last)
+		w->cpu_last[r->cpu] = (struct cpu_last){ r->time_ns, r->tid };
+	return unsure;
+}
+
 /* A hit of location li in its process, placed at loc. */
 static void process_hit(struct watch *w, const struct rec *r, int li,
 			const struct location *loc)
@@ -734,7 +761,7 @@ static void process_hit(struct watch *w, const struct rec *r, int li,
 		p = pv_new(w, (pid_t)r->pid);
 	if (!p || !pv_loc(w, p, li))
 		return;
-	hit_on(w, r, li, loc, p->bytes[li], p->q[li]);
+	hit_on(w, r, li, loc, p->bytes[li], p->q[li], w->racy);
 }
 
 /* A hit on a thread's copy of a thread-local (watch_tls.c): its own
@@ -744,7 +771,7 @@ static void process_copy_hit(struct watch *w, const struct rec *r, int id)
 	struct tls_copy *c = tls_copy_of(w, id);
 
 	if (!w->max_reached && c && c->bytes)
-		hit_on(w, r, c->loc, &c->view, c->bytes, c->q);
+		hit_on(w, r, c->loc, &c->view, c->bytes, c->q, false);
 }
 
 /* --follow-pointers: a write to a pointer on a path.  Its new value is
@@ -857,6 +884,8 @@ static void on_record(struct watch *w, const struct rec *r)
 
 	switch (r->kind) {
 	case HWBP_REC_HIT:
+		w->racy = order_unsure(w, r);
+		w->sum.order_unsure += w->racy;
 		if (!atomic_load_explicit(&w->dispatch, memory_order_relaxed) &&
 		    r->loc >= 0 && r->loc < w->cfg->nlocs) /* the common case */
 			process_hit(w, r, r->loc, &w->locs[r->loc]);
@@ -954,6 +983,10 @@ int hits_init(struct watch *w)
 		w->switches = swh_new();
 	if (w->cfg->bt)
 		w->unwinder = unwind_new();
+	w->ncpu_last = get_nprocs_conf();
+	w->cpu_last = calloc((size_t)w->ncpu_last, sizeof(*w->cpu_last));
+	if (!w->cpu_last)
+		return -ENOMEM;
 	return w->map && w->values && (!w->cfg->bt || w->unwinder) ? 0
 								   : -ENOMEM;
 }
@@ -970,6 +1003,7 @@ void hits_free(struct watch *w)
 	}
 	free(w->pv);
 	free(w->names);
+	free(w->cpu_last);
 	swh_free(w->switches);
 	free(w->sum.by_loc);
 	free(w->sum.by_thread);

@@ -884,7 +884,8 @@ static void json_summary(struct out *o, const struct summary *s)
 		ob_fmt(o, ",\"hits\":%" PRIu64 "}", s->by_thread[i].hits);
 	}
 	ob_fmt(o, "],\"strays\":%" PRIu64 ",\"writes_dropped\":%" PRIu64
-	       ",\"late\":%" PRIu64, s->strays, s->writes_dropped, s->late);
+	       ",\"late\":%" PRIu64 ",\"order_unsure\":%" PRIu64, s->strays,
+	       s->writes_dropped, s->late, s->order_unsure);
 	if (s->no_lost)
 		ob_fmt(o, ",\"paused\":%" PRIu64 ",\"paused_ns\":%" PRIu64,
 		       s->pauses, s->paused_ns);
@@ -920,6 +921,11 @@ static void human_summary(FILE *f, const struct summary *s)
 	if (s->late)
 		fprintf(f, "%" PRIu64 " hits came out of time order (a ring "
 			"reader could not run on its CPU)\n", s->late);
+	if (s->order_unsure)
+		fprintf(f, "%" PRIu64 " hits raced another thread's on another "
+			"CPU (stamped within %llu ms): which came first is "
+			"unknown, values from the chain are approximate (~)\n",
+			s->order_unsure, ORDER_WINDOW_NS / 1000000);
 	if (s->no_lost)
 		fprintf(f, "--no-lost: the program was paused %" PRIu64
 			" time%s, %.1f ms in all (%.1f %% of the watch)\n",

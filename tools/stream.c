@@ -71,6 +71,7 @@ struct lane {
 	size_t read_off;        /* the consumer's place in first */
 	_Atomic uint64_t progress; /* records stamped before: all here */
 	uint64_t newest;        /* the newest record put */
+	const struct rec *head; /* the consumer's look at first (stream_next) */
 	uint64_t lost_seen;     /* drops already reported */
 	_Atomic bool poked;
 	uint64_t poked_at;      /* the consumer's last poke */
@@ -633,6 +634,26 @@ void stream_poke_all(struct stream *st)
 			atomic_store(&st->lanes[i].poked, false);
 }
 
+/* May a record stamped within the order window after r, of another
+ * thread on another CPU, have come first?  Every record stamped before the
+ * window's end is in its lane, and each lane is in true order (one CPU's
+ * ring, or one thread's), so its head, the lane's earliest record after
+ * r, tells: a head of r's own thread, or on r's CPU, truly follows r, and
+ * so does everything behind it; any other head in the window may not. */
+static bool order_unsure(const struct stream *st, const struct lane *own,
+			 const struct rec *r)
+{
+	for (int i = 0; i < st->nlanes; i++) {
+		const struct rec *h = st->lanes[i].head;
+
+		if (&st->lanes[i] != own && h &&
+		    h->time_ns <= r->time_ns + ORDER_WINDOW_NS &&
+		    h->tid != r->tid && h->cpu != r->cpu)
+			return true;
+	}
+	return false;
+}
+
 const struct rec *stream_next(struct stream *st)
 {
 	struct lane *best = NULL;
@@ -645,6 +666,7 @@ const struct rec *stream_next(struct stream *st)
 		uint64_t p = atomic_load_explicit(&l->progress,
 						  memory_order_acquire);
 
+		l->head = h;
 		if (!st->final && p < cutoff)
 			cutoff = p;
 		if (h && (!r || h->time_ns < r->time_ns)) {
@@ -662,10 +684,12 @@ const struct rec *stream_next(struct stream *st)
 	}
 	if (!r)
 		return NULL;
-	if (r->time_ns >= cutoff) {
-		poke_behind(st, r->time_ns);
+	if (cutoff != UINT64_MAX && r->time_ns + ORDER_WINDOW_NS >= cutoff) {
+		poke_behind(st, r->time_ns + ORDER_WINDOW_NS);
 		return NULL;
 	}
+	if (r->kind == HWBP_REC_HIT && order_unsure(st, best, r))
+		((struct rec *)r)->flags |= REC_F_ORDER_UNSURE; /* (ours now) */
 	if (r->time_ns < st->last_time)
 		st->stats.late++;
 	else

@@ -484,6 +484,7 @@ struct summary {
 	int nptrs;
 	uint64_t strays;         /* hits on bytes next to a location, dropped */
 	uint64_t late;           /* records that came after later ones */
+	uint64_t order_unsure;   /* hits racing another thread's: see REC_F_ORDER_UNSURE */
 	bool no_lost;            /* --no-lost: ... */
 	uint64_t pauses, paused_ns; /* ... the program paused so long */
 	uint64_t writes_dropped; /* --read: writes seen and dropped */
@@ -542,6 +543,13 @@ bool cond_eval(const struct cond *c, uint64_t v, uint32_t len, bool is_signed);
 #define REC_F_EXEC 1            /* COMM: at an exec */
 #define REC_F_SWITCH_OUT 2
 #define REC_F_PREEMPTED 4
+/* HIT: a record of another thread, on another CPU, is stamped within
+ * ORDER_WINDOW_NS after it (stream.c): which came first is not known.
+ * The window bounds how much later than its store a CPU may stamp a hit
+ * (the trap, a VM exit, a host that preempts the vCPU): on a KVM guest,
+ * 1.3 us typical, 4.7 ms the worst seen. */
+#define REC_F_ORDER_UNSURE 8
+#define ORDER_WINDOW_NS 20000000ull /* 20 ms */
 struct rec {
 	uint32_t size;          /* the whole record, a multiple of 8 */
 	uint16_t kind;          /* enum hwbp_record_kind, or REC_LOSS */
@@ -617,7 +625,9 @@ void stream_replay_put(struct stream *st, const struct hwbp_record *r,
 /* In a reader (from the rings' on_record): copy r, for location loc. */
 void stream_put(const struct hwbp_record *r, int loc);
 /* The next record in time order, valid until the next call; NULL when
- * none can be handed out yet (or, after stream_finish, none is left). */
+ * none can be handed out yet (or, after stream_finish, none is left).  A
+ * record is handed out once every record stamped up to ORDER_WINDOW_NS
+ * after it is in, so that REC_F_ORDER_UNSURE can be told. */
 const struct rec *stream_next(struct stream *st);
 /* Wait up to timeout_ms for readers to bring more. */
 int stream_wait(struct stream *st, int timeout_ms);

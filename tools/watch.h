@@ -130,6 +130,12 @@ struct watch {
 	uint64_t losses;              /* REC_LOSS windows seen */
 	uint64_t unsure_until;        /* a loss window: writes before this
 				       * time leave the chains unsure */
+	struct cpu_last {             /* per CPU: its latest hit */
+		uint64_t time_ns;
+		uint32_t tid;
+	} *cpu_last;
+	int ncpu_last;
+	bool racy;                    /* the hit at hand's (order_unsure) */
 	bool max_reached;
 };
 

@@ -15,6 +15,11 @@
  *                      T threads racing on ovar, N writes each, HOW xchg
  *                      (old from the exchange) or xadd (lock xadd); pause:
  *                      halfway all print "half" and wait for SIGUSR1
+ *   abrace N           two threads on two CPUs race on ovar: one stores
+ *                      1..N (plain movs), the other exchanges -1 in N
+ *                      times; the exchanges' old values give the true order,
+ *                      so every old value is logged (the movs' after both
+ *                      end)
  *   fork N             the parent writes ovar N times, two children one
  *                      after the other N times each (from the parent's value
  *                      at the fork), the parent N times more
@@ -229,6 +234,98 @@ static void *race(void *arg)
 			  &ovar, &old, new);
 	}
 	return NULL;
+}
+
+/* ---- abrace: plain stores whose true old values are known ---- */
+
+static pthread_barrier_t ab_start;
+
+struct ab_side {
+	int n, cpu;
+	struct olog *l;
+	pthread_t t;
+};
+
+static void ab_pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set)) {
+		fprintf(stderr, "oracle: abrace needs CPUs 0 and 1\n");
+		exit(2);
+	}
+}
+
+/* Stores 1..n, old values unknown yet (ab_true_olds). */
+static void *ab_movs(void *arg)
+{
+	struct ab_side *a = arg;
+
+	ab_pin(a->cpu);
+	a->l = olog_new(a->n);
+	pthread_barrier_wait(&ab_start);
+	for (long i = 1; i <= a->n; i++) {
+		store_reg(&ovar, i);
+		olog_long(a->l, "store_reg", "ovar", &ovar, NULL, i);
+	}
+	return NULL;
+}
+
+static void *ab_xchgs(void *arg)
+{
+	struct ab_side *b = arg;
+
+	ab_pin(b->cpu);
+	b->l = olog_new(b->n);
+	pthread_barrier_wait(&ab_start);
+	for (int k = 0; k < b->n; k++) {
+		long old = store_xchg(&ovar, -1);
+
+		olog_rmw(b->l, "store_xchg", "ovar", &ovar, &old, -1);
+	}
+	return NULL;
+}
+
+/* An exchange that got v >= 0 came right after the store of v (0: the
+ * start); one that got -1, after another exchange.  So the store of i
+ * replaced -1 if an exchange came right after the store of i - 1, and
+ * i - 1 if not. */
+static void ab_true_olds(struct olog *movs, const struct olog *xchgs, int n)
+{
+	bool *xchg_after = calloc((size_t)n + 1, sizeof(bool));
+
+	if (!xchg_after)
+		olog_die("out of memory");
+	for (int k = 0; k < xchgs->n; k++) {
+		long got;
+
+		memcpy(&got, xchgs->e[k].old, sizeof(got));
+		if (got >= 0 && got <= n)
+			xchg_after[got] = true;
+	}
+	for (int i = 0; i < movs->n; i++) {
+		long old = xchg_after[i] ? -1 : i; /* the store of i + 1 */
+
+		memcpy(movs->e[i].old, &old, sizeof(old));
+		movs->e[i].old_known = true;
+	}
+	free(xchg_after);
+}
+
+static int mode_abrace(int n)
+{
+	struct ab_side a = { n, 0, NULL, 0 }, b = { n, 1, NULL, 0 };
+
+	pthread_barrier_init(&ab_start, NULL, 2);
+	pthread_create(&a.t, NULL, ab_movs, &a);
+	pthread_create(&b.t, NULL, ab_xchgs, &b);
+	pthread_join(a.t, NULL);
+	pthread_join(b.t, NULL);
+	ab_true_olds(a.l, b.l, n);
+	olog_flush();
+	return 0;
 }
 
 /* pause: all racers halfway, "half", and on again at SIGUSR1. */
@@ -621,6 +718,8 @@ int main(int argc, char **argv)
 				    arg_int(argv, argc, 3),
 				    argc > 4 ? argv[4] : "",
 				    argc > 5 ? argv[5] : "");
+	if (!strcmp(m, "abrace"))
+		return mode_abrace(arg_int(argv, argc, 2));
 	if (!strcmp(m, "fork"))
 		return mode_fork(arg_int(argv, argc, 2));
 	if (!strcmp(m, "exec"))
@@ -642,7 +741,7 @@ int main(int argc, char **argv)
 		return mode_attach(arg_int(argv, argc, 2),
 				   arg_int(argv, argc, 3));
 	fprintf(stderr, "usage: oracle [wait] one N [pause] | "
-		"quick|fork|exec|lib|dlvar|copyrel N | threads T N xchg|xadd [pause] | range bytes|longs OFF LEN ROUNDS "
+		"quick|abrace|fork|exec|lib|dlvar|copyrel N | threads T N xchg|xadd [pause] | range bytes|longs OFF LEN ROUNDS "
 		"| many ROUNDS | attach T N\n");
 	return 2;
 }
