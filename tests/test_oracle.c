@@ -471,28 +471,6 @@ Test(oracle, policy_rr_whole_array_by_element, .timeout = 60)
 
 /* ---- attach: hwbp -p on a running program, which waits for a go ---- */
 
-/* How many perf events hwbp (pid) has open. */
-static int perf_fds(pid_t pid)
-{
-	char dir[64], path[320], link[128];
-	struct dirent *e;
-	DIR *d;
-	int n = 0;
-
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-	d = opendir(dir);
-	cr_assert(d, "hwbp %d is gone", (int)pid);
-	while ((e = readdir(d))) {
-		ssize_t len;
-
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		len = readlink(path, link, sizeof(link) - 1);
-		n += len > 0 && (link[len] = '\0', strstr(link, "perf_event"));
-	}
-	closedir(d);
-	return n;
-}
-
 /* hwbp has opened at least `want` events and no more for 200 ms: every
  * thread armed (a process watch opens one per thread and CPU). */
 static void wait_all_armed(pid_t pid, int want)
@@ -500,7 +478,7 @@ static void wait_all_armed(pid_t pid, int want)
 	int last = -1, stable = 0;
 
 	for (int tries = 0; tries < 6000 && stable < 20; tries++) {
-		int n = perf_fds(pid);
+		int n = perf_fd_count(pid);
 
 		stable = n >= want && n == last ? stable + 1 : 0;
 		last = n;
