@@ -400,11 +400,23 @@ static void *reader(void *arg)
 	this_lane = l;
 	pin(l);
 	stream_prioritize();
+	ev.data.fd = l->fd;
 	if (l->fd >= 0)
 		epoll_ctl(ep, EPOLL_CTL_ADD, l->fd, &ev);
+	ev.data.fd = l->poke;
 	epoll_ctl(ep, EPOLL_CTL_ADD, l->poke, &ev);
 	while (!atomic_load(&st->stop)) {
-		epoll_wait(ep, got, 2, READER_TICK_MS);
+		int n = epoll_wait(ep, got, 2, READER_TICK_MS);
+
+		/* A ring whose events are all gone (the program exited) polls
+		 * as hung up, always: watched on, it would keep this
+		 * real-time thread running, and on one CPU nothing else would
+		 * (the control thread could not see the exit: a QEMU guest
+		 * hung).  Its last records come at the ticks and pokes. */
+		for (int i = 0; i < n; i++)
+			if (got[i].data.fd == l->fd &&
+			    (got[i].events & (EPOLLHUP | EPOLLERR)))
+				epoll_ctl(ep, EPOLL_CTL_DEL, l->fd, NULL);
 		if (read(l->poke, &v, sizeof(v)) < 0 && errno != EAGAIN)
 			break;
 		atomic_store(&l->poked, false);
