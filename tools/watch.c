@@ -133,11 +133,6 @@ int start_stream(struct watch *w)
 		n = MAX_RINGS;
 	memcpy(w->ring_cpus, cpus, (size_t)n * sizeof(*cpus));
 	w->nrings = n;
-	/* Armed late (lib.so:name once dlopen loaded it): no event recorded
-	 * the mappings made since the start; /proc shows them.  The
-	 * processor does not run yet: its map is still this thread's. */
-	if (w->target.pid && !w->target.exited)
-		codemap_process(w->map, w->target.pid);
 	err = stream_new(&w->stream, &ops, cpus, fds, n, memory_bound());
 	if (!err)
 		err = stream_start(w->stream);
@@ -786,6 +781,11 @@ static void arm_pending(struct watch *w)
 		if (err)
 			continue;
 		distinct_names(w, i, false);
+		/* The first armed (lib.so:name once dlopen loaded it): no
+		 * event recorded the mappings made since the start; /proc
+		 * shows them.  No processor runs yet: the map is ours. */
+		if (!w->stream && w->target.pid && !w->target.exited)
+			codemap_process(w->map, w->target.pid);
 		if (arm(w, i, VQ_APPROX) == 0) {
 			if (start_stream(w))
 				fprintf(stderr, "hwbp: %s\n", w->msg);
