@@ -276,6 +276,41 @@ static void wait_watching(pid_t pid)
 		      "60 s (%d perf events open)", (int)pid, last);
 }
 
+/* hwbp attached to a target waiting for SIGUSR1 whose next line is
+ * "ready PID": `hwbp watch WATCH_ARGS... -p PID` started, armed (steady:
+ * wait_watching; else its first perf event, for a watch that may arm
+ * nothing yet), the target let go, both ended with exit 0.  *tr gets the
+ * target's run; hwbp's is returned. */
+static struct run attach_and_go(struct proc *target,
+				const char *const *watch_args, bool steady,
+				struct run *tr)
+{
+	const char *argv[MAX_ARGS + 1] = { "watch" };
+	char line[128], pid[16];
+	struct proc hw;
+	struct run r;
+	int tpid = 0, n = 1;
+
+	read_line(target->out, line, sizeof(line));
+	cr_assert_eq(sscanf(line, "ready %d", &tpid), 1, "%s", line);
+	snprintf(pid, sizeof(pid), "%d", tpid);
+	while (*watch_args && n < MAX_ARGS - 2)
+		argv[n++] = *watch_args++;
+	argv[n++] = "-p";
+	argv[n] = pid;
+	hw = start_hwbp(argv);
+	if (steady)
+		wait_watching(hw.pid);
+	else
+		wait_armed(hw.pid);
+	kill(target->pid, SIGUSR1);
+	*tr = finish(target);
+	cr_assert_eq(tr->status, 0, "%s", tr->err);
+	r = finish(&hw);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	return r;
+}
+
 /* The process runs on: not stopped (ptrace or SIGSTOP), not a zombie. */
 static void assert_running(pid_t pid)
 {

@@ -194,10 +194,9 @@ Test(names, c_clang_O2_static_locals_hits, .timeout = 30)
 
 Test(names, pointer_path_into_the_heap_attached, .timeout = 30)
 {
-	struct proc target, watcher;
-	char line[128], pid[16];
+	struct proc target;
+	char line[128];
 	unsigned long long addr = 0;
-	int tpid = 0;
 	struct run r, t;
 	struct hits h;
 
@@ -206,16 +205,7 @@ Test(names, pointer_path_into_the_heap_attached, .timeout = 30)
 	do /* the oracle lines, then where head->v is */
 		read_line(target.out, line, sizeof(line));
 	while (sscanf(line, "head->v %llx", &addr) != 1);
-	read_line(target.out, line, sizeof(line));
-	cr_assert_eq(sscanf(line, "ready %d", &tpid), 1, "%s", line);
-	snprintf(pid, sizeof(pid), "%d", tpid);
-	watcher = START("watch", "--json", "head->v", "-p", pid);
-	wait_watching(watcher.pid);
-	kill(target.pid, SIGUSR1);
-	t = finish(&target);
-	cr_assert_eq(t.status, 0, "%s", t.err);
-	r = finish(&watcher);
-	cr_assert_eq(r.status, 0, "%s", r.err);
+	r = attach_and_go(&target, ARGS("--json", "head->v"), true, &t);
 	h = parse_json(r.out, false);
 	cr_assert_eq(h.n, 3, "%s", r.out);
 	for (int i = 0; i < 3; i++) {

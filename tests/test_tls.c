@@ -312,27 +312,17 @@ Test(tls, launched_cxx_thread_local_each_threads_copy, .timeout = 30)
 Test(tls, attached_threads_there_and_created_later, .timeout = 30)
 {
 	struct log_line lg[MAX_LOG];
-	struct proc target, watcher;
-	char line[128], pid[16];
-	int tpid = 0, nlog;
+	struct proc target;
+	int nlog;
 	struct run r, t;
 	struct hits h;
 
 	TU_REQUIRE_HITS();
 	target = spawn(tls_helper("tls-gcc"), ARGS("wait", "3", "2"), 20);
-	read_line(target.out, line, sizeof(line));
-	cr_assert_eq(sscanf(line, "ready %d", &tpid), 1, "%s", line);
-	snprintf(pid, sizeof(pid), "%d", tpid);
-	watcher = START("watch", "--json", "tcount", "libtlslib.so:lib_tv",
-			"-p", pid);
-	/* every waiting thread's two copies armed, not the first event (a
-	 * sanitized hwbp was let go with lib_tv's copies not yet armed) */
-	wait_watching(watcher.pid);
-	kill(target.pid, SIGUSR1);
-	t = finish(&target);
-	cr_assert_eq(t.status, 0, "%s", t.err);
-	r = finish(&watcher);
-	cr_assert_eq(r.status, 0, "%s", r.err);
+	/* steady: every waiting thread's two copies armed, not the first
+	 * event (a sanitized hwbp was let go with lib_tv's not yet armed) */
+	r = attach_and_go(&target, ARGS("--json", "tcount",
+					"libtlslib.so:lib_tv"), true, &t);
 	h = parse_json(r.out, false);
 	nlog = read_log(t.out, lg);
 	cr_assert_eq(nlog, 11, "%s", t.out);
@@ -378,24 +368,16 @@ Test(tls, more_registers_than_a_thread_has)
 Test(tls, dlopened_module_thread_without_a_copy_said, .timeout = 30)
 {
 	struct log_line lg[MAX_LOG];
-	struct proc target, watcher;
-	char line[128], pid[16], want[256];
-	int tpid = 0, nlog, late = 0;
+	struct proc target;
+	char want[256];
+	int nlog, late = 0;
 	struct run r, t;
 	struct hits h;
 
 	TU_REQUIRE_HITS();
 	target = spawn(tls_helper("tls-gcc"), ARGS("dl", "0", "0"), 20);
-	read_line(target.out, line, sizeof(line));
-	cr_assert_eq(sscanf(line, "ready %d", &tpid), 1, "%s", line);
-	snprintf(pid, sizeof(pid), "%d", tpid);
-	watcher = START("watch", "--json", "libtlsdl.so:dl_tv", "-p", pid);
-	wait_armed(watcher.pid);
-	kill(target.pid, SIGUSR1);
-	t = finish(&target);
-	cr_assert_eq(t.status, 0, "%s", t.err);
-	r = finish(&watcher);
-	cr_assert_eq(r.status, 0, "%s", r.err);
+	r = attach_and_go(&target, ARGS("--json", "libtlsdl.so:dl_tv"), false,
+			  &t);
 	nlog = read_log(t.out, lg);
 	cr_assert_eq(nlog, 2, "%s", t.out);
 	for (int k = 0; k < nlog; k++)
