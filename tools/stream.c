@@ -646,21 +646,63 @@ void stream_poke_all(struct stream *st)
 			atomic_store(&st->lanes[i].poked, false);
 }
 
-/* May a record stamped within the order window after r, of another
- * thread on another CPU, have come first?  Every record stamped before the
- * window's end is in its lane, and each lane is in true order (one CPU's
- * ring, or one thread's), so its head, the lane's earliest record after
- * r, tells: a head of r's own thread, or on r's CPU, truly follows r, and
- * so does everything behind it; any other head in the window may not. */
-static bool order_unsure(const struct stream *st, const struct lane *own,
+/* Lane l's first hit from its head h on, stamped by end: h if h is one;
+ * NULL if there is none.  Only hits race: a thread's exit, a mapping or a
+ * switch near a hit does not make its place in the chain unsure (a demo's
+ * hit was marked so by the workers' exits).  Every record stamped by end
+ * is in the lane (stream_next hands r out only then): the lane's end says
+ * none.  A chunk spilled to the file is not read here: h (unsure). */
+static const struct rec *first_hit(struct lane *l, const struct rec *h,
+				   uint64_t end)
+{
+	const uint8_t *p = (const uint8_t *)h;
+	struct chunk *c;
+
+	if (h->kind == HWBP_REC_HIT)
+		return h;
+	pthread_mutex_lock(&l->lock);
+	c = l->first;
+	pthread_mutex_unlock(&l->lock);
+	while (c) {
+		const uint8_t *stop = c->data + atomic_load_explicit(
+			&c->used, memory_order_acquire);
+
+		for (; p < stop; p += ((const struct rec *)p)->size) {
+			const struct rec *x = (const struct rec *)p;
+
+			if (x->time_ns > end)
+				return NULL;
+			if (x->kind == HWBP_REC_HIT)
+				return x;
+		}
+		pthread_mutex_lock(&l->lock);
+		c = c->sealed ? c->next : NULL;
+		pthread_mutex_unlock(&l->lock);
+		if (c && !c->data)
+			return h;
+		p = c ? c->data : NULL;
+	}
+	return NULL;
+}
+
+/* May a hit stamped within the order window after r, of another thread on
+ * another CPU, have come first?  Every record stamped before the window's
+ * end is in its lane, and each lane is in true order (one CPU's ring, or
+ * one thread's), so its first hit after r tells: one of r's own thread, or
+ * on r's CPU, truly follows r, and so does everything behind it; any other
+ * in the window may not. */
+static bool order_unsure(struct stream *st, const struct lane *own,
 			 const struct rec *r)
 {
+	uint64_t end = r->time_ns + ORDER_WINDOW_NS;
+
 	for (int i = 0; i < st->nlanes; i++) {
 		const struct rec *h = st->lanes[i].head;
 
-		if (&st->lanes[i] != own && h &&
-		    h->time_ns <= r->time_ns + ORDER_WINDOW_NS &&
-		    h->tid != r->tid && h->cpu != r->cpu)
+		if (&st->lanes[i] == own || !h || h->time_ns > end)
+			continue;
+		h = first_hit(&st->lanes[i], h, end);
+		if (h && h->tid != r->tid && h->cpu != r->cpu)
 			return true;
 	}
 	return false;

@@ -11,8 +11,12 @@
  *   rename N  names itself "before", writes counter N times, execs itself
  *             (now named after its file) and writes N more
  *   race N    4 threads, each `lock xadd` 1 to counter N times
+ *   exitnear  counter = 1; then 50 ms later counter = 2 from a thread on
+ *             CPU 0 while another thread exits on CPU 1 (exit 3: not
+ *             pinned there)
  */
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +84,36 @@ static void race(int n)
 	printf("counter=%ld\n", counter);
 }
 
+/* Sleep 50 ms on CPU arg, then write 2 (CPU 0) or just end (CPU 1). */
+static void *near(void *arg)
+{
+	long cpu = (long)arg;
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET((int)cpu, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
+		return (void *)1;
+	usleep(50000);
+	if (cpu == 0)
+		counter = 2;
+	return NULL;
+}
+
+static int exit_near(void)
+{
+	pthread_t t[2];
+	void *res[2];
+
+	counter = 1;
+	for (long i = 0; i < 2; i++)
+		if (pthread_create(&t[i], NULL, near, (void *)i))
+			return 3;
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], &res[i]);
+	return res[0] || res[1] ? 3 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	int n = argc > 2 ? atoi(argv[2]) : 3;
@@ -99,6 +133,8 @@ int main(int argc, char **argv)
 		return 127;
 	} else if (!strcmp(argv[1], "race")) {
 		race(n);
+	} else if (!strcmp(argv[1], "exitnear")) {
+		return exit_near();
 	} else {
 		return 2;
 	}
