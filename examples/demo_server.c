@@ -65,8 +65,11 @@ __attribute__((noinline)) static void reset_stats(void)
 static void *stats(void *arg)
 {
 	(void)arg;
+	/* 50 ms apart: hits of two threads on two CPUs stamped within 20 ms
+	 * of each other could be in either order (hwbp(1) OUTPUT), and hwbp
+	 * would mark their old values approximate. */
 	for (int i = 0; i < 2; i++) {
-		usleep(20000);
+		usleep(50000);
 		reset_stats();
 	}
 	return NULL;
