@@ -5,9 +5,9 @@
  * bytes beside an unaligned range (reported as hits), records read after
  * the target exited (no values), old values claimed exact after lost
  * records, hits out of time order across CPUs, a thread's exit taken for
- * a racing hit, thread names after an
- * exec, losses seen nowhere (-o /dev/null), the summary's stream, a typeless
- * :LEN value.  The targets are tests/helpers/watch_targets.c.
+ * a racing hit, thread names after an exec, losses seen nowhere (-o
+ * /dev/null), the summary's stream, a typeless :LEN value.  The targets
+ * are tests/helpers/watch_targets.c.
  */
 #include <sched.h>
 #include <sys/sysinfo.h>
