@@ -730,22 +730,28 @@ static void hit_on(struct watch *w, const struct rec *r, int li,
 /* Timestamps order one CPU's hits, and one thread's, but not two
  * threads' on two CPUs: a CPU may stamp a hit long after its store (a VM
  * exit, a preempted vCPU) and another CPU's store come between.  Is a hit
- * of another thread on another CPU within ORDER_WINDOW_NS of r, before it
- * (each CPU's latest, here) or after it (stream.c's flag)?  Then the
- * chain cannot say what r's store replaced, nor what replaced it. */
+ * of another thread on another CPU, in r's chain (rec_same_chain), within
+ * ORDER_WINDOW_NS of r, before it (each CPU's latest per chain, here) or
+ * after it (stream.c's flag)?  Then the chain cannot say what r's store
+ * replaced, nor what replaced it. */
 static bool order_unsure(struct watch *w, const struct rec *r)
 {
+	int nch = w->nchain_last, unknown = nch - 1;
+	int own = r->loc >= 0 && r->loc < unknown ? r->loc : unknown;
 	bool unsure = r->flags & REC_F_ORDER_UNSURE;
 
-	for (int c = 0; c < w->ncpu_last && !unsure; c++) {
-		const struct cpu_last *l = &w->cpu_last[c];
+	for (int c = 0; c < w->ncpu_last && !unsure; c++)
+		for (int k = 0; k < nch && !unsure && c != (int)r->cpu; k++) {
+			const struct cpu_last *l = &w->cpu_last[c * nch + k];
 
-		unsure = c != (int)r->cpu && l->time_ns &&
-			 l->time_ns + ORDER_WINDOW_NS >= r->time_ns &&
-			 l->tid != r->tid;
-	}
+			unsure = (k == own || k == unknown || own == unknown) &&
+				 l->time_ns && l->pid == r->pid &&
+				 l->time_ns + ORDER_WINDOW_NS >= r->time_ns &&
+				 l->tid != r->tid;
+		}
 	if ((int)r->cpu < w->ncpu_last)
-		w->cpu_last[r->cpu] = (struct cpu_last){ r->time_ns, r->tid };
+		w->cpu_last[(int)r->cpu * nch + own] =
+			(struct cpu_last){ r->time_ns, r->tid, r->pid };
 	return unsure;
 }
 
@@ -984,7 +990,9 @@ int hits_init(struct watch *w)
 	if (w->cfg->bt)
 		w->unwinder = unwind_new();
 	w->ncpu_last = get_nprocs_conf();
-	w->cpu_last = calloc((size_t)w->ncpu_last, sizeof(*w->cpu_last));
+	w->nchain_last = w->cfg->nlocs + 1;
+	w->cpu_last = calloc((size_t)w->ncpu_last * (size_t)w->nchain_last,
+			     sizeof(*w->cpu_last));
 	if (!w->cpu_last)
 		return -ENOMEM;
 	return w->map && w->values && (!w->cfg->bt || w->unwinder) ? 0

@@ -922,8 +922,9 @@ static void human_summary(FILE *f, const struct summary *s)
 		fprintf(f, "%" PRIu64 " hits came out of time order (a ring "
 			"reader could not run on its CPU)\n", s->late);
 	if (s->order_unsure)
-		fprintf(f, "%" PRIu64 " hits raced another thread's on another "
-			"CPU (stamped within %llu ms): which came first is "
+		fprintf(f, "%" PRIu64 " hits raced another thread's on the "
+			"same location on another CPU (stamped within %llu "
+			"ms): which came first is "
 			"unknown, values from the chain are approximate (~)\n",
 			s->order_unsure, ORDER_WINDOW_NS / 1000000);
 	if (s->no_lost)

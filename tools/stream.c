@@ -646,20 +646,21 @@ void stream_poke_all(struct stream *st)
 			atomic_store(&st->lanes[i].poked, false);
 }
 
-/* Lane l's first hit from its head h on, stamped by end: h if h is one;
- * NULL if there is none.  Only hits race: a thread's exit, a mapping or a
- * switch near a hit does not make its place in the chain unsure (a demo's
- * hit was marked so by the workers' exits).  Every record stamped by end
- * is in the lane (stream_next hands r out only then): the lane's end says
- * none.  A chunk spilled to the file is not read here: h (unsure). */
-static const struct rec *first_hit(struct lane *l, const struct rec *h,
-				   uint64_t end)
+/* A hit in lane l, from its head h on, stamped by end, that may have come
+ * before r: of another thread, on another CPU, in r's chain; NULL if none.
+ * Each lane is in true order (one CPU's ring, or one thread's), so a
+ * record of r's thread, or on r's CPU, says the lane is r's: everything in
+ * it truly follows r.  Only hits race (a thread's exit near a hit made the
+ * demo's exact values approximate), and only in one chain.  Every record
+ * stamped by end is in the lane (stream_next hands r out only then): the
+ * lane's end says none.  A chunk spilled to the file is not read here: h
+ * (unsure). */
+static const struct rec *racer_in(struct lane *l, const struct rec *h,
+				  const struct rec *r, uint64_t end)
 {
 	const uint8_t *p = (const uint8_t *)h;
 	struct chunk *c;
 
-	if (h->kind == HWBP_REC_HIT)
-		return h;
 	pthread_mutex_lock(&l->lock);
 	c = l->first;
 	pthread_mutex_unlock(&l->lock);
@@ -670,9 +671,10 @@ static const struct rec *first_hit(struct lane *l, const struct rec *h,
 		for (; p < stop; p += ((const struct rec *)p)->size) {
 			const struct rec *x = (const struct rec *)p;
 
-			if (x->time_ns > end)
+			if (x->time_ns > end || x->tid == r->tid ||
+			    x->cpu == r->cpu)
 				return NULL;
-			if (x->kind == HWBP_REC_HIT)
+			if (x->kind == HWBP_REC_HIT && rec_same_chain(x, r))
 				return x;
 		}
 		pthread_mutex_lock(&l->lock);
@@ -685,12 +687,7 @@ static const struct rec *first_hit(struct lane *l, const struct rec *h,
 	return NULL;
 }
 
-/* May a hit stamped within the order window after r, of another thread on
- * another CPU, have come first?  Every record stamped before the window's
- * end is in its lane, and each lane is in true order (one CPU's ring, or
- * one thread's), so its first hit after r tells: one of r's own thread, or
- * on r's CPU, truly follows r, and so does everything behind it; any other
- * in the window may not. */
+/* May a hit stamped within the order window after r have come first? */
 static bool order_unsure(struct stream *st, const struct lane *own,
 			 const struct rec *r)
 {
@@ -699,10 +696,8 @@ static bool order_unsure(struct stream *st, const struct lane *own,
 	for (int i = 0; i < st->nlanes; i++) {
 		const struct rec *h = st->lanes[i].head;
 
-		if (&st->lanes[i] == own || !h || h->time_ns > end)
-			continue;
-		h = first_hit(&st->lanes[i], h, end);
-		if (h && h->tid != r->tid && h->cpu != r->cpu)
+		if (&st->lanes[i] != own && h && h->time_ns <= end &&
+		    racer_in(&st->lanes[i], h, r, end))
 			return true;
 	}
 	return false;

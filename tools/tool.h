@@ -543,8 +543,9 @@ bool cond_eval(const struct cond *c, uint64_t v, uint32_t len, bool is_signed);
 #define REC_F_EXEC 1            /* COMM: at an exec */
 #define REC_F_SWITCH_OUT 2
 #define REC_F_PREEMPTED 4
-/* HIT: a record of another thread, on another CPU, is stamped within
- * ORDER_WINDOW_NS after it (stream.c): which came first is not known.
+/* HIT: a hit of another thread, on another CPU, in the same chain
+ * (rec_same_chain), is stamped within ORDER_WINDOW_NS after it (stream.c):
+ * which came first is not known.
  * The window bounds how much later than its store a CPU may stamp a hit
  * (the trap, a VM exit, a host that preempts the vCPU): on a KVM guest,
  * 1.3 us typical, 4.7 ms the worst seen. */
@@ -566,6 +567,16 @@ struct rec {
 	uint16_t nregs, nchain;
 	uint32_t nstack, naux, nname;
 };
+
+/* May hits a and b be links of one value chain: the same process and
+ * location (a hit whose location is not known yet: any)?  Only those can
+ * race: another variable's write, or another process's, changes nothing
+ * that either shows. */
+static inline bool rec_same_chain(const struct rec *a, const struct rec *b)
+{
+	return a->pid == b->pid &&
+	       (a->loc < 0 || b->loc < 0 || a->loc == b->loc);
+}
 
 static inline const uint64_t *rec_regs(const struct rec *r)
 {

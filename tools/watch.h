@@ -130,11 +130,12 @@ struct watch {
 	uint64_t losses;              /* REC_LOSS windows seen */
 	uint64_t unsure_until;        /* a loss window: writes before this
 				       * time leave the chains unsure */
-	struct cpu_last {             /* per CPU: its latest hit */
+	struct cpu_last {             /* per CPU and chain: its latest hit */
 		uint64_t time_ns;
-		uint32_t tid;
-	} *cpu_last;
-	int ncpu_last;
+		uint32_t tid, pid;
+	} *cpu_last;                  /* [cpu * nchain_last + location];
+				       * the last chain: unknown location */
+	int ncpu_last, nchain_last;
 	bool racy;                    /* the hit at hand's (order_unsure) */
 	bool max_reached;
 };

@@ -14,10 +14,13 @@
  *   exitnear  counter = 1; then 50 ms later counter = 2 from a thread on
  *             CPU 0 while another thread exits on CPU 1 (exit 3: not
  *             pinned there)
+ *   twovars N counter = 1..N from a thread on CPU 0 while another on CPU 1
+ *             writes other = 1..N (exit 3: not pinned there)
  */
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +29,7 @@
 
 long arr[8];
 unsigned char buf[64] __attribute__((aligned(64)));
-volatile long counter;
+volatile long counter, other;
 
 static void range(int n)
 {
@@ -84,20 +87,54 @@ static void race(int n)
 	printf("counter=%ld\n", counter);
 }
 
-/* Sleep 50 ms on CPU arg, then write 2 (CPU 0) or just end (CPU 1). */
-static void *near(void *arg)
+static bool on_cpu(long cpu)
 {
-	long cpu = (long)arg;
 	cpu_set_t set;
 
 	CPU_ZERO(&set);
 	CPU_SET((int)cpu, &set);
-	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
+	return pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0;
+}
+
+/* Sleep 50 ms on CPU arg, then write 2 (CPU 0) or just end (CPU 1). */
+static void *near(void *arg)
+{
+	long cpu = (long)arg;
+
+	if (!on_cpu(cpu))
 		return (void *)1;
 	usleep(50000);
 	if (cpu == 0)
 		counter = 2;
 	return NULL;
+}
+
+static int two_n;
+
+/* On CPU arg: counter (CPU 0) or other (CPU 1) = 1..two_n. */
+static void *one_var(void *arg)
+{
+	volatile long *v = (long)arg ? &other : &counter;
+
+	if (!on_cpu((long)arg))
+		return (void *)1;
+	for (long i = 1; i <= two_n; i++)
+		*v = i;
+	return NULL;
+}
+
+static int two_vars(int n)
+{
+	pthread_t t[2];
+	void *res[2];
+
+	two_n = n;
+	for (long i = 0; i < 2; i++)
+		if (pthread_create(&t[i], NULL, one_var, (void *)i))
+			return 3;
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], &res[i]);
+	return res[0] || res[1] ? 3 : 0;
 }
 
 static int exit_near(void)
@@ -135,6 +172,8 @@ int main(int argc, char **argv)
 		race(n);
 	} else if (!strcmp(argv[1], "exitnear")) {
 		return exit_near();
+	} else if (!strcmp(argv[1], "twovars")) {
+		return two_vars(n);
 	} else {
 		return 2;
 	}
