@@ -671,6 +671,8 @@ static const struct rec *racer_in(struct lane *l, const struct rec *h,
 		for (; p < stop; p += ((const struct rec *)p)->size) {
 			const struct rec *x = (const struct rec *)p;
 
+			if (!x->size)
+				return h; /* (never: a record has a size) */
 			if (x->time_ns > end || x->tid == r->tid ||
 			    x->cpu == r->cpu)
 				return NULL;
