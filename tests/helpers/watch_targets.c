@@ -123,28 +123,15 @@ static void *one_var(void *arg)
 	return NULL;
 }
 
-static int two_vars(int n)
+/* fn on CPU 0 and on CPU 1, a thread each: 0, or 3 where one could not
+ * run there. */
+static int on_cpus_0_and_1(void *(*fn)(void *))
 {
 	pthread_t t[2];
 	void *res[2];
 
-	two_n = n;
 	for (long i = 0; i < 2; i++)
-		if (pthread_create(&t[i], NULL, one_var, (void *)i))
-			return 3;
-	for (int i = 0; i < 2; i++)
-		pthread_join(t[i], &res[i]);
-	return res[0] || res[1] ? 3 : 0;
-}
-
-static int exit_near(void)
-{
-	pthread_t t[2];
-	void *res[2];
-
-	counter = 1;
-	for (long i = 0; i < 2; i++)
-		if (pthread_create(&t[i], NULL, near, (void *)i))
+		if (pthread_create(&t[i], NULL, fn, (void *)i))
 			return 3;
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], &res[i]);
@@ -171,9 +158,11 @@ int main(int argc, char **argv)
 	} else if (!strcmp(argv[1], "race")) {
 		race(n);
 	} else if (!strcmp(argv[1], "exitnear")) {
-		return exit_near();
+		counter = 1;
+		return on_cpus_0_and_1(near);
 	} else if (!strcmp(argv[1], "twovars")) {
-		return two_vars(n);
+		two_n = n;
+		return on_cpus_0_and_1(one_var);
 	} else {
 		return 2;
 	}
