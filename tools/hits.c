@@ -734,21 +734,33 @@ static void hit_on(struct watch *w, const struct rec *r, int li,
  * ORDER_WINDOW_NS of r, before it (each CPU's latest per chain, here) or
  * after it (stream.c's flag)?  Then the chain cannot say what r's store
  * replaced, nor what replaced it. */
+static bool racer_at(const struct watch *w, const struct rec *r, int c,
+		     int k)
+{
+	const struct cpu_last *l = &w->cpu_last[c * w->nchain_last + k];
+
+	return l->time_ns && l->pid == r->pid && l->tid != r->tid &&
+	       l->time_ns + ORDER_WINDOW_NS >= r->time_ns;
+}
+
+/* (Per other CPU: the latest hit of r's location and of an unknown one;
+ * of every location where r's is not known.) */
 static bool order_unsure(struct watch *w, const struct rec *r)
 {
 	int nch = w->nchain_last, unknown = nch - 1;
 	int own = r->loc >= 0 && r->loc < unknown ? r->loc : unknown;
 	bool unsure = r->flags & REC_F_ORDER_UNSURE;
 
-	for (int c = 0; c < w->ncpu_last && !unsure; c++)
-		for (int k = 0; k < nch && !unsure && c != (int)r->cpu; k++) {
-			const struct cpu_last *l = &w->cpu_last[c * nch + k];
-
-			unsure = (k == own || k == unknown || own == unknown) &&
-				 l->time_ns && l->pid == r->pid &&
-				 l->time_ns + ORDER_WINDOW_NS >= r->time_ns &&
-				 l->tid != r->tid;
-		}
+	for (int c = 0; c < w->ncpu_last && !unsure; c++) {
+		if (c == (int)r->cpu)
+			continue;
+		if (own != unknown)
+			unsure = racer_at(w, r, c, own) ||
+				 racer_at(w, r, c, unknown);
+		else
+			for (int k = 0; k < nch && !unsure; k++)
+				unsure = racer_at(w, r, c, k);
+	}
 	if ((int)r->cpu < w->ncpu_last)
 		w->cpu_last[(int)r->cpu * nch + own] =
 			(struct cpu_last){ r->time_ns, r->tid, r->pid };
