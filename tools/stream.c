@@ -649,8 +649,8 @@ void stream_poke_all(struct stream *st)
 /* A hit in lane l, from its head h on, stamped by end, that may have come
  * before r: of another thread, on another CPU, in r's chain; NULL if none.
  * Each lane is in true order (one CPU's ring, or one thread's), so a
- * record of r's thread, or on r's CPU, says the lane is r's: everything in
- * it truly follows r.  Only hits race (a thread's exit near a hit made the
+ * record of r's thread, or on r's CPU, truly follows r, and so does all
+ * that is behind it in its lane.  Only hits race (a thread's exit near a hit made the
  * demo's exact values approximate), and only in one chain.  Every record
  * stamped by end is in the lane (stream_next hands r out only then): the
  * lane's end says none.  A chunk spilled to the file is not read here: h
