@@ -254,8 +254,10 @@ Test(watch, a_thread_exit_near_a_hit_is_no_race, .timeout = 60)
 }
 
 /* Only hits in one chain race: two threads on two CPUs each writing its
- * own variable, at full rate, keep every value exact (each hit was marked
- * racing the other variable's hits, all 4,000 values approximate). */
+ * own variable, a write every ~0.2 ms, keep every value exact (each hit
+ * was marked racing the other variable's hits, all values approximate).
+ * (At full rate more than RACE_SCAN records of the other fill the 20 ms
+ * window, and the stream says unsure, as it did for all before.) */
 Test(watch, two_variables_on_two_cpus_do_not_race, .timeout = 60)
 {
 	struct watched w;
@@ -266,8 +268,8 @@ Test(watch, two_variables_on_two_cpus_do_not_race, .timeout = 60)
 	TU_REQUIRE(sched_getaffinity(0, sizeof(set), &set) == 0 &&
 		   CPU_ISSET(0, &set) && CPU_ISSET(1, &set),
 		   "needs CPUs 0 and 1 (a variable written on each)");
-	w = WATCH_JSON("counter", "other", "--", target(), "twovars", "2000");
-	cr_assert_eq(w.h.n, 4000, "%d hits", w.h.n);
+	w = WATCH_JSON("counter", "other", "--", target(), "twovars", "300");
+	cr_assert_eq(w.h.n, 600, "%d hits", w.h.n);
 	for (int i = 0; i < w.h.n; i++) {
 		json_object *h = hit(&w, i);
 		int v = !strcmp(jstr(h, "location"), "other");

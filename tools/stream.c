@@ -46,6 +46,7 @@
 #define CLOCK_MARGIN_NS 20000ull       /* perf's clock vs the vDSO's */
 #define READER_TICK_MS 100
 #define POKE_NS 20000000ull            /* a reader poked every 20 ms at most */
+#define RACE_SCAN 128                  /* records racer_in looks through */
 #define FREE_CHUNKS 256                /* kept for reuse: 256 MiB */
 
 struct chunk {
@@ -650,43 +651,37 @@ void stream_poke_all(struct stream *st)
  * before r: of another thread, on another CPU, in r's chain; NULL if none.
  * Each lane is in true order (one CPU's ring, or one thread's), so a
  * record of r's thread, or on r's CPU, truly follows r, and so does all
- * that is behind it in its lane.  Only hits race (a thread's exit near a hit made the
- * demo's exact values approximate), and only in one chain.  Every record
- * stamped by end is in the lane (stream_next hands r out only then): the
- * lane's end says none.  A chunk spilled to the file is not read here: h
- * (unsure). */
+ * that is behind it in its lane.  Only hits race (a thread's exit near a
+ * hit made the demo's exact values approximate), and only in one chain.
+ * Every record stamped by end is in the lane (stream_next hands r out only
+ * then): the lane's end says none.  Looked for in the head's chunk only
+ * (the producer may spill the others to the file meanwhile) and in
+ * RACE_SCAN records at most (it runs for every hit): beyond either, h, as
+ * if it raced - as every record in the window did before. */
 static const struct rec *racer_in(struct lane *l, const struct rec *h,
 				  const struct rec *r, uint64_t end)
 {
-	const uint8_t *p = (const uint8_t *)h;
+	const uint8_t *p = (const uint8_t *)h, *stop;
 	struct chunk *c;
+	bool sealed;
 
 	pthread_mutex_lock(&l->lock);
 	c = l->first;
+	sealed = c->sealed;
 	pthread_mutex_unlock(&l->lock);
-	while (c) {
-		const uint8_t *stop = c->data + atomic_load_explicit(
-			&c->used, memory_order_acquire);
+	stop = c->data + atomic_load_explicit(&c->used, memory_order_acquire);
+	for (int n = 0; p < stop && n < RACE_SCAN; n++) {
+		const struct rec *x = (const struct rec *)p;
 
-		for (; p < stop; p += ((const struct rec *)p)->size) {
-			const struct rec *x = (const struct rec *)p;
-
-			if (!x->size)
-				return h; /* (never: a record has a size) */
-			if (x->time_ns > end || x->tid == r->tid ||
-			    x->cpu == r->cpu)
-				return NULL;
-			if (x->kind == HWBP_REC_HIT && rec_same_chain(x, r))
-				return x;
-		}
-		pthread_mutex_lock(&l->lock);
-		c = c->sealed ? c->next : NULL;
-		pthread_mutex_unlock(&l->lock);
-		if (c && !c->data)
-			return h;
-		p = c ? c->data : NULL;
+		if (x->time_ns > end || x->tid == r->tid || x->cpu == r->cpu)
+			return NULL;
+		if (x->kind == HWBP_REC_HIT && rec_same_chain(x, r))
+			return x;
+		if (!x->size)
+			return h; /* (never: a record has a size) */
+		p += x->size;
 	}
-	return NULL;
+	return p < stop || sealed ? h : NULL;
 }
 
 /* May a hit stamped within the order window after r have come first? */

@@ -15,7 +15,8 @@
  *             CPU 0 while another thread exits on CPU 1 (exit 3: not
  *             pinned there)
  *   twovars N counter = 1..N from a thread on CPU 0 while another on CPU 1
- *             writes other = 1..N (exit 3: not pinned there)
+ *             writes other = 1..N, a write every ~0.2 ms (exit 3: not
+ *             pinned there)
  */
 #include <pthread.h>
 #include <sched.h>
@@ -118,8 +119,10 @@ static void *one_var(void *arg)
 
 	if (!on_cpu((long)arg))
 		return (void *)1;
-	for (long i = 1; i <= two_n; i++)
+	for (long i = 1; i <= two_n; i++) {
 		*v = i;
+		usleep(200);
+	}
 	return NULL;
 }
 
