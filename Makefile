@@ -220,7 +220,7 @@ check: all
 BENCH_LIB := rearm sched hits idle threads sampler switches
 bench: $(BENCH_LIB:%=$(BUILD)/bench/%) $(BUILD)/bench/writer \
 	$(BUILD)/bench/replay $(BUILD)/bench/replay_gen $(BUILD)/bench/unwind
-$(BENCH_LIB:%=$(BUILD)/bench/%): $(BUILD)/bench/%: bench/%.c $(SHLIB) include/hwbp.h
+$(BENCH_LIB:%=$(BUILD)/bench/%): $(BUILD)/bench/%: bench/%.c $(SHLIB) include/hwbp.h tools/tool.h
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) $< -o $@ $(LINK_LIB)
 # The unwinder on recorded hits (the command's tools/unwind.c).

@@ -31,6 +31,8 @@
 
 #include <hwbp.h>
 
+#include "../tools/tool.h" /* SAMPLED_REGS_MASK */
+
 #define ROUNDS 7
 static volatile uint64_t target;
 static long n = 100000;
@@ -53,9 +55,8 @@ static double write_n(void)
 	return (now() - t0) / n;
 }
 
-/* The user registers hwbp watch samples (tools/tool.h SAMPLED_REGS_MASK:
- * AX..FLAGS, R8..R15); raw_regs says whether the raw ring asks for them. */
-#define WATCH_REGS_MASK (0x3ffull | (0xffull << 16))
+/* Whether the raw ring asks for the user registers hwbp watch samples
+ * (SAMPLED_REGS_MASK: AX..FLAGS, R8..R15). */
 static bool raw_regs;
 
 static int open_raw(bool sigtrap, bool sample, uint64_t period)
@@ -73,7 +74,7 @@ static int open_raw(bool sigtrap, bool sample, uint64_t period)
 				PERF_SAMPLE_TIME | PERF_SAMPLE_ADDR;
 	if (sample && raw_regs) {
 		a.sample_type |= PERF_SAMPLE_REGS_USER;
-		a.sample_regs_user = WATCH_REGS_MASK;
+		a.sample_regs_user = SAMPLED_REGS_MASK;
 	}
 	return (int)syscall(SYS_perf_event_open, &a, 0, -1, -1,
 			    PERF_FLAG_FD_CLOEXEC);
