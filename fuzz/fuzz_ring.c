@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz_ring.c - libFuzzer target for the ring-buffer record decoders
- * (src/ring.c, hwbp_decode_sample and hwbp_decode_switch): corrupted
+ * (src/ring.c, hwbp_decode_sample and hwbp_decode_switch; src/bpf.c,
+ * hwbp_bpf_decode, with regs_mask as the owner's): corrupted
  * records of any layout must be refused with -EINVAL or decoded with every
  * pointer inside the record (the PERF_SAMPLE_AUX trace of
  * HWBP_SAMPLE_BRANCHES too).  The same body is also read as a SWITCH or
@@ -47,6 +48,15 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		if (!rec.aux != !rec.aux_size ||
 		    (rec.aux_size && rec.aux_format != HWBP_AUX_INTEL_PT))
 			abort();
+	}
+	{
+		static struct hwbp owner; /* only req.regs_mask is read */
+
+		owner.req.regs_mask = regs_mask;
+		if (hwbp_bpf_decode(&owner, body, n, &rec) == 0)
+			check_inside(rec.regs,
+				     (size_t)__builtin_popcountll(rec.regs_mask) * 8,
+				     body, n);
 	}
 	if (n <= 0xffff - sizeof(struct perf_event_header)) {
 		struct perf_event_header h = {

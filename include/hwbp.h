@@ -222,6 +222,18 @@ struct hwbp_opts {
 	 * of a HWBP_SCOPE_PROCESS handle whose process has its thread
 	 * (same sample options): its events are then opened per CPU. */
 	struct hwbp *share_ring;
+	/* Added after LIBHWBP_0.5 (a larger opts; an older library refuses
+	 * it, as libbpf does).  RING with HWBP_SAMPLE_REGS alone, user hits,
+	 * a ring per CPU (process or CPU scope), x86-64: a BPF program at
+	 * the trap writes each sample, with the same fields (ip, pid, tid,
+	 * time, addr, cpu, the registers of regs_mask), in place of perf.
+	 * perf copies a register with two calls (~60 ns each where returns
+	 * are costly: SRSO Safe RET); the program copies them with loads.
+	 * Hits it cannot write are counted exactly (stats.lost, ring_stat).
+	 * Needs CAP_BPF and CAP_PERFMON (or root); if refused, perf samples
+	 * as without it: hwbp_stats.bpf and bpf_why say which and why.
+	 * Handles sharing the ring (share_ring) follow its owner. */
+	bool bpf_samples;
 };
 
 /* Declare and zero an options struct with its size set (libbpf's pattern). */
@@ -294,6 +306,12 @@ struct hwbp_stats {
 			     * lost the debug trap's cause: DR6 empty) that
 			     * the library found by decoding, in this
 			     * process; included in hwbp_read_count */
+	/* Added after LIBHWBP_0.5 (opts.bpf_samples; a sharing handle reports its
+	 * ring owner's): */
+	int32_t bpf;        /* 1: a BPF program writes the samples; 0: perf
+			     * (not asked); -errno: asked, refused */
+	const char *bpf_why; /* bpf < 0: why, as hwbp_last_error would say
+			      * (valid while the ring owner is open) */
 };
 int hwbp_get_stats(const struct hwbp *bp, struct hwbp_stats *stats);
 
@@ -592,6 +610,10 @@ struct hwbp_sched_stats {
 	uint64_t unmatched;  /* records of no known placement (0) */
 	uint32_t registers;  /* registers opened */
 	uint32_t watches;    /* live watches */
+	/* Added after LIBHWBP_0.5: the rings' hwbp_stats.bpf and bpf_why (0 and
+	 * NULL before the first ring watch is armed). */
+	int32_t bpf;
+	const char *bpf_why;
 };
 int hwbp_sched_get_stats(struct hwbp_sched *s, struct hwbp_sched_stats *stats);
 int hwbp_sched_fd(const struct hwbp_sched *s);

@@ -12,7 +12,21 @@
 
 #include <Zydis/Decoder.h>
 
+#include <linux/bpf_perf_event.h>
+#include <stddef.h>
+
 #include "internal.h"
+
+/* perf's x86-64 register numbers (PERF_REG_X86_*) in the BPF context's
+ * pt_regs; DS..GS have no slot there and perf samples 0 for them. */
+#define PT(f) ((int16_t)offsetof(struct bpf_perf_event_data, regs.f))
+static const int16_t bpf_reg_off[HWBP_BPF_NREGS] = {
+	PT(rax), PT(rbx), PT(rcx), PT(rdx), PT(rsi), PT(rdi), PT(rbp),
+	PT(rsp), PT(rip), PT(eflags), PT(cs), PT(ss),
+	HWBP_BPF_REG_ZERO, HWBP_BPF_REG_ZERO, HWBP_BPF_REG_ZERO,
+	HWBP_BPF_REG_ZERO,
+	PT(r8), PT(r9), PT(r10), PT(r11), PT(r12), PT(r13), PT(r14), PT(r15),
+};
 
 const struct hwbp_arch hwbp_arch = {
 	.name = "x86-64",
@@ -23,6 +37,8 @@ const struct hwbp_arch hwbp_arch = {
 	.byte_select = false,
 	/* AX..FLAGS and R8..R15 (perf refuses the segment registers). */
 	.sample_regs = 0x3ffull | (0xffull << 16),
+	.bpf_reg_off = bpf_reg_off,
+	.bpf_ip_off = PT(rip),
 };
 
 int hwbp_arch_check(const struct hwbp_place *p)

@@ -61,7 +61,15 @@ void hwbp_fill_attr(struct perf_event_attr *a, const struct hwbp *bp,
 	 * breakpoints go with the old image (required with sigtrap; the
 	 * same kernels, 5.13+, have it for every event). */
 	a->remove_on_exec = sync_signal(bp) || bp->remove_on_exec;
-	if (r->delivery == HWBP_DELIVER_RING) {
+	if (r->delivery == HWBP_DELIVER_RING && hwbp_bpf_on(bp->ring_owner)) {
+		/* the owner's program writes the sample (bpf.c); perf only
+		 * prepares this before running it */
+		a->sample_type = PERF_SAMPLE_IP;
+		a->use_clockid = 1;
+		a->clockid = CLOCK_MONOTONIC;
+		if (bp->lost_format)
+			a->read_format = PERF_FORMAT_LOST;
+	} else if (r->delivery == HWBP_DELIVER_RING) {
 		a->sample_type = PERF_SAMPLE_IP | PERF_SAMPLE_TID |
 				 PERF_SAMPLE_TIME | PERF_SAMPLE_ADDR |
 				 PERF_SAMPLE_CPU;

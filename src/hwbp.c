@@ -496,6 +496,7 @@ HWBP_API int hwbp_get_stats(const struct hwbp *bp, struct hwbp_stats *st)
 		.rings = (uint32_t)bp->nrings,
 		.recovered = hwbp_slot_recovered(bp->slot),
 	};
+	hwbp_bpf_stats(bp, &all);
 	hwbp_copy_out(st, st->sz, &all, sizeof(all));
 	return 0;
 }

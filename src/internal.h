@@ -87,6 +87,7 @@ struct hwbp_req {
 	uint64_t regs_mask;
 	bool kernel, disabled, follow, task_events, switch_events;
 	bool mmap_events;
+	bool bpf_samples;
 	struct hwbp *share_ring;
 };
 int hwbp_req_from_opts(struct hwbp_req *req, uint64_t addr, uint32_t len,
@@ -106,11 +107,34 @@ struct hwbp_arch {
 	bool byte_select;
 	/* perf user registers the ring path samples to decode an access. */
 	uint64_t sample_regs;
+	/* BPF samples (bpf.c): each perf register's offset in the trap's
+	 * bpf_perf_event_data (its pt_regs), HWBP_BPF_REG_ZERO where perf
+	 * gives 0, HWBP_BPF_REG_NONE where it has none; NULL: no BPF
+	 * samples on this architecture. */
+	const int16_t *bpf_reg_off;
+	int16_t bpf_ip_off;
 };
+#define HWBP_BPF_NREGS 24
+#define HWBP_BPF_REG_NONE ((int16_t)-1)
+#define HWBP_BPF_REG_ZERO ((int16_t)-2)
 extern const struct hwbp_arch hwbp_arch;
 int hwbp_arch_check(const struct hwbp_place *p); /* -errno + message */
 
 /* ---- the handle ---- */
+/* BPF samples (bpf.c), on the ring owner. */
+struct hwbp_bpf {
+	int prog;          /* the program (-1: perf samples) */
+	int out_map;       /* BPF_MAP_TYPE_PERF_EVENT_ARRAY: CPU -> event */
+	int lost_map;      /* u64 per CPU: hits the program could not write */
+	int *out_fds;      /* the output events, one per ring */
+	int nout, ncpus;
+	uint64_t *lost;    /* lost_map, mmapped */
+	size_t lost_len;
+	int status;        /* 1: in use; 0: not asked; -errno: refused */
+	bool opened;       /* the fds above are valid (-1 or open) */
+	char why[192];     /* status < 0: the refusal, as hwbp_last_error */
+};
+
 struct hwbp_ring {
 	int fd;           /* the dummy event that owns the buffer */
 	void *base;       /* mmap: 1 header page + data pages */
@@ -147,8 +171,22 @@ struct hwbp {
 				      * sets only the placement's fields */
 	bool lost_format;  /* events read PERF_FORMAT_LOST (kernel >= 6.0) */
 	bool remove_on_exec; /* events end at exec (kernel >= 5.13) */
+	struct hwbp_bpf bpf; /* the ring owner's BPF samples */
 	_Atomic bool closed;
 };
+
+/* ---- bpf.c: ring samples written by a BPF program ---- */
+void hwbp_bpf_open(struct hwbp *owner);
+void hwbp_bpf_close(struct hwbp *owner);
+int hwbp_bpf_attach(const struct hwbp *owner, int fd, pid_t tid);
+int hwbp_bpf_decode(const struct hwbp *owner, const void *body, size_t size,
+		    struct hwbp_record *r);
+uint64_t hwbp_bpf_lost(const struct hwbp *owner, int cpu);
+void hwbp_bpf_stats(const struct hwbp *bp, struct hwbp_stats *st);
+static inline bool hwbp_bpf_on(const struct hwbp *owner)
+{
+	return owner && owner->bpf.status == 1;
+}
 
 /* ---- event.c: perf events behind a handle ---- */
 void hwbp_fill_attr(struct perf_event_attr *attr, const struct hwbp *bp,

@@ -148,6 +148,9 @@ static int check_delivery(struct hwbp_req *req)
 	if (req->mmap_events && req->delivery != HWBP_DELIVER_RING)
 		return hwbp_fail(EINVAL, "mmap_events are ring records: "
 				 "they need delivery HWBP_DELIVER_RING");
+	if (req->bpf_samples && req->delivery != HWBP_DELIVER_RING)
+		return hwbp_fail(EINVAL, "bpf_samples writes ring records: it "
+				 "needs delivery HWBP_DELIVER_RING");
 	if (req->share_ring && req->delivery != HWBP_DELIVER_RING)
 		return hwbp_fail(EINVAL, "share_ring shares ring buffers: it "
 				 "needs delivery HWBP_DELIVER_RING");
@@ -245,6 +248,7 @@ int hwbp_req_from_opts(struct hwbp_req *req, uint64_t addr, uint32_t len,
 	req->branch_bytes = HWBP_OPTS_GET(o, branch_bytes, 0) ?: 16384;
 	req->mmap_events = HWBP_OPTS_GET(o, mmap_events, false);
 	req->share_ring = HWBP_OPTS_GET(o, share_ring, NULL);
+	req->bpf_samples = HWBP_OPTS_GET(o, bpf_samples, false);
 
 	if ((unsigned)req->rearm > HWBP_REARM_REOPEN)
 		return hwbp_fail(EINVAL, "rearm %d is not a hwbp_rearm",

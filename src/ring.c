@@ -261,11 +261,14 @@ int hwbp_rings_open(struct hwbp *bp)
 		err = 0;
 	if (!err && bp->req.switch_events && bp->req.scope == HWBP_SCOPE_PROCESS)
 		err = open_sides(bp);
+	if (!err)
+		hwbp_bpf_open(bp); /* (a refusal keeps perf's samples) */
 	return err;
 }
 
 void hwbp_rings_close(struct hwbp *bp)
 {
+	hwbp_bpf_close(bp);
 	for (int i = 0; i < bp->nside; i++)
 		close(bp->side_fds[i]);
 	free(bp->side_fds);
@@ -295,7 +298,8 @@ int hwbp_ring_attach(struct hwbp *bp, int fd, int cpu, pid_t tid)
 			return hwbp_fail(errno, "PERF_EVENT_IOC_SET_OUTPUT to "
 					 "the ring of CPU %d failed (tid %d)",
 					 cpu, (int)tid);
-		return 0;
+		/* the ring's samples have one layout: its owner's */
+		return hwbp_bpf_attach(o, fd, tid);
 	}
 	return hwbp_fail(ENODEV, "no ring for CPU %d", cpu);
 }
@@ -583,8 +587,11 @@ static int handle_record(struct hwbp *bp, const struct perf_event_header *h,
 
 	switch (h->type) {
 	case PERF_RECORD_SAMPLE:
-		if (hwbp_decode_sample(body, body_size, sample_type,
-				       bp->req.regs_mask, &rec)) {
+		if (hwbp_bpf_on(bp) ? hwbp_bpf_decode(bp, body, body_size, &rec)
+				    : hwbp_decode_sample(body, body_size,
+							 sample_type,
+							 bp->req.regs_mask,
+							 &rec)) {
 			atomic_fetch_add(&bp->lost, 1); /* unreadable: lost */
 			return 0;
 		}
@@ -603,9 +610,10 @@ static int handle_record(struct hwbp *bp, const struct perf_event_header *h,
 		return deliver_switch(bp, h, body, body_size);
 	case PERF_RECORD_LOST: /* u64 id, u64 lost */
 		/* Any records, side-band ones too: where the events count
-		 * their own dropped samples (PERF_FORMAT_LOST), those
-		 * counts are the hits lost, not this. */
-		if (body_size >= 16 && !bp->lost_format)
+		 * their own dropped samples (PERF_FORMAT_LOST), or the BPF
+		 * program its unwritten hits, those counts are the hits
+		 * lost, not this. */
+		if (body_size >= 16 && !bp->lost_format && !hwbp_bpf_on(bp))
 			atomic_fetch_add(&bp->lost, body[1]);
 		return 0;
 	case PERF_RECORD_LOST_SAMPLES: /* u64 lost */
@@ -777,7 +785,11 @@ int hwbp_ring_stat_of(const struct hwbp *bp, const struct hwbp *o, int cpu,
 		tail = __atomic_load_n(&pg->data_tail, __ATOMIC_RELAXED);
 		all->size = o->rings[i].size - page;
 		all->waiting = head - tail;
-		all->lost_known = bp->lost_format;
+		all->lost_known = bp->lost_format || hwbp_bpf_on(o);
+		if (hwbp_bpf_on(o)) { /* the owner's program counts them */
+			all->lost = bp == o ? hwbp_bpf_lost(o, cpu) : 0;
+			return 0;
+		}
 		return hwbp_events_lost_cpu(bp, cpu, &all->lost);
 	}
 	return hwbp_fail(ENOENT, "no ring collects CPU %d (hwbp_ring_cpus "

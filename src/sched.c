@@ -1522,6 +1522,14 @@ HWBP_API int hwbp_sched_get_stats(struct hwbp_sched *s,
 			all.lost += rs.lost;
 	}
 	thread_watch_counts(s, &all.counted, &all.lost);
+	/* the rings' own handle: BPF samples, and (when it is no register)
+	 * the drops only it knows */
+	if (ring_of(s) && hwbp_get_stats(ring_of(s), &rs) == 0) {
+		all.bpf = rs.bpf;
+		all.bpf_why = rs.bpf_why;
+		if (s->ring_bp)
+			all.lost += rs.lost;
+	}
 	all.watches = (uint32_t)s->live.n;
 	pthread_mutex_unlock(&s->lock);
 	all.records = atomic_load(&s->records);

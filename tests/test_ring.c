@@ -4,7 +4,9 @@
  * tid, pid, address, ip, time order and cookie; sampled registers and
  * callchains; a process ring that follows new threads and children (and
  * their COMM/FORK/EXIT records); the pollable fd; drops counted exactly when
- * the ring overflows; bad options and calls; no fd or mapping leaked; moves.
+ * the ring overflows; bad options and calls; no fd or mapping leaked; moves;
+ * samples written by a BPF program at the trap (opts.bpf_samples) equal to
+ * perf's, field for field, their drops exact at once, their inheritance.
  */
 #include <asm/perf_regs.h>
 #include <linux/perf_event.h>
@@ -44,6 +46,33 @@ __asm__(".pushsection .text\n"
 	".size ring_store, .-ring_store\n"
 	".popsection\n");
 
+/*
+ * ring_mark_store(p, v): the same store with every other general register
+ * set to a value of its own first (BX = 0xb, CX = 0xc, DX = 0xd, BP = 0xbb,
+ * R8..R15 = 0x8..0x15), so a record that names a register wrongly shows.
+ */
+void ring_mark_store(volatile uint64_t *p, uint64_t v);
+extern const char ring_mark_next[];
+__asm__(".pushsection .text\n"
+	".globl ring_mark_store\n"
+	".type ring_mark_store, @function\n"
+	"ring_mark_store:\n"
+	"	pushq %rbx\n	pushq %rbp\n	pushq %r12\n"
+	"	pushq %r13\n	pushq %r14\n	pushq %r15\n"
+	"	movq %rsi, %rax\n	movq $0xb, %rbx\n	movq $0xc, %rcx\n"
+	"	movq $0xd, %rdx\n	movq $0xbb, %rbp\n	movq $0x8, %r8\n"
+	"	movq $0x9, %r9\n	movq $0x10, %r10\n	movq $0x11, %r11\n"
+	"	movq $0x12, %r12\n	movq $0x13, %r13\n	movq $0x14, %r14\n"
+	"	movq $0x15, %r15\n"
+	"	movq %rax, (%rdi)\n"
+	".globl ring_mark_next\n"
+	"ring_mark_next:\n"
+	"	popq %r15\n	popq %r14\n	popq %r13\n"
+	"	popq %r12\n	popq %rbp\n	popq %rbx\n"
+	"	ret\n"
+	".size ring_mark_store, .-ring_mark_store\n"
+	".popsection\n");
+
 /* Stores first, first+1, ... at p: the caller in every callchain. */
 __attribute__((noipa)) static void write_n(uint64_t *p, uint64_t first, int n)
 {
@@ -62,7 +91,7 @@ struct seen_rec {
 	enum hwbp_record_kind kind;
 	struct hwbp *bp;
 	void *cookie, *arg;
-	uint64_t ip, addr, time_ns, regs_mask, regs[2];
+	uint64_t ip, addr, time_ns, regs_mask, regs[2], all_regs[HWBP_NREGS];
 	uint32_t pid, tid, cpu, ppid, ptid, abi, nr_callchain;
 	bool chain_has_ip, chain_has_caller, has_regs;
 	char comm[17];
@@ -92,6 +121,9 @@ static void keep(const struct hwbp_record *r, void *arg)
 	for (uint32_t i = 0; r->regs && i < 2 &&
 			     i < (uint32_t)__builtin_popcountll(r->regs_mask); i++)
 		s->regs[i] = r->regs[i];
+	for (int bit = 0, k = 0; r->regs && bit < HWBP_NREGS; bit++)
+		if (r->regs_mask & (1ull << bit))
+			s->all_regs[bit] = r->regs[k++];
 	for (uint32_t i = 0; r->callchain && i < r->nr_callchain; i++) {
 		s->chain_has_ip |= r->callchain[i] == (uintptr_t)ring_store_next;
 		s->chain_has_caller |= in_write_n(r->callchain[i]);
@@ -606,4 +638,348 @@ Test(ring, move_reopen_new_address)
 {
 	TU_REQUIRE_BREAKPOINTS();
 	move_ring(HWBP_REARM_REOPEN);
+}
+
+/* ---- 10. samples written by a BPF program at the trap ---- */
+
+/* perf's x86-64 user registers that hwbp watch samples (AX..FLAGS,
+ * R8..R15). */
+#define ALL_GPRS (0x3ffull | (0xffull << 16))
+
+static uint64_t ns_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static enum hwbp_rearm bpf_rearm; /* how must_bpf_ring's handle moves */
+
+/* A process-scope ring handle on var with BPF samples, or a skip that
+ * says why the kernel refused them. */
+static struct hwbp *must_bpf_ring(uint64_t *p, uint32_t pages)
+{
+	HWBP_OPTS(hwbp_opts, opts, .delivery = HWBP_DELIVER_RING,
+		  .rearm = bpf_rearm,
+		  .on_record = keep, .cookie = &cookie_mark,
+		  .scope = HWBP_SCOPE_PROCESS, .task_events = true,
+		  .sample = HWBP_SAMPLE_REGS, .regs_mask = ALL_GPRS,
+		  .bpf_samples = true, .ring_pages = pages,
+		  .wakeup_events = pages < 8 ? 1000000 : 1);
+	struct hwbp *bp = must_ring(p, &opts);
+	struct hwbp_stats st = stats_of(bp);
+
+	if (st.bpf != 1) {
+		cr_assert_lt(st.bpf, 0, "bpf %d: neither used nor refused",
+			     st.bpf);
+		cr_assert_not_null(st.bpf_why, "a refusal without a reason");
+		hwbp_close(bp);
+		TU_REQUIRE(false, st.bpf_why);
+	}
+	cr_assert_null(st.bpf_why);
+	return bp;
+}
+
+/* Pinned to cpu: the writes hit one ring, in order. */
+static void pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	cr_assert_eq(sched_setaffinity(0, sizeof(set), &set), 0);
+}
+
+Test(ring, bpf_records_hold_the_trap_registers)
+{
+	const int n = 500;
+	uint64_t t0, t1;
+	struct hwbp_stats st;
+	struct hwbp *bp;
+
+	TU_REQUIRE_BREAKPOINTS();
+	bp = must_bpf_ring(&var, 64);
+	TU_REQUIRE_HITS();
+	pin_to(0);
+	t0 = ns_now();
+	write_n(&var, 7000, n);
+	t1 = ns_now();
+	cr_assert_eq(hwbp_ring_consume(bp), n, "%s", hwbp_last_error());
+	cr_assert_eq(hits(), n);
+	for (int i = 0, h = 0; i < nrecs; i++) {
+		const struct seen_rec *s = &recs[i];
+
+		if (s->kind != HWBP_REC_HIT)
+			continue;
+		assert_hit(s, &var, i);
+		cr_assert_eq(s->pid, (uint32_t)getpid());
+		cr_assert_eq(s->tid, (uint32_t)tu_gettid());
+		cr_assert_eq(s->cpu, 0, "record %d: cpu %u, pinned to 0", i,
+			     s->cpu);
+		cr_assert(s->time_ns >= t0 && s->time_ns <= t1, "record %d: "
+			  "time %llu outside the writes' CLOCK_MONOTONIC "
+			  "[%llu, %llu]", i, (unsigned long long)s->time_ns,
+			  (unsigned long long)t0, (unsigned long long)t1);
+		cr_assert_eq(s->abi, PERF_SAMPLE_REGS_ABI_64);
+		cr_assert_eq(s->regs_mask, ALL_GPRS);
+		cr_assert_eq(s->all_regs[PERF_REG_X86_AX], 7000 + (uint64_t)h,
+			     "record %d: AX", i);
+		cr_assert_eq(s->all_regs[PERF_REG_X86_SI], 7000 + (uint64_t)h);
+		cr_assert_eq(s->all_regs[PERF_REG_X86_DI], (uintptr_t)&var);
+		cr_assert_eq(s->all_regs[PERF_REG_X86_IP],
+			     (uintptr_t)ring_store_next);
+		cr_assert_eq(s->all_regs[PERF_REG_X86_BP],
+			     s->all_regs[PERF_REG_X86_SP], "record %d: ring_store"
+			     " set BP = SP", i);
+		h++;
+	}
+	st = stats_of(bp);
+	cr_assert_eq(st.records, (uint64_t)n);
+	cr_assert_eq(st.lost, 0);
+	hwbp_close(bp);
+}
+
+/* Two registers on var, one sampled by BPF and one by perf: the same hits,
+ * field for field (time aside: each stamps its own). */
+Test(ring, bpf_records_equal_perfs)
+{
+	static struct seen_rec mine[600];
+	HWBP_OPTS(hwbp_opts, opts, .delivery = HWBP_DELIVER_RING,
+		  .on_record = keep, .cookie = &cookie_mark,
+		  .scope = HWBP_SCOPE_PROCESS, .sample = HWBP_SAMPLE_REGS,
+		  .regs_mask = ALL_GPRS);
+	struct hwbp *bpf, *perf;
+	int nb, np, hb = 0, hp = 0;
+
+	TU_REQUIRE_BREAKPOINTS();
+	bpf = must_bpf_ring(&var, 64);
+	perf = must_ring(&var, &opts);
+	cr_assert_eq(stats_of(perf).bpf, 0, "not asked: perf samples");
+	TU_REQUIRE_HITS();
+	write_n(&var, 100, 300);
+	nb = hwbp_ring_consume(bpf);
+	memcpy(mine, recs, sizeof(*recs) * (size_t)nrecs);
+	nb = nrecs;
+	nrecs = 0;
+	np = hwbp_ring_consume(perf);
+	cr_assert_eq(np, 300, "%s", hwbp_last_error());
+	np = nrecs;
+	while (hb < nb || hp < np) {
+		const struct seen_rec *a, *b;
+
+		while (hb < nb && mine[hb].kind != HWBP_REC_HIT)
+			hb++;
+		while (hp < np && recs[hp].kind != HWBP_REC_HIT)
+			hp++;
+		if (hb == nb || hp == np)
+			break;
+		a = &mine[hb++];
+		b = &recs[hp++];
+		cr_assert(a->ip == b->ip && a->addr == b->addr &&
+			  a->pid == b->pid && a->tid == b->tid &&
+			  a->cpu == b->cpu && a->abi == b->abi &&
+			  a->regs_mask == b->regs_mask,
+			  "hit %d: bpf and perf differ", hb);
+		for (int r = 0; r < HWBP_NREGS; r++)
+			cr_assert_eq(a->all_regs[r], b->all_regs[r],
+				     "hit %d: register %d: bpf 0x%llx, perf "
+				     "0x%llx", hb, r,
+				     (unsigned long long)a->all_regs[r],
+				     (unsigned long long)b->all_regs[r]);
+	}
+	cr_assert(hb == nb && hp == np, "hits left: bpf %d of %d, perf %d of "
+		  "%d", hb, nb, hp, np);
+	hwbp_close(perf);
+	hwbp_close(bpf);
+}
+
+/* A one-page ring: every hit is a record or counted lost by the program,
+ * exactly and at once (no later record needed), per CPU too. */
+Test(ring, bpf_full_ring_counts_every_drop_at_once)
+{
+	HWBP_OPTS(hwbp_ring_stat, rs);
+	const int w = 20000;
+	struct hwbp_stats st;
+	struct hwbp *bp;
+	int first;
+
+	TU_REQUIRE_BREAKPOINTS();
+	bp = must_bpf_ring(&var, 1);
+	TU_REQUIRE_HITS();
+	pin_to(0);
+	write_n(&var, 0, w);
+	first = hwbp_ring_consume(bp);
+	cr_assert(first > 0 && first < w, "a 1-page ring held %d of %d",
+		  first, w);
+	st = stats_of(bp);
+	cr_assert_eq(st.records, (uint64_t)first);
+	cr_assert_eq(st.records + st.lost, (uint64_t)w, "records %llu + lost "
+		     "%llu != writes %d", (unsigned long long)st.records,
+		     (unsigned long long)st.lost, w);
+	cr_assert_eq(hwbp_ring_stat_cpu(bp, 0, &rs), 0, "%s",
+		     hwbp_last_error());
+	cr_assert(rs.lost_known);
+	cr_assert_eq(rs.lost, st.lost, "CPU 0 has every drop");
+	write_n(&var, 0, 1);
+	cr_assert_eq(hwbp_ring_consume(bp), 1);
+	st = stats_of(bp);
+	cr_assert_eq(st.records + st.lost, (uint64_t)w + 1, "a LOST record "
+		     "counted twice?");
+	hwbp_close(bp);
+}
+
+/* The program goes with the event into new threads and forked children. */
+Test(ring, bpf_follows_threads_and_children)
+{
+	struct hwbp *bp;
+	pthread_t t;
+	pid_t child;
+	int status;
+
+	TU_REQUIRE_BREAKPOINTS();
+	bp = must_bpf_ring(&var, 64);
+	write_n(&var, 0, M_WRITES);
+	cr_assert_eq(pthread_create(&t, NULL, thread_writer, NULL), 0);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	child = fork_writer();
+	cr_assert_eq(waitpid(child, &status, 0), child);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	consume_until_exit(bp, thread_tid);
+	assert_task_records(child);
+	TU_REQUIRE_HITS();
+	cr_assert_eq(count_kind(HWBP_REC_HIT, getpid(), tu_gettid()), M_WRITES);
+	cr_assert_eq(count_kind(HWBP_REC_HIT, getpid(), thread_tid), T_WRITES);
+	cr_assert_eq(count_kind(HWBP_REC_HIT, child, child), C_WRITES);
+	cr_assert_eq(hits(), M_WRITES + T_WRITES + C_WRITES);
+	for (int i = 0; i < nrecs; i++)
+		if (recs[i].kind == HWBP_REC_HIT) {
+			assert_hit(&recs[i], &var, i);
+			cr_assert_eq(recs[i].all_regs[PERF_REG_X86_IP],
+				     (uintptr_t)ring_store_next);
+		}
+	cr_assert_eq(stats_of(bp).lost, 0);
+	hwbp_close(bp);
+}
+
+/* Options it cannot serve: perf samples, and the reason is given. */
+Test(ring, bpf_refuses_what_it_cannot_serve)
+{
+	HWBP_OPTS(hwbp_opts, thread, .delivery = HWBP_DELIVER_RING,
+		  .on_record = keep, .sample = HWBP_SAMPLE_REGS,
+		  .regs_mask = ALL_GPRS, .bpf_samples = true);
+	HWBP_OPTS(hwbp_opts, stack, .delivery = HWBP_DELIVER_RING,
+		  .on_record = keep, .scope = HWBP_SCOPE_PROCESS,
+		  .sample = HWBP_SAMPLE_REGS | HWBP_SAMPLE_STACK,
+		  .regs_mask = ALL_GPRS, .stack_size = 1024,
+		  .bpf_samples = true);
+	HWBP_OPTS(hwbp_opts, count, .bpf_samples = true);
+	struct hwbp_stats st;
+	struct hwbp *bp;
+
+	TU_REQUIRE_BREAKPOINTS();
+	bp = must_ring(&var, &thread);
+	st = stats_of(bp);
+	cr_assert_eq(st.bpf, -EOPNOTSUPP);
+	cr_assert(st.bpf_why && strstr(st.bpf_why, "ring per CPU"), "%s",
+		  st.bpf_why);
+	TU_REQUIRE_HITS();
+	write_n(&var, 40, 3);
+	cr_assert_eq(hwbp_ring_consume(bp), 3, "perf samples instead");
+	cr_assert_eq(recs[2].regs[0], 42, "AX of the third write");
+	hwbp_close(bp);
+	bp = must_ring(&var, &stack);
+	st = stats_of(bp);
+	cr_assert_eq(st.bpf, -EOPNOTSUPP);
+	cr_assert(st.bpf_why && strstr(st.bpf_why, "no stack"), "%s",
+		  st.bpf_why);
+	hwbp_close(bp);
+	assert_create_fails(&count, -EINVAL, "bpf_samples");
+}
+
+/* Each register lands in its own slot: values no two registers share. */
+Test(ring, bpf_names_every_register)
+{
+	static const struct { int reg; uint64_t v; } want[] = {
+		{ PERF_REG_X86_BX, 0xb }, { PERF_REG_X86_CX, 0xc },
+		{ PERF_REG_X86_DX, 0xd }, { PERF_REG_X86_BP, 0xbb },
+		{ PERF_REG_X86_R8, 0x8 }, { PERF_REG_X86_R9, 0x9 },
+		{ PERF_REG_X86_R10, 0x10 }, { PERF_REG_X86_R11, 0x11 },
+		{ PERF_REG_X86_R12, 0x12 }, { PERF_REG_X86_R13, 0x13 },
+		{ PERF_REG_X86_R14, 0x14 }, { PERF_REG_X86_R15, 0x15 },
+	};
+	uint64_t sp;
+	struct hwbp *bp;
+	const struct seen_rec *s;
+
+	TU_REQUIRE_BREAKPOINTS();
+	bp = must_bpf_ring(&var, 64);
+	TU_REQUIRE_HITS();
+	__asm__ volatile("movq %%rsp, %0" : "=r"(sp));
+	ring_mark_store(&var, 0xa5a5);
+	cr_assert_eq(hwbp_ring_consume(bp), 1, "%s", hwbp_last_error());
+	s = &recs[nrecs - 1];
+	cr_assert_eq(s->kind, HWBP_REC_HIT);
+	cr_assert_eq(s->ip, (uintptr_t)ring_mark_next);
+	cr_assert_eq(s->all_regs[PERF_REG_X86_IP], (uintptr_t)ring_mark_next);
+	cr_assert_eq(s->all_regs[PERF_REG_X86_AX], 0xa5a5);
+	cr_assert_eq(s->all_regs[PERF_REG_X86_SI], 0xa5a5);
+	cr_assert_eq(s->all_regs[PERF_REG_X86_DI], (uintptr_t)&var);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		cr_assert_eq(s->all_regs[want[i].reg], want[i].v, "register "
+			     "%d: 0x%llx, want 0x%llx", want[i].reg,
+			     (unsigned long long)s->all_regs[want[i].reg],
+			     (unsigned long long)want[i].v);
+	/* six pushes and the return address below the caller's SP */
+	cr_assert(s->all_regs[PERF_REG_X86_SP] < sp &&
+		  s->all_regs[PERF_REG_X86_SP] >= sp - 4096, "SP 0x%llx, "
+		  "caller's 0x%llx", (unsigned long long)s->all_regs[PERF_REG_X86_SP],
+		  (unsigned long long)sp);
+	cr_assert(s->all_regs[PERF_REG_X86_FLAGS] & 0x2, "FLAGS bit 1 is "
+		  "always set");
+	hwbp_close(bp);
+}
+
+/* A move keeps the program: modified in place, or on the reopened events. */
+static void bpf_move(enum hwbp_rearm rearm)
+{
+	struct hwbp_stats st;
+	struct hwbp *bp;
+	int n;
+
+	TU_REQUIRE_BREAKPOINTS();
+	bpf_rearm = rearm;
+	bp = must_bpf_ring(&var, 64);
+	TU_REQUIRE_HITS();
+	write_n(&var, 0, 20);
+	cr_assert_eq(hwbp_move(bp, (uintptr_t)&other, 8, HWBP_WRITE), 0, "%s",
+		     hwbp_last_error());
+	write_n(&var, 0, 30); /* the old placement: no records */
+	write_n(&other, 500, 25);
+	n = hwbp_ring_consume(bp);
+	cr_assert_eq(n, 45, "%d hits: %s", n, hwbp_last_error());
+	for (int i = 0, h = 0; i < nrecs; i++) {
+		if (recs[i].kind != HWBP_REC_HIT)
+			continue;
+		assert_hit(&recs[i], h < 20 ? &var : &other, i);
+		cr_assert_eq(recs[i].all_regs[PERF_REG_X86_AX],
+			     h < 20 ? (uint64_t)h : 500 + (uint64_t)h - 20);
+		h++;
+	}
+	st = stats_of(bp);
+	cr_assert_eq(st.bpf, 1, "still the program's samples");
+	cr_assert_eq(st.reopens, rearm == HWBP_REARM_REOPEN ? 1 : 0);
+	hwbp_close(bp);
+}
+
+Test(ring, bpf_move_modify)
+{
+	TU_REQUIRE_BREAKPOINTS();
+	TU_REQUIRE_MODIFY();
+	bpf_move(HWBP_REARM_MODIFY);
+}
+
+Test(ring, bpf_move_reopen)
+{
+	bpf_move(HWBP_REARM_REOPEN);
 }

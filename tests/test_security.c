@@ -157,3 +157,45 @@ Test(security, library_reads_no_environment)
 	}
 	cr_assert(has_create, "%s: not libhwbp's string table", info.dli_fname);
 }
+
+static int ip_sampled; /* hits whose sampled IP register is their ip */
+
+static void count_record(const struct hwbp_record *r, void *cookie)
+{
+	(void)cookie;
+	if (r->kind == HWBP_REC_HIT && r->regs && r->regs[0] == r->ip)
+		ip_sampled++;
+}
+
+/* BPF samples need CAP_BPF and CAP_PERFMON: refused, perf samples the same
+ * hits, and the stats say why. */
+Test(security, bpf_samples_refused_fall_back_to_perf)
+{
+	struct hwbp_probe p = become_nobody();
+	HWBP_OPTS(hwbp_opts, opts, .delivery = HWBP_DELIVER_RING,
+		  .on_record = count_record, .scope = HWBP_SCOPE_PROCESS,
+		  .sample = HWBP_SAMPLE_REGS, .regs_mask = 1ull << 8, /* IP */
+		  .bpf_samples = true);
+	HWBP_OPTS(hwbp_stats, st);
+	struct hwbp *bp;
+	int rc;
+
+	TU_REQUIRE(p.breakpoints, "no breakpoints here");
+	TU_REQUIRE(p.paranoid < 3, "perf_event_paranoid 3 refuses nobody any "
+		   "event");
+	rc = hwbp_create(&bp, (uintptr_t)&word, 8, HWBP_WRITE, &opts);
+	cr_assert_eq(rc, 0, "as nobody (paranoid %d): %s", p.paranoid,
+		     hwbp_last_error());
+	cr_assert_eq(hwbp_get_stats(bp, &st), 0);
+	cr_assert(st.bpf == -EPERM || st.bpf == -EACCES, "bpf %d", st.bpf);
+	cr_assert(st.bpf_why && strstr(st.bpf_why, "CAP_BPF"), "why: %s",
+		  st.bpf_why ? st.bpf_why : "(null)");
+	cr_assert_str_empty(hwbp_last_error(), "a refusal is not an error of "
+			    "the handle's");
+	TU_REQUIRE_HITS();
+	for (uint64_t i = 1; i <= 5; i++)
+		*(volatile uint64_t *)&word = i;
+	cr_assert_eq(hwbp_ring_consume(bp), 5, "%s", hwbp_last_error());
+	cr_assert_eq(ip_sampled, 5, "perf sampled the IP register");
+	hwbp_close(bp);
+}

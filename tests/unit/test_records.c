@@ -120,6 +120,60 @@ Test(aux_decode, a_size_past_the_record_is_refused)
 	cr_assert_eq(hwbp_decode_sample(b.w, 8 * 8, t, 0x3, &r), -EINVAL);
 }
 
+/* ---- a BPF program's record (src/bpf.c): PERF_SAMPLE_RAW alone ---- */
+
+/* u32 raw size | u32 pad, then time, pid << 32 | tid, cpu, ip, addr and
+ * the registers of the owner's regs_mask (here 2). */
+static void bpf_body(struct body *b, uint32_t raw)
+{
+	put(b, (uint64_t)raw);
+	put(b, 555);
+	put(b, (uint64_t)77 << 32 | 66);
+	put(b, 1);
+	put(b, 0x401234);
+	put(b, 0x7fff0000);
+	put(b, 0xaaaa);
+	put(b, 0xbbbb);
+}
+
+Test(bpf_decode, every_field_in_place)
+{
+	static struct hwbp owner;
+	struct body b = { .n = 0 };
+	struct hwbp_record r;
+
+	owner.req.regs_mask = 0x3;
+	bpf_body(&b, 4 + 8 * 7);
+	cr_assert_eq(hwbp_bpf_decode(&owner, b.w, b.n * 8, &r), 0);
+	cr_assert_eq(r.time_ns, 555);
+	cr_assert_eq(r.pid, 77);
+	cr_assert_eq(r.tid, 66);
+	cr_assert_eq(r.cpu, 1);
+	cr_assert_eq(r.ip, 0x401234);
+	cr_assert_eq(r.addr, 0x7fff0000);
+	cr_assert_eq(r.abi, PERF_SAMPLE_REGS_ABI_64);
+	cr_assert_eq(r.regs_mask, 0x3);
+	cr_assert(r.regs && r.regs[0] == 0xaaaa && r.regs[1] == 0xbbbb);
+}
+
+Test(bpf_decode, a_record_of_another_layout_is_refused)
+{
+	static struct hwbp owner;
+	struct body b = { .n = 0 };
+	struct hwbp_record r;
+
+	owner.req.regs_mask = 0x3;
+	bpf_body(&b, 4 + 8 * 8); /* says 3 registers */
+	cr_assert_eq(hwbp_bpf_decode(&owner, b.w, b.n * 8, &r), -EINVAL);
+	owner.req.regs_mask = 0x7; /* the owner wants 3: one is missing */
+	cr_assert_eq(hwbp_bpf_decode(&owner, b.w, b.n * 8, &r), -EINVAL);
+	owner.req.regs_mask = 0x3;
+	b.w[0] = 4 + 8 * 7;
+	cr_assert_eq(hwbp_bpf_decode(&owner, b.w, 6 * 8, &r), -EINVAL,
+		     "cut short");
+	cr_assert_eq(hwbp_bpf_decode(&owner, b.w, 4, &r), -EINVAL);
+}
+
 /* ---- the PT decoder on an encoded stream ---- */
 
 /*
