@@ -474,3 +474,58 @@ Test(cpuwide, watch_names_each_location, .timeout = 60)
 	cr_assert_eq(jint(w.h.summary, "strays"), 0);
 	free_run(&w.run);
 }
+
+/* The samples written by the BPF program (the default, as root) and by
+ * perf (--no-bpf) give the same hits: every value exact, 1..N in order,
+ * at the same line; the summary says which wrote them. */
+static struct hits watch_count_json(const char *extra, int n)
+{
+	char count[16];
+	struct tmp t;
+	struct run r;
+	struct hits h;
+
+	snprintf(count, sizeof(count), "%d", n);
+	tmp_make(&t, "samples.json");
+	r = extra ? HWBP("watch", extra, "--json", "-o", t.path, "counter",
+			 "--", target(), "count", count)
+		  : HWBP("watch", "--json", "-o", t.path, "counter", "--",
+			 target(), "count", count);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	h = parse_json_file(t.path);
+	tmp_remove(&t);
+	free_run(&r);
+	return h;
+}
+
+Test(watch, bpf_and_perf_samples_give_the_same_hits, .timeout = 60)
+{
+	const int n = 2000;
+	struct hits bpf, perf;
+
+	TU_REQUIRE_HITS();
+	bpf = watch_count_json(NULL, n);
+	perf = watch_count_json("--no-bpf", n);
+	cr_assert_str_eq(jstr(perf.summary, "samples"), "perf");
+	TU_REQUIRE(!strcmp(jstr(bpf.summary, "samples"), "bpf"),
+		   "the kernel refused the BPF program here: see bpf_why");
+	cr_assert_eq(bpf.n, n);
+	cr_assert_eq(perf.n, n);
+	for (int i = 0; i < n; i++) {
+		json_object *a = bpf.hit[i], *b = perf.hit[i];
+
+		cr_assert_eq(jint(a, "new"), i + 1, "bpf hit %d", i);
+		cr_assert_eq(jint(a, "old"), i, "bpf hit %d", i);
+		cr_assert(jbool(a, "new_exact") && jbool(a, "old_exact"),
+			  "bpf hit %d: %s", i, json_object_to_json_string(a));
+		cr_assert_eq(jint(a, "new"), jint(b, "new"));
+		cr_assert_eq(jint(a, "old"), jint(b, "old"));
+		cr_assert_eq(jbool(a, "new_exact"), jbool(b, "new_exact"));
+		cr_assert_str_eq(jstr(a, "function"), jstr(b, "function"));
+		cr_assert_eq(jint(a, "line"), jint(b, "line"));
+		cr_assert_str_eq(jstr(a, "thread"), jstr(b, "thread"));
+	}
+	cr_assert_eq(jint(bpf.summary, "lost"), 0);
+	cr_assert_not(json_object_object_get_ex(bpf.summary, "bpf_why", NULL),
+		      "a reason where none was needed");
+}

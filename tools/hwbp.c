@@ -62,6 +62,9 @@ static const char watch_usage[] =
 "      --no-lost      lose no hit: pause the program while a ring buffer\n"
 "                     is past half full, until hwbp has caught up (the\n"
 "                     summary says how long it was paused)\n"
+"      --no-bpf       perf samples each hit's registers, not a BPF program\n"
+"                     at the trap (the default where the kernel allows it:\n"
+"                     root, or CAP_BPF and CAP_PERFMON; see hwbp(1))\n"
 "  -h, --help         this help\n"
 "\n"
 "Exit status: the command's when hwbp launched it; 2 usage; 1 runtime error.\n";
@@ -160,7 +163,8 @@ static int parse_cpus(const char *text, struct watch_cfg *c)
 
 enum { O_RW = 256, O_EXEC, O_TID, O_NOFOLLOW, O_JSON, O_BT, O_COUNT, O_IF,
        O_MAX, O_CPU, O_KERNEL, O_RING, O_READ, O_POLICY, O_QUANTUM,
-       O_SWITCHES, O_BRANCHES, O_NOGUARD, O_NOLOST, O_FOLLOWPTR };
+       O_SWITCHES, O_BRANCHES, O_NOGUARD, O_NOLOST, O_FOLLOWPTR,
+       O_NOBPF };
 
 static const struct option watch_opts[] = {
 	{ "write", no_argument, NULL, 'w' },
@@ -186,6 +190,7 @@ static const struct option watch_opts[] = {
 	{ "branches", no_argument, NULL, O_BRANCHES },
 	{ "no-guard", no_argument, NULL, O_NOGUARD },
 	{ "no-lost", no_argument, NULL, O_NOLOST },
+	{ "no-bpf", no_argument, NULL, O_NOBPF },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -282,6 +287,7 @@ static int parse_option(int opt, struct watch_cfg *c, const char **output,
 		target_set_guard(false);
 		return 0;
 	case O_NOLOST: c->no_lost = true; return 0;
+	case O_NOBPF: c->no_bpf = true; return 0;
 	case O_IF:
 		if (cond_parse(optarg, &c->cond, msg, sizeof(msg)))
 			return usage_error("%s", msg);

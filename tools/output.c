@@ -889,6 +889,12 @@ static void json_summary(struct out *o, const struct summary *s)
 	if (s->no_lost)
 		ob_fmt(o, ",\"paused\":%" PRIu64 ",\"paused_ns\":%" PRIu64,
 		       s->pauses, s->paused_ns);
+	ob_fmt(o, ",\"samples\":\"%s\"",
+	       !s->sampled ? "none" : s->bpf == 1 ? "bpf" : "perf");
+	if (s->bpf_why[0]) {
+		ob_s(o, ",\"bpf_why\":");
+		ob_json_string(o, s->bpf_why);
+	}
 	ob_s(o, ",\"coverage\":[");
 	for (int i = 0; i < s->ncov; i++) {
 		ob_s(o, i ? ",{\"location\":" : "{\"location\":");
@@ -935,6 +941,10 @@ static void human_summary(FILE *f, const struct summary *s)
 	if (s->writes_dropped)
 		fprintf(f, "%" PRIu64 " writes were left out (--read)\n",
 			s->writes_dropped);
+	/* (not when the options exclude it, e.g. --bt: see --no-bpf) */
+	if (s->sampled && s->bpf < 0 && s->bpf != -EOPNOTSUPP)
+		fprintf(f, "perf sampled the registers (~1.3 us a hit more on "
+			"some hosts): %s\n", s->bpf_why);
 	if (s->ncov)
 		fprintf(f, "%12s  %s (registers shared: hits while unarmed "
 			"are not seen)\n", "armed", "location");

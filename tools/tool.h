@@ -488,6 +488,9 @@ struct summary {
 	bool no_lost;            /* --no-lost: ... */
 	uint64_t pauses, paused_ns; /* ... the program paused so long */
 	uint64_t writes_dropped; /* --read: writes seen and dropped */
+	bool sampled;            /* hits were sampled (not --count) */
+	int bpf;                 /* hwbp_stats.bpf of the rings */
+	char bpf_why[192];       /* and bpf_why ("" if none) */
 	const struct coverage *cov; /* per location, NULL if never shared */
 	int ncov;
 	struct loc_count *by_loc;
@@ -672,6 +675,7 @@ struct watch_cfg {
 	uint32_t quantum_us;     /* --quantum, 0: the library's */
 	bool no_lost;        /* --no-lost: pause the program, lose nothing */
 	bool no_guard;       /* --no-guard */
+	bool no_bpf;         /* --no-bpf: perf samples the registers */
 	bool follow_ptrs;    /* --follow-pointers */
 	FILE *out;
 	char **locs;
