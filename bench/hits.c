@@ -13,7 +13,11 @@
  * order every other round.  Only where traps fire.
  * "raw mmap reader +regs" samples the 18 user registers `hwbp watch` asks
  * for (its exact values come from them): the kernel's cost of copying
- * them, which perf record pays too when asked (--user-regs).
+ * them, which perf record pays too when asked (--user-regs).  "hwbp ring
+ * +regs bpf" samples the same registers with the BPF program libhwbp
+ * attaches at the trap (opts.bpf_samples: a process's per-CPU rings, as
+ * hwbp watch uses them); 0 hits where the kernel refuses it (said on
+ * stderr).
  *   usage: hits [N]    prints "name  median-ns/hit  min  hits-seen"
  */
 #include <linux/hw_breakpoint.h>
@@ -175,16 +179,29 @@ static void lib_rec(const struct hwbp_record *r, void *c)
 	atomic_fetch_add(&seen, r->kind == HWBP_REC_HIT);
 }
 
-static double lib_run(enum hwbp_delivery d)
+static double lib_run_bpf(enum hwbp_delivery d, bool bpf)
 {
 	HWBP_OPTS(hwbp_opts, o, .delivery = d, .on_hit = lib_cb,
 		  .on_record = lib_rec, .ring_pages = 64, .wakeup_events = 1u << 30);
+	HWBP_OPTS(hwbp_stats, st);
 	struct hwbp *bp;
 	double t0, t;
 	uint64_t c;
 
+	if (bpf) {
+		o.scope = HWBP_SCOPE_PROCESS;
+		o.sample = HWBP_SAMPLE_REGS;
+		o.regs_mask = SAMPLED_REGS_MASK;
+		o.bpf_samples = true;
+	}
 	if (hwbp_create(&bp, (uintptr_t)&target, 8, HWBP_WRITE, &o))
 		fprintf(stderr, "%s\n", hwbp_last_error()), exit(1);
+	if (bpf && (hwbp_get_stats(bp, &st) || st.bpf != 1)) {
+		fprintf(stderr, "hits: no BPF samples: %s\n",
+			st.bpf_why ? st.bpf_why : hwbp_last_error());
+		hwbp_close(bp);
+		return 0;
+	}
 	if (d != HWBP_DELIVER_RING) {
 		t = write_n();
 	} else {
@@ -202,9 +219,14 @@ static double lib_run(enum hwbp_delivery d)
 	return t;
 }
 
+static double lib_run(enum hwbp_delivery d) { return lib_run_bpf(d, false); }
 static double lib_signal(void) { return lib_run(HWBP_DELIVER_SIGNAL); }
 static double lib_count(void) { return lib_run(HWBP_DELIVER_COUNT); }
 static double lib_ring(void) { return lib_run(HWBP_DELIVER_RING); }
+static double lib_ring_bpf(void)
+{
+	return lib_run_bpf(HWBP_DELIVER_RING, true);
+}
 
 static int by_value(const void *a, const void *b)
 {
@@ -232,6 +254,7 @@ int main(int argc, char **argv)
 		{ "raw mmap reader", raw_ring },
 		{ "hwbp ring", lib_ring },
 		{ "raw mmap reader +regs", raw_ring_regs },
+		{ "hwbp ring +regs bpf", lib_ring_bpf },
 	};
 	const size_t nc = sizeof(cases) / sizeof(cases[0]);
 
