@@ -382,6 +382,11 @@ struct hwbp_probe {
 	bool intel_pt;       /* an intel_pt PMU (AUX trace) */
 	bool pt_aux_sample;  /* a breakpoint in an intel_pt group takes
 			      * PERF_SAMPLE_AUX (HWBP_SAMPLE_BRANCHES) */
+	/* Added after LIBHWBP_0.5: */
+	bool bpf_samples;    /* opts.bpf_samples can work for this caller: a
+			      * BPF program loads and attaches to a
+			      * breakpoint event (hwbp_probe_explain says
+			      * why not) */
 };
 int hwbp_probe(struct hwbp_probe *info);
 /* The probe as text, one line per feature with the reason when it is

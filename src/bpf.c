@@ -159,6 +159,9 @@ static bool in_initial_pid_ns(void)
 	       st.st_ino == 0xEFFFFFFCu; /* PROC_PID_INIT_INO */
 }
 
+static int why(int err, const char *what);
+static int try_attach(int prog);
+
 /* -EOPNOTSUPP with the reason when these options cannot use BPF. */
 static int usable(const struct hwbp *o)
 {
@@ -430,4 +433,41 @@ void hwbp_bpf_stats(const struct hwbp *bp, struct hwbp_stats *st)
 	st->bpf_why = o->bpf.status < 0 ? o->bpf.why : NULL;
 	if (bp == o)
 		st->lost += hwbp_bpf_lost(o, INT_MIN);
+}
+
+static char probe_why[192]; /* hwbp_bpf_probe's refusal */
+
+/* For hwbp_probe: whether this caller and kernel can have BPF samples (a
+ * program of the type loads and attaches to a breakpoint event); the
+ * reason, if not, in hwbp_bpf_probe_why. */
+bool hwbp_bpf_probe(void)
+{
+	struct bpf_insn ret0[2] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	union bpf_attr a = { .prog_type = BPF_PROG_TYPE_PERF_EVENT,
+			     .insns = (uintptr_t)ret0, .insn_cnt = 2,
+			     .license = (uintptr_t)"GPL" };
+	int prog = -1, err = 0;
+
+	if (!hwbp_arch.bpf_reg_off)
+		err = hwbp_fail(EOPNOTSUPP, "not on %s", hwbp_arch.name);
+	else if (!in_initial_pid_ns())
+		err = hwbp_fail(EOPNOTSUPP, "hwbp runs in a PID namespace");
+	else if ((prog = (int)sys_bpf(BPF_PROG_LOAD, &a)) < 0)
+		err = why(errno, "loading a program");
+	else
+		err = try_attach(prog);
+	if (prog >= 0)
+		close(prog);
+	if (err)
+		snprintf(probe_why, sizeof(probe_why), "%s", hwbp_last_error());
+	hwbp_clear_error();
+	return !err;
+}
+
+const char *hwbp_bpf_probe_why(void)
+{
+	return probe_why;
 }

@@ -183,6 +183,8 @@ int hwbp_bpf_decode(const struct hwbp *owner, const void *body, size_t size,
 		    struct hwbp_record *r);
 uint64_t hwbp_bpf_lost(const struct hwbp *owner, int cpu);
 void hwbp_bpf_stats(const struct hwbp *bp, struct hwbp_stats *st);
+bool hwbp_bpf_probe(void);
+const char *hwbp_bpf_probe_why(void);
 static inline bool hwbp_bpf_on(const struct hwbp *owner)
 {
 	return owner && owner->bpf.status == 1;

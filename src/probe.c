@@ -252,6 +252,7 @@ static void *probe_thread(void *arg)
 	p->cpu_wide = p->cap_perfmon || p->cap_sys_admin || p->paranoid <= 0;
 	p->kernel = works(try_open(data, 8, HWBP_WRITE, false, true, 0, -1));
 	probe_branches(p);
+	p->bpf_samples = hwbp_bpf_probe();
 	return NULL;
 }
 
@@ -382,7 +383,8 @@ HWBP_API int hwbp_probe_explain(char *buf, size_t size)
 		"perf_event_paranoid %s\n"
 		"CAP_PERFMON       %s\n"
 		"CAP_SYS_ADMIN     %s\n"
-		"branch records    %s%s\n",
+		"branch records    %s%s\n"
+		"bpf samples       %s%s%s%s\n",
 		hwbp_arch.name, yes_no(p.breakpoints),
 		p.breakpoints ? "" : " (perf_event_open(PERF_TYPE_BREAKPOINT) "
 				     "failed: no CONFIG_HAVE_HW_BREAKPOINT, or "
@@ -408,5 +410,9 @@ HWBP_API int hwbp_probe_explain(char *buf, size_t size)
 			" (needs CAP_PERFMON or perf_event_paranoid <= 1; now ",
 		p.kernel ? "privileged" : par,
 		par, yes_no(p.cap_perfmon), yes_no(p.cap_sys_admin),
-		yes_no(p.branches), why);
+		yes_no(p.branches), why, yes_no(p.bpf_samples),
+		p.bpf_samples ? " (a BPF program writes each hit's record: "
+				"opts.bpf_samples)" : " (",
+		p.bpf_samples ? "" : hwbp_bpf_probe_why(),
+		p.bpf_samples ? "" : ")");
 }

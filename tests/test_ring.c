@@ -674,9 +674,14 @@ static struct hwbp *must_bpf_ring(uint64_t *p, uint32_t pages)
 		cr_assert_lt(st.bpf, 0, "bpf %d: neither used nor refused",
 			     st.bpf);
 		cr_assert_not_null(st.bpf_why, "a refusal without a reason");
+		cr_assert_not(tu_probe().bpf_samples, "the probe says BPF "
+			      "samples work, the handle got %d: %s", st.bpf,
+			      st.bpf_why);
 		hwbp_close(bp);
 		TU_REQUIRE(false, st.bpf_why);
 	}
+	cr_assert(tu_probe().bpf_samples, "BPF samples work, the probe says "
+		  "no");
 	cr_assert_null(st.bpf_why);
 	return bp;
 }

@@ -183,6 +183,7 @@ Test(security, bpf_samples_refused_fall_back_to_perf)
 	TU_REQUIRE(p.breakpoints, "no breakpoints here");
 	TU_REQUIRE(p.paranoid < 3, "perf_event_paranoid 3 refuses nobody any "
 		   "event");
+	cr_assert_not(p.bpf_samples, "the probe offers nobody BPF samples");
 	rc = hwbp_create(&bp, (uintptr_t)&word, 8, HWBP_WRITE, &opts);
 	cr_assert_eq(rc, 0, "as nobody (paranoid %d): %s", p.paranoid,
 		     hwbp_last_error());
