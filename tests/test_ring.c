@@ -351,21 +351,14 @@ static void assert_task_records(pid_t child)
 			  "record %d (kind %d): cookie/bp", i, recs[i].kind);
 }
 
-Test(ring, process_follows_threads_and_children)
+/* Writes from this thread, a new thread and a forked child: bp (a process
+ * ring with task_events) has every hit of each, and their task records. */
+static void assert_follows_threads_and_children(struct hwbp *bp)
 {
-	HWBP_OPTS(hwbp_opts, opts, .delivery = HWBP_DELIVER_RING,
-		  .on_record = keep, .cookie = &cookie_mark,
-		  .scope = HWBP_SCOPE_PROCESS, .task_events = true);
-	struct hwbp_stats st;
-	struct hwbp *bp;
 	pthread_t t;
 	pid_t child;
 	int status;
 
-	TU_REQUIRE_BREAKPOINTS();
-	bp = must_ring(&var, &opts);
-	cr_assert_eq(stats_of(bp).rings, (uint32_t)get_nprocs(),
-		     "one ring per online CPU");
 	write_n(&var, 0, M_WRITES);
 	cr_assert_eq(pthread_create(&t, NULL, thread_writer, NULL), 0);
 	cr_assert_eq(pthread_join(t, NULL), 0);
@@ -384,6 +377,21 @@ Test(ring, process_follows_threads_and_children)
 	for (int i = 0; i < nrecs; i++)
 		if (recs[i].kind == HWBP_REC_HIT)
 			assert_hit(&recs[i], &var, i);
+}
+
+Test(ring, process_follows_threads_and_children)
+{
+	HWBP_OPTS(hwbp_opts, opts, .delivery = HWBP_DELIVER_RING,
+		  .on_record = keep, .cookie = &cookie_mark,
+		  .scope = HWBP_SCOPE_PROCESS, .task_events = true);
+	struct hwbp_stats st;
+	struct hwbp *bp;
+
+	TU_REQUIRE_BREAKPOINTS();
+	bp = must_ring(&var, &opts);
+	cr_assert_eq(stats_of(bp).rings, (uint32_t)get_nprocs(),
+		     "one ring per online CPU");
+	assert_follows_threads_and_children(bp);
 	st = stats_of(bp);
 	cr_assert_eq(st.records, M_WRITES + T_WRITES + C_WRITES);
 	cr_assert_eq(st.lost, 0);
@@ -756,6 +764,7 @@ Test(ring, bpf_records_equal_perfs)
 		  .regs_mask = ALL_GPRS);
 	struct hwbp *bpf, *perf;
 	int nb, np, hb = 0, hp = 0;
+	uint64_t cb = 0, cp = 0;
 
 	TU_REQUIRE_BREAKPOINTS();
 	bpf = must_bpf_ring(&var, 64);
@@ -763,13 +772,22 @@ Test(ring, bpf_records_equal_perfs)
 	cr_assert_eq(stats_of(perf).bpf, 0, "not asked: perf samples");
 	TU_REQUIRE_HITS();
 	write_n(&var, 100, 300);
-	nb = hwbp_ring_consume(bpf);
-	memcpy(mine, recs, sizeof(*recs) * (size_t)nrecs);
+	hb = hwbp_ring_consume(bpf);
 	nb = nrecs;
+	memcpy(mine, recs, sizeof(*recs) * (size_t)nrecs);
 	nrecs = 0;
-	np = hwbp_ring_consume(perf);
-	cr_assert_eq(np, 300, "%s", hwbp_last_error());
+	hp = hwbp_ring_consume(perf);
 	np = nrecs;
+	cr_assert(hwbp_read_count(bpf, &cb) == 0 &&
+		  hwbp_read_count(perf, &cp) == 0);
+	/* (QEMU's TCG reports one register of two on the same address) */
+	if (cb != 300 || cp != 300)
+		cr_skip_test("skipped: two registers on one address: the CPU "
+			     "reported %llu and %llu of 300 traps",
+			     (unsigned long long)cb, (unsigned long long)cp);
+	cr_assert(hb == 300 && hp == 300, "hit records: bpf %d, perf %d of "
+		  "300", hb, hp);
+	hb = hp = 0;
 	while (hb < nb || hp < np) {
 		const struct seen_rec *a, *b;
 
@@ -838,31 +856,14 @@ Test(ring, bpf_full_ring_counts_every_drop_at_once)
 Test(ring, bpf_follows_threads_and_children)
 {
 	struct hwbp *bp;
-	pthread_t t;
-	pid_t child;
-	int status;
 
 	TU_REQUIRE_BREAKPOINTS();
 	bp = must_bpf_ring(&var, 64);
-	write_n(&var, 0, M_WRITES);
-	cr_assert_eq(pthread_create(&t, NULL, thread_writer, NULL), 0);
-	cr_assert_eq(pthread_join(t, NULL), 0);
-	child = fork_writer();
-	cr_assert_eq(waitpid(child, &status, 0), child);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	consume_until_exit(bp, thread_tid);
-	assert_task_records(child);
-	TU_REQUIRE_HITS();
-	cr_assert_eq(count_kind(HWBP_REC_HIT, getpid(), tu_gettid()), M_WRITES);
-	cr_assert_eq(count_kind(HWBP_REC_HIT, getpid(), thread_tid), T_WRITES);
-	cr_assert_eq(count_kind(HWBP_REC_HIT, child, child), C_WRITES);
-	cr_assert_eq(hits(), M_WRITES + T_WRITES + C_WRITES);
+	assert_follows_threads_and_children(bp);
 	for (int i = 0; i < nrecs; i++)
-		if (recs[i].kind == HWBP_REC_HIT) {
-			assert_hit(&recs[i], &var, i);
+		if (recs[i].kind == HWBP_REC_HIT)
 			cr_assert_eq(recs[i].all_regs[PERF_REG_X86_IP],
 				     (uintptr_t)ring_store_next);
-		}
 	cr_assert_eq(stats_of(bp).lost, 0);
 	hwbp_close(bp);
 }
