@@ -391,7 +391,10 @@ static int start_sampler(struct silent *s)
 {
 	HWBP_OPTS(hwbp_opts, bo, .scope = HWBP_SCOPE_PROCESS,
 		  .pid = s->target.pid, .delivery = HWBP_DELIVER_RING,
-		  .regs_mask = SAMPLED_REGS_MASK, .wakeup_events = 1);
+		  .regs_mask = SAMPLED_REGS_MASK, .wakeup_events = 1,
+		  /* the registers by a BPF program at the trap, where
+		   * allowed (as hwbp watch: libhwbp bpf.c) */
+		  .bpf_samples = true);
 	HWBP_OPTS(hwbp_sampler_opts, so, .bp_opts = &bo, .on_hit = on_hit,
 		  .cookie = s, .seed = s->cfg->seed ? s->cfg->seed : 1,
 		  .source = s->cfg->pmu ? HWBP_SOURCE_PMU_STORES
