@@ -306,8 +306,8 @@ struct hwbp_stats {
 			     * lost the debug trap's cause: DR6 empty) that
 			     * the library found by decoding, in this
 			     * process; included in hwbp_read_count */
-	/* Added after LIBHWBP_0.5 (opts.bpf_samples; a sharing handle reports its
-	 * ring owner's): */
+	/* Added after LIBHWBP_0.5 (opts.bpf_samples; a sharing handle
+	 * reports its ring owner's): */
 	int32_t bpf;        /* 1: a BPF program writes the samples; 0: perf
 			     * (not asked); -errno: asked, refused */
 	const char *bpf_why; /* bpf < 0: why, as hwbp_last_error would say
@@ -615,8 +615,8 @@ struct hwbp_sched_stats {
 	uint64_t unmatched;  /* records of no known placement (0) */
 	uint32_t registers;  /* registers opened */
 	uint32_t watches;    /* live watches */
-	/* Added after LIBHWBP_0.5: the rings' hwbp_stats.bpf and bpf_why (0 and
-	 * NULL before the first ring watch is armed). */
+	/* Added after LIBHWBP_0.5: the rings' hwbp_stats.bpf and bpf_why
+	 * (0 and NULL before the first ring watch is armed). */
 	int32_t bpf;
 	const char *bpf_why;
 };
