@@ -35,6 +35,32 @@ static bool sync_signal(const struct hwbp *bp)
 	       bp->req.signal_mode == HWBP_SIGNAL_SYNC;
 }
 
+/* What perf writes in a hit's ring sample. */
+static void ring_sample_attr(struct perf_event_attr *a,
+			     const struct hwbp_req *r)
+{
+	a->sample_type = PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME |
+			 PERF_SAMPLE_ADDR | PERF_SAMPLE_CPU;
+	if (r->sample & HWBP_SAMPLE_CALLCHAIN) {
+		a->sample_type |= PERF_SAMPLE_CALLCHAIN;
+		a->exclude_callchain_kernel = 1;
+	}
+	if (r->sample & HWBP_SAMPLE_REGS) {
+		a->sample_type |= PERF_SAMPLE_REGS_USER;
+		a->sample_regs_user = r->regs_mask;
+	}
+	if (r->sample & HWBP_SAMPLE_STACK) {
+		a->sample_type |= PERF_SAMPLE_STACK_USER;
+		a->sample_stack_user = r->stack_size;
+	}
+	if (r->sample & HWBP_SAMPLE_BRANCHES) {
+		/* The group leader's trace (aux.c), last in the sample
+		 * (perf_output_sample). */
+		a->sample_type |= PERF_SAMPLE_AUX;
+		a->aux_sample_size = r->branch_bytes;
+	}
+}
+
 void hwbp_fill_attr(struct perf_event_attr *a, const struct hwbp *bp,
 		    const struct hwbp_place *p, uint32_t gen)
 {
@@ -61,43 +87,20 @@ void hwbp_fill_attr(struct perf_event_attr *a, const struct hwbp *bp,
 	 * breakpoints go with the old image (required with sigtrap; the
 	 * same kernels, 5.13+, have it for every event). */
 	a->remove_on_exec = sync_signal(bp) || bp->remove_on_exec;
-	if (r->delivery == HWBP_DELIVER_RING && hwbp_bpf_on(bp->ring_owner)) {
+	if (r->delivery != HWBP_DELIVER_RING)
+		return;
+	if (hwbp_bpf_on(bp->ring_owner))
 		/* the owner's program writes the sample (bpf.c); perf only
 		 * prepares this before running it */
 		a->sample_type = PERF_SAMPLE_IP;
-		a->use_clockid = 1;
-		a->clockid = CLOCK_MONOTONIC;
-		if (bp->lost_format)
-			a->read_format = PERF_FORMAT_LOST;
-	} else if (r->delivery == HWBP_DELIVER_RING) {
-		a->sample_type = PERF_SAMPLE_IP | PERF_SAMPLE_TID |
-				 PERF_SAMPLE_TIME | PERF_SAMPLE_ADDR |
-				 PERF_SAMPLE_CPU;
-		if (r->sample & HWBP_SAMPLE_CALLCHAIN) {
-			a->sample_type |= PERF_SAMPLE_CALLCHAIN;
-			a->exclude_callchain_kernel = 1;
-		}
-		if (r->sample & HWBP_SAMPLE_REGS) {
-			a->sample_type |= PERF_SAMPLE_REGS_USER;
-			a->sample_regs_user = r->regs_mask;
-		}
-		if (r->sample & HWBP_SAMPLE_STACK) {
-			a->sample_type |= PERF_SAMPLE_STACK_USER;
-			a->sample_stack_user = r->stack_size;
-		}
-		if (r->sample & HWBP_SAMPLE_BRANCHES) {
-			/* The group leader's trace (aux.c), last in the
-			 * sample (perf_output_sample). */
-			a->sample_type |= PERF_SAMPLE_AUX;
-			a->aux_sample_size = r->branch_bytes;
-		}
-		a->wakeup_events = r->wakeup_events;
-		a->use_clockid = 1;
-		a->clockid = CLOCK_MONOTONIC;
-		a->sample_id_all = 1;
-		if (bp->lost_format)
-			a->read_format = PERF_FORMAT_LOST;
-	}
+	else
+		ring_sample_attr(a, r);
+	a->wakeup_events = r->wakeup_events;
+	a->use_clockid = 1;
+	a->clockid = CLOCK_MONOTONIC;
+	a->sample_id_all = 1;
+	if (bp->lost_format)
+		a->read_format = PERF_FORMAT_LOST;
 }
 
 /* ---- targets of a scope ---- */
