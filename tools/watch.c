@@ -845,6 +845,14 @@ static void coverage_of(struct watch *w, int i,
 		coverage_parts(w, i, st->registers, cv);
 }
 
+/* Who wrote the samples: a BPF program, or perf (and why, if refused), as
+ * the rings' stats say (why points into the rings' handle: copied). */
+static void note_bpf(struct watch *w, int32_t bpf, const char *why)
+{
+	w->sum.bpf = bpf;
+	snprintf(w->sum.bpf_why, sizeof(w->sum.bpf_why), "%s", why ? why : "");
+}
+
 /*
  * Hits the rings did not deliver.  The drop counters say most; the exact
  * count of hits (read() of the events) says the rest: whatever it counted
@@ -858,6 +866,7 @@ static void account_sched(struct watch *w)
 
 	if (hwbp_sched_get_stats(w->sched, &now))
 		return;
+	note_bpf(w, now.bpf, now.bpf_why);
 	seen = now.records + now.lost;
 	w->lost += now.lost +
 		   (w->before.counted > seen ? w->before.counted - seen : 0);
@@ -872,30 +881,12 @@ static void account_sched(struct watch *w)
 	}
 }
 
-/* Who wrote the samples: a BPF program, or perf (and why, if refused). */
-static void note_bpf(struct watch *w)
-{
-	HWBP_OPTS(hwbp_sched_stats, ss);
-	HWBP_OPTS(hwbp_stats, st);
-	const char *why = NULL;
-
-	if (w->sched && !hwbp_sched_get_stats(w->sched, &ss)) {
-		w->sum.bpf = ss.bpf;
-		why = ss.bpf_why;
-	} else if (!w->sched && w->ring_bp && !hwbp_get_stats(w->ring_bp, &st)) {
-		w->sum.bpf = st.bpf;
-		why = st.bpf_why;
-	}
-	w->sum.sampled = !w->cfg->count;
-	snprintf(w->sum.bpf_why, sizeof(w->sum.bpf_why), "%s", why ? why : "");
-}
-
 static void count_lost(struct watch *w)
 {
 	HWBP_OPTS(hwbp_stats, st);
 	uint64_t records = 0, lost = 0, hits = 0;
 
-	note_bpf(w);
+	w->sum.sampled = !w->cfg->count;
 	if (w->sched)
 		account_sched(w);
 	if (w->cfg->count || !w->ring_bp)
@@ -906,6 +897,8 @@ static void count_lost(struct watch *w)
 
 		if (hwbp_get_stats(w->bps[i], &st))
 			continue;
+		if (w->bps[i] == w->ring_bp)
+			note_bpf(w, st.bpf, st.bpf_why);
 		lost += st.lost;
 		records += st.records;
 		if (!hwbp_read_count(w->bps[i], &n))
