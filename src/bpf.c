@@ -159,9 +159,6 @@ static bool in_initial_pid_ns(void)
 	       st.st_ino == 0xEFFFFFFCu; /* PROC_PID_INIT_INO */
 }
 
-static int why(int err, const char *what);
-static int try_attach(int prog);
-
 /* -EOPNOTSUPP with the reason when these options cannot use BPF. */
 static int usable(const struct hwbp *o)
 {

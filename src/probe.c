@@ -384,7 +384,7 @@ HWBP_API int hwbp_probe_explain(char *buf, size_t size)
 		"CAP_PERFMON       %s\n"
 		"CAP_SYS_ADMIN     %s\n"
 		"branch records    %s%s\n"
-		"bpf samples       %s%s%s%s\n",
+		"bpf samples       %s (%s)\n",
 		hwbp_arch.name, yes_no(p.breakpoints),
 		p.breakpoints ? "" : " (perf_event_open(PERF_TYPE_BREAKPOINT) "
 				     "failed: no CONFIG_HAVE_HW_BREAKPOINT, or "
@@ -411,8 +411,6 @@ HWBP_API int hwbp_probe_explain(char *buf, size_t size)
 		p.kernel ? "privileged" : par,
 		par, yes_no(p.cap_perfmon), yes_no(p.cap_sys_admin),
 		yes_no(p.branches), why, yes_no(p.bpf_samples),
-		p.bpf_samples ? " (a BPF program writes each hit's record: "
-				"opts.bpf_samples)" : " (",
-		p.bpf_samples ? "" : hwbp_bpf_probe_why(),
-		p.bpf_samples ? "" : ")");
+		p.bpf_samples ? "a BPF program writes each hit's record: "
+				"opts.bpf_samples" : hwbp_bpf_probe_why());
 }
