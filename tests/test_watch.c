@@ -226,6 +226,42 @@ Test(watch, hits_in_time_order_across_cpus, .timeout = 120)
 	free_run(&w.run);
 }
 
+/* One thread moving between CPUs 0 and 1: each CPU's ring is busy, then
+ * idle, then busy again, read by a reader off its CPU while busy (its
+ * newest record says how far it is complete) and on it otherwise (a
+ * fence).  Every hit comes out once, in time order, none late, every
+ * value exact (one thread: nothing races). */
+Test(watch, one_thread_moving_between_cpus_keeps_order_and_values,
+     .timeout = 120)
+{
+	struct watched w;
+	cpu_set_t set;
+	int64_t prev_t = -1;
+
+	TU_REQUIRE_HITS();
+	TU_REQUIRE(sched_getaffinity(0, sizeof(set), &set) == 0 &&
+		   CPU_ISSET(0, &set) && CPU_ISSET(1, &set),
+		   "needs CPUs 0 and 1 (the writer moves between them)");
+	w = WATCH_JSON("counter", "--", target(), "hop", "20000");
+	cr_assert_eq(w.run.status, 0, "%s", w.run.err);
+	cr_assert_eq(w.h.n, 20000, "%d hits", w.h.n);
+	cr_assert_eq(jint(w.h.summary, "late"), 0);
+	cr_assert_eq(jint(w.h.summary, "lost"), 0);
+	cr_assert_eq(jint(w.h.summary, "order_unsure"), 0);
+	for (int i = 0; i < w.h.n; i++) {
+		json_object *h = hit(&w, i);
+
+		cr_assert_geq(jint(h, "time_ns"), prev_t, "hit %d", i);
+		prev_t = jint(h, "time_ns");
+		cr_assert_eq(jint(h, "new"), i + 1, "hit %d", i);
+		cr_assert_eq(jint(h, "old"), i, "hit %d", i);
+		cr_assert(jbool(h, "old_exact") && jbool(h, "new_exact"),
+			  "hit %d: %s", i, json_object_to_json_string(h));
+		cr_assert_eq(jint(h, "cpu"), (i / 1000) % 2, "hit %d", i);
+	}
+	free_run(&w.run);
+}
+
 /* Only hits race: a thread ending on CPU 1 within the order window of a
  * write on CPU 0 (its exit record there) left the write's value exact but
  * marked it approximate and counted it in order_unsure (the demo showed

@@ -666,6 +666,7 @@ static void hit_on(struct watch *w, const struct rec *r, int li,
 	e.time_ns = r->time_ns > w->start_ns ? r->time_ns - w->start_ns : 0;
 	e.pid = (pid_t)r->pid;
 	e.tid = (pid_t)r->tid;
+	e.cpu = r->cpu;
 	e.access = hwbp_access_name(loc->access);
 	if (loc->access != HWBP_EXEC && r->ip < 0x0000800000000000ull) {
 		values_decode(w->values, &cs, r->ip, &acc);

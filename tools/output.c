@@ -581,6 +581,8 @@ static void json_hit(struct out *o, const struct hit_event *e)
 	ob_i(o, e->pid);
 	ob_s(o, ",\"tid\":");
 	ob_i(o, e->tid);
+	ob_s(o, ",\"cpu\":");
+	ob_u(o, e->cpu);
 	ob_s(o, ",\"thread\":");
 	ob_json_string(o, e->thread);
 	ob_s(o, ",\"access\":\"");

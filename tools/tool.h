@@ -372,6 +372,7 @@ struct frame {
 struct hit_event {
 	uint64_t time_ns;       /* since the watch started */
 	pid_t pid, tid;
+	uint32_t cpu;           /* the CPU it ran on */
 	const char *thread;
 	const char *access;     /* "write", "read", "exec", "rw" */
 	const struct location *loc;
@@ -622,7 +623,8 @@ struct stream_stats {
 	uint64_t losses;           /* drops handed out as REC_LOSS */
 	uint64_t dropped_oom;      /* not copied: out of memory */
 	uint64_t spill_errors;
-	int lanes, unpinned;       /* readers, and those not on their CPU */
+	uint64_t fences;           /* passes a reader moved to its CPU for */
+	int lanes, unpinned;       /* readers, and those never on their CPU */
 };
 
 struct stream;

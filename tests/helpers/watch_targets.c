@@ -17,6 +17,9 @@
  *   twovars N counter = 1..N from a thread on CPU 0 while another on CPU 1
  *             writes other = 1..N, a write every ~0.2 ms (exit 3: not
  *             pinned there)
+ *   hop N     counter = 1..N from one thread that moves between CPUs 0
+ *             and 1 every 1,000 writes, now and then resting 30 ms
+ *             (exit 3: not pinned there)
  */
 #include <pthread.h>
 #include <sched.h>
@@ -141,6 +144,21 @@ static int on_cpus_0_and_1(void *(*fn)(void *))
 	return res[0] || res[1] ? 3 : 0;
 }
 
+/* counter = 1..n, on CPU 0 and 1 in turns: each CPU's ring busy, then
+ * idle, then busy again, its records read from elsewhere and then on it
+ * (stream.c's readers and fences). */
+static int hop(int n)
+{
+	for (int i = 1; i <= n; i++) {
+		if (i % 1000 == 1 && !on_cpu(i / 1000 % 2))
+			return 3;
+		if (i % 5000 == 1)
+			usleep(30000);
+		counter = i;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int n = argc > 2 ? atoi(argv[2]) : 3;
@@ -166,6 +184,8 @@ int main(int argc, char **argv)
 	} else if (!strcmp(argv[1], "twovars")) {
 		two_n = n;
 		return on_cpus_0_and_1(one_var);
+	} else if (!strcmp(argv[1], "hop")) {
+		return hop(n);
 	} else {
 		return 2;
 	}
