@@ -112,7 +112,7 @@ struct stream {
 	struct rec loss;        /* the REC_LOSS handed out last */
 	bool final;             /* readers joined: hand out everything */
 	struct stream_stats stats;
-	_Atomic uint64_t records, bytes, spilled, high_water, fences;
+	_Atomic uint64_t records, bytes, spilled, high_water;
 };
 
 static __thread struct lane *this_lane;
@@ -447,7 +447,6 @@ static void fence(struct lane *l)
 		l->pinned = false; /* the cpuset changed: a margin from now */
 		return;
 	}
-	atomic_fetch_add(&l->st->fences, 1);
 	if (pass(l))
 		go(l, false);
 }
@@ -852,7 +851,6 @@ void stream_get_stats(const struct stream *st, struct stream_stats *out)
 	out->bytes = atomic_load(&st->bytes);
 	out->spilled = atomic_load(&st->spilled);
 	out->lanes = st->nlanes;
-	out->fences = atomic_load(&st->fences);
 	for (int i = 0; i < st->nlanes; i++)
 		out->unpinned += st->lanes[i].cpu >= 0 && !st->lanes[i].pinned;
 }

@@ -623,7 +623,6 @@ struct stream_stats {
 	uint64_t losses;           /* drops handed out as REC_LOSS */
 	uint64_t dropped_oom;      /* not copied: out of memory */
 	uint64_t spill_errors;
-	uint64_t fences;           /* passes a reader moved to its CPU for */
 	int lanes, unpinned;       /* readers, and those never on their CPU */
 };
 
