@@ -112,7 +112,7 @@ struct stream {
 	struct rec loss;        /* the REC_LOSS handed out last */
 	bool final;             /* readers joined: hand out everything */
 	struct stream_stats stats;
-	_Atomic uint64_t records, bytes, spilled, high_water;
+	_Atomic uint64_t records, bytes, spilled, high_water, dropped_oom;
 };
 
 static __thread struct lane *this_lane;
@@ -256,7 +256,7 @@ static void put(struct lane *l, const struct rec *head, const void *parts[5],
 		size += pad8(lens[i]);
 	p = reserve(l, size);
 	if (!p) {
-		l->st->stats.dropped_oom++;
+		atomic_fetch_add(&l->st->dropped_oom, 1); /* (any reader) */
 		return;
 	}
 	r = (struct rec *)p;
@@ -850,6 +850,7 @@ void stream_get_stats(const struct stream *st, struct stream_stats *out)
 	out->records = atomic_load(&st->records);
 	out->bytes = atomic_load(&st->bytes);
 	out->spilled = atomic_load(&st->spilled);
+	out->dropped_oom = atomic_load(&st->dropped_oom);
 	out->lanes = st->nlanes;
 	for (int i = 0; i < st->nlanes; i++)
 		out->unpinned += st->lanes[i].cpu >= 0 && !st->lanes[i].pinned;
