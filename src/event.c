@@ -140,6 +140,41 @@ int hwbp_list_threads(pid_t pid, pid_t **tids, int *n)
 	return 0;
 }
 
+/* The parent process of task tid (its process's), or -1. */
+static pid_t parent_of(pid_t tid)
+{
+	char path[64], line[128];
+	FILE *f;
+	int ppid = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	if (!(f = fopen(path, "re")))
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "PPid: %d", &ppid) == 1)
+			break;
+	fclose(f);
+	return (pid_t)ppid;
+}
+
+bool hwbp_task_in(pid_t tid, pid_t pid, bool children)
+{
+	char path[64];
+	pid_t p = tid;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)pid, (int)tid);
+	if (tid > 0 && !access(path, F_OK))
+		return true;
+	for (int depth = 0; children && tid > 0 && depth < 64; depth++) {
+		p = parent_of(p);
+		if (p == pid)
+			return true;
+		if (p <= 1)
+			break;
+	}
+	return false;
+}
+
 static int push_fd(struct hwbp *bp, int fd, pid_t tid, int cpu)
 {
 	if (bp->nfds == bp->cap_fds) {

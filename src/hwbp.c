@@ -65,28 +65,21 @@ static int is_handle(void *p, void *ctx)
 }
 
 /* Is thread tid one of process pid's? */
-static bool thread_of_process(pid_t tid, pid_t pid)
-{
-	char path[64];
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)pid, (int)tid);
-	return access(path, F_OK) == 0;
-}
-
 /* A thread scope writing into a process's per-CPU rings: its own events
  * are opened per CPU, each into the ring of its CPU (what a process
- * scope does for each of its threads). */
+ * scope does for each of its threads, and of the children it follows). */
 static bool thread_into_process(const struct hwbp_req *req,
 				const struct hwbp *o)
 {
 	return req->scope == HWBP_SCOPE_THREAD &&
 	       o->req.scope == HWBP_SCOPE_PROCESS &&
-	       thread_of_process(req->pid, o->req.pid ? o->req.pid : getpid());
+	       hwbp_task_in(req->pid, o->req.pid ? o->req.pid : getpid(),
+			    o->req.follow);
 }
 
 /* opts.share_ring: an open ring handle recording the same things for the
- * same tasks, or a process's rings for one of its threads (its records
- * are decoded with its own options). */
+ * same tasks, or a process's rings for one of its threads, or of a child
+ * it follows (its records are decoded with its own options). */
 static int check_share(struct hwbp_req *req)
 {
 	struct hwbp *o = req->share_ring;
@@ -109,7 +102,8 @@ static int check_share(struct hwbp_req *req)
 		return hwbp_fail(EINVAL, "opts.share_ring watches other tasks "
 				 "or CPUs: a ring is shared by breakpoints of "
 				 "the same scope, pid and cpus, or by a thread "
-				 "scope of a thread of the ring's process");
+				 "scope of a thread of the ring's process (or "
+				 "of a child it follows)");
 	if (o->req.sample != req->sample ||
 	    o->req.regs_mask != req->regs_mask ||
 	    o->req.stack_size != req->stack_size ||

@@ -216,6 +216,9 @@ int hwbp_check_breakpoints(const struct hwbp_probe *pr);
 int hwbp_explain_open_error(int err, const struct hwbp *bp,
 			    const struct hwbp_place *p, pid_t tid, int cpu);
 int hwbp_list_threads(pid_t pid, pid_t **tids, int *n);
+/* Task tid is a thread of process pid, or (children) of a process pid
+ * forked, at any depth: what a process scope's inherited events follow. */
+bool hwbp_task_in(pid_t tid, pid_t pid, bool children);
 
 /* ---- signal.c: SIGTRAP delivery ---- */
 #define HWBP_MAX_SLOTS 1024

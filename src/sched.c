@@ -1088,20 +1088,23 @@ HWBP_API int hwbp_sched_add(struct hwbp_sched *s, uint64_t addr, uint64_t len,
 	return 0;
 }
 
-/* Thread watches: ring delivery on a process, tid one of its threads. */
+/* Thread watches: ring delivery on a process, tid one of its threads or
+ * (children followed) of a process it forked. */
 static int check_thread_watch(struct hwbp_sched *s, pid_t tid)
 {
 	pid_t pid = s->bp_opts.pid ? s->bp_opts.pid : getpid();
-	char path[64];
+	bool children = !s->bp_opts.no_follow;
 
 	if (!s->ring || s->bp_opts.scope != HWBP_SCOPE_PROCESS)
 		return hwbp_fail(EINVAL, "hwbp_sched_add_thread: the scheduler "
 				 "must deliver into rings (HWBP_DELIVER_RING) "
 				 "on a process (HWBP_SCOPE_PROCESS)");
-	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)pid, (int)tid);
-	if (tid <= 0 || access(path, F_OK))
+	if (!hwbp_task_in(tid, pid, children))
 		return hwbp_fail(ESRCH, "hwbp_sched_add_thread: thread %d is "
-				 "not one of process %d's", (int)tid, (int)pid);
+				 "not one of process %d's%s", (int)tid,
+				 (int)pid, children ? " nor of a process it "
+				 "forked" : " (children not followed: "
+				 "bp_opts.no_follow)");
 	return 0;
 }
 

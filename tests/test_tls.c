@@ -307,6 +307,37 @@ Test(tls, launched_cxx_thread_local_each_threads_copy, .timeout = 30)
 	launched(tls_helper("tls-gxx"), "app::tcount");
 }
 
+/* A forked child's copies are its own: its main thread's starts where the
+ * parent's was at the fork (2), its new thread's at the initial value;
+ * each a chain of its own, exact, apart from the parent's.  With
+ * --no-follow the child is not watched at all. */
+Test(tls, forked_child_copies_followed, .timeout = 30)
+{
+	struct log_line lg[MAX_LOG];
+	struct watched w;
+	int nlog;
+
+	TU_REQUIRE_HITS();
+	w = watch_json(ARGS("--json", "tcount", "libtlslib.so:lib_tv", "--",
+			    tls_helper("tls-gcc"), "fork", "0", "0"));
+	cr_assert_eq(w.run.status, 0, "%s", w.run.err);
+	nlog = read_log(w.run.out, lg);
+	/* the child's main thread, its worker (both), the parent */
+	cr_assert_eq(nlog, 4, "%s", w.run.out);
+	check_per_thread(&w.h, lg, nlog, (struct watched_as[]){
+		{ "tcount", "tcount", 7 }, { "tcount_forked", "tcount", 2 },
+		{ "lib_tv", "libtlslib.so:lib_tv", 5 } }, 3);
+	free_run(&w.run);
+	w = watch_json(ARGS("--json", "--no-follow", "tcount", "--",
+			    tls_helper("tls-gcc"), "fork", "0", "0"));
+	cr_assert_eq(w.run.status, 0, "%s", w.run.err);
+	cr_assert_eq(w.h.n, 3, "the parent's 3 writes only: %d hits", w.h.n);
+	for (int i = 0; i < w.h.n; i++) /* 1, 2, then 3 after the child */
+		cr_assert_eq(jint(w.h.hit[i], "new"), i + 1, "%s",
+			     json_object_to_json_string(w.h.hit[i]));
+	free_run(&w.run);
+}
+
 /* Threads there at the attach (waiting) and threads created after it,
  * which end: each its own copy, armed before it runs. */
 Test(tls, attached_threads_there_and_created_later, .timeout = 30)

@@ -65,23 +65,33 @@ static bool td_field(struct syms *s, const char *name, struct td_field *f)
 	       syms_read(s, addr, f, sizeof(*f)) && f->bits % 8 == 0;
 }
 
+/* The memory of thread tid's process (a forked child's is its own copy
+ * of its parent's, which may have moved on since). */
+static bool mem(pid_t tid, uint64_t addr, void *buf, size_t len)
+{
+	struct target t = { .pid = tid };
+
+	return target_read(addr, buf, len, &t);
+}
+
 /* The module's link_map in the dynamic linker's list (r_debug.r_map),
  * the one whose l_ld is the module's dynamic section. */
-static bool link_map_of(struct syms *s, uint64_t dynamic, uint64_t *map)
+static bool link_map_of(struct syms *s, pid_t tid, uint64_t dynamic,
+			uint64_t *map)
 {
 	uint64_t r_debug, lm, ld;
 
 	if (!syms_find_data(s, "", "_r_debug", &r_debug) ||
-	    !syms_read(s, r_debug + 8, &lm, sizeof(lm)))
+	    !mem(tid, r_debug + 8, &lm, sizeof(lm)))
 		return false;
 	for (int n = 0; lm && n < 4096; n++) {
-		if (!syms_read(s, lm + 16, &ld, sizeof(ld)))
+		if (!mem(tid, lm + 16, &ld, sizeof(ld)))
 			return false;
 		if (ld == dynamic) {
 			*map = lm;
 			return true;
 		}
-		if (!syms_read(s, lm + 24, &lm, sizeof(lm)))
+		if (!mem(tid, lm + 24, &lm, sizeof(lm)))
 			return false;
 	}
 	return false;
@@ -94,8 +104,8 @@ static int tls_fail(char *msg, size_t ml, int err, const char *why,
 	return err;
 }
 
-int syms_tls_address(struct syms *s, const struct location *loc, uint64_t tp,
-		     uint64_t *addr, char *msg, size_t ml)
+int syms_tls_address(struct syms *s, const struct location *loc, pid_t tid,
+		     uint64_t tp, uint64_t *addr, char *msg, size_t ml)
 {
 	struct td_field modid_f, dtvp_f, val_f, dtv_f;
 	uint64_t dynamic, map, modid = 0, dtv, len, block;
@@ -114,19 +124,19 @@ int syms_tls_address(struct syms *s, const struct location *loc, uint64_t tp,
 				"does not describe its threads (no glibc "
 				"_thread_db_* symbols: static or not glibc)",
 				loc->name);
-	if (!link_map_of(s, dynamic, &map) ||
-	    !syms_read(s, map + modid_f.offset, &modid, modid_f.bits / 8) ||
+	if (!link_map_of(s, tid, dynamic, &map) ||
+	    !mem(tid, map + modid_f.offset, &modid, modid_f.bits / 8) ||
 	    !modid)
 		return tls_fail(msg, ml, -EIO, "cannot find its module's TLS id "
 				"in the dynamic linker's list", loc->name);
 	/* dtv[-1].counter: the entries this thread's DTV has room for. */
-	if (!syms_read(s, tp + dtvp_f.offset, &dtv, sizeof(dtv)) ||
-	    !syms_read(s, dtv - dtv_f.bits / 8, &len, sizeof(len)))
+	if (!mem(tid, tp + dtvp_f.offset, &dtv, sizeof(dtv)) ||
+	    !mem(tid, dtv - dtv_f.bits / 8, &len, sizeof(len)))
 		return tls_fail(msg, ml, -EIO, "cannot read the thread's DTV",
 				loc->name);
 	if (modid > len ||
-	    !syms_read(s, dtv + modid * (dtv_f.bits / 8) + val_f.offset,
-		       &block, sizeof(block)))
+	    !mem(tid, dtv + modid * (dtv_f.bits / 8) + val_f.offset,
+		 &block, sizeof(block)))
 		block = 0;
 	/* 0 or TLS_DTV_UNALLOCATED (-1): allocated on its first use. */
 	if (!block || block == UINT64_MAX)
@@ -145,10 +155,10 @@ int thread_pointer(pid_t tid, uint64_t *tp)
 	return -EOPNOTSUPP;
 }
 
-int syms_tls_address(struct syms *s, const struct location *loc, uint64_t tp,
-		     uint64_t *addr, char *msg, size_t ml)
+int syms_tls_address(struct syms *s, const struct location *loc, pid_t tid,
+		     uint64_t tp, uint64_t *addr, char *msg, size_t ml)
 {
-	(void)s, (void)tp, (void)addr;
+	(void)s, (void)tid, (void)tp, (void)addr;
 	snprintf(msg, ml, "%s: thread-locals are found on x86-64 only",
 		 loc->name);
 	return -EOPNOTSUPP;

@@ -9,7 +9,9 @@
  * are held stopped while their copies are armed; a new thread is armed at
  * its first stop, before it runs an instruction of its own (its TLS is
  * set up by then: clone's CLONE_SETTLS), and its copy's bytes are read
- * then, exactly.  Each copy is a watch of the scheduler on that thread
+ * then, exactly.  So is a forked child's (the guard follows children
+ * unless --no-follow): its copy is where its parent's was, read from the
+ * child's own memory.  Each copy is a watch of the scheduler on that thread
  * only (hwbp_sched_add_thread: one register of that thread per 8 aligned
  * bytes, written into the same per-CPU rings), removed when the thread
  * ends.  Its hits carry the copy (ctx.idx = NIDS + its index, past the
@@ -101,8 +103,10 @@ static struct tls_copy *new_copy(struct watch *w, int i, pid_t tid,
 		free(c);
 		return NULL;
 	}
-	/* The thread is stopped: nothing of its own writes it now. */
-	if (target_read(addr, c->bytes, loc->len, &w->target))
+	/* The thread is stopped: nothing of its own writes it now.  (Read
+	 * from its own process: a forked child's copy is its own.) */
+	if (target_read(addr, c->bytes, loc->len,
+			&(struct target){ .pid = tid }))
 		memset(c->q, VQ_EXACT, loc->len);
 	c->view.type.enums = loc->type.enums;
 	w->copies[k] = c;
@@ -136,7 +140,7 @@ static int arm_copy(struct watch *w, int i, pid_t tid)
 			 strerror(-err));
 		return EXIT_RUNTIME;
 	}
-	err = syms_tls_address(w->syms, loc, tp, &addr, why, sizeof(why));
+	err = syms_tls_address(w->syms, loc, tid, tp, &addr, why, sizeof(why));
 	if (err == -ENOENT) {
 		note_no_copy(w, i, tid, why);
 		return -1;
@@ -175,8 +179,8 @@ static void on_thread_start(void *ctx, pid_t tid)
 {
 	struct watch *w = ctx;
 
-	if (!thread_of_target(w, tid))
-		return; /* a child process: its thread-locals are not watched */
+	if (!thread_of_target(w, tid) && !w->cfg->follow)
+		return; /* a child process, not followed (--no-follow) */
 	for (int i = 0; i < w->cfg->nlocs; i++) {
 		if (!w->locs[i].resolved || !w->locs[i].tls)
 			continue;

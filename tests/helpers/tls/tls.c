@@ -15,6 +15,10 @@
  *                  sets its dl_tv (50: its copy made then), the main
  *                  thread sets 2, 3: "log TID dl_tv 2 3", "log TID
  *                  dl_tv_late 1 50"
+ *   tls fork 0 0   the main thread sets tcount 1, 2 and forks; the child's
+ *                  sets its copy (2 at the fork) to 11, 12, 13 ("log TID
+ *                  tcount_forked 3 13"), runs worker 1 and exits; the
+ *                  parent then sets 3
  *
  * Worker j (1..K+M) writes tcount 3*j times (values 1000*j + 1, +2 ...)
  * and lib_tv j times (100*j + 1 ...); the main thread writes tcount twice
@@ -29,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifdef __cplusplus
@@ -138,6 +143,30 @@ static int dl_mode(void)
 	return 0;
 }
 
+/* A child forked by the main thread: its copies are its own. */
+static int fork_mode(void)
+{
+	int status;
+	pid_t child;
+
+	tcount = 1;
+	tcount = 2;
+	child = fork();
+	if (child == 0) {
+		for (long v = 11; v <= 13; v++)
+			tcount = v;
+		say("tcount_forked", 3, tcount);
+		spawn_joined(1, 1, false);
+		_exit(0);
+	}
+	if (child < 0 || waitpid(child, &status, 0) != child ||
+	    !WIFEXITED(status) || WEXITSTATUS(status))
+		return 103;
+	tcount = 3;
+	say("tcount", 3, tcount);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int k, m;
@@ -155,6 +184,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "dl"))
 		return dl_mode();
+	if (!strcmp(argv[1], "fork"))
+		return fork_mode();
 	k = atoi(argv[2]);
 	m = atoi(argv[3]);
 	spawn_joined(1, k, attach);
