@@ -75,16 +75,21 @@ static int consume_all(struct hwbp_sched *s)
 	return got;
 }
 
-static struct hwbp_sched *ring_sched(void)
+static struct hwbp_sched *ring_sched_of(bool no_follow)
 {
 	HWBP_OPTS(hwbp_opts, bo, .scope = HWBP_SCOPE_PROCESS,
-		  .delivery = HWBP_DELIVER_RING);
+		  .delivery = HWBP_DELIVER_RING, .no_follow = no_follow);
 	HWBP_OPTS(hwbp_sched_opts, so, .bp_opts = &bo, .on_record = on_rec,
 		  .raw_records = true);
 	struct hwbp_sched *s = NULL;
 
 	cr_assert_eq(hwbp_sched_create(&s, &so), 0, "%s", hwbp_last_error());
 	return s;
+}
+
+static struct hwbp_sched *ring_sched(void)
+{
+	return ring_sched_of(false);
 }
 
 Test(tls, sched_thread_watch_sees_its_thread_only, .timeout = 30)
@@ -174,6 +179,52 @@ Test(tls, sched_thread_watch_refusals, .timeout = 30)
 	cr_assert(strstr(hwbp_last_error(), "has no free debug register"),
 		  "%s", hwbp_last_error());
 	hwbp_sched_close(s);
+}
+
+/* A forked child's thread is the process's too where children are
+ * followed (its inherited events watch it): its copy's 3 writes come in
+ * the rings with its tid; refused with no_follow. */
+Test(tls, sched_thread_watch_in_a_forked_child, .timeout = 30)
+{
+	struct hwbp_watch *w = NULL;
+	struct hwbp_sched *s;
+	int go[2], status;
+	pid_t child;
+	char c = 0;
+
+	TU_REQUIRE_HITS();
+	cr_assert_eq(pipe(go), 0);
+	child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(1);
+		for (int i = 0; i < 3; i++)
+			tv = (uint64_t)i;
+		_exit(0);
+	}
+	close(go[0]);
+	s = ring_sched_of(true);
+	cr_assert_eq(hwbp_sched_add_thread(s, child, (uintptr_t)&tv, 8,
+					   HWBP_WRITE, NULL, &w), -ESRCH);
+	cr_assert(strstr(hwbp_last_error(), "children not followed"), "%s",
+		  hwbp_last_error());
+	hwbp_sched_close(s);
+	memset(tally, 0, sizeof(tally));
+	tally[0].tid = child;
+	s = ring_sched();
+	cr_assert_eq(hwbp_sched_add_thread(s, child, (uintptr_t)&tv, 8,
+					   HWBP_WRITE, &tally[0], &w), 0, "%s",
+		     hwbp_last_error());
+	cr_assert_eq(write(go[1], &c, 1), 1);
+	cr_assert_eq(waitpid(child, &status, 0), child);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	consume_all(s);
+	cr_assert_eq(tally[0].hits, 3, "%d hits in the child", tally[0].hits);
+	cr_assert_not(tally[0].other_tid);
+	hwbp_sched_close(s);
+	close(go[1]);
 }
 
 /* ---- hwbp watch on thread-locals, against the program's own log ---- */
