@@ -53,6 +53,7 @@
 #define CLOCK_MARGIN_NS 20000ull       /* perf's clock vs the vDSO's */
 #define READER_TICK_MS 100
 #define POKE_NS 20000000ull            /* a reader poked every 20 ms at most */
+#define HOME_IDLE_NS 20000000ull       /* a ring idle this long: read at home */
 #define RACE_SCAN 128                  /* records racer_in looks through */
 #define FREE_CHUNKS 256                /* kept for reuse: 256 MiB */
 
@@ -421,14 +422,16 @@ static void place(struct lane *l)
 
 /* After a pass: a reader at home whose ring woke it (a watched thread
  * keeps the CPU busy: each wakeup would preempt it) moves away; one away
- * whose pass found nothing (the CPU went idle) comes home. */
+ * whose ring has had nothing for HOME_IDLE_NS (the CPU went idle) comes
+ * home.  (Not at a pass that merely came soon after the last: each move
+ * home and back preempted the program twice.) */
 static void settle(struct lane *l, bool ring_woke, uint64_t copied)
 {
 	if (!l->pinned || l->resident)
 		return;
 	if (l->home && ring_woke)
 		go(l, false);
-	else if (!l->home && !copied)
+	else if (!l->home && !copied && now_ns() > l->newest + HOME_IDLE_NS)
 		l->pinned = go(l, true);
 }
 
@@ -578,9 +581,13 @@ int stream_start(struct stream *st)
 	for (int i = 0; i < st->nlanes; i++) {
 		struct lane *l = &st->lanes[i];
 		int err = pthread_create(&l->thread, NULL, reader, l);
+		char name[16];
 
 		if (err)
 			return -err;
+		/* (top -H, perf sched: which of hwbp's threads ran) */
+		snprintf(name, sizeof(name), "hwbp-ring%d", l->cpu);
+		pthread_setname_np(l->thread, name);
 		l->started = true;
 	}
 	return 0;

@@ -139,6 +139,8 @@ int start_stream(struct watch *w)
 	if (!err) {
 		w->processing = pthread_create(&w->processor, NULL, hits_main,
 					       w) == 0;
+		if (w->processing)
+			pthread_setname_np(w->processor, "hwbp-hits");
 		if (!w->processing)
 			err = -EAGAIN;
 	}
