@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #if defined(__x86_64__)
 #include <asm/prctl.h>
@@ -69,9 +70,10 @@ static bool td_field(struct syms *s, const char *name, struct td_field *f)
  * of its parent's, which may have moved on since). */
 static bool mem(pid_t tid, uint64_t addr, void *buf, size_t len)
 {
-	struct target t = { .pid = tid };
+	struct iovec local = { buf, len };
+	struct iovec remote = { (void *)(uintptr_t)addr, len };
 
-	return target_read(addr, buf, len, &t);
+	return process_vm_readv(tid, &local, 1, &remote, 1, 0) == (ssize_t)len;
 }
 
 /* The module's link_map in the dynamic linker's list (r_debug.r_map),
