@@ -64,7 +64,6 @@ static int is_handle(void *p, void *ctx)
 	return p == ctx;
 }
 
-/* Is thread tid one of process pid's? */
 /* A thread scope writing into a process's per-CPU rings: its own events
  * are opened per CPU, each into the ring of its CPU (what a process
  * scope does for each of its threads, and of the children it follows). */

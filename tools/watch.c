@@ -141,7 +141,7 @@ int start_stream(struct watch *w)
 					       w) == 0;
 		if (w->processing)
 			pthread_setname_np(w->processor, "hwbp-hits");
-		if (!w->processing)
+		else
 			err = -EAGAIN;
 	}
 	if (err)
