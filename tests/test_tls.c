@@ -359,9 +359,10 @@ Test(tls, launched_cxx_thread_local_each_threads_copy, .timeout = 30)
 }
 
 /* A forked child's copies are its own: its main thread's starts where the
- * parent's was at the fork (2), its new thread's at the initial value;
- * each a chain of its own, exact, apart from the parent's.  With
- * --no-follow the child is not watched at all. */
+ * parent's was at the fork (2), its new thread's at the initial value,
+ * its own child's where the child's was (13); each a chain of its own,
+ * exact, apart from the parent's.  With --no-follow the children are not
+ * watched at all. */
 Test(tls, forked_child_copies_followed, .timeout = 30)
 {
 	struct log_line lg[MAX_LOG];
@@ -373,11 +374,13 @@ Test(tls, forked_child_copies_followed, .timeout = 30)
 			    tls_helper("tls-gcc"), "fork", "0", "0"));
 	cr_assert_eq(w.run.status, 0, "%s", w.run.err);
 	nlog = read_log(w.run.out, lg);
-	/* the child's main thread, its worker (both), the parent */
-	cr_assert_eq(nlog, 4, "%s", w.run.out);
+	/* the child's main thread, its worker (both), the grandchild, the
+	 * parent */
+	cr_assert_eq(nlog, 5, "%s", w.run.out);
 	check_per_thread(&w.h, lg, nlog, (struct watched_as[]){
 		{ "tcount", "tcount", 7 }, { "tcount_forked", "tcount", 2 },
-		{ "lib_tv", "libtlslib.so:lib_tv", 5 } }, 3);
+		{ "tcount_grand", "tcount", 13 },
+		{ "lib_tv", "libtlslib.so:lib_tv", 5 } }, 4);
 	free_run(&w.run);
 	w = watch_json(ARGS("--json", "--no-follow", "tcount", "--",
 			    tls_helper("tls-gcc"), "fork", "0", "0"));

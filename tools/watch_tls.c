@@ -40,6 +40,14 @@ static bool thread_of_target(const struct watch *w, pid_t tid)
 	return access(path, F_OK) == 0;
 }
 
+static bool task_gone(pid_t tid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d", (int)tid);
+	return access(path, F_OK) != 0;
+}
+
 static bool any_tls(const struct watch *w)
 {
 	for (int i = 0; i < w->cfg->nlocs; i++)
@@ -159,8 +167,12 @@ static int arm_copy(struct watch *w, int i, pid_t tid)
 	}
 	err = hwbp_sched_add_thread(w->sched, tid, addr, loc->len, access,
 				    &c->ctx, &c->watch);
-	if (err == -ESRCH)
+	if (err == -ESRCH && task_gone(tid))
 		return -1; /* it ended meanwhile */
+	if (err == -ESRCH) { /* a child whose parent left (reparented) */
+		note_no_copy(w, i, tid, hwbp_last_error());
+		return -1;
+	}
 	if (err) {
 		snprintf(w->msg, sizeof(w->msg), "cannot watch %s in thread %d "
 			 "(0x%" PRIx64 ", %u bytes, %s): %s%s", loc->name,

@@ -17,8 +17,9 @@
  *                  dl_tv_late 1 50"
  *   tls fork 0 0   the main thread sets tcount 1, 2 and forks; the child's
  *                  sets its copy (2 at the fork) to 11, 12, 13 ("log TID
- *                  tcount_forked 3 13"), runs worker 1 and exits; the
- *                  parent then sets 3
+ *                  tcount_forked 3 13"), runs worker 1, forks a grandchild
+ *                  that sets its copy (13) to 21, 22, 23 ("log TID
+ *                  tcount_grand 3 23"), and exits; the parent then sets 3
  *
  * Worker j (1..K+M) writes tcount 3*j times (values 1000*j + 1, +2 ...)
  * and lib_tv j times (100*j + 1 ...); the main thread writes tcount twice
@@ -143,24 +144,45 @@ static int dl_mode(void)
 	return 0;
 }
 
-/* A child forked by the main thread: its copies are its own. */
-static int fork_mode(void)
+/* Its child's exit status was 0. */
+static bool reaped(pid_t child)
 {
 	int status;
+
+	return child > 0 && waitpid(child, &status, 0) == child &&
+	       WIFEXITED(status) && !WEXITSTATUS(status);
+}
+
+/* tcount = first, first + 1, first + 2 in this (forked) process. */
+static void three_from(long first, const char *what)
+{
+	for (long v = first; v < first + 3; v++)
+		tcount = v;
+	say(what, 3, tcount);
+}
+
+/* A child forked by the main thread, and its own child: their copies are
+ * their own. */
+static int fork_mode(void)
+{
 	pid_t child;
 
 	tcount = 1;
 	tcount = 2;
 	child = fork();
 	if (child == 0) {
-		for (long v = 11; v <= 13; v++)
-			tcount = v;
-		say("tcount_forked", 3, tcount);
+		pid_t grandchild;
+
+		three_from(11, "tcount_forked");
 		spawn_joined(1, 1, false);
-		_exit(0);
+		grandchild = fork();
+		if (grandchild == 0) {
+			three_from(21, "tcount_grand");
+			_exit(0);
+		}
+		_exit(reaped(grandchild) ? 0 : 1);
 	}
-	if (child < 0 || waitpid(child, &status, 0) != child ||
-	    !WIFEXITED(status) || WEXITSTATUS(status))
+	if (!reaped(child))
 		return 103;
 	tcount = 3;
 	say("tcount", 3, tcount);
