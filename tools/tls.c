@@ -12,7 +12,6 @@
 #include <inttypes.h>
 #include <string.h>
 #include <sys/ptrace.h>
-#include <sys/uio.h>
 #include <sys/wait.h>
 #if defined(__x86_64__)
 #include <asm/prctl.h>
@@ -66,34 +65,24 @@ static bool td_field(struct syms *s, const char *name, struct td_field *f)
 	       syms_read(s, addr, f, sizeof(*f)) && f->bits % 8 == 0;
 }
 
-/* The memory of thread tid's process (a forked child's is its own copy
- * of its parent's, which may have moved on since). */
-static bool mem(pid_t tid, uint64_t addr, void *buf, size_t len)
-{
-	struct iovec local = { buf, len };
-	struct iovec remote = { (void *)(uintptr_t)addr, len };
-
-	return process_vm_readv(tid, &local, 1, &remote, 1, 0) == (ssize_t)len;
-}
-
 /* The module's link_map in the dynamic linker's list (r_debug.r_map),
  * the one whose l_ld is the module's dynamic section. */
-static bool link_map_of(struct syms *s, pid_t tid, uint64_t dynamic,
-			uint64_t *map)
+static bool link_map_of(struct syms *s, mem_read_fn read, void *ctx,
+			uint64_t dynamic, uint64_t *map)
 {
 	uint64_t r_debug, lm, ld;
 
 	if (!syms_find_data(s, "", "_r_debug", &r_debug) ||
-	    !mem(tid, r_debug + 8, &lm, sizeof(lm)))
+	    !read(r_debug + 8, &lm, sizeof(lm), ctx))
 		return false;
 	for (int n = 0; lm && n < 4096; n++) {
-		if (!mem(tid, lm + 16, &ld, sizeof(ld)))
+		if (!read(lm + 16, &ld, sizeof(ld), ctx))
 			return false;
 		if (ld == dynamic) {
 			*map = lm;
 			return true;
 		}
-		if (!mem(tid, lm + 24, &lm, sizeof(lm)))
+		if (!read(lm + 24, &lm, sizeof(lm), ctx))
 			return false;
 	}
 	return false;
@@ -106,8 +95,9 @@ static int tls_fail(char *msg, size_t ml, int err, const char *why,
 	return err;
 }
 
-int syms_tls_address(struct syms *s, const struct location *loc, pid_t tid,
-		     uint64_t tp, uint64_t *addr, char *msg, size_t ml)
+int syms_tls_address(struct syms *s, const struct location *loc,
+		     mem_read_fn read, void *ctx, uint64_t tp, uint64_t *addr,
+		     char *msg, size_t ml)
 {
 	struct td_field modid_f, dtvp_f, val_f, dtv_f;
 	uint64_t dynamic, map, modid = 0, dtv, len, block;
@@ -126,19 +116,19 @@ int syms_tls_address(struct syms *s, const struct location *loc, pid_t tid,
 				"does not describe its threads (no glibc "
 				"_thread_db_* symbols: static or not glibc)",
 				loc->name);
-	if (!link_map_of(s, tid, dynamic, &map) ||
-	    !mem(tid, map + modid_f.offset, &modid, modid_f.bits / 8) ||
+	if (!link_map_of(s, read, ctx, dynamic, &map) ||
+	    !read(map + modid_f.offset, &modid, modid_f.bits / 8, ctx) ||
 	    !modid)
 		return tls_fail(msg, ml, -EIO, "cannot find its module's TLS id "
 				"in the dynamic linker's list", loc->name);
 	/* dtv[-1].counter: the entries this thread's DTV has room for. */
-	if (!mem(tid, tp + dtvp_f.offset, &dtv, sizeof(dtv)) ||
-	    !mem(tid, dtv - dtv_f.bits / 8, &len, sizeof(len)))
+	if (!read(tp + dtvp_f.offset, &dtv, sizeof(dtv), ctx) ||
+	    !read(dtv - dtv_f.bits / 8, &len, sizeof(len), ctx))
 		return tls_fail(msg, ml, -EIO, "cannot read the thread's DTV",
 				loc->name);
 	if (modid > len ||
-	    !mem(tid, dtv + modid * (dtv_f.bits / 8) + val_f.offset,
-		 &block, sizeof(block)))
+	    !read(dtv + modid * (dtv_f.bits / 8) + val_f.offset, &block,
+		  sizeof(block), ctx))
 		block = 0;
 	/* 0 or TLS_DTV_UNALLOCATED (-1): allocated on its first use. */
 	if (!block || block == UINT64_MAX)
@@ -157,10 +147,11 @@ int thread_pointer(pid_t tid, uint64_t *tp)
 	return -EOPNOTSUPP;
 }
 
-int syms_tls_address(struct syms *s, const struct location *loc, pid_t tid,
-		     uint64_t tp, uint64_t *addr, char *msg, size_t ml)
+int syms_tls_address(struct syms *s, const struct location *loc,
+		     mem_read_fn read, void *ctx, uint64_t tp, uint64_t *addr,
+		     char *msg, size_t ml)
 {
-	(void)s, (void)tid, (void)tp, (void)addr;
+	(void)s, (void)read, (void)ctx, (void)tp, (void)addr;
 	snprintf(msg, ml, "%s: thread-locals are found on x86-64 only",
 		 loc->name);
 	return -EOPNOTSUPP;

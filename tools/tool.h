@@ -193,14 +193,17 @@ void syms_tls_why(struct syms *s, const char *why);
  * addr as the offset into the thread's copy. */
 int syms_member_at(struct syms *s, const struct location *loc, uint64_t addr,
 		   uint32_t len, char *name, size_t namelen, struct vtype *vt);
-/* The address of thread-local `loc` (loc->tls) in thread tid, whose thread
- * pointer is tp (x86-64: fs_base), through that thread's DTV read from
- * its own process (tid's: a forked child's too): 0, or
+/* The address of thread-local `loc` (loc->tls) in the thread whose thread
+ * pointer is tp (x86-64: fs_base), through that thread's DTV, its
+ * process's memory read through `read` (the thread's own: a forked
+ * child's is its own copy of its parent's, which may have moved on
+ * since): 0, or
  * -ENOENT (that thread has not allocated the module's TLS yet: a dlopen'd
  * module it never touched), -EOPNOTSUPP (not glibc, or not x86-64),
  * -EIO (memory unreadable); msg says why. */
-int syms_tls_address(struct syms *s, const struct location *loc, pid_t tid,
-		     uint64_t tp, uint64_t *addr, char *msg, size_t msglen);
+int syms_tls_address(struct syms *s, const struct location *loc,
+		     mem_read_fn read, void *ctx, uint64_t tp, uint64_t *addr,
+		     char *msg, size_t msglen);
 /* The thread pointer (fs_base on x86-64) of thread tid: a brief ptrace
  * stop (PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_ARCH_PRCTL ARCH_GET_FS,
  * detach), or the call alone if we already trace it stopped.  0 or -errno

@@ -85,8 +85,8 @@ static void note_no_copy(struct watch *w, int i, pid_t tid, const char *why)
 }
 
 /* A new copy, published before it is armed. */
-static struct tls_copy *new_copy(struct watch *w, int i, pid_t tid,
-				 uint64_t addr)
+static struct tls_copy *new_copy(struct watch *w, int i,
+				 struct target *task, uint64_t addr)
 {
 	const struct location *loc = &w->locs[i];
 	int k = atomic_load(&w->ncopies);
@@ -99,7 +99,7 @@ static struct tls_copy *new_copy(struct watch *w, int i, pid_t tid,
 		return NULL;
 	c->ctx = (struct loc_ctx){ w, NIDS(w) + k };
 	c->loc = i;
-	c->tid = tid;
+	c->tid = task->pid;
 	c->view = *loc;
 	c->view.addr = addr;
 	c->view.type.enums = NULL; /* (the location's, not copied) */
@@ -111,10 +111,8 @@ static struct tls_copy *new_copy(struct watch *w, int i, pid_t tid,
 		free(c);
 		return NULL;
 	}
-	/* The thread is stopped: nothing of its own writes it now.  (Read
-	 * from its own process: a forked child's copy is its own.) */
-	if (target_read(addr, c->bytes, loc->len,
-			&(struct target){ .pid = tid }))
+	/* The thread is stopped: nothing of its own writes it now. */
+	if (target_read(addr, c->bytes, loc->len, task))
 		memset(c->q, VQ_EXACT, loc->len);
 	c->view.type.enums = loc->type.enums;
 	w->copies[k] = c;
@@ -133,6 +131,8 @@ static int arm_copy(struct watch *w, int i, pid_t tid)
 	const struct location *loc = &w->locs[i];
 	enum hwbp_access access = loc->access == HWBP_READ ? HWBP_RW
 							   : loc->access;
+	/* the thread's own memory (a forked child's copy is its own) */
+	struct target task = { .pid = tid };
 	char why[512];
 	uint64_t tp = 0, addr;
 	struct tls_copy *c;
@@ -148,7 +148,8 @@ static int arm_copy(struct watch *w, int i, pid_t tid)
 			 strerror(-err));
 		return EXIT_RUNTIME;
 	}
-	err = syms_tls_address(w->syms, loc, tid, tp, &addr, why, sizeof(why));
+	err = syms_tls_address(w->syms, loc, target_read, &task, tp, &addr,
+			       why, sizeof(why));
 	if (err == -ENOENT) {
 		note_no_copy(w, i, tid, why);
 		return -1;
@@ -159,7 +160,7 @@ static int arm_copy(struct watch *w, int i, pid_t tid)
 	}
 	if (!w->sched && (err = start_sched(w)))
 		return err;
-	if (!(c = new_copy(w, i, tid, addr))) {
+	if (!(c = new_copy(w, i, &task, addr))) {
 		snprintf(w->msg, sizeof(w->msg), "%s: no room for the copy of "
 			 "thread %d (%d copies at most, or out of memory)",
 			 loc->name, (int)tid, TLS_MAX_COPIES);

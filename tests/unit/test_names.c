@@ -530,8 +530,9 @@ static void tls_copies(const char *helper)
 		cr_expect_eq(loc.addr, 0);
 		cr_assert_eq(thread_pointer(l.tid[k], &tp), 0, "thread %d: %s",
 			     l.tid[k], strerror(errno));
-		err = syms_tls_address(s, &loc, l.tid[k], tp, &addr, msg,
-				       sizeof(msg));
+		err = syms_tls_address(s, &loc, target_read,
+				       &(struct target){ .pid = l.tid[k] }, tp,
+				       &addr, msg, sizeof(msg));
 		if (l.name[k][0] == '!') {
 			/* a dlopen'd module's, in a thread that never used it */
 			cr_expect_eq(err, -ENOENT, "%s in %d: %s", name,
