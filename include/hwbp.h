@@ -577,18 +577,18 @@ int hwbp_sched_remove(struct hwbp_sched *s, struct hwbp_watch *w);
 /*
  * Since LIBHWBP_0.5.  Watch [addr, addr+len) in thread tid only (its
  * thread-local copy of a variable, say): the scheduler must deliver into
- * rings on a process (bp_opts: HWBP_DELIVER_RING, HWBP_SCOPE_PROCESS) and
- * tid be one of its threads, or, where children are followed (no
- * bp_opts.no_follow), a thread of a process it forked (at any depth; a
- * forked child's copy is where its parent's was).  Each register piece is a register of that
- * thread alone, armed at once and always (pinned, outside the policy and
- * its opts.registers), writing into the scheduler's rings: its records
- * come in the same per-CPU streams, with the watch and cookie, for hits by
- * tid only.  Not followed into the threads tid creates.  Remove it with
- * hwbp_sched_remove (when the thread ends).  -ENOSPC: the thread's
- * registers are taken (by the process's watches too); -ESRCH: tid is not
- * a thread of the process (or of its children); -EINVAL: not a ring
- * scheduler on a process.
+ * rings on a process (bp_opts: HWBP_DELIVER_RING, HWBP_SCOPE_PROCESS) and tid
+ * be one of its threads, or, where children are followed (no
+ * bp_opts.no_follow), a thread of a process it forked (at any depth; a forked
+ * child's copy is where its parent's was).  Each register piece is a
+ * register of that thread alone, armed at once and always (pinned, outside
+ * the policy and its opts.registers), writing into the scheduler's rings: its
+ * records come in the same per-CPU streams, with the watch and cookie, for
+ * hits by tid only.  Not followed into the threads tid creates.  Remove it
+ * with hwbp_sched_remove (when the thread ends).  -ENOSPC: the thread's
+ * registers are taken (by the process's watches too); -ESRCH: tid is not a
+ * thread of the process (or of its children); -EINVAL: not a ring scheduler
+ * on a process.
  */
 int hwbp_sched_add_thread(struct hwbp_sched *s, pid_t tid, uint64_t addr,
 			  uint64_t len, enum hwbp_access access, void *cookie,

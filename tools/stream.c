@@ -446,10 +446,8 @@ static void fence(struct lane *l)
 	if (!l->pinned || l->home || atomic_load(&l->progress) >= want ||
 	    want + CLOCK_MARGIN_NS > now_ns())
 		return;
-	if (!go(l, true)) {
-		l->pinned = false; /* the cpuset changed: a margin from now */
-		return;
-	}
+	if (!(l->pinned = go(l, true)))
+		return; /* the cpuset changed: a margin from now */
 	if (pass(l))
 		go(l, false);
 }
