@@ -109,7 +109,7 @@ $(TEST_BIN): $(TEST_SRC) $(wildcard tests/*.h) $(SHLIB) tools/target.c tools/arc
 # unwinder on hits recorded at test time.
 UNIT_TOOL_SRC := tools/branches.c tools/values.c tools/symbols.c tools/dwtype.c \
 	tools/tls.c tools/demangle.c tools/codemap.c tools/strpool.c tools/unwind.c \
-	tools/members.c
+	tools/members.c tools/stream.c
 $(UNIT_BIN): $(wildcard tests/unit/*.c tests/unit/*.h) $(LIB_SRC) src/internal.h $(UNIT_TOOL_SRC) $(wildcard tools/*.h) include/hwbp.h tools/target.c tools/arch.c
 	@mkdir -p $(@D)
 	$(CC) $(ALLCFLAGS) -O1 $(wildcard tests/unit/*.c) $(LIB_SRC) $(UNIT_TOOL_SRC) \

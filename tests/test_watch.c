@@ -9,6 +9,7 @@
  * exec, losses seen nowhere (-o /dev/null), the summary's stream, a
  * typeless :LEN value.  The targets are tests/helpers/watch_targets.c.
  */
+#include <dirent.h>
 #include <sched.h>
 #include <sys/sysinfo.h>
 
@@ -185,6 +186,74 @@ Test(watch, losses_are_said_on_stderr_whatever_the_output, .timeout = 60)
 		 "counter", "--", target(), "count", "2000");
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert(strstr(r.err, "hwbp: 2000 hits were LOST"), "%s", r.err);
+	free_run(&r);
+}
+
+/* Has pid a child (in any of its threads)? */
+static bool has_child(pid_t pid)
+{
+	char path[320], *text;
+	bool any = false;
+	DIR *d;
+	struct dirent *e;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if (!(d = opendir(path)))
+		return false;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/children",
+			 (int)pid, e->d_name);
+		text = read_file(path);
+		any = any || (text && text[0]);
+		free(text);
+	}
+	closedir(d);
+	return any;
+}
+
+/* hwbp's output a pipe nobody reads until the program is done: its
+ * processor blocks at once and every hit waits behind it, with
+ * --spill-after 0 in the spill file (--bt: KiBs of stack a hit, ~100 MB).
+ * Every hit comes back, in order, each value exact, and the summary says
+ * what waited there. */
+Test(watch, hits_waiting_in_the_spill_file_come_back_exact, .timeout = 120)
+{
+	struct proc p;
+	struct run r;
+	struct hits h;
+	bool seen = false;
+
+	TU_REQUIRE_HITS();
+	p = START("watch", "--json", "--bt", "--spill-after", "0", "counter",
+		  "--", target(), "count", "20000");
+	for (int ms = 0; ms < 30000; ms += 10) {
+		bool child = has_child(p.pid);
+
+		if (seen && !child)
+			break;
+		seen = seen || child;
+		usleep(10000);
+	}
+	r = finish(&p);
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	h = parse_json(r.out, false);
+	cr_assert_eq(jint(h.summary, "lost"), 0, "%s", r.err);
+	cr_assert_eq(h.n, 20000);
+	cr_assert_gt(jint(h.summary, "spilled_bytes"), 20000 * 1024,
+		     "the hits did not wait in the spill file: %lld bytes "
+		     "there", (long long)jint(h.summary, "spilled_bytes"));
+	for (int i = 0; i < h.n; i++) {
+		json_object *bt = jarray(h.hit[i], "backtrace");
+
+		cr_assert_eq(jint(h.hit[i], "new"), i + 1, "hit %d out of "
+			     "order or wrong", i);
+		cr_assert(jbool(h.hit[i], "old_exact") &&
+			  jint(h.hit[i], "old") == i, "hit %d: old", i);
+		cr_assert_gt(json_object_array_length(bt), 0, "hit %d: no "
+			     "backtrace", i);
+	}
 	free_run(&r);
 }
 

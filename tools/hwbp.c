@@ -53,6 +53,9 @@ static const char watch_usage[] =
 "      --kernel       also kernel accesses / kernel symbols (privileged)\n"
 "  -o, --output FILE  write hits and the summary to FILE\n"
 "      --ring-pages N ring buffer pages per CPU (power of 2, default 512)\n"
+"      --spill-after SIZE  hits waiting to be printed kept in memory up to\n"
+"                     SIZE (K, M, G), then in a temporary file in $TMPDIR\n"
+"                     (default: a quarter of free memory, 256M-8G)\n"
 "      --policy P     more locations than debug registers: pinned (fail),\n"
 "                     rr (time slices; the default then) or reservoir\n"
 "      --quantum MS   rr time slice in milliseconds (default 10)\n"
@@ -128,6 +131,28 @@ static bool parse_u64(const char *s, uint64_t *out)
 	return !errno && end != s && !*end && *s != '-';
 }
 
+/* "512M": bytes, with an optional K, M or G (powers of 1024). */
+static bool parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	int shift = 0;
+
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return false;
+	if (*end == 'K' || *end == 'k')
+		shift = 10;
+	else if (*end == 'M' || *end == 'm')
+		shift = 20;
+	else if (*end == 'G' || *end == 'g')
+		shift = 30;
+	if (shift && (*out >> (64 - shift)))
+		return false;
+	*out <<= shift;
+	return !end[shift ? 1 : 0];
+}
+
 /* "0,2-3" into a list of CPU numbers. */
 static int parse_cpus(const char *text, struct watch_cfg *c)
 {
@@ -164,7 +189,7 @@ static int parse_cpus(const char *text, struct watch_cfg *c)
 enum { O_RW = 256, O_EXEC, O_TID, O_NOFOLLOW, O_JSON, O_BT, O_COUNT, O_IF,
        O_MAX, O_CPU, O_KERNEL, O_RING, O_READ, O_POLICY, O_QUANTUM,
        O_SWITCHES, O_BRANCHES, O_NOGUARD, O_NOLOST, O_FOLLOWPTR,
-       O_NOBPF };
+       O_NOBPF, O_SPILL };
 
 static const struct option watch_opts[] = {
 	{ "write", no_argument, NULL, 'w' },
@@ -191,6 +216,7 @@ static const struct option watch_opts[] = {
 	{ "no-guard", no_argument, NULL, O_NOGUARD },
 	{ "no-lost", no_argument, NULL, O_NOLOST },
 	{ "no-bpf", no_argument, NULL, O_NOBPF },
+	{ "spill-after", required_argument, NULL, O_SPILL },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -288,6 +314,13 @@ static int parse_option(int opt, struct watch_cfg *c, const char **output,
 		return 0;
 	case O_NOLOST: c->no_lost = true; return 0;
 	case O_NOBPF: c->no_bpf = true; return 0;
+	case O_SPILL:
+		if (!parse_size(optarg, &c->spill_after))
+			return usage_error("--spill-after '%s': a size in bytes,"
+					   " K, M or G (0: spill all that "
+					   "waits)", optarg);
+		c->spill_after_set = true;
+		return 0;
 	case O_IF:
 		if (cond_parse(optarg, &c->cond, msg, sizeof(msg)))
 			return usage_error("%s", msg);

@@ -888,6 +888,9 @@ static void json_summary(struct out *o, const struct summary *s)
 	ob_fmt(o, "],\"strays\":%" PRIu64 ",\"writes_dropped\":%" PRIu64
 	       ",\"late\":%" PRIu64 ",\"order_unsure\":%" PRIu64, s->strays,
 	       s->writes_dropped, s->late, s->order_unsure);
+	ob_fmt(o, ",\"lost_memory\":%" PRIu64 ",\"lost_spill\":%" PRIu64
+	       ",\"spilled_bytes\":%" PRIu64, s->lost_memory, s->lost_spill,
+	       s->spilled);
 	if (s->no_lost)
 		ob_fmt(o, ",\"paused\":%" PRIu64 ",\"paused_ns\":%" PRIu64,
 		       s->pauses, s->paused_ns);
@@ -912,17 +915,49 @@ static void json_summary(struct out *o, const struct summary *s)
 	ob_fmt(o, ",\"wall_ns\":%" PRIu64 "}\n", s->wall_ns);
 }
 
+/* Why hits were lost: the rings (the usual), or behind them. */
+static const char *lost_why(const struct summary *s, char *buf, size_t len)
+{
+	uint64_t ring = s->lost - s->lost_memory - s->lost_spill;
+	int n = 0;
+
+	buf[0] = '\0';
+	if (ring)
+		n += snprintf(buf + n, len - (size_t)n, "%" PRIu64 " as the ring "
+			      "buffer overflowed (raise --ring-pages, watch "
+			      "less, or --no-lost)", ring);
+	if (s->lost_memory && (size_t)n < len)
+		n += snprintf(buf + n, len - (size_t)n, "%s%" PRIu64 " with no "
+			      "memory to copy them into", n ? "; " : "",
+			      s->lost_memory);
+	if (s->lost_spill && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, "%s%" PRIu64 " in the spill "
+			 "file, not read back (%s)", n ? "; " : "",
+			 s->lost_spill, strerror(s->spill_errno));
+	return buf;
+}
+
 static void human_summary(FILE *f, const struct summary *s)
 {
+	char buf[512];
+
 	fprintf(f, "\n--- hwbp: %" PRIu64 " hit%s in %.3f s", s->hits,
 		s->hits == 1 ? "" : "s", s->wall_ns / 1e9);
 	if (s->filtered)
 		fprintf(f, " (%" PRIu64 " more did not match --if)", s->filtered);
 	fprintf(f, ", %" PRIu64 " lost\n", s->lost);
 	if (s->lost)
-		fprintf(f, "!!! %" PRIu64 " hits were LOST: the ring buffer "
-			"overflowed (raise --ring-pages, or watch less)\n",
-			s->lost);
+		fprintf(f, "!!! %" PRIu64 " hits were LOST: %s\n", s->lost,
+			lost_why(s, buf, sizeof(buf)));
+	if (s->spilled)
+		fprintf(f, "%.1f MiB of hits waited in a temporary file (the "
+			"output was slower than the hits: --spill-after)\n",
+			s->spilled / 1048576.0);
+	if (s->spill_failed)
+		fprintf(f, "spilling to a temporary file failed %" PRIu64
+			" time%s (%s): those hits waited in memory\n",
+			s->spill_failed, s->spill_failed == 1 ? "" : "s",
+			strerror(s->spill_errno));
 	if (s->strays)
 		fprintf(f, "%" PRIu64 " accesses to bytes next to a location "
 			"(a register covers them) were left out\n", s->strays);
@@ -989,8 +1024,11 @@ void out_summary(struct out *o, FILE *human, const struct summary *s)
 	} else if (!o->json) {
 		human_summary(to, s);
 	}
-	if (s->lost && human && (o->json || to != human))
-		fprintf(human, "hwbp: %" PRIu64 " hits were LOST (ring buffer "
-			"overflow)\n", s->lost);
+	if (s->lost && human && (o->json || to != human)) {
+		char buf[512];
+
+		fprintf(human, "hwbp: %" PRIu64 " hits were LOST: %s\n",
+			s->lost, lost_why(s, buf, sizeof(buf)));
+	}
 	fflush(o->f);
 }

@@ -34,6 +34,7 @@
  * again (the drops may lie after it).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -48,20 +49,22 @@
 
 #include "tool.h"
 
-#define CHUNK_BYTES (2u << 20)         /* one huge page (data_alloc) */
+#define CHUNK_BYTES (1u << 20)
 #define UNPINNED_MARGIN_NS 20000000ull /* 20 ms */
 #define CLOCK_MARGIN_NS 20000ull       /* perf's clock vs the vDSO's */
 #define READER_TICK_MS 100
 #define POKE_NS 20000000ull            /* a reader poked every 20 ms at most */
 #define HOME_IDLE_NS 20000000ull       /* a ring idle this long: read at home */
 #define RACE_SCAN 128                  /* records racer_in looks through */
-#define FREE_CHUNKS 128                /* kept for reuse: 256 MiB */
+#define FREE_CHUNKS 256                /* kept when idle: 256 MiB */
 
 struct chunk {
 	struct chunk *next;     /* set under the lane's lock */
 	uint8_t *data;          /* NULL while spilled */
 	off_t spill_off;        /* where it is in the spill file (-1: none) */
 	size_t cap;
+	uint64_t hits;          /* hit records in it, and the times of its */
+	uint64_t t_first, t_last; /* first and last (all set by the producer) */
 	_Atomic size_t used;    /* bytes of whole records, published */
 	size_t filling;         /* the producer's own end (>= used) */
 	bool sealed;            /* the producer moved on (under the lock) */
@@ -74,6 +77,8 @@ struct lane {
 	int poke;               /* eventfd: do a pass now */
 	pthread_t thread;
 	bool started;
+	bool spill_lost;        /* spill_loss waits to be handed out */
+	struct rec spill_loss;  /* a chunk that could not be read back */
 	bool pinned;            /* it can run on its CPU (the cpuset allows) */
 	bool home;              /* it runs there now */
 	bool resident;          /* and always (no other CPU allowed) */
@@ -109,55 +114,38 @@ struct stream {
 	int nfree;
 	int spill_fd;
 	off_t spill_end;
+	int spill_errno;        /* the last write or read of it that failed */
 	uint64_t last_time;     /* the last record handed out */
 	struct rec loss;        /* the REC_LOSS handed out last */
 	bool final;             /* readers joined: hand out everything */
 	struct stream_stats stats;
 	_Atomic uint64_t records, bytes, spilled, high_water, dropped_oom;
+	_Atomic uint64_t spill_write_errors;
 };
 
 static __thread struct lane *this_lane;
 
 /* ---- chunks ---- */
 
-/* A chunk's bytes, touched.  A standard chunk is one 2 MiB huge page where
- * the kernel gives one (THP, asked with MADV_HUGEPAGE as its "madvise" mode
- * wants): one fault and one free instead of 512.  At full rate with --bt
- * the 4 KiB pages cost a reader most of a new chunk's time and the
- * processor a fifth of its own in munmap.  Where there is no huge page the
- * kernel backs the range with small ones: the same bytes, the old cost. */
+/* A chunk's bytes, touched now (MADV_POPULATE_WRITE, Linux 5.14; else
+ * the faults as records come in).  4 KiB pages: huge ones (MADV_HUGEPAGE)
+ * made the processor's frees cheap, but a fresh 2 MiB page cost the
+ * reader that cleared it long enough for --bt's rings to overflow (lost
+ * hits at 1 and 2 threads in bench/run, on a VM whose host backs the
+ * guest's memory at first touch); chunk_free keeps chunks instead. */
 static uint8_t *data_alloc(size_t cap)
 {
-	uint8_t *p;
-	size_t lead;
+	uint8_t *p = malloc(cap);
 
-	if (cap != CHUNK_BYTES) {
-		p = malloc(cap);
-		if (p) /* (MADV_POPULATE_WRITE, Linux 5.14; else the faults) */
-			madvise((void *)((uintptr_t)p & ~(uintptr_t)4095), cap,
-				MADV_POPULATE_WRITE);
-		return p;
-	}
-	p = mmap(NULL, 2 * cap, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	lead = (cap - ((uintptr_t)p & (cap - 1))) & (cap - 1);
-	if (lead)
-		munmap(p, lead);
-	munmap(p + lead + cap, cap - lead);
-	p += lead;
-	madvise(p, cap, MADV_HUGEPAGE);
-	madvise(p, cap, MADV_POPULATE_WRITE);
+	if (p)
+		madvise((void *)((uintptr_t)p & ~(uintptr_t)4095), cap,
+			MADV_POPULATE_WRITE);
 	return p;
 }
 
-static void data_free(uint8_t *p, size_t cap)
+static void data_free(uint8_t *p)
 {
-	if (cap != CHUNK_BYTES)
-		free(p);
-	else if (p)
-		munmap(p, cap);
+	free(p);
 }
 
 /* A chunk, from the free list where one waits (memory already touched: a
@@ -199,25 +187,64 @@ static struct chunk *chunk_new(struct stream *st, size_t need)
 	return c;
 }
 
-/* Back to the free list (a few: the readers' working set), else freed. */
+/* Back to the free list, however long (the consumer, done with it).
+ * Freeing here cost the processor a fifth of its time with --bt into a
+ * file (munmap: a backlog it drains is chunk after chunk), and a reader
+ * with a backlog needs chunks anyway: the list is cut back to
+ * FREE_CHUNKS only when the consumer has nothing to do (stream_wait). */
 static void chunk_free(struct stream *st, struct chunk *c)
 {
 	if (c->data)
 		atomic_fetch_sub(&st->mem, c->cap);
 	if (c->data && c->cap == CHUNK_BYTES) {
 		pthread_mutex_lock(&st->free_lock);
-		if (st->nfree < FREE_CHUNKS) {
-			c->next = st->free_chunks;
-			st->free_chunks = c;
-			st->nfree++;
-			c = NULL;
-		}
+		c->next = st->free_chunks;
+		st->free_chunks = c;
+		st->nfree++;
 		pthread_mutex_unlock(&st->free_lock);
-		if (!c)
-			return;
+		return;
 	}
-	data_free(c->data, c->cap);
+	data_free(c->data);
 	free(c);
+}
+
+/* The free list cut to FREE_CHUNKS (the consumer, idle). */
+static void trim_free(struct stream *st)
+{
+	struct chunk *extra = NULL;
+
+	pthread_mutex_lock(&st->free_lock);
+	while (st->nfree > FREE_CHUNKS) {
+		struct chunk *c = st->free_chunks;
+
+		st->free_chunks = c->next;
+		st->nfree--;
+		c->next = extra;
+		extra = c;
+	}
+	pthread_mutex_unlock(&st->free_lock);
+	while (extra) {
+		struct chunk *c = extra;
+
+		extra = c->next;
+		data_free(c->data);
+		free(c);
+	}
+}
+
+/* The spill file: unlinked at once, in $TMPDIR (else /tmp). */
+static int spill_file(void)
+{
+	const char *dir = getenv("TMPDIR");
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/hwbp-spill-XXXXXX",
+		 dir && *dir ? dir : "/tmp");
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd >= 0)
+		unlink(path);
+	return fd < 0 ? -errno : fd;
 }
 
 /* A sealed chunk the consumer is not reading goes to the spill file when
@@ -230,20 +257,20 @@ static void maybe_spill(struct stream *st, struct lane *l, struct chunk *c)
 	    !c->data)
 		return;
 	pthread_mutex_lock(&st->spill_lock);
-	if (st->spill_fd < 0) {
-		char path[] = "/tmp/hwbp-spill-XXXXXX";
-
-		st->spill_fd = mkstemp(path);
-		if (st->spill_fd >= 0)
-			unlink(path);
-	}
+	if (st->spill_fd < 0)
+		st->spill_fd = spill_file();
 	n = st->spill_fd < 0 ? -1 :
 	    pwrite(st->spill_fd, c->data, atomic_load(&c->used), st->spill_end);
-	if (n == (ssize_t)atomic_load(&c->used)) {
+	if (n != (ssize_t)atomic_load(&c->used)) {
+		/* (it stays in memory: nothing is lost, memory grows) */
+		st->spill_errno = st->spill_fd < 0 ? -st->spill_fd :
+				  n < 0 ? errno : ENOSPC;
+		atomic_fetch_add(&st->spill_write_errors, 1);
+	} else {
 		c->spill_off = st->spill_end;
 		st->spill_end += n;
 		atomic_fetch_sub(&st->mem, c->cap);
-		data_free(c->data, c->cap);
+		data_free(c->data);
 		c->data = NULL;
 		atomic_fetch_add(&st->spilled, (uint64_t)n);
 	}
@@ -305,6 +332,10 @@ static void put(struct lane *l, const struct rec *head, const void *parts[5],
 			memcpy(p, parts[i], lens[i]);
 		p += pad8(lens[i]);
 	}
+	if (!l->last->filling)
+		l->last->t_first = head->time_ns;
+	l->last->t_last = head->time_ns;
+	l->last->hits += head->kind == HWBP_REC_HIT;
 	l->last->filling += size;
 	if (head->time_ns > l->newest)
 		l->newest = head->time_ns;
@@ -587,15 +618,20 @@ int stream_new(struct stream **out, const struct stream_ops *ops,
 
 /* ---- replay: records given by the caller (benchmarks, tests) ---- */
 
-int stream_new_replay(struct stream **out)
+int stream_new_replay_bound(struct stream **out, size_t mem_bound)
 {
 	struct stream_ops none = { 0 };
 	int cpu = -1, fd = -1, err = stream_new(out, &none, &cpu, &fd, 1,
-					       SIZE_MAX);
+					       mem_bound);
 
 	if (!err)
 		(*out)->final = true;
 	return err;
+}
+
+int stream_new_replay(struct stream **out)
+{
+	return stream_new_replay_bound(out, SIZE_MAX);
 }
 
 void stream_replay_put(struct stream *st, const struct hwbp_record *r, int loc)
@@ -663,16 +699,40 @@ static bool unspill(struct stream *st, struct chunk *c)
 
 	if (c->data)
 		return true;
+	ssize_t n;
+
 	c->data = data_alloc(c->cap);
-	if (!c->data)
+	if (!c->data) {
+		st->spill_errno = ENOMEM;
 		return false;
-	if (pread(st->spill_fd, c->data, used, c->spill_off) != (ssize_t)used) {
-		data_free(c->data, c->cap);
+	}
+	n = pread(st->spill_fd, c->data, used, c->spill_off);
+	if (n != (ssize_t)used) {
+		st->spill_errno = n < 0 ? errno : EIO; /* (cut short) */
+		data_free(c->data);
 		c->data = NULL;
 		return false;
 	}
 	atomic_fetch_add(&st->mem, c->cap);
 	return true;
+}
+
+/* A spilled chunk that did not come back (under the lane's lock): its
+ * records count as lost, handed out as a REC_LOSS over the time they span
+ * (the value chains are unsure from there), and it is left empty.  One at a
+ * time: the lane stops at it until stream_next has handed it out. */
+static void lose_spilled(struct stream *st, struct lane *l, struct chunk *c)
+{
+	l->spill_loss = (struct rec){ .size = sizeof(struct rec),
+				       .kind = REC_LOSS, .loc = -1,
+				       .cpu = (uint32_t)l->cpu,
+				       .time_ns = c->t_first, .x = c->hits,
+				       .y = c->t_last };
+	st->stats.spill_errors++;
+	st->stats.spill_lost += c->hits;
+	atomic_store(&c->used, 0);
+	c->hits = 0;
+	l->spill_lost = true;
 }
 
 /* The lane's next record (not taken), or NULL if none is published.  A
@@ -691,13 +751,12 @@ static const struct rec *head_of(struct stream *st, struct lane *l)
 		if (l->read_off < atomic_load_explicit(&c->used,
 						       memory_order_acquire))
 			return (const struct rec *)(c->data + l->read_off);
+		if (l->spill_lost)
+			return &l->spill_loss;
 		pthread_mutex_lock(&l->lock);
 		next = c->sealed ? c->next : NULL;
-		if (next && !unspill(st, next)) {
-			pthread_mutex_unlock(&l->lock);
-			st->stats.spill_errors++;
-			return NULL; /* the spill file failed: stop here */
-		}
+		if (next && !unspill(st, next))
+			lose_spilled(st, l, next); /* (empty now) */
 		if (next) {
 			l->first = next;
 			l->read_off = 0;
@@ -796,6 +855,8 @@ static const struct rec *racer_in(struct lane *l, const struct rec *h,
 	c = l->first;
 	sealed = c->sealed;
 	pthread_mutex_unlock(&l->lock);
+	if (!c->data)
+		return h; /* (h: a chunk's loss, in which anything may race) */
 	stop = c->data + atomic_load_explicit(&c->used, memory_order_acquire);
 	for (int n = 0; p < stop && n < RACE_SCAN; n++) {
 		const struct rec *x = (const struct rec *)p;
@@ -867,7 +928,12 @@ const struct rec *stream_next(struct stream *st)
 		st->stats.late++;
 	else
 		st->last_time = r->time_ns;
-	best->read_off += r->size;
+	if (r == &best->spill_loss) {
+		st->stats.losses += r->x;
+		best->spill_lost = false;
+	} else {
+		best->read_off += r->size;
+	}
 	return r;
 }
 
@@ -878,6 +944,7 @@ int stream_wait(struct stream *st, int timeout_ms)
 
 	if (st->final)
 		return 0;
+	trim_free(st);
 	if (poll(&pf, 1, timeout_ms) < 0 && errno != EINTR)
 		return -errno;
 	if (read(st->wake, &v, sizeof(v)) < 0 && errno != EAGAIN)
@@ -892,6 +959,8 @@ void stream_get_stats(const struct stream *st, struct stream_stats *out)
 	out->bytes = atomic_load(&st->bytes);
 	out->spilled = atomic_load(&st->spilled);
 	out->dropped_oom = atomic_load(&st->dropped_oom);
+	out->spill_write_errors = atomic_load(&st->spill_write_errors);
+	out->spill_errno = st->spill_errno;
 	out->lanes = st->nlanes;
 	for (int i = 0; i < st->nlanes; i++)
 		out->unpinned += st->lanes[i].cpu >= 0 && !st->lanes[i].pinned;
@@ -924,7 +993,7 @@ void stream_free(struct stream *st)
 		struct chunk *c = st->free_chunks;
 
 		st->free_chunks = c->next;
-		data_free(c->data, c->cap);
+		data_free(c->data);
 		free(c);
 	}
 	pthread_mutex_destroy(&st->spill_lock);

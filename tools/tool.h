@@ -494,6 +494,11 @@ struct summary {
 	uint64_t pauses, paused_ns; /* ... the program paused so long */
 	uint64_t writes_dropped; /* --read: writes seen and dropped */
 	bool sampled;            /* hits were sampled (not --count) */
+	uint64_t lost_memory;    /* of lost: no memory to copy them into */
+	uint64_t lost_spill;     /* of lost: in a spill file not read back */
+	uint64_t spilled;        /* bytes that waited in the spill file */
+	uint64_t spill_failed;   /* chunks kept in memory: no spill file */
+	int spill_errno;         /* why spilling failed, the last time */
 	int bpf;                 /* hwbp_stats.bpf of the rings */
 	char bpf_why[192];       /* and bpf_why ("" if none) */
 	const struct coverage *cov; /* per location, NULL if never shared */
@@ -626,19 +631,25 @@ struct stream_stats {
 	uint64_t late;             /* handed out after a later one */
 	uint64_t losses;           /* drops handed out as REC_LOSS */
 	uint64_t dropped_oom;      /* not copied: out of memory */
-	uint64_t spill_errors;
+	uint64_t spill_errors;     /* chunks that did not come back */
+	uint64_t spill_lost;       /* the hits in them: lost */
+	uint64_t spill_write_errors; /* chunks kept in memory instead */
+	int spill_errno;           /* why, the last time */
 	int lanes, unpinned;       /* readers, and those never on their CPU */
 };
 
 struct stream;
 /* A lane (reader) per ring: cpus[i] (-1: a thread's ring), fds[i] its
- * pollable fd.  Chunks past mem_bound bytes go to a temporary file. */
+ * pollable fd.  Chunks past mem_bound bytes go to a temporary file (in
+ * $TMPDIR, else /tmp); one that cannot be read back is a REC_LOSS. */
 int stream_new(struct stream **out, const struct stream_ops *ops,
 	       const int *cpus, const int *fds, int n, size_t mem_bound);
 int stream_start(struct stream *st);
 /* A stream of records the caller puts, one lane, handed out in the order
  * put (benchmarks and tests of what runs behind the readers). */
 int stream_new_replay(struct stream **out);
+/* The same, spilling past mem_bound bytes (tests of the spill file). */
+int stream_new_replay_bound(struct stream **out, size_t mem_bound);
 void stream_replay_put(struct stream *st, const struct hwbp_record *r,
 		       int loc);
 /* In a reader (from the rings' on_record): copy r, for location loc. */
@@ -681,6 +692,8 @@ struct watch_cfg {
 	bool no_lost;        /* --no-lost: pause the program, lose nothing */
 	bool no_guard;       /* --no-guard */
 	bool no_bpf;         /* --no-bpf: perf samples the registers */
+	bool spill_after_set; /* --spill-after: records in memory up to */
+	uint64_t spill_after; /* this many bytes, then in a file */
 	bool follow_ptrs;    /* --follow-pointers */
 	FILE *out;
 	char **locs;

@@ -133,7 +133,9 @@ int start_stream(struct watch *w)
 		n = MAX_RINGS;
 	memcpy(w->ring_cpus, cpus, (size_t)n * sizeof(*cpus));
 	w->nrings = n;
-	err = stream_new(&w->stream, &ops, cpus, fds, n, memory_bound());
+	err = stream_new(&w->stream, &ops, cpus, fds, n,
+			 w->cfg->spill_after_set ? w->cfg->spill_after
+						 : memory_bound());
 	if (!err)
 		err = stream_start(w->stream);
 	if (!err) {
@@ -975,7 +977,12 @@ static void finish(struct watch *w)
 	if (w->stream)
 		stream_get_stats(w->stream, &ss);
 	/* What the control thread counted, now the processor is done. */
-	w->sum.lost += w->lost + ss.dropped_oom;
+	w->sum.lost += w->lost + ss.dropped_oom + ss.spill_lost;
+	w->sum.lost_memory = ss.dropped_oom;
+	w->sum.lost_spill = ss.spill_lost;
+	w->sum.spilled = ss.spilled;
+	w->sum.spill_failed = ss.spill_write_errors;
+	w->sum.spill_errno = ss.spill_errno;
 	w->sum.late = ss.late;
 	w->sum.cov = w->cov;
 	w->sum.ncov = w->ncov;

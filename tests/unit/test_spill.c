@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_spill.c - the stream's spill file (tools/stream.c): records that
+ * wait behind the processor past the memory bound go to a temporary file
+ * and come back whole and in order; a spill file that cannot be written
+ * keeps them in memory; one that cannot be read back loses the records of
+ * its chunks, counted exactly and handed out as a loss in their place.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../tools/tool.h"
+
+#define STACK_BYTES 1000 /* ~1 KiB a record: 2,000 to a 2 MiB chunk */
+#define RECORDS 20000    /* ten chunks */
+
+static uint8_t stack_byte(uint64_t k, size_t i)
+{
+	return (uint8_t)(k * 31 + i);
+}
+
+static void put_hits(struct stream *st, uint64_t n)
+{
+	static uint8_t stack[STACK_BYTES];
+
+	for (uint64_t k = 0; k < n; k++) {
+		struct hwbp_record r = { .kind = HWBP_REC_HIT, .ip = 0x1000 + k,
+					 .addr = 0x5000, .pid = 7, .tid = 7,
+					 .time_ns = 1000 + k, .stack = stack,
+					 .stack_size = STACK_BYTES };
+
+		for (size_t i = 0; i < STACK_BYTES; i++)
+			stack[i] = stack_byte(k, i);
+		stream_replay_put(st, &r, 0);
+	}
+}
+
+struct got {
+	uint64_t hits, lost, losses;
+	uint64_t bad; /* records out of order, or not as put */
+};
+
+static struct got take_all(struct stream *st)
+{
+	const struct rec *r;
+	struct got g = { 0 };
+	uint64_t last = 0;
+
+	while ((r = stream_next(st))) {
+		if (r->time_ns < last)
+			g.bad++;
+		last = r->time_ns;
+		if (r->kind == REC_LOSS) {
+			g.losses++;
+			g.lost += r->x;
+			last = r->y; /* (the window it covers) */
+			continue;
+		}
+		uint64_t k = r->time_ns - 1000;
+
+		g.hits++;
+		if (r->ip != 0x1000 + k || r->nstack != STACK_BYTES)
+			g.bad++;
+		else
+			for (size_t i = 0; i < STACK_BYTES; i += 97)
+				g.bad += rec_stack(r)[i] != stack_byte(k, i);
+	}
+	return g;
+}
+
+/* The fd of this process's spill file (unlinked: "(deleted)"), or -1. */
+static int spill_fd(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int fd = -1;
+
+	cr_assert(d);
+	while ((e = readdir(d))) {
+		char path[320], target[4096];
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (strstr(target, "hwbp-spill-"))
+			fd = atoi(e->d_name);
+	}
+	closedir(d);
+	return fd;
+}
+
+Test(spill, every_record_back_whole_and_in_order)
+{
+	struct stream *st;
+	struct stream_stats ss;
+	struct got g;
+
+	cr_assert_eq(stream_new_replay_bound(&st, 0), 0);
+	put_hits(st, RECORDS);
+	stream_get_stats(st, &ss);
+	cr_assert_gt(ss.spilled, (uint64_t)RECORDS * STACK_BYTES / 2,
+		     "only %llu bytes spilled", (unsigned long long)ss.spilled);
+	g = take_all(st);
+	cr_assert_eq(g.hits, RECORDS);
+	cr_assert_eq(g.bad, 0);
+	cr_assert_eq(g.losses, 0);
+	stream_get_stats(st, &ss);
+	cr_assert_eq(ss.spill_errors, 0);
+	cr_assert_eq(ss.spill_lost, 0);
+	stream_free(st);
+	cr_assert_eq(spill_fd(), -1, "the spill file outlived its stream");
+}
+
+Test(spill, a_file_cut_short_loses_its_chunks_counted)
+{
+	struct stream *st;
+	struct stream_stats ss;
+	struct stat sb;
+	struct got g;
+	int fd;
+
+	cr_assert_eq(stream_new_replay_bound(&st, 0), 0);
+	put_hits(st, RECORDS);
+	fd = spill_fd();
+	cr_assert_geq(fd, 0, "no spill file");
+	cr_assert_eq(fstat(fd, &sb), 0);
+	cr_assert_eq(ftruncate(fd, sb.st_size / 2), 0);
+	g = take_all(st);
+	stream_get_stats(st, &ss);
+	cr_assert_eq(g.hits + g.lost, RECORDS, "%llu shown, %llu lost",
+		     (unsigned long long)g.hits, (unsigned long long)g.lost);
+	cr_assert_gt(g.lost, 0);
+	cr_assert_gt(g.hits, 2 * 2000, "the first half of the file came back");
+	cr_assert_eq(g.bad, 0);
+	cr_assert_eq(g.losses, ss.spill_errors);
+	cr_assert_eq(ss.spill_lost, g.lost);
+	cr_assert_eq(ss.spill_errno, EIO);
+	stream_free(st);
+}
+
+Test(spill, no_spill_file_keeps_them_in_memory)
+{
+	struct stream *st;
+	struct stream_stats ss;
+	struct got g;
+
+	setenv("TMPDIR", "/nonexistent-hwbp-test", 1);
+	cr_assert_eq(stream_new_replay_bound(&st, 0), 0);
+	put_hits(st, RECORDS);
+	stream_get_stats(st, &ss);
+	cr_assert_eq(ss.spilled, 0);
+	cr_assert_gt(ss.spill_write_errors, 0);
+	cr_assert_eq(ss.spill_errno, ENOENT);
+	g = take_all(st);
+	cr_assert_eq(g.hits, RECORDS);
+	cr_assert_eq(g.bad, 0);
+	cr_assert_eq(g.lost, 0);
+	stream_free(st);
+}
