@@ -56,7 +56,7 @@
 #define POKE_NS 20000000ull            /* a reader poked every 20 ms at most */
 #define HOME_IDLE_NS 20000000ull       /* a ring idle this long: read at home */
 #define RACE_SCAN 128                  /* records racer_in looks through */
-#define FREE_CHUNKS 256                /* kept when idle: 256 MiB */
+#define FREE_CHUNKS 256                /* kept for reuse: 256 MiB */
 
 struct chunk {
 	struct chunk *next;     /* set under the lane's lock */
@@ -132,7 +132,7 @@ static __thread struct lane *this_lane;
  * made the processor's frees cheap, but a fresh 2 MiB page cost the
  * reader that cleared it long enough for --bt's rings to overflow (lost
  * hits at 1 and 2 threads in bench/run, on a VM whose host backs the
- * guest's memory at first touch); chunk_free keeps chunks instead. */
+ * guest's memory at first touch). */
 static uint8_t *data_alloc(size_t cap)
 {
 	uint8_t *p = malloc(cap);
@@ -187,49 +187,29 @@ static struct chunk *chunk_new(struct stream *st, size_t need)
 	return c;
 }
 
-/* Back to the free list, however long (the consumer, done with it).
- * Freeing here cost the processor a fifth of its time with --bt into a
- * file (munmap: a backlog it drains is chunk after chunk), and a reader
- * with a backlog needs chunks anyway: the list is cut back to
- * FREE_CHUNKS only when the consumer has nothing to do (stream_wait). */
+/* Back to the free list (a few: the readers' working set), else freed.
+ * Keeping every chunk a drained backlog gives back (freed only when the
+ * consumer idles) saved the processor its munmap calls, but on a VM whose
+ * host backs guest memory at first touch the page cache then took
+ * untouched pages: replay --bt into a file fell to 95,000 records/s. */
 static void chunk_free(struct stream *st, struct chunk *c)
 {
 	if (c->data)
 		atomic_fetch_sub(&st->mem, c->cap);
 	if (c->data && c->cap == CHUNK_BYTES) {
 		pthread_mutex_lock(&st->free_lock);
-		c->next = st->free_chunks;
-		st->free_chunks = c;
-		st->nfree++;
+		if (st->nfree < FREE_CHUNKS) {
+			c->next = st->free_chunks;
+			st->free_chunks = c;
+			st->nfree++;
+			c = NULL;
+		}
 		pthread_mutex_unlock(&st->free_lock);
-		return;
+		if (!c)
+			return;
 	}
 	data_free(c->data);
 	free(c);
-}
-
-/* The free list cut to FREE_CHUNKS (the consumer, idle). */
-static void trim_free(struct stream *st)
-{
-	struct chunk *extra = NULL;
-
-	pthread_mutex_lock(&st->free_lock);
-	while (st->nfree > FREE_CHUNKS) {
-		struct chunk *c = st->free_chunks;
-
-		st->free_chunks = c->next;
-		st->nfree--;
-		c->next = extra;
-		extra = c;
-	}
-	pthread_mutex_unlock(&st->free_lock);
-	while (extra) {
-		struct chunk *c = extra;
-
-		extra = c->next;
-		data_free(c->data);
-		free(c);
-	}
 }
 
 /* The spill file: unlinked at once, in $TMPDIR (else /tmp). */
@@ -944,7 +924,6 @@ int stream_wait(struct stream *st, int timeout_ms)
 
 	if (st->final)
 		return 0;
-	trim_free(st);
 	if (poll(&pf, 1, timeout_ms) < 0 && errno != EINTR)
 		return -errno;
 	if (read(st->wake, &v, sizeof(v)) < 0 && errno != EAGAIN)
