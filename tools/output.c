@@ -918,7 +918,8 @@ static void json_summary(struct out *o, const struct summary *s)
 /* Why hits were lost: the rings (the usual), or behind them. */
 static const char *lost_why(const struct summary *s, char *buf, size_t len)
 {
-	uint64_t ring = s->lost - s->lost_memory - s->lost_spill;
+	uint64_t behind = s->lost_memory + s->lost_spill;
+	uint64_t ring = s->lost > behind ? s->lost - behind : 0;
 	int n = 0;
 
 	buf[0] = '\0';

@@ -114,7 +114,7 @@ struct stream {
 	int nfree;
 	int spill_fd;
 	off_t spill_end;
-	int spill_errno;        /* the last write or read of it that failed */
+	_Atomic int spill_errno; /* the last write or read of it that failed */
 	uint64_t last_time;     /* the last record handed out */
 	struct rec loss;        /* the REC_LOSS handed out last */
 	bool final;             /* readers joined: hand out everything */
@@ -141,11 +141,6 @@ static uint8_t *data_alloc(size_t cap)
 		madvise((void *)((uintptr_t)p & ~(uintptr_t)4095), cap,
 			MADV_POPULATE_WRITE);
 	return p;
-}
-
-static void data_free(uint8_t *p)
-{
-	free(p);
 }
 
 /* A chunk, from the free list where one waits (memory already touched: a
@@ -208,7 +203,7 @@ static void chunk_free(struct stream *st, struct chunk *c)
 		if (!c)
 			return;
 	}
-	data_free(c->data);
+	free(c->data);
 	free(c);
 }
 
@@ -250,7 +245,7 @@ static void maybe_spill(struct stream *st, struct lane *l, struct chunk *c)
 		c->spill_off = st->spill_end;
 		st->spill_end += n;
 		atomic_fetch_sub(&st->mem, c->cap);
-		data_free(c->data);
+		free(c->data);
 		c->data = NULL;
 		atomic_fetch_add(&st->spilled, (uint64_t)n);
 	}
@@ -676,11 +671,10 @@ void stream_finish(struct stream *st)
 static bool unspill(struct stream *st, struct chunk *c)
 {
 	size_t used = atomic_load(&c->used);
+	ssize_t n;
 
 	if (c->data)
 		return true;
-	ssize_t n;
-
 	c->data = data_alloc(c->cap);
 	if (!c->data) {
 		st->spill_errno = ENOMEM;
@@ -689,7 +683,7 @@ static bool unspill(struct stream *st, struct chunk *c)
 	n = pread(st->spill_fd, c->data, used, c->spill_off);
 	if (n != (ssize_t)used) {
 		st->spill_errno = n < 0 ? errno : EIO; /* (cut short) */
-		data_free(c->data);
+		free(c->data);
 		c->data = NULL;
 		return false;
 	}
@@ -972,7 +966,7 @@ void stream_free(struct stream *st)
 		struct chunk *c = st->free_chunks;
 
 		st->free_chunks = c->next;
-		data_free(c->data);
+		free(c->data);
 		free(c);
 	}
 	pthread_mutex_destroy(&st->spill_lock);
