@@ -17,8 +17,8 @@
 
 #include "../../tools/tool.h"
 
-#define STACK_BYTES 1000 /* ~1 KiB a record: 2,000 to a 2 MiB chunk */
-#define RECORDS 20000    /* ten chunks */
+#define STACK_BYTES 1000 /* ~1 KiB a record: ~950 to a 1 MiB chunk */
+#define RECORDS 20000    /* 21 chunks */
 
 static uint8_t stack_byte(uint64_t k, size_t i)
 {
