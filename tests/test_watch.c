@@ -9,8 +9,9 @@
  * exec, losses seen nowhere (-o /dev/null), the summary's stream, a
  * typeless :LEN value.  The targets are tests/helpers/watch_targets.c.
  */
-#include <dirent.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <sys/sysinfo.h>
 
 #include "cmdutil.h"
@@ -189,56 +190,83 @@ Test(watch, losses_are_said_on_stderr_whatever_the_output, .timeout = 60)
 	free_run(&r);
 }
 
-/* Has pid a child (in any of its threads)? */
-static bool has_child(pid_t pid)
+/* Has the process exited (a zombie, or reaped and gone)? */
+static bool exited(pid_t pid)
 {
-	char path[320], *text;
-	bool any = false;
-	DIR *d;
-	struct dirent *e;
+	char path[64], text[512], *paren;
+	ssize_t n;
+	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	if (!(d = opendir(path)))
-		return false;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/children",
-			 (int)pid, e->d_name);
-		text = read_file(path);
-		any = any || (text && text[0]);
-		free(text);
-	}
-	closedir(d);
-	return any;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	paren = strrchr(text, ')');
+	return !paren || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X';
 }
 
-/* hwbp's output a pipe nobody reads until the program is done: its
+/* All of fd, to its end (a FIFO's writer gone). */
+static char *read_all(int fd)
+{
+	char *buf = NULL, chunk[65536];
+	size_t len = 0;
+	ssize_t got;
+
+	append(&buf, &len, "", 0);
+	while ((got = read(fd, chunk, sizeof(chunk))) != 0) {
+		cr_assert(got > 0 || errno == EINTR, "read: %s",
+			  strerror(errno));
+		if (got > 0)
+			append(&buf, &len, chunk, (size_t)got);
+	}
+	return buf;
+}
+
+/* hwbp's output a FIFO nobody reads until the program is done: its
  * processor blocks at once and every hit waits behind it, with
- * --spill-after 0 in the spill file (--bt: KiBs of stack a hit, ~100 MB).
+ * --spill-after 0 in the spill file (--bt: KiBs of stack a hit, ~60 MB).
  * Every hit comes back, in order, each value exact, and the summary says
- * what waited there. */
+ * what waited there.  (The program's own "ready" and "done" on hwbp's
+ * stdout say when it is done; its exit is read in /proc: a test that
+ * waited to see it as hwbp's child missed it when hwbp's real-time readers
+ * kept the test off both CPUs while it ran, and waited for a hwbp
+ * blocked on its output until the alarm killed it.) */
 Test(watch, hits_waiting_in_the_spill_file_come_back_exact, .timeout = 120)
 {
 	struct proc p;
 	struct run r;
 	struct hits h;
-	bool seen = false;
+	struct tmp t;
+	char line[64], *json;
+	int fifo, tpid = 0;
 
 	TU_REQUIRE_HITS();
-	p = START("watch", "--json", "--bt", "--spill-after", "0", "counter",
-		  "--", target(), "count", "20000");
-	for (int ms = 0; ms < 30000; ms += 10) {
-		bool child = has_child(p.pid);
-
-		if (seen && !child)
-			break;
-		seen = seen || child;
+	tmp_make(&t, "hits.fifo");
+	cr_assert(!mkfifo(t.path, 0600), "mkfifo: %s", strerror(errno));
+	fifo = open(t.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	cr_assert_geq(fifo, 0, "%s: %s", t.path, strerror(errno));
+	p = spawn(env_or_skip("HWBP_BIN"), ARGS("watch", "--json", "--bt",
+		  "--spill-after", "0", "-o", t.path, "counter", "--",
+		  target(), "burst", "10000"), 90);
+	read_line(p.out, line, sizeof(line));
+	cr_assert_eq(sscanf(line, "ready %d", &tpid), 1, "'%s'", line);
+	cr_assert(!kill(tpid, SIGUSR1));
+	read_line(p.out, line, sizeof(line));
+	cr_assert_str_eq(line, "done");
+	cr_assert(!kill(tpid, SIGUSR1));
+	for (int ms = 0; ms < 60000 && !exited(tpid); ms += 10)
 		usleep(10000);
-	}
+	cr_assert(exited(tpid), "the program did not end in 60 s");
+	cr_assert(!fcntl(fifo, F_SETFL, 0)); /* (blocking: to its end) */
+	json = read_all(fifo);
+	close(fifo);
+	tmp_remove(&t);
 	r = finish(&p);
 	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
-	h = parse_json(r.out, false);
+	h = parse_json(json, false);
 	cr_assert_eq(jint(h.summary, "lost"), 0, "%s", r.err);
 	cr_assert_eq(h.n, 20000);
 	cr_assert_gt(jint(h.summary, "spilled_bytes"), 20000 * 1024,
@@ -254,6 +282,7 @@ Test(watch, hits_waiting_in_the_spill_file_come_back_exact, .timeout = 120)
 		cr_assert_gt(json_object_array_length(bt), 0, "hit %d: no "
 			     "backtrace", i);
 	}
+	free(json);
 	free_run(&r);
 }
 
