@@ -139,7 +139,13 @@ static pid_t ready_pid(struct proc *p)
 }
 
 /* hwbp --count --json on cmd_guard ARGS: the run; hits into *hits. */
-static struct run count_run(const char *const *args, int64_t *hits)
+/* hwbp watch --count --json counter -- cmd_guard ARGS: the summary's
+ * hits, lost and lost_uncounted (-1 with no summary). */
+struct counted {
+	int64_t hits, lost, uncounted;
+};
+
+static struct run count_run(const char *const *args, struct counted *c)
 {
 	const char *argv[MAX_ARGS + 1] = { "watch", "--count", "--json",
 					   "counter", "--", helper("cmd_guard") };
@@ -149,18 +155,20 @@ static struct run count_run(const char *const *args, int64_t *hits)
 	while (*args && n < MAX_ARGS)
 		argv[n++] = *args++;
 	r = run_hwbp(argv);
-	*hits = -1;
+	*c = (struct counted){ -1, -1, -1 };
 	if (strstr(r.out, "{\"type\":\"summary\"")) {
 		json_object *o = json_tokener_parse(strstr(r.out,
 						     "{\"type\":\"summary\""));
 
 		cr_assert(o, "summary: %s", r.out);
-		*hits = jint(o, "hits");
+		c->hits = jint(o, "hits");
+		c->lost = jint(o, "lost");
+		c->uncounted = jint(o, "lost_uncounted");
 		json_object_put(o);
 	}
 	return r;
 }
-#define COUNT(hits, ...) count_run(ARGS(__VA_ARGS__), hits)
+#define COUNT(c, ...) count_run(ARGS(__VA_ARGS__), c)
 
 /* ---- the fake SIGTRAP is the real one's shape, and it kills ---- */
 
@@ -183,22 +191,59 @@ Test(guard, the_fake_sigtrap_kills_without_the_guard, .timeout = 30)
 	free_run(&r);
 }
 
+/* Each dropped SIGTRAP is a hit the kernel did not count (here the fake
+ * one's store was counted: the program makes the host's bug without it):
+ * lost, said in the summary. */
 Test(guard, drops_every_sigtrap_with_no_cause, .timeout = 30)
 {
-	int64_t hits;
+	struct counted c;
 	struct run r;
 
 	REQUIRE_X86();
 	TU_REQUIRE_BREAKPOINTS();
-	r = COUNT(&hits, "spurious", "5");
+	r = COUNT(&c, "spurious", "5");
 	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
 	cr_assert(strstr(r.out, "survived 5\n"), "%s", r.out);
 	cr_assert(strstr(r.err, "hwbp: guard: thread "), "%s", r.err);
 	cr_assert(strstr(r.err, "hwbp: guard: 5 SIGTRAPs with no cause "
 			 "suppressed"), "%s", r.err);
+	cr_assert_eq(c.uncounted, 5, "%s", r.out);
+	cr_assert_eq(c.lost, 5, "%s", r.out);
 	TU_REQUIRE_HITS();
-	cr_assert_eq(hits, 5, "5 stores, %lld hits", (long long)hits);
+	cr_assert_eq(c.hits, 5, "5 stores, %lld hits", (long long)c.hits);
 	free_run(&r);
+}
+
+/* With records: the dropped SIGTRAP counts as a lost hit, and the value
+ * chain is unsure from the 20 ms before the guard saw it - the store after
+ * it has an approximate old value, those 50 ms before it exact ones. */
+Test(guard, a_hit_the_kernel_did_not_count_breaks_the_chain, .timeout = 30)
+{
+	struct watched w;
+
+	REQUIRE_X86();
+	TU_REQUIRE_HITS();
+	w = WATCH_JSON("counter", "--", helper("cmd_guard"), "chain", "100");
+	cr_assert_eq(w.run.status, 0, "exit %d: %s", w.run.status, w.run.err);
+	cr_assert(strstr(w.run.err, "guard: 1 SIGTRAP with no cause"), "%s",
+		  w.run.err);
+	cr_assert_eq(jint(w.h.summary, "lost_uncounted"), 1);
+	cr_assert_eq(jint(w.h.summary, "lost"), 1);
+	cr_assert(strstr(w.run.err, "1 the kernel did not count"), "%s",
+		  w.run.err);
+	cr_assert_eq(w.h.n, 200, "%d hits", w.h.n);
+	for (int i = 0; i < w.h.n; i++) {
+		json_object *h = w.h.hit[i];
+
+		cr_assert_eq(jint(h, "new"), i + 1, "hit %d", i);
+		if (i == 100)
+			cr_assert(!jbool(h, "old_exact"), "the store after the "
+				  "dropped SIGTRAP: old claimed exact");
+		else
+			cr_assert(jbool(h, "old_exact") && jint(h, "old") == i,
+				  "hit %d: old not exact", i);
+	}
+	free_run(&w.run);
 }
 
 /* hwbp silent launches through target.c too: guarded the same way. */
@@ -261,18 +306,22 @@ Test(guard, an_icebp_without_a_handler_still_kills, .timeout = 30)
  * followed (its SIGTRAP dropped) and every store counted. */
 Test(guard, threads_started_during_the_watch, .timeout = 60)
 {
-	int64_t hits;
+	struct counted c;
 	struct run r;
 
 	REQUIRE_X86();
 	TU_REQUIRE_BREAKPOINTS();
-	r = COUNT(&hits, "threads", "5", "8");
+	r = COUNT(&c, "threads", "5", "8");
 	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
 	cr_assert(strstr(r.out, "counter 40000\n"), "%s", r.out);
-	cr_assert(strstr(r.err, "guard: 40 SIGTRAPs with no cause"), "%s",
-		  r.err);
+	cr_assert_geq(c.uncounted, 40, "%s", r.out);
+	cr_assert_eq(c.lost, c.uncounted, "%s", r.out);
 	TU_REQUIRE_HITS();
-	cr_assert_eq(hits, 40000, "40000 stores, %lld hits", (long long)hits);
+	/* (a host that lost a real hit's debug status - this one does, about
+	 * once in a SAN suite - adds its SIGTRAP: the store is lost, said) */
+	cr_assert_eq(c.hits + (c.uncounted - 40), 40000, "40000 stores, %lld "
+		     "hits, %lld SIGTRAPs with no cause (40 the program's)",
+		     (long long)c.hits, (long long)c.uncounted);
 	free_run(&r);
 }
 
@@ -280,33 +329,35 @@ Test(guard, threads_started_during_the_watch, .timeout = 60)
  * exit status. */
 Test(guard, a_forked_child_its_sigchld_and_status, .timeout = 30)
 {
-	int64_t hits;
+	struct counted c;
 	struct run r;
 
 	REQUIRE_X86();
 	TU_REQUIRE_BREAKPOINTS();
-	r = COUNT(&hits, "fork");
+	r = COUNT(&c, "fork");
 	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
 	cr_assert(strstr(r.out, "child exit 3 sigchld 1\n"), "%s", r.out);
 	cr_assert(strstr(r.err, "guard: 1 SIGTRAP with no cause"), "%s", r.err);
+	cr_assert_eq(c.uncounted, 1, "%s", r.out);
 	TU_REQUIRE_HITS();
-	cr_assert_eq(hits, 1, "the child's store: %lld hits", (long long)hits);
+	cr_assert_eq(c.hits, 1, "the child's store: %lld hits",
+		     (long long)c.hits);
 	free_run(&r);
 }
 
 Test(guard, exit_status_and_death_by_signal_pass_through, .timeout = 30)
 {
-	int64_t hits;
+	struct counted c;
 	struct run r;
 	char sig[8];
 
 	REQUIRE_X86();
 	TU_REQUIRE_BREAKPOINTS();
-	r = COUNT(&hits, "exit", "7");
+	r = COUNT(&c, "exit", "7");
 	cr_assert_eq(r.status, 7, "exit %d: %s", r.status, r.err);
 	free_run(&r);
 	snprintf(sig, sizeof(sig), "%d", SIGUSR1);
-	r = COUNT(&hits, "kill", sig);
+	r = COUNT(&c, "kill", sig);
 	cr_assert_eq(r.status, 128 + SIGUSR1, "exit %d: %s", r.status, r.err);
 	free_run(&r);
 }

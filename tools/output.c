@@ -889,8 +889,8 @@ static void json_summary(struct out *o, const struct summary *s)
 	       ",\"late\":%" PRIu64 ",\"order_unsure\":%" PRIu64, s->strays,
 	       s->writes_dropped, s->late, s->order_unsure);
 	ob_fmt(o, ",\"lost_memory\":%" PRIu64 ",\"lost_spill\":%" PRIu64
-	       ",\"spilled_bytes\":%" PRIu64, s->lost_memory, s->lost_spill,
-	       s->spilled);
+	       ",\"lost_uncounted\":%" PRIu64 ",\"spilled_bytes\":%" PRIu64,
+	       s->lost_memory, s->lost_spill, s->lost_uncounted, s->spilled);
 	if (s->no_lost)
 		ob_fmt(o, ",\"paused\":%" PRIu64 ",\"paused_ns\":%" PRIu64,
 		       s->pauses, s->paused_ns);
@@ -918,7 +918,7 @@ static void json_summary(struct out *o, const struct summary *s)
 /* Why hits were lost: the rings (the usual), or behind them. */
 static const char *lost_why(const struct summary *s, char *buf, size_t len)
 {
-	uint64_t behind = s->lost_memory + s->lost_spill;
+	uint64_t behind = s->lost_memory + s->lost_spill + s->lost_uncounted;
 	uint64_t ring = s->lost > behind ? s->lost - behind : 0;
 	int n = 0;
 
@@ -932,9 +932,14 @@ static const char *lost_why(const struct summary *s, char *buf, size_t len)
 			      "memory to copy them into", n ? "; " : "",
 			      s->lost_memory);
 	if (s->lost_spill && (size_t)n < len)
-		snprintf(buf + n, len - (size_t)n, "%s%" PRIu64 " in the spill "
-			 "file, not read back (%s)", n ? "; " : "",
-			 s->lost_spill, strerror(s->spill_errno));
+		n += snprintf(buf + n, len - (size_t)n, "%s%" PRIu64 " in the "
+			      "spill file, not read back (%s)", n ? "; " : "",
+			      s->lost_spill, strerror(s->spill_errno));
+	if (s->lost_uncounted && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, "%s%" PRIu64 " the kernel "
+			 "did not count: the host lost their debug status (the "
+			 "guard's SIGTRAPs with no cause)", n ? "; " : "",
+			 s->lost_uncounted);
 	return buf;
 }
 
@@ -948,7 +953,8 @@ static void human_summary(FILE *f, const struct summary *s)
 		fprintf(f, " (%" PRIu64 " more did not match --if)", s->filtered);
 	fprintf(f, ", %" PRIu64 " lost\n", s->lost);
 	if (s->lost)
-		fprintf(f, "!!! %" PRIu64 " hits were LOST: %s\n", s->lost,
+		fprintf(f, "!!! %" PRIu64 " %s LOST: %s\n", s->lost,
+			s->lost == 1 ? "hit was" : "hits were",
 			lost_why(s, buf, sizeof(buf)));
 	if (s->spilled)
 		fprintf(f, "%.1f MiB of hits waited in a temporary file (the "
@@ -1028,8 +1034,9 @@ void out_summary(struct out *o, FILE *human, const struct summary *s)
 	if (s->lost && human && (o->json || to != human)) {
 		char buf[512];
 
-		fprintf(human, "hwbp: %" PRIu64 " hits were LOST: %s\n",
-			s->lost, lost_why(s, buf, sizeof(buf)));
+		fprintf(human, "hwbp: %" PRIu64 " %s LOST: %s\n", s->lost,
+			s->lost == 1 ? "hit was" : "hits were",
+			lost_why(s, buf, sizeof(buf)));
 	}
 	fflush(o->f);
 }

@@ -57,6 +57,7 @@
 #define HOME_IDLE_NS 20000000ull       /* a ring idle this long: read at home */
 #define RACE_SCAN 128                  /* records racer_in looks through */
 #define FREE_CHUNKS 256                /* kept for reuse: 256 MiB */
+#define OUTSIDE_MAX 16                 /* losses from outside waiting */
 
 struct chunk {
 	struct chunk *next;     /* set under the lane's lock */
@@ -121,6 +122,11 @@ struct stream {
 	struct stream_stats stats;
 	_Atomic uint64_t records, bytes, spilled, high_water, dropped_oom;
 	_Atomic uint64_t spill_write_errors;
+	/* losses from outside the rings (stream_lose_outside), in order */
+	pthread_mutex_t outside_lock;
+	_Atomic unsigned outside_n; /* posted, not handed out */
+	unsigned outside_head;  /* (under outside_lock) */
+	struct rec outside[OUTSIDE_MAX];
 };
 
 static __thread struct lane *this_lane;
@@ -568,6 +574,7 @@ int stream_new(struct stream **out, const struct stream_ops *ops,
 	st->spill_fd = -1;
 	pthread_mutex_init(&st->spill_lock, NULL);
 	pthread_mutex_init(&st->free_lock, NULL);
+	pthread_mutex_init(&st->outside_lock, NULL);
 	st->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	st->lanes = calloc((size_t)(n > 0 ? n : 1), sizeof(*st->lanes));
 	if (st->wake < 0 || !st->lanes) {
@@ -770,6 +777,64 @@ static void poke_behind(struct stream *st, uint64_t t)
 	}
 }
 
+/*
+ * A loss from outside the rings: hits the kernel never recorded (the
+ * guard's SIGTRAPs with no cause).  Dated window_ns before now, read
+ * under the lock after outside_n counts it: a consumer that did not see
+ * it read the lanes' progress before, so it handed out only records
+ * stamped before now - ORDER_WINDOW_NS (stream_next's lag) - nothing at
+ * or after the loss's time, as long as window_ns <= ORDER_WINDOW_NS.
+ * Its window ends at now: the value chains are unsure over all of it.
+ */
+void stream_lose_outside(struct stream *st, uint64_t count,
+			 uint64_t window_ns)
+{
+	uint64_t now, one = 1;
+	unsigned n;
+
+	pthread_mutex_lock(&st->outside_lock);
+	n = atomic_fetch_add(&st->outside_n, 1); /* (before the clock) */
+	now = now_ns();
+	if (n == OUTSIDE_MAX) { /* (full: the last one's window grows) */
+		struct rec *last = &st->outside[(st->outside_head + n - 1) %
+						OUTSIDE_MAX];
+
+		atomic_fetch_sub(&st->outside_n, 1);
+		last->x += count;
+		last->y = now;
+	} else {
+		st->outside[(st->outside_head + n) % OUTSIDE_MAX] =
+			(struct rec){ .size = sizeof(struct rec),
+				      .kind = REC_LOSS, .loc = -1,
+				      .cpu = UINT32_MAX, .x = count, .y = now,
+				      .time_ns = now > window_ns ?
+						 now - window_ns : 0 };
+	}
+	pthread_mutex_unlock(&st->outside_lock);
+	if (write(st->wake, &one, sizeof(one)) < 0)
+		return; /* (the consumer looks every 100 ms anyway) */
+}
+
+/* The first outside loss into st->loss, if before t and before lane
+ * loss r (NULL: none). */
+static bool outside_before(struct stream *st, uint64_t t, const struct rec *r)
+{
+	const struct rec *x;
+	bool take;
+
+	pthread_mutex_lock(&st->outside_lock);
+	x = &st->outside[st->outside_head];
+	take = atomic_load(&st->outside_n) && x->time_ns <= t &&
+	       (!r || x->time_ns <= r->time_ns);
+	if (take) {
+		st->loss = *x;
+		st->outside_head = (st->outside_head + 1) % OUTSIDE_MAX;
+		atomic_fetch_sub(&st->outside_n, 1);
+	}
+	pthread_mutex_unlock(&st->outside_lock);
+	return take;
+}
+
 /* The earliest drop not handed out yet, of any lane, if before t. */
 static const struct rec *loss_before(struct stream *st, uint64_t t)
 {
@@ -790,6 +855,8 @@ static const struct rec *loss_before(struct stream *st, uint64_t t)
 			best = l;
 		}
 	}
+	if (atomic_load(&st->outside_n) && outside_before(st, t, r))
+		return &st->loss;
 	if (!best)
 		return NULL;
 	st->loss = *r; /* the slot is the producer's again */
@@ -971,5 +1038,6 @@ void stream_free(struct stream *st)
 	}
 	pthread_mutex_destroy(&st->spill_lock);
 	pthread_mutex_destroy(&st->free_lock);
+	pthread_mutex_destroy(&st->outside_lock);
 	free(st);
 }

@@ -523,6 +523,9 @@ struct guard {
 	void (*started)(void *ctx, pid_t tid);
 	void (*ended)(void *ctx, pid_t tid);
 	void *threads_ctx;
+	/* target_on_uncaused: */
+	void (*uncaused)(void *ctx, pid_t tid);
+	void *uncaused_ctx;
 };
 
 /* One guarded target per hwbp process, in static memory: an error path
@@ -791,6 +794,9 @@ static int signal_to_pass(struct target *t, pid_t tid, int sig)
 				"with no cause at %p (the host lost the debug "
 				"status of a hit): suppressed\n", (int)tid,
 				si.si_addr);
+		/* (tid is still stopped: its next store comes after this) */
+		if (g->uncaused)
+			g->uncaused(g->uncaused_ctx, tid);
 		return 0;
 	}
 	if (job_control_sig(sig))
@@ -1080,6 +1086,15 @@ bool target_stopped(const struct target *t, pid_t tid)
 	const struct task *k = t->guard ? task_find(t->guard, tid) : NULL;
 
 	return k && k->state == TS_STOPPED;
+}
+
+void target_on_uncaused(struct target *t, void (*fn)(void *, pid_t),
+			void *ctx)
+{
+	if (!t->guard)
+		return;
+	t->guard->uncaused = fn;
+	t->guard->uncaused_ctx = ctx;
 }
 
 uint64_t target_spurious(const struct target *t)

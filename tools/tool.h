@@ -352,6 +352,12 @@ int target_continue(struct target *t);
 void target_release(struct target *t);
 /* SIGTRAPs suppressed so far. */
 uint64_t target_spurious(const struct target *t);
+/* Guarded: fn(ctx, tid) for each SIGTRAP with no cause the guard drops
+ * (each a hit the kernel did not count: no record, no count), while tid
+ * is still stopped in it; from target_handle_events, on hwbp's main
+ * thread.  No-op unguarded. */
+void target_on_uncaused(struct target *t, void (*fn)(void *, pid_t),
+			void *ctx);
 /* Guarded: started(ctx, tid) when a new task (thread or child) stops for
  * the first time, before it runs an instruction of its own (it is in a
  * ptrace-stop then: registers readable, its thread pointer set), and
@@ -496,6 +502,8 @@ struct summary {
 	bool sampled;            /* hits were sampled (not --count) */
 	uint64_t lost_memory;    /* of lost: no memory to copy them into */
 	uint64_t lost_spill;     /* of lost: in a spill file not read back */
+	uint64_t lost_uncounted; /* of lost: the kernel did not count them
+				  * (SIGTRAPs with no cause, the guard's) */
 	uint64_t spilled;        /* bytes that waited in the spill file */
 	uint64_t spill_failed;   /* chunks kept in memory: no spill file */
 	int spill_errno;         /* why spilling failed, the last time */
@@ -652,6 +660,11 @@ int stream_new_replay(struct stream **out);
 int stream_new_replay_bound(struct stream **out, size_t mem_bound);
 void stream_replay_put(struct stream *st, const struct hwbp_record *r,
 		       int loc);
+/* Any thread: count hits lost outside the rings (the kernel recorded
+ * none), within the last window_ns (<= ORDER_WINDOW_NS): a REC_LOSS
+ * handed out in time order, its window ending now. */
+void stream_lose_outside(struct stream *st, uint64_t count,
+			 uint64_t window_ns);
 /* In a reader (from the rings' on_record): copy r, for location loc. */
 void stream_put(const struct hwbp_record *r, int loc);
 /* The next record in time order, valid until the next call; NULL when

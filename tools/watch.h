@@ -84,6 +84,8 @@ struct watch {
 	struct loc_ctx task_ctx;      /* the scheduler's task records */
 	struct hwbp_sched_stats before; /* counted before the last read */
 	uint64_t lost;                /* records the kernel counted, not read */
+	uint64_t uncounted;           /* hits the kernel did not count (the
+				       * guard's SIGTRAPs with no cause) */
 	uint64_t *counts;             /* --count: per location */
 	struct coverage *cov;         /* locations armed part of the time */
 	int ncov;

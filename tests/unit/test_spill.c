@@ -5,6 +5,7 @@
  * and come back whole and in order; a spill file that cannot be written
  * keeps them in memory; one that cannot be read back loses the records of
  * its chunks, counted exactly and handed out as a loss in their place.
+ * And losses from outside the rings, handed out in time order.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -164,5 +165,49 @@ Test(spill, no_spill_file_keeps_them_in_memory)
 	cr_assert_eq(g.hits, RECORDS);
 	cr_assert_eq(g.bad, 0);
 	cr_assert_eq(g.lost, 0);
+	stream_free(st);
+}
+
+/* A loss from outside the rings (the guard's SIGTRAPs with no cause) is
+ * handed out in time order: dated window_ns before now, after every
+ * record stamped before that and before every one after; its window ends
+ * now.  A full queue grows its last loss instead of dropping one. */
+Test(spill, a_loss_from_outside_comes_in_time_order)
+{
+	struct stream *st;
+	const struct rec *r;
+	uint64_t now = now_ns(), lost = 0, losses = 0, last = 0;
+	struct hwbp_record early = { .kind = HWBP_REC_HIT, .pid = 7, .tid = 7,
+				     .time_ns = now - 30000000 };
+	struct hwbp_record late = early;
+	int n = 0;
+
+	late.time_ns = now + 60000000;
+	cr_assert_eq(stream_new_replay(&st), 0);
+	stream_replay_put(st, &early, 0);
+	stream_replay_put(st, &late, 0);
+	for (int i = 0; i < 20; i++)
+		stream_lose_outside(st, 1, 20000000);
+	while ((r = stream_next(st))) {
+		n++;
+		cr_assert_geq(r->time_ns, last, "record %d out of order", n);
+		last = r->time_ns;
+		if (r->kind != REC_LOSS) {
+			cr_assert_eq(r->time_ns, n == 1 ? early.time_ns
+						       : late.time_ns,
+				     "record %d", n);
+			cr_assert(n == 1 || n == 18, "a hit as record %d", n);
+			continue;
+		}
+		cr_assert_geq(r->time_ns, now - 20000000, "too early");
+		cr_assert_geq(r->y, r->time_ns + 20000000, "its window");
+		lost += r->x;
+		losses++;
+	}
+	cr_assert_eq(lost, 20, "every hit lost outside counted: %llu",
+		     (unsigned long long)lost);
+	cr_assert_eq(losses, 16, "16 losses (the queue's size): %llu",
+		     (unsigned long long)losses);
+	cr_assert_eq(n, 18);
 	stream_free(st);
 }
