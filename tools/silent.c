@@ -72,6 +72,7 @@ struct silent {
 	int nsites, cap_sites;
 	struct index site_index, cand_index;
 	uint64_t writes, silent, unsure, strays, dropped, start_ns, rng, lost;
+	uint64_t uncounted; /* the guard's SIGTRAPs with no cause */
 	uint64_t unmatched;        /* records no sample claimed, last look */
 	bool stop;
 	char msg[512];
@@ -536,8 +537,8 @@ static void report(struct silent *s)
 		fprintf(f, "{\"type\":\"summary\",\"writes\":%llu,\"silent\":%llu,"
 			"\"unsure\":%llu,\"fraction\":%.4f,\"sites\":%d,"
 			"\"candidates\":%d,\"offered\":%llu,\"armed\":%llu,"
-			"\"strays\":%llu,\"lost\":%llu,\"dropped\":%llu,"
-			"\"seconds\":%.3f}\n",
+			"\"strays\":%llu,\"lost\":%llu,\"lost_uncounted\":%llu,"
+			"\"dropped\":%llu,\"seconds\":%.3f}\n",
 			(unsigned long long)s->writes,
 			(unsigned long long)s->silent,
 			(unsigned long long)s->unsure,
@@ -546,6 +547,7 @@ static void report(struct silent *s)
 			(unsigned long long)st.armed,
 			(unsigned long long)(st.strays + s->strays),
 			(unsigned long long)st.lost,
+			(unsigned long long)s->uncounted,
 			(unsigned long long)s->dropped, secs);
 		return;
 	}
@@ -559,10 +561,24 @@ static void report(struct silent *s)
 		(unsigned long long)s->unsure, s->ncands,
 		(unsigned long long)st.offered, (unsigned long long)st.armed,
 		(unsigned long long)st.lost);
+	if (s->uncounted)
+		fprintf(stderr, "hwbp silent: %llu sampled writes the kernel did "
+			"not count (SIGTRAPs with no cause: the host lost their "
+			"debug status) are not in the fractions\n",
+			(unsigned long long)s->uncounted);
 	if (s->dropped)
 		fprintf(stderr, "hwbp silent: %llu hits not counted: their "
 			"addresses came after the %d candidates kept\n",
 			(unsigned long long)s->dropped, MAX_CANDIDATES);
+}
+
+/* A hit the kernel did not count (target.c's guard dropped its SIGTRAP). */
+static void on_uncaused(void *ctx, pid_t tid)
+{
+	struct silent *s = ctx;
+
+	(void)tid;
+	s->uncounted++;
 }
 
 static int start(struct silent *s)
@@ -575,6 +591,7 @@ static int start(struct silent *s)
 
 	if (err)
 		return err;
+	target_on_uncaused(&s->target, on_uncaused, s);
 	if ((err = syms_open(&s->syms, s->target.pid, false))) {
 		snprintf(s->msg, sizeof(s->msg), "cannot read symbols: %s",
 			 strerror(-err));
