@@ -1096,8 +1096,3 @@ void target_on_uncaused(struct target *t, void (*fn)(void *, pid_t),
 	t->guard->uncaused = fn;
 	t->guard->uncaused_ctx = ctx;
 }
-
-uint64_t target_spurious(const struct target *t)
-{
-	return t->guard ? t->guard->spurious : 0;
-}

@@ -350,8 +350,6 @@ int target_continue(struct target *t);
 /* Detach every thread (each with its pending signal) and free the guard;
  * says on stderr how many SIGTRAPs were suppressed.  No-op unguarded. */
 void target_release(struct target *t);
-/* SIGTRAPs suppressed so far. */
-uint64_t target_spurious(const struct target *t);
 /* Guarded: fn(ctx, tid) for each SIGTRAP with no cause the guard drops
  * (each a hit the kernel did not count: no record, no count), while tid
  * is still stopped in it; from target_handle_events, on hwbp's main
