@@ -215,8 +215,10 @@ Test(guard, drops_every_sigtrap_with_no_cause, .timeout = 30)
 }
 
 /* With records: the dropped SIGTRAP counts as a lost hit, and the value
- * chain is unsure from the 20 ms before the guard saw it - the store after
- * it has an approximate old value, those 50 ms before it exact ones. */
+ * chain is unsure from its thread's last hit before it (the thread is
+ * stopped in the SIGTRAP until the guard lets it go): the store after it
+ * has an approximate old value, every one before it, all within the
+ * 20 ms before the guard saw it, an exact one. */
 Test(guard, a_hit_the_kernel_did_not_count_breaks_the_chain, .timeout = 30)
 {
 	struct watched w;

@@ -784,10 +784,12 @@ static void poke_behind(struct stream *st, uint64_t t)
  * it read the lanes' progress before, so it handed out only records
  * stamped before now - ORDER_WINDOW_NS (stream_next's lag) - nothing at
  * or after the loss's time, as long as window_ns <= ORDER_WINDOW_NS.
- * Its window ends at now: the value chains are unsure over all of it.
+ * Its window ends at now: the value chains are unsure over all of it -
+ * from after tid's newest hit in it, where the loss is tid's (not 0):
+ * narrow_outside.
  */
 void stream_lose_outside(struct stream *st, uint64_t count,
-			 uint64_t window_ns)
+			 uint64_t window_ns, uint32_t tid)
 {
 	uint64_t now, one = 1;
 	unsigned n;
@@ -802,11 +804,13 @@ void stream_lose_outside(struct stream *st, uint64_t count,
 		atomic_fetch_sub(&st->outside_n, 1);
 		last->x += count;
 		last->y = now;
+		last->tid = 0; /* (several threads' now: not narrowed) */
 	} else {
 		st->outside[(st->outside_head + n) % OUTSIDE_MAX] =
 			(struct rec){ .size = sizeof(struct rec),
 				      .kind = REC_LOSS, .loc = -1,
-				      .cpu = UINT32_MAX, .x = count, .y = now,
+				      .cpu = UINT32_MAX, .tid = tid,
+				      .x = count, .y = now,
 				      .time_ns = now > window_ns ?
 						 now - window_ns : 0 };
 	}
@@ -815,18 +819,86 @@ void stream_lose_outside(struct stream *st, uint64_t count,
 		return; /* (the consumer looks every 100 ms anyway) */
 }
 
-/* The first outside loss into st->loss, if before t and before lane
- * loss r (NULL: none). */
-static bool outside_before(struct stream *st, uint64_t t, const struct rec *r)
+/* The newest hit of thread tid in lane l stamped within [from, to] (0:
+ * none seen).  Only in chunks in memory (a spilled one is passed over:
+ * then less is narrowed, never wrongly); under the lane's lock, which
+ * keeps the producer from moving the chunks. */
+static uint64_t newest_hit_of(struct lane *l, uint32_t tid, uint64_t from,
+			      uint64_t to)
 {
-	const struct rec *x;
-	bool take;
+	uint64_t newest = 0;
+	size_t off = l->read_off;
+
+	pthread_mutex_lock(&l->lock);
+	for (struct chunk *c = l->first; c; c = c->next, off = 0) {
+		const uint8_t *p, *end;
+
+		if (!c->data)
+			continue;
+		p = c->data + off;
+		end = c->data + atomic_load_explicit(&c->used,
+						     memory_order_acquire);
+		for (; p < end; p += ((const struct rec *)p)->size) {
+			const struct rec *x = (const struct rec *)p;
+
+			if (!x->size || x->time_ns > to)
+				break;
+			/* (a user-mode store: none while its thread is
+			 * stopped in the SIGTRAP) */
+			if (x->kind == HWBP_REC_HIT && x->tid == tid &&
+			    x->time_ns >= from && (int64_t)x->ip >= 0 &&
+			    x->time_ns > newest)
+				newest = x->time_ns;
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+	return newest;
+}
+
+/*
+ * Narrow an outside loss of one thread: the hit was that thread's last
+ * store before its SIGTRAP (it has been stopped since, until after the
+ * loss's end), so it came after every hit of that thread stamped before
+ * the end.  Run once every record up to the end is in (cutoff past it):
+ * the loss then starts after the newest of them.
+ */
+static void narrow_outside(struct stream *st, struct rec *x)
+{
+	uint64_t newest = 0;
+
+	for (int i = 0; i < st->nlanes; i++) {
+		uint64_t n = newest_hit_of(&st->lanes[i], x->tid, x->time_ns,
+					   x->y);
+
+		if (n > newest)
+			newest = n;
+	}
+	if (newest >= x->time_ns)
+		x->time_ns = newest + 1;
+	x->tid = 0; /* (narrowed) */
+}
+
+/* The first outside loss into st->loss, if before t and before lane
+ * loss r (NULL: none): 1.  -1 while it waits for every record up to its
+ * end (cutoff past it: nothing after its start is handed out meanwhile),
+ * else 0. */
+static int outside_before(struct stream *st, uint64_t t, const struct rec *r,
+			  uint64_t cutoff)
+{
+	struct rec *x;
+	int take;
 
 	pthread_mutex_lock(&st->outside_lock);
 	x = &st->outside[st->outside_head];
 	take = atomic_load(&st->outside_n) && x->time_ns <= t &&
 	       (!r || x->time_ns <= r->time_ns);
-	if (take) {
+	if (take && x->y >= cutoff)
+		take = -1;
+	if (take > 0 && x->tid) {
+		narrow_outside(st, x);
+		take = x->time_ns <= t && (!r || x->time_ns <= r->time_ns);
+	}
+	if (take > 0) {
 		st->loss = *x;
 		st->outside_head = (st->outside_head + 1) % OUTSIDE_MAX;
 		atomic_fetch_sub(&st->outside_n, 1);
@@ -836,7 +908,8 @@ static bool outside_before(struct stream *st, uint64_t t, const struct rec *r)
 }
 
 /* The earliest drop not handed out yet, of any lane, if before t. */
-static const struct rec *loss_before(struct stream *st, uint64_t t)
+static const struct rec *loss_before(struct stream *st, uint64_t t,
+				     uint64_t cutoff)
 {
 	struct lane *best = NULL;
 	const struct rec *r = NULL;
@@ -855,8 +928,12 @@ static const struct rec *loss_before(struct stream *st, uint64_t t)
 			best = l;
 		}
 	}
-	if (atomic_load(&st->outside_n) && outside_before(st, t, r))
-		return &st->loss;
+	if (atomic_load(&st->outside_n)) {
+		int o = outside_before(st, t, r, cutoff);
+
+		if (o)
+			return o > 0 ? &st->loss : NULL;
+	}
 	if (!best)
 		return NULL;
 	st->loss = *r; /* the slot is the producer's again */
@@ -951,7 +1028,8 @@ const struct rec *stream_next(struct stream *st)
 	}
 	/* Drops come before the next record, and before the cutoff. */
 	loss = cutoff ? loss_before(st, r && r->time_ns < cutoff ? r->time_ns
-							       : cutoff - 1)
+							       : cutoff - 1,
+				    cutoff)
 		      : NULL;
 	if (loss) {
 		st->stats.losses += loss->x;

@@ -660,9 +660,11 @@ void stream_replay_put(struct stream *st, const struct hwbp_record *r,
 		       int loc);
 /* Any thread: count hits lost outside the rings (the kernel recorded
  * none), within the last window_ns (<= ORDER_WINDOW_NS): a REC_LOSS
- * handed out in time order, its window ending now. */
+ * handed out in time order, its window ending now.  tid (0: unknown):
+ * the thread whose last store it was, stopped since - the loss then
+ * starts after that thread's newest hit. */
 void stream_lose_outside(struct stream *st, uint64_t count,
-			 uint64_t window_ns);
+			 uint64_t window_ns, uint32_t tid);
 /* In a reader (from the rings' on_record): copy r, for location loc. */
 void stream_put(const struct hwbp_record *r, int loc);
 /* The next record in time order, valid until the next call; NULL when

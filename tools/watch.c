@@ -1039,18 +1039,18 @@ static int check_branches(struct watch *w)
 
 /* The guard dropped a SIGTRAP with no cause (target.c): a hit the kernel
  * did not count, so neither a record nor a count has it.  Counted as lost;
- * with records, a loss in the stream makes every value chain unsure over
- * the last ORDER_WINDOW_NS (the hit came before the guard saw its trap,
- * its thread stopped since: a host that took longer than that to deliver
- * it is the one case left approximate too late). */
+ * with records, a loss in the stream makes every value chain unsure from
+ * tid's newest hit within the last ORDER_WINDOW_NS (the lost one was its
+ * last store, and it is stopped since: a host that took longer than that
+ * to deliver the trap is the one case left approximate too late). */
 static void on_uncaused(void *ctx, pid_t tid)
 {
 	struct watch *w = ctx;
 
-	(void)tid;
 	w->uncounted++;
 	if (w->stream)
-		stream_lose_outside(w->stream, 1, ORDER_WINDOW_NS);
+		stream_lose_outside(w->stream, 1, ORDER_WINDOW_NS,
+				    (uint32_t)tid);
 }
 
 static int setup(struct watch *w)

@@ -187,7 +187,7 @@ Test(spill, a_loss_from_outside_comes_in_time_order)
 	stream_replay_put(st, &early, 0);
 	stream_replay_put(st, &late, 0);
 	for (int i = 0; i < 20; i++)
-		stream_lose_outside(st, 1, 20000000);
+		stream_lose_outside(st, 1, 20000000, 0);
 	while ((r = stream_next(st))) {
 		n++;
 		cr_assert_geq(r->time_ns, last, "record %d out of order", n);
@@ -209,5 +209,46 @@ Test(spill, a_loss_from_outside_comes_in_time_order)
 	cr_assert_eq(losses, 16, "16 losses (the queue's size): %llu",
 		     (unsigned long long)losses);
 	cr_assert_eq(n, 18);
+	stream_free(st);
+}
+
+/* A loss of one thread starts after that thread's newest hit before its
+ * end (it was the thread's last store: stopped since), not at the start
+ * of its window; the thread's kernel-mode hits and other records do not
+ * move it. */
+Test(spill, a_threads_loss_starts_after_its_newest_hit)
+{
+	struct stream *st;
+	const struct rec *r;
+	uint64_t now = now_ns(), ms = 1000000, loss_at = 0;
+	struct hwbp_record hits[] = {
+		{ .kind = HWBP_REC_HIT, .tid = 5, .ip = 0x1000,
+		  .time_ns = now - 15 * ms },
+		{ .kind = HWBP_REC_HIT, .tid = 6, .ip = 0x1000,
+		  .time_ns = now - 12 * ms },
+		{ .kind = HWBP_REC_HIT, .tid = 5, .ip = 0x1000,
+		  .time_ns = now - 10 * ms },
+		{ .kind = HWBP_REC_HIT, .tid = 5, .ip = 0xffffffff81000000ull,
+		  .time_ns = now - 8 * ms },
+		{ .kind = HWBP_REC_SWITCH, .tid = 5, .time_ns = now - 7 * ms },
+		{ .kind = HWBP_REC_HIT, .tid = 6, .ip = 0x1000,
+		  .time_ns = now - 5 * ms },
+	};
+	int n = 0, loss_pos = -1;
+
+	cr_assert_eq(stream_new_replay(&st), 0);
+	for (size_t i = 0; i < sizeof(hits) / sizeof(hits[0]); i++)
+		stream_replay_put(st, &hits[i], 0);
+	stream_lose_outside(st, 1, 20 * ms, 5);
+	while ((r = stream_next(st))) {
+		if (r->kind == REC_LOSS) {
+			loss_pos = n;
+			loss_at = r->time_ns;
+		}
+		n++;
+	}
+	cr_assert_eq(n, 7);
+	cr_assert_eq(loss_pos, 3, "the loss came as record %d", loss_pos);
+	cr_assert_eq(loss_at, now - 10 * ms + 1);
 	stream_free(st);
 }
