@@ -311,21 +311,37 @@ static struct run attach_and_go(struct proc *target,
 	return r;
 }
 
+/* The state letter in a /proc stat file ('R', 'S', 't', 'Z', ...; 0: the
+ * task is gone). */
+static char stat_state(const char *path)
+{
+	char buf[512], *paren;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return 0;
+	paren = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	return paren && paren[1] == ' ' ? paren[2] : 0;
+}
+
+/* The state letter of process pid (0: gone). */
+static char proc_state(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	return stat_state(path);
+}
+
 /* The process runs on: not stopped (ptrace or SIGSTOP), not a zombie. */
 static void assert_running(pid_t pid)
 {
-	char path[64], buf[512], *paren;
-	FILE *f;
+	char state = proc_state(pid);
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	cr_assert(f, "target %d is gone", (int)pid);
-	cr_assert(fgets(buf, sizeof(buf), f));
-	fclose(f);
-	paren = strrchr(buf, ')');
-	cr_assert(paren && paren[1] == ' ');
-	cr_assert(!strchr("tTZX", paren[2]), "target %d is in state %c",
-		  (int)pid, paren[2]);
+	cr_assert(state, "target %d is gone", (int)pid);
+	cr_assert(!strchr("tTZX", state), "target %d is in state %c",
+		  (int)pid, state);
 }
 
 static void assert_exits_0(pid_t pid)

@@ -77,16 +77,11 @@ static long proc_status(pid_t pid, pid_t tid, const char *key)
 /* The state letter of a thread ('R', 'S', 't', 'T', ...; 0: gone). */
 static char thread_state(pid_t pid, pid_t tid)
 {
-	char path[96], buf[512], *paren;
-	FILE *f;
+	char path[96];
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid,
 		 (int)tid);
-	if (!(f = fopen(path, "r")))
-		return 0;
-	paren = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
-	fclose(f);
-	return paren && paren[1] == ' ' ? paren[2] : 0;
+	return stat_state(path);
 }
 
 /* The threads of pid: how many, and how many of them in state `want`

@@ -193,19 +193,9 @@ Test(watch, losses_are_said_on_stderr_whatever_the_output, .timeout = 60)
 /* Has the process exited (a zombie, or reaped and gone)? */
 static bool exited(pid_t pid)
 {
-	char path[64], text[512], *paren;
-	ssize_t n;
-	int fd;
+	char state = proc_state(pid);
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return true;
-	n = read(fd, text, sizeof(text) - 1);
-	close(fd);
-	text[n > 0 ? n : 0] = '\0';
-	paren = strrchr(text, ')');
-	return !paren || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X';
+	return !state || state == 'Z' || state == 'X';
 }
 
 /* All of fd, to its end (a FIFO's writer gone). */
