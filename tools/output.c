@@ -943,9 +943,18 @@ static const char *lost_why(const struct summary *s, char *buf, size_t len)
 	return buf;
 }
 
-static void human_summary(FILE *f, const struct summary *s)
+/* "PREFIX N hits were LOST: why", for the summary and for stderr. */
+static void say_lost(FILE *f, const char *prefix, const struct summary *s)
 {
 	char buf[512];
+
+	fprintf(f, "%s%" PRIu64 " %s LOST: %s\n", prefix, s->lost,
+		s->lost == 1 ? "hit was" : "hits were",
+		lost_why(s, buf, sizeof(buf)));
+}
+
+static void human_summary(FILE *f, const struct summary *s)
+{
 
 	fprintf(f, "\n--- hwbp: %" PRIu64 " hit%s in %.3f s", s->hits,
 		s->hits == 1 ? "" : "s", s->wall_ns / 1e9);
@@ -953,9 +962,7 @@ static void human_summary(FILE *f, const struct summary *s)
 		fprintf(f, " (%" PRIu64 " more did not match --if)", s->filtered);
 	fprintf(f, ", %" PRIu64 " lost\n", s->lost);
 	if (s->lost)
-		fprintf(f, "!!! %" PRIu64 " %s LOST: %s\n", s->lost,
-			s->lost == 1 ? "hit was" : "hits were",
-			lost_why(s, buf, sizeof(buf)));
+		say_lost(f, "!!! ", s);
 	if (s->spilled)
 		fprintf(f, "%.1f MiB of hits waited in a temporary file (the "
 			"output was slower than the hits: --spill-after)\n",
@@ -1031,12 +1038,7 @@ void out_summary(struct out *o, FILE *human, const struct summary *s)
 	} else if (!o->json) {
 		human_summary(to, s);
 	}
-	if (s->lost && human && (o->json || to != human)) {
-		char buf[512];
-
-		fprintf(human, "hwbp: %" PRIu64 " %s LOST: %s\n", s->lost,
-			s->lost == 1 ? "hit was" : "hits were",
-			lost_why(s, buf, sizeof(buf)));
-	}
+	if (s->lost && human && (o->json || to != human))
+		say_lost(human, "hwbp: ", s);
 	fflush(o->f);
 }
