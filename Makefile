@@ -8,7 +8,7 @@ SOMAJOR      := 1
 # The shared object is libhwbp.so.SOMAJOR.SOMINOR.0 (soname libhwbp.so.1):
 # SOMINOR counts the version nodes of src/libhwbp.map after LIBHWBP_0.1
 # (tests/test_docs.c checks); VERSION is the package's.
-SOMINOR      := 4
+SOMINOR      := 5
 SOVERSION    := $(SOMAJOR).$(SOMINOR).0
 PREFIX       ?= /usr/local
 LIBDIR       ?= $(PREFIX)/lib

@@ -479,6 +479,12 @@ int hwbp_insn_touches(const struct hwbp_insn_info *info, uint64_t addr,
  */
 int hwbp_insn_before(uint64_t pc, uint64_t addr, uint64_t len,
 		     const uint64_t *regs, struct hwbp_insn_info *info);
+/* The same in process pid (0: this one), its code read with
+ * process_vm_readv: a tracer's view of a stopped thread (regs from
+ * ptrace, in PERF_REG_X86_* order).  Also -ESRCH / -EPERM when pid cannot
+ * be read at all. */
+int hwbp_insn_before_pid(pid_t pid, uint64_t pc, uint64_t addr, uint64_t len,
+			 const uint64_t *regs, struct hwbp_insn_info *info);
 /* The ucontext's general registers in PERF_REG_X86_* order (segment
  * registers 0).  async-signal-safe. */
 void hwbp_uc_regs(const void *ucontext, uint64_t regs[HWBP_NREGS]);

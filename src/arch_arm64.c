@@ -127,6 +127,14 @@ int hwbp_insn_before_in(pid_t pid, uint64_t pc, uint64_t addr, uint64_t len,
 	return -EOPNOTSUPP;
 }
 
+HWBP_API int hwbp_insn_before_pid(pid_t pid, uint64_t pc, uint64_t addr,
+				  uint64_t len, const uint64_t *regs,
+				  struct hwbp_insn_info *out)
+{
+	hwbp_insn_before_in(pid, pc, addr, len, regs, out);
+	return NO_DECODE("hwbp_insn_before_pid");
+}
+
 /* async-signal-safe */
 HWBP_API int hwbp_insn_before(uint64_t pc, uint64_t addr, uint64_t len,
 			      const uint64_t *regs, struct hwbp_insn_info *out)

@@ -206,6 +206,23 @@ HWBP_API int hwbp_insn_before(uint64_t pc, uint64_t addr, uint64_t len,
 	return hwbp_insn_before_in(0, pc, addr, len, regs, out);
 }
 
+/* Another process: one that cannot be read at all says why (a tracer
+ * told ENODATA could not tell a gone thread from unreadable code). */
+HWBP_API int hwbp_insn_before_pid(pid_t pid, uint64_t pc, uint64_t addr,
+				  uint64_t len, const uint64_t *regs,
+				  struct hwbp_insn_info *out)
+{
+	uint8_t byte;
+	struct iovec local = { &byte, 1 }, remote = { (void *)(uintptr_t)(pc - 1), 1 };
+
+	if (pid < 0 || !out || !len || pc < 15)
+		return -EINVAL;
+	if (pid && process_vm_readv(pid, &local, 1, &remote, 1, 0) < 0 &&
+	    (errno == ESRCH || errno == EPERM))
+		return -errno;
+	return hwbp_insn_before_in(pid, pc, addr, len, regs, out);
+}
+
 int hwbp_insn_before_in(pid_t pid, uint64_t pc, uint64_t addr, uint64_t len,
 			const uint64_t *regs, struct hwbp_insn_info *out)
 {

@@ -351,7 +351,8 @@ void hwbp_branches_why(char *out, size_t size)
  * it, so the line says what is known.  hwbp watch guards (tools/target.c). */
 #if defined(__x86_64__)
 #define SPURIOUS_TRAPS "not testable (a host that loses a hit's DR6 sends " \
-	"SIGTRAP now and then; hwbp watch drops those: GUARD in hwbp(1))"
+	"SIGTRAP now and then; hwbp watch holds those and recovers the " \
+	"hit from the thread's registers, or counts it lost: GUARD in hwbp(1))"
 #else
 #define SPURIOUS_TRAPS "none known (an x86 hypervisor fault)"
 #endif

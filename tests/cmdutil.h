@@ -442,6 +442,7 @@ static void check_summary(json_object *s, int hit_lines, bool count_mode)
 	cr_assert_eq(jint(s, "lost"), jint(s, "lost_uncounted"), "%s",
 		     json_object_to_json_string(s));
 	cr_assert_geq(jint(s, "lost_uncounted"), 0);
+	cr_assert_geq(jint(s, "recovered"), 0);
 	cr_assert_geq(jint(s, "filtered"), 0);
 	cr_assert_geq(jint(s, "wall_ns"), 0);
 	if (!count_mode)

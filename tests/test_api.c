@@ -278,6 +278,12 @@ ROW(hwbp_insn_before, "pc < 15", -EINVAL, NULL, (14, W, 8, NULL, &f->info));
 ROW(hwbp_insn_before, "len 0", -EINVAL, NULL, ((uintptr_t)&movabs[10], W, 0, NULL, &f->info));
 ROW(hwbp_insn_before, "info NULL", -EINVAL, NULL, ((uintptr_t)&movabs[10], W, 8, NULL, NULL));
 ROW(hwbp_insn_before, "unmapped code", -ENODATA, NULL, (0x1000, W, 8, NULL, &f->info));
+ROW(hwbp_insn_before_pid, "pid -1", -EINVAL, NULL, (-1, (uintptr_t)&movabs[10], W, 8, NULL, &f->info));
+ROW(hwbp_insn_before_pid, "pc < 15", -EINVAL, NULL, (0, 14, W, 8, NULL, &f->info));
+ROW(hwbp_insn_before_pid, "len 0", -EINVAL, NULL, (0, (uintptr_t)&movabs[10], W, 0, NULL, &f->info));
+ROW(hwbp_insn_before_pid, "info NULL", -EINVAL, NULL, (0, (uintptr_t)&movabs[10], W, 8, NULL, NULL));
+ROW(hwbp_insn_before_pid, "no such process", -ESRCH, NULL, (0x3ffffffe, (uintptr_t)&movabs[10], W, 8, NULL, &f->info));
+ROW(hwbp_insn_before_pid, "unmapped code", -ENODATA, NULL, (getpid(), 0x1000, W, 8, NULL, &f->info));
 
 /* the scheduler: create */
 ROW(hwbp_sched_create, "out NULL", -EINVAL, "out is NULL", (NULL, NULL));

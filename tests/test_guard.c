@@ -243,6 +243,71 @@ Test(guard, a_hit_the_kernel_did_not_count_breaks_the_chain, .timeout = 30)
 	free_run(&w.run);
 }
 
+/* A hit the kernel did not count whose access the stopped thread still
+ * shows (cmd_guard's lost store: the PC after `movq %r8, counter(%rip)`,
+ * r8 the value) is recovered, not lost: every hit is there, in order,
+ * every value exact, the recovered one said so. */
+Test(guard, a_hit_the_kernel_did_not_count_is_recovered_exact, .timeout = 30)
+{
+	struct watched w;
+
+	REQUIRE_X86();
+	TU_REQUIRE_HITS();
+	w = WATCH_JSON("counter", "--", helper("cmd_guard"), "lost", "100");
+	cr_assert(strstr(w.run.out, "counter 200\n"), "%s", w.run.out);
+	cr_assert(strstr(w.run.err, "guard: 1 SIGTRAP with no cause"), "%s",
+		  w.run.err);
+	cr_assert_eq(jint(w.h.summary, "recovered"), 1, "%s", w.run.err);
+	cr_assert_eq(jint(w.h.summary, "lost"), 0, "%s", w.run.err);
+	cr_assert_eq(jint(w.h.summary, "hits"), 200);
+	cr_assert_eq(w.h.n, 200, "%d hits", w.h.n);
+	for (int i = 0; i < w.h.n; i++) {
+		json_object *h = w.h.hit[i], *v = NULL;
+		bool recovered = json_object_object_get_ex(h, "recovered", &v) &&
+				 json_object_get_boolean(v);
+
+		cr_assert_eq(jint(h, "new"), i + 1, "hit %d", i);
+		cr_assert(jbool(h, "new_exact") && jbool(h, "old_exact") &&
+			  jint(h, "old") == i, "hit %d: not exact", i);
+		cr_assert_eq(recovered, i == 100, "hit %d: recovered %d", i,
+			     recovered);
+		if (i == 100)
+			cr_assert_str_eq(jstr(h, "function"), "lost_store");
+	}
+	free_run(&w.run);
+}
+
+/* --count counts the recovered hit where it belongs; --bt unwinds it
+ * from the stack the guard read, to main. */
+Test(guard, count_and_bt_take_a_recovered_hit, .timeout = 30)
+{
+	struct counted c;
+	struct watched w;
+	struct run r;
+	json_object *bt;
+	bool main_seen = false;
+
+	REQUIRE_X86();
+	TU_REQUIRE_HITS();
+	r = COUNT(&c, "lost", "50");
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	cr_assert_eq(c.hits, 100, "%s", r.out);
+	cr_assert_eq(c.lost, 0, "%s", r.out);
+	cr_assert(strstr(r.out, "\"recovered\":1"), "%s", r.out);
+	free_run(&r);
+	w = WATCH_JSON("--bt", "counter", "--", helper("cmd_guard"), "lost",
+		       "3");
+	cr_assert_eq(w.h.n, 6, "%d hits: %s", w.h.n, w.run.err);
+	cr_assert_eq(jint(w.h.hit[3], "new"), 4);
+	bt = jarray(w.h.hit[3], "backtrace");
+	for (size_t i = 0; i < json_object_array_length(bt); i++)
+		main_seen |= !strcmp(jstr(json_object_array_get_idx(bt, i),
+					  "function"), "main");
+	cr_assert(main_seen, "the recovered hit's backtrace: %s",
+		  json_object_to_json_string(bt));
+	free_run(&w.run);
+}
+
 /* hwbp silent launches through target.c too: guarded the same way. */
 Test(guard, hwbp_silent_guards_its_command, .timeout = 30)
 {

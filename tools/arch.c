@@ -57,3 +57,29 @@ int arch_set_pc(pid_t tid, uint64_t pc)
 	REGS_PC(regs) = pc;
 	return ptrace(PTRACE_SETREGSET, tid, (void *)NT_PRSTATUS, &io) ? -1 : 0;
 }
+
+#if defined(__x86_64__)
+int arch_get_regs(pid_t tid, uint64_t out[HWBP_NREGS])
+{
+	struct user_regs_struct r;
+	struct iovec io = { &r, sizeof(r) };
+
+	if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_PRSTATUS, &io))
+		return -1;
+	/* PERF_REG_X86_AX .. FLAGS, then R8 .. R15 at 16 .. 23 (the segment
+	 * registers between are not sampled: 0, as perf gives them) */
+	const uint64_t v[HWBP_NREGS] = {
+		r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp,
+		r.rip, r.eflags, 0, 0, 0, 0, 0, 0, r.r8, r.r9, r.r10, r.r11,
+		r.r12, r.r13, r.r14, r.r15,
+	};
+	memcpy(out, v, sizeof(v));
+	return 0;
+}
+#else
+int arch_get_regs(pid_t tid, uint64_t out[HWBP_NREGS])
+{
+	(void)tid, (void)out;
+	return -1;
+}
+#endif

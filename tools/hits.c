@@ -668,6 +668,7 @@ static void hit_on(struct watch *w, const struct rec *r, int li,
 	e.tid = (pid_t)r->tid;
 	e.cpu = r->cpu;
 	e.access = hwbp_access_name(loc->access);
+	e.recovered = r->flags & REC_F_RECOVERED;
 	if (loc->access != HWBP_EXEC && r->ip < 0x0000800000000000ull) {
 		values_decode(w->values, &cs, r->ip, &acc);
 		if (acc.decoded)
@@ -763,7 +764,7 @@ static bool order_unsure(struct watch *w, const struct rec *r)
 			for (int k = 0; k < nch && !unsure; k++)
 				unsure = racer_at(w, r, c, k);
 	}
-	if ((int)r->cpu < w->ncpu_last)
+	if (r->cpu < (uint32_t)w->ncpu_last) /* (a recovered hit's: maybe ?) */
 		w->cpu_last[(int)r->cpu * nch + own] =
 			(struct cpu_last){ r->time_ns, r->tid, r->pid };
 	return unsure;
@@ -904,6 +905,11 @@ static void on_record(struct watch *w, const struct rec *r)
 
 	switch (r->kind) {
 	case HWBP_REC_HIT:
+		/* A recovered hit that raced: its window, through the
+		 * racers', leaves the chains it joins unsure (stream.c). */
+		if ((r->flags & REC_F_RECOVERED) &&
+		    (r->flags & REC_F_ORDER_UNSURE) && r->y > w->unsure_until)
+			w->unsure_until = r->y;
 		w->racy = order_unsure(w, r);
 		w->sum.order_unsure += w->racy;
 		if (!atomic_load_explicit(&w->dispatch, memory_order_relaxed) &&

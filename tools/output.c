@@ -480,6 +480,8 @@ static void human_hit(struct out *o, const struct hit_event *e)
 	}
 	ob_s(o, "  ");
 	human_where(o, &e->where, e->where.ip, false);
+	if (e->recovered)
+		ob_s(o, "  [recovered: the kernel did not count it]");
 	ob_c(o, '\n');
 	human_extras(o, e);
 }
@@ -615,6 +617,8 @@ static void json_hit(struct out *o, const struct hit_event *e)
 		json_value(o, "value", e, e->val.new_value, e->val.new_q);
 	ob_c(o, ',');
 	json_where(o, &e->where);
+	if (e->recovered)
+		ob_s(o, ",\"recovered\":true");
 	json_extras(o, e);
 	ob_s(o, "}\n");
 }
@@ -889,8 +893,9 @@ static void json_summary(struct out *o, const struct summary *s)
 	       ",\"late\":%" PRIu64 ",\"order_unsure\":%" PRIu64, s->strays,
 	       s->writes_dropped, s->late, s->order_unsure);
 	ob_fmt(o, ",\"lost_memory\":%" PRIu64 ",\"lost_spill\":%" PRIu64
-	       ",\"lost_uncounted\":%" PRIu64 ",\"spilled_bytes\":%" PRIu64,
-	       s->lost_memory, s->lost_spill, s->lost_uncounted, s->spilled);
+	       ",\"lost_uncounted\":%" PRIu64 ",\"recovered\":%" PRIu64
+	       ",\"spilled_bytes\":%" PRIu64, s->lost_memory, s->lost_spill,
+	       s->lost_uncounted, s->recovered, s->spilled);
 	if (s->no_lost)
 		ob_fmt(o, ",\"paused\":%" PRIu64 ",\"paused_ns\":%" PRIu64,
 		       s->pauses, s->paused_ns);
@@ -963,6 +968,12 @@ static void human_summary(FILE *f, const struct summary *s)
 	fprintf(f, ", %" PRIu64 " lost\n", s->lost);
 	if (s->lost)
 		say_lost(f, "!!! ", s);
+	if (s->recovered)
+		fprintf(f, "%" PRIu64 " hit%s the kernel did not count (the host "
+			"lost the debug status) %s recovered by the guard from "
+			"the stopped thread's registers\n", s->recovered,
+			s->recovered == 1 ? "" : "s",
+			s->recovered == 1 ? "was" : "were");
 	if (s->spilled)
 		fprintf(f, "%.1f MiB of hits waited in a temporary file (the "
 			"output was slower than the hits: --spill-after)\n",

@@ -573,11 +573,11 @@ static void report(struct silent *s)
 }
 
 /* A hit the kernel did not count (target.c's guard dropped its SIGTRAP). */
-static void on_uncaused(void *ctx, pid_t tid)
+static void on_uncaused(void *ctx, const struct uncaused_trap *trap)
 {
 	struct silent *s = ctx;
 
-	(void)tid;
+	(void)trap;
 	s->uncounted++;
 }
 

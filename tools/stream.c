@@ -57,7 +57,15 @@
 #define HOME_IDLE_NS 20000000ull       /* a ring idle this long: read at home */
 #define RACE_SCAN 128                  /* records racer_in looks through */
 #define FREE_CHUNKS 256                /* kept for reuse: 256 MiB */
-#define OUTSIDE_MAX 16                 /* losses from outside waiting */
+#define OUTSIDE_MAX 16                 /* from outside, waiting */
+
+/* Waiting from outside the rings: a loss (stream_lose_outside), or a
+ * hit the guard recovered (stream_recover_outside: hit, the whole
+ * record; r its window [time_ns, y] and thread). */
+struct outside {
+	struct rec r;
+	struct rec *hit;
+};
 
 struct chunk {
 	struct chunk *next;     /* set under the lane's lock */
@@ -122,11 +130,12 @@ struct stream {
 	struct stream_stats stats;
 	_Atomic uint64_t records, bytes, spilled, high_water, dropped_oom;
 	_Atomic uint64_t spill_write_errors;
-	/* losses from outside the rings (stream_lose_outside), in order */
+	/* losses and hits from outside the rings, in order */
 	pthread_mutex_t outside_lock;
 	_Atomic unsigned outside_n; /* posted, not handed out */
 	unsigned outside_head;  /* (under outside_lock) */
-	struct rec outside[OUTSIDE_MAX];
+	struct outside outside[OUTSIDE_MAX];
+	struct rec *recovered;  /* the outside hit handed out last */
 };
 
 static __thread struct lane *this_lane;
@@ -325,56 +334,71 @@ static void put(struct lane *l, const struct rec *head, const void *parts[5],
 	atomic_fetch_add(&l->st->bytes, size);
 }
 
-void stream_put(const struct hwbp_record *r, int loc)
+/* A record's header and the parts after it (regs, callchain, stack,
+ * aux, name), as the stream keeps it. */
+static void rec_layout(const struct hwbp_record *r, int loc, struct rec *h,
+		       const void *parts[5], size_t lens[5])
 {
-	struct lane *l = this_lane;
-	struct rec h = { .kind = (uint16_t)r->kind, .loc = loc, .pid = r->pid,
-			 .tid = r->tid, .cpu = r->cpu, .time_ns = r->time_ns,
-			 .ip = r->ip, .addr = r->addr };
-	const void *parts[5] = { r->regs, r->callchain, r->stack, r->aux,
-				 NULL };
-	size_t lens[5] = { 0 };
-
-	if (!l)
-		return; /* (not called from a reader: cannot happen) */
+	*h = (struct rec){ .kind = (uint16_t)r->kind, .loc = loc,
+			   .pid = r->pid, .tid = r->tid, .cpu = r->cpu,
+			   .time_ns = r->time_ns, .ip = r->ip,
+			   .addr = r->addr };
+	parts[0] = r->regs;
+	parts[1] = r->callchain;
+	parts[2] = r->stack;
+	parts[3] = r->aux;
+	parts[4] = NULL;
+	memset(lens, 0, 5 * sizeof(*lens));
 	switch (r->kind) {
 	case HWBP_REC_HIT:
-		h.regs_mask = r->regs ? r->regs_mask : 0;
-		h.nregs = (uint16_t)__builtin_popcountll(h.regs_mask);
-		h.nchain = (uint16_t)(r->nr_callchain > 0xffff ? 0xffff
-							       : r->nr_callchain);
-		h.nstack = (uint32_t)r->stack_size;
-		h.naux = (uint32_t)r->aux_size;
-		lens[0] = h.nregs * 8u;
-		lens[1] = h.nchain * 8u;
-		lens[2] = h.nstack;
-		lens[3] = h.naux;
+		h->regs_mask = r->regs ? r->regs_mask : 0;
+		h->nregs = (uint16_t)__builtin_popcountll(h->regs_mask);
+		h->nchain = (uint16_t)(r->nr_callchain > 0xffff
+				       ? 0xffff : r->nr_callchain);
+		h->nstack = (uint32_t)r->stack_size;
+		h->naux = (uint32_t)r->aux_size;
+		lens[0] = h->nregs * 8u;
+		lens[1] = h->nchain * 8u;
+		lens[2] = h->nstack;
+		lens[3] = h->naux;
 		break;
 	case HWBP_REC_COMM:
 		parts[4] = r->comm;
 		lens[4] = strlen(r->comm) + 1;
-		h.flags = r->exec ? REC_F_EXEC : 0;
+		h->flags = r->exec ? REC_F_EXEC : 0;
 		break;
 	case HWBP_REC_FORK:
 	case HWBP_REC_EXIT:
-		h.x = r->ppid;
-		h.y = r->ptid;
+		h->x = r->ppid;
+		h->y = r->ptid;
 		break;
 	case HWBP_REC_MMAP:
-		h.addr = r->map_addr;
-		h.x = r->map_len;
-		h.y = r->map_pgoff;
+		h->addr = r->map_addr;
+		h->x = r->map_len;
+		h->y = r->map_pgoff;
 		parts[4] = r->filename;
 		lens[4] = strlen(r->filename) + 1;
 		break;
 	case HWBP_REC_SWITCH:
-		h.flags = (r->switch_out ? REC_F_SWITCH_OUT : 0) |
-			  (r->preempted ? REC_F_PREEMPTED : 0);
-		h.x = r->next_prev_pid;
-		h.y = r->next_prev_tid;
+		h->flags = (r->switch_out ? REC_F_SWITCH_OUT : 0) |
+			   (r->preempted ? REC_F_PREEMPTED : 0);
+		h->x = r->next_prev_pid;
+		h->y = r->next_prev_tid;
 		break;
 	}
-	h.nname = (uint32_t)lens[4];
+	h->nname = (uint32_t)lens[4];
+}
+
+void stream_put(const struct hwbp_record *r, int loc)
+{
+	struct lane *l = this_lane;
+	const void *parts[5];
+	size_t lens[5];
+	struct rec h;
+
+	if (!l)
+		return; /* (not called from a reader: cannot happen) */
+	rec_layout(r, loc, &h, parts, lens);
 	put(l, &h, parts, lens);
 }
 
@@ -797,9 +821,10 @@ void stream_lose_outside(struct stream *st, uint64_t count,
 	pthread_mutex_lock(&st->outside_lock);
 	n = atomic_fetch_add(&st->outside_n, 1); /* (before the clock) */
 	now = now_ns();
-	if (n == OUTSIDE_MAX) { /* (full: the last one's window grows) */
+	if (n == OUTSIDE_MAX) { /* (full: the last one's window grows; a
+				  * loss: a hit never takes the last slot) */
 		struct rec *last = &st->outside[(st->outside_head + n - 1) %
-						OUTSIDE_MAX];
+						OUTSIDE_MAX].r;
 
 		atomic_fetch_sub(&st->outside_n, 1);
 		last->x += count;
@@ -807,16 +832,76 @@ void stream_lose_outside(struct stream *st, uint64_t count,
 		last->tid = 0; /* (several threads' now: not narrowed) */
 	} else {
 		st->outside[(st->outside_head + n) % OUTSIDE_MAX] =
-			(struct rec){ .size = sizeof(struct rec),
-				      .kind = REC_LOSS, .loc = -1,
-				      .cpu = UINT32_MAX, .tid = tid,
-				      .x = count, .y = now,
-				      .time_ns = now > window_ns ?
-						 now - window_ns : 0 };
+			(struct outside){ .r = {
+				.size = sizeof(struct rec), .kind = REC_LOSS,
+				.loc = -1, .cpu = UINT32_MAX, .tid = tid,
+				.x = count, .y = now,
+				.time_ns = now > window_ns ? now - window_ns
+							   : 0 } };
 	}
 	pthread_mutex_unlock(&st->outside_lock);
 	if (write(st->wake, &one, sizeof(one)) < 0)
 		return; /* (the consumer looks every 100 ms anyway) */
+}
+
+/* A copy of r as the stream keeps it, in memory of its own. */
+static struct rec *rec_copy(const struct hwbp_record *r, int loc)
+{
+	const void *parts[5];
+	size_t lens[5], size = sizeof(struct rec);
+	struct rec h, *x;
+	uint8_t *p;
+
+	rec_layout(r, loc, &h, parts, lens);
+	for (int i = 0; i < 5; i++)
+		size += pad8(lens[i]);
+	if (!(x = calloc(1, size)))
+		return NULL;
+	*x = h;
+	x->size = (uint32_t)size;
+	p = (uint8_t *)(x + 1);
+	for (int i = 0; i < 5; i++) {
+		if (lens[i])
+			memcpy(p, parts[i], lens[i]);
+		p += pad8(lens[i]);
+	}
+	return x;
+}
+
+/*
+ * A recovered hit: dated and ordered as an outside loss of its thread
+ * (above), so the consumer has handed out nothing after its window's
+ * start.  It never takes the last slot (a loss may need it).
+ */
+int stream_recover_outside(struct stream *st, const struct hwbp_record *r,
+			   int loc, uint64_t window_ns)
+{
+	struct rec *hit = rec_copy(r, loc);
+	uint64_t now, one = 1;
+	unsigned n;
+
+	if (!hit)
+		return -ENOMEM;
+	hit->flags |= REC_F_RECOVERED;
+	pthread_mutex_lock(&st->outside_lock);
+	n = atomic_fetch_add(&st->outside_n, 1); /* (before the clock) */
+	if (n >= OUTSIDE_MAX - 1) {
+		atomic_fetch_sub(&st->outside_n, 1);
+		pthread_mutex_unlock(&st->outside_lock);
+		free(hit);
+		return -ENOSPC;
+	}
+	now = now_ns();
+	st->outside[(st->outside_head + n) % OUTSIDE_MAX] =
+		(struct outside){ .hit = hit, .r = {
+			.size = sizeof(struct rec), .kind = HWBP_REC_HIT,
+			.loc = loc, .cpu = UINT32_MAX, .tid = r->tid,
+			.y = now,
+			.time_ns = now > window_ns ? now - window_ns : 0 } };
+	pthread_mutex_unlock(&st->outside_lock);
+	if (write(st->wake, &one, sizeof(one)) < 0)
+		return 0; /* (the consumer looks every 100 ms anyway) */
+	return 0;
 }
 
 /* The newest hit of thread tid in lane l stamped within [from, to] (0:
@@ -878,28 +963,93 @@ static void narrow_outside(struct stream *st, struct rec *x)
 	x->tid = 0; /* (narrowed) */
 }
 
-/* The first outside loss into st->loss, if before t and before lane
- * loss r (NULL: none): 1.  -1 while it waits for every record up to its
- * end (cutoff past it: nothing after its start is handed out meanwhile),
- * else 0. */
-static int outside_before(struct stream *st, uint64_t t, const struct rec *r,
-			  uint64_t cutoff)
+/* Has lane l a hit of another thread in x's chain stamped within [from,
+ * to]?  A spilled chunk that may hold one: yes (unsure is never wrong).
+ * Under the lane's lock, as newest_hit_of. */
+static bool racer_within(struct lane *l, const struct rec *x, uint64_t from,
+			 uint64_t to)
 {
-	struct rec *x;
+	size_t off = l->read_off;
+	bool found = false;
+
+	pthread_mutex_lock(&l->lock);
+	for (struct chunk *c = l->first; c && !found; c = c->next, off = 0) {
+		const uint8_t *p, *end;
+
+		if (!c->data) {
+			found = c->hits && c->t_first <= to && c->t_last >= from;
+			continue;
+		}
+		p = c->data + off;
+		end = c->data + atomic_load_explicit(&c->used,
+						     memory_order_acquire);
+		for (; p < end && !found; p += ((const struct rec *)p)->size) {
+			const struct rec *h = (const struct rec *)p;
+
+			if (!h->size || h->time_ns > to)
+				break;
+			found = h->kind == HWBP_REC_HIT && h->tid != x->tid &&
+				h->time_ns >= from && rec_same_chain(h, x);
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+	return found;
+}
+
+/* A recovered hit, its window narrowed, as it is handed out: dated at
+ * the window's start (the earliest it can have been), its order unsure
+ * when another thread's hit of its chain was stamped in the window or
+ * within ORDER_WINDOW_NS after it - then y says until when. */
+static struct rec *place_recovered(struct stream *st, struct outside *o)
+{
+	struct rec *hit = o->hit;
+	uint64_t end = o->r.y + ORDER_WINDOW_NS;
+
+	hit->time_ns = o->r.time_ns;
+	hit->y = end;
+	for (int i = 0; i < st->nlanes; i++)
+		if (racer_within(&st->lanes[i], hit, o->r.time_ns, end)) {
+			hit->flags |= REC_F_ORDER_UNSURE;
+			break;
+		}
+	free(st->recovered); /* (the one before: the consumer is done) */
+	st->recovered = hit;
+	o->hit = NULL;
+	return hit;
+}
+
+/* The first outside loss or hit into *out, if before t and before lane
+ * loss r (NULL: none): 1.  -1 while it waits for every record up to its
+ * end (a hit's: and ORDER_WINDOW_NS after, for its racers), when nothing
+ * after its start may be handed out; else 0. */
+static int outside_before(struct stream *st, uint64_t t, const struct rec *r,
+			  uint64_t cutoff, const struct rec **out,
+			  uint64_t *until)
+{
+	struct outside *x;
+	uint64_t end;
 	int take;
 
 	pthread_mutex_lock(&st->outside_lock);
 	x = &st->outside[st->outside_head];
-	take = atomic_load(&st->outside_n) && x->time_ns <= t &&
-	       (!r || x->time_ns <= r->time_ns);
-	if (take && x->y >= cutoff)
+	end = x->r.y + (x->hit ? ORDER_WINDOW_NS : 0);
+	take = atomic_load(&st->outside_n) && x->r.time_ns <= t &&
+	       (!r || x->r.time_ns <= r->time_ns);
+	if (take && end >= cutoff) {
 		take = -1;
-	if (take > 0 && x->tid) {
-		narrow_outside(st, x);
-		take = x->time_ns <= t && (!r || x->time_ns <= r->time_ns);
+		*until = end;
+	}
+	if (take > 0 && x->r.tid) {
+		narrow_outside(st, &x->r);
+		take = x->r.time_ns <= t && (!r || x->r.time_ns <= r->time_ns);
 	}
 	if (take > 0) {
-		st->loss = *x;
+		if (x->hit) {
+			*out = place_recovered(st, x);
+		} else {
+			st->loss = x->r;
+			*out = &st->loss;
+		}
 		st->outside_head = (st->outside_head + 1) % OUTSIDE_MAX;
 		atomic_fetch_sub(&st->outside_n, 1);
 	}
@@ -907,9 +1057,11 @@ static int outside_before(struct stream *st, uint64_t t, const struct rec *r,
 	return take;
 }
 
-/* The earliest drop not handed out yet, of any lane, if before t. */
+/* The earliest drop not handed out yet, of any lane, or outside loss
+ * or hit, if before t; *wait (else 0): an outside one waits for records
+ * stamped up to then (nothing may be handed out meanwhile). */
 static const struct rec *loss_before(struct stream *st, uint64_t t,
-				     uint64_t cutoff)
+				     uint64_t cutoff, uint64_t *wait)
 {
 	struct lane *best = NULL;
 	const struct rec *r = NULL;
@@ -929,10 +1081,11 @@ static const struct rec *loss_before(struct stream *st, uint64_t t,
 		}
 	}
 	if (atomic_load(&st->outside_n)) {
-		int o = outside_before(st, t, r, cutoff);
+		const struct rec *x = NULL;
+		int o = outside_before(st, t, r, cutoff, &x, wait);
 
 		if (o)
-			return o > 0 ? &st->loss : NULL;
+			return x;
 	}
 	if (!best)
 		return NULL;
@@ -1010,7 +1163,7 @@ const struct rec *stream_next(struct stream *st)
 {
 	struct lane *best = NULL;
 	const struct rec *r = NULL, *loss;
-	uint64_t cutoff = UINT64_MAX;
+	uint64_t cutoff = UINT64_MAX, wait = 0;
 
 	for (int i = 0; i < st->nlanes; i++) {
 		struct lane *l = &st->lanes[i];
@@ -1026,13 +1179,19 @@ const struct rec *stream_next(struct stream *st)
 			best = l;
 		}
 	}
-	/* Drops come before the next record, and before the cutoff. */
+	/* Drops (and recovered hits) come before the next record, and
+	 * before the cutoff. */
 	loss = cutoff ? loss_before(st, r && r->time_ns < cutoff ? r->time_ns
 							       : cutoff - 1,
-				    cutoff)
+				    cutoff, &wait)
 		      : NULL;
+	if (wait) {
+		poke_behind(st, wait);
+		return NULL;
+	}
 	if (loss) {
-		st->stats.losses += loss->x;
+		if (loss->kind == REC_LOSS)
+			st->stats.losses += loss->x;
 		return loss;
 	}
 	if (!r)
@@ -1117,5 +1276,8 @@ void stream_free(struct stream *st)
 	pthread_mutex_destroy(&st->spill_lock);
 	pthread_mutex_destroy(&st->free_lock);
 	pthread_mutex_destroy(&st->outside_lock);
+	for (int i = 0; i < OUTSIDE_MAX; i++)
+		free(st->outside[i].hit);
+	free(st->recovered);
 	free(st);
 }

@@ -524,7 +524,7 @@ struct guard {
 	void (*ended)(void *ctx, pid_t tid);
 	void *threads_ctx;
 	/* target_on_uncaused: */
-	void (*uncaused)(void *ctx, pid_t tid);
+	void (*uncaused)(void *ctx, const struct uncaused_trap *trap);
 	void *uncaused_ctx;
 };
 
@@ -780,6 +780,50 @@ static bool job_control_sig(int sig)
 	return sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
+/* Field `field` (1: pid) of /proc/tid/stat, after the name; 0 if none. */
+static uint64_t stat_field(pid_t tid, int field)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long v = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	if (!(p = strrchr(buf, ')')))
+		return 0;
+	for (int f = 2; f < field && p; f++) /* (the name is field 2) */
+		p = strchr(p + 1, ' ');
+	if (p)
+		sscanf(p + 1, "%llu", &v);
+	return v;
+}
+
+/* Tell the watch of a SIGTRAP with no cause, with what a stopped thread
+ * shows of it: its PC, its registers (the access before the PC is
+ * decoded from them), its process and the CPU it stopped on. */
+static void report_uncaused(struct guard *g, pid_t tid)
+{
+	struct uncaused_trap u = { .tid = tid, .cpu = UINT32_MAX };
+	uint64_t cpu = stat_field(tid, 39); /* "processor" */
+	long tgid = status_field(tid, "Tgid:");
+
+	u.pid = tgid > 0 ? (pid_t)tgid : 0;
+	u.have_regs = !arch_get_regs(tid, u.regs);
+	if (arch_get_pc(tid, &u.pc))
+		u.pc = 0;
+	if (cpu < UINT32_MAX && u.pid)
+		u.cpu = (uint32_t)cpu;
+	g->uncaused(g->uncaused_ctx, &u);
+}
+
 /* The signal a signal-delivery-stop resumes with: 0 for a spurious
  * SIGTRAP (counted; the first one said), else the signal itself. */
 static int signal_to_pass(struct target *t, pid_t tid, int sig)
@@ -796,7 +840,7 @@ static int signal_to_pass(struct target *t, pid_t tid, int sig)
 				si.si_addr);
 		/* (tid is still stopped: its next store comes after this) */
 		if (g->uncaused)
-			g->uncaused(g->uncaused_ctx, tid);
+			report_uncaused(g, tid);
 		return 0;
 	}
 	if (job_control_sig(sig))
@@ -1088,7 +1132,8 @@ bool target_stopped(const struct target *t, pid_t tid)
 	return k && k->state == TS_STOPPED;
 }
 
-void target_on_uncaused(struct target *t, void (*fn)(void *, pid_t),
+void target_on_uncaused(struct target *t,
+			void (*fn)(void *, const struct uncaused_trap *),
 			void *ctx)
 {
 	if (!t->guard)

@@ -226,6 +226,9 @@ long arch_with_trap(long word);      /* word with a trap in its first bytes */
 uint64_t arch_trap_pc(uint64_t at);  /* the PC after trapping at `at` */
 int arch_get_pc(pid_t tid, uint64_t *pc);
 int arch_set_pc(pid_t tid, uint64_t pc);
+/* A stopped thread's general registers in perf's order (PERF_REG_X86_*
+ * on x86-64); -1 where unknown (arm64: not needed). */
+int arch_get_regs(pid_t tid, uint64_t regs[HWBP_NREGS]);
 
 /* ---- values.c: what a write stored (decoded on x86-64 only) ---- */
 
@@ -350,11 +353,21 @@ int target_continue(struct target *t);
 /* Detach every thread (each with its pending signal) and free the guard;
  * says on stderr how many SIGTRAPs were suppressed.  No-op unguarded. */
 void target_release(struct target *t);
-/* Guarded: fn(ctx, tid) for each SIGTRAP with no cause the guard drops
- * (each a hit the kernel did not count: no record, no count), while tid
- * is still stopped in it; from target_handle_events, on hwbp's main
- * thread.  No-op unguarded. */
-void target_on_uncaused(struct target *t, void (*fn)(void *, pid_t),
+/* A SIGTRAP with no cause, as the guard saw it: its thread stopped at
+ * the PC after the access the kernel did not count. */
+struct uncaused_trap {
+	pid_t pid, tid;
+	uint32_t cpu;              /* where it trapped (UINT32_MAX: ?) */
+	uint64_t pc;
+	bool have_regs;            /* regs[] read (ptrace) */
+	uint64_t regs[HWBP_NREGS]; /* PERF_REG_X86_* order */
+};
+/* Guarded: fn(ctx, trap) for each SIGTRAP with no cause the guard drops
+ * (each a hit the kernel did not count: no record, no count), while its
+ * thread is still stopped in it; from target_handle_events, on hwbp's
+ * main thread.  No-op unguarded. */
+void target_on_uncaused(struct target *t,
+			void (*fn)(void *, const struct uncaused_trap *),
 			void *ctx);
 /* Guarded: started(ctx, tid) when a new task (thread or child) stops for
  * the first time, before it runs an instruction of its own (it is in a
@@ -392,6 +405,9 @@ struct hit_event {
 	uint32_t moff, mlen;    /* typed (mlen bytes at moff; else part_*) */
 	bool has_values;        /* a write: old -> new */
 	bool has_read;          /* a read: the value read (val.new_*) */
+	bool recovered;         /* the kernel did not count it: the guard
+				 * recovered it (REC_F_RECOVERED; its time is
+				 * the earliest it can have been) */
 	struct hit_values val;
 	struct code_loc where;
 	const struct frame *bt; /* NULL without --bt */
@@ -502,6 +518,8 @@ struct summary {
 	uint64_t lost_spill;     /* of lost: in a spill file not read back */
 	uint64_t lost_uncounted; /* of lost: the kernel did not count them
 				  * (SIGTRAPs with no cause, the guard's) */
+	uint64_t recovered;      /* of hits: the kernel did not count them,
+				  * the guard recovered them (GUARD) */
 	uint64_t spilled;        /* bytes that waited in the spill file */
 	uint64_t spill_failed;   /* chunks kept in memory: no spill file */
 	int spill_errno;         /* why spilling failed, the last time */
@@ -569,6 +587,12 @@ bool cond_eval(const struct cond *c, uint64_t v, uint32_t len, bool is_signed);
  * (the trap, a VM exit, a host that preempts the vCPU): on a KVM guest,
  * 1.3 us typical, 4.7 ms the worst seen. */
 #define REC_F_ORDER_UNSURE 8
+/* HIT: one the kernel did not count, recovered by the guard from its
+ * thread's registers (stream_recover_outside): it came somewhere between
+ * time_ns (just after that thread's hit before) and y (the guard saw it);
+ * with REC_F_ORDER_UNSURE, another thread's hit in its chain was stamped
+ * in that window or ORDER_WINDOW_NS after it, until y. */
+#define REC_F_RECOVERED 16
 #define ORDER_WINDOW_NS 20000000ull /* 20 ms */
 struct rec {
 	uint32_t size;          /* the whole record, a multiple of 8 */
@@ -665,6 +689,14 @@ void stream_replay_put(struct stream *st, const struct hwbp_record *r,
  * starts after that thread's newest hit. */
 void stream_lose_outside(struct stream *st, uint64_t count,
 			 uint64_t window_ns, uint32_t tid);
+/* Any thread: a hit the kernel did not record, recovered outside the
+ * rings (the guard's, from the stopped thread's registers: r has its
+ * pid, tid, cpu, ip, regs, stack; time_ns is set here), for location
+ * loc, in the same window as stream_lose_outside: handed out in time
+ * order as a hit with REC_F_RECOVERED, just after r->tid's newest hit.
+ * -ENOSPC (too many waiting) or -ENOMEM: not taken (count it lost). */
+int stream_recover_outside(struct stream *st, const struct hwbp_record *r,
+			   int loc, uint64_t window_ns);
 /* In a reader (from the rings' on_record): copy r, for location loc. */
 void stream_put(const struct hwbp_record *r, int loc);
 /* The next record in time order, valid until the next call; NULL when

@@ -34,10 +34,6 @@
  * records (2 MiB) by default; where mlock limits refuse it, less. */
 #define DEFAULT_RING_PAGES 512
 #define MIN_RING_PAGES 8
-/* --bt: stack bytes per hit (docs/UNWIND.md: 8 KiB takes 97-100 % of the
- * measured walks to their end; perf's default too).  The kernel reserves
- * them in the ring for every record: the ring is 8 times larger. */
-#define BT_STACK_BYTES 8192
 /* Per CPU, a share of 128 MiB between 16 and 64 MiB: 16 MiB (~2,000
  * records) lost 457-4,385 of 160,000 hits of 16 threads on 2 vCPUs whose
  * readers the host held off for tens of ms; 32 and 64 MiB lost none. */
@@ -925,6 +921,8 @@ static void read_counts(struct watch *w)
 		hwbp_read_count(w->bps[i], &n);
 		counts[w->bp_loc[i]] += n;
 	}
+	for (int i = 0; counts && w->recovered_at && i < w->cfg->nlocs; i++)
+		counts[i] += w->recovered_at[i];
 	w->counts = counts;
 }
 
@@ -979,6 +977,7 @@ static void finish(struct watch *w)
 	/* What the control thread counted, now the processor is done. */
 	w->sum.lost += w->lost + ss.dropped_oom + ss.spill_lost + w->uncounted;
 	w->sum.lost_uncounted = w->uncounted;
+	w->sum.recovered = w->recovered;
 	w->sum.lost_memory = ss.dropped_oom;
 	w->sum.lost_spill = ss.spill_lost;
 	w->sum.spilled = ss.spilled;
@@ -998,6 +997,8 @@ static void finish(struct watch *w)
 	w->sum.wall_ns = now_ns() - w->start_ns;
 	out_summary(&w->out, stderr, &w->sum);
 	free(w->counts);
+	free(w->recovered_at);
+	w->recovered_at = NULL;
 	w->counts = NULL;
 	w->sum.counts = NULL;
 	free((void *)w->sum.ptrs);
@@ -1038,19 +1039,21 @@ static int check_branches(struct watch *w)
 }
 
 /* The guard dropped a SIGTRAP with no cause (target.c): a hit the kernel
- * did not count, so neither a record nor a count has it.  Counted as lost;
+ * did not count, so neither a record nor a count has it.  Recovered from
+ * the stopped thread where recover.c can tell it; else counted as lost;
  * with records, a loss in the stream makes every value chain unsure from
  * tid's newest hit within the last ORDER_WINDOW_NS (the lost one was its
  * last store, and it is stopped since: a host that took longer than that
  * to deliver the trap is the one case left approximate too late). */
-static void on_uncaused(void *ctx, pid_t tid)
+static void on_uncaused(void *ctx, const struct uncaused_trap *trap)
 {
 	struct watch *w = ctx;
+	int lost = recover_hits(w, trap);
 
-	w->uncounted++;
-	if (w->stream)
-		stream_lose_outside(w->stream, 1, ORDER_WINDOW_NS,
-				    (uint32_t)tid);
+	w->uncounted += (uint64_t)lost;
+	if (lost && w->stream)
+		stream_lose_outside(w->stream, (uint64_t)lost, ORDER_WINDOW_NS,
+				    (uint32_t)trap->tid);
 }
 
 static int setup(struct watch *w)

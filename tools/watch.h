@@ -53,6 +53,10 @@ struct tls_copy {
 				       * armed, the thread stopped: exact) */
 };
 #define TLS_MAX_COPIES 65536
+/* --bt: stack bytes per hit (docs/UNWIND.md: 8 KiB takes 97-100 % of the
+ * measured walks to their end; perf's default too).  The kernel reserves
+ * them in the ring for every record: the ring is 8 times larger. */
+#define BT_STACK_BYTES 8192
 
 struct watch {
 	const struct watch_cfg *cfg;
@@ -86,6 +90,8 @@ struct watch {
 	uint64_t lost;                /* records the kernel counted, not read */
 	uint64_t uncounted;           /* hits the kernel did not count (the
 				       * guard's SIGTRAPs with no cause) */
+	uint64_t recovered;           /* ... and recover.c recovered */
+	uint64_t *recovered_at;       /* --count: those per location */
 	uint64_t *counts;             /* --count: per location */
 	struct coverage *cov;         /* locations armed part of the time */
 	int ncov;
@@ -238,6 +244,11 @@ void *hits_main(void *arg);
  * before the processor runs). */
 void hits_prime(struct watch *w, pid_t pid);
 const char *hits_thread_name(struct watch *w, pid_t pid, pid_t tid);
+
+/* recover.c: a SIGTRAP with no cause (the guard's, its thread stopped):
+ * the hits its access made, into the stream or the counts; how many of
+ * them could not be told (1 when nothing could: a hit lost). */
+int recover_hits(struct watch *w, const struct uncaused_trap *t);
 
 /* watch.c, for watch_tls.c */
 int start_sched(struct watch *w);

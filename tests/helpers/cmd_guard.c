@@ -20,6 +20,9 @@
  *                            "counter C"
  *   cmd_guard chain N        counter = 1..N, a fake SIGTRAP,
  *                            counter = N+1..2N
+ *   cmd_guard lost N         counter = 1..2N, the store of N+1 one
+ *                            the kernel does not count (lost_store_of);
+ *                            "counter 2N"
  *   cmd_guard fork           a child gets a fake SIGTRAP and exits 3;
  *                            the parent's SIGCHLD and waitpid see it
  *   cmd_guard exit N         exit N (after storing `counter` once)
@@ -35,10 +38,12 @@
  *
  * Every store to `counter` is one store (-O0): the tests count them.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -89,6 +94,74 @@ static void fake_trap(void)
 static void icebp(void)
 {
 	asm volatile(".byte 0xf1");
+}
+
+/*
+ * A store the kernel does not count, as the guard sees a hit whose debug
+ * status the host lost: `movq %r8, counter(%rip)` at lost_store is never
+ * run; on_lost_store (SIGUSR1, sent by the syscall just before it, with
+ * SIGTRAP blocked) writes the value through /proc/self/mem (the kernel's
+ * own mapping of the page: no watchpoint fires), moves the PC past the
+ * store and queues the SIGTRAP a lost hit brings (TRAP_BRKPT, si_addr the
+ * PC).  On its return the thread resumes at lost_after, r8 the value:
+ * exactly the state after the store, with a SIGTRAP no DR6 bit explains.
+ */
+extern char lost_store[], lost_after[];
+
+static void on_lost_store(int sig, siginfo_t *info, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	long v = uc->uc_mcontext.gregs[REG_R8];
+	siginfo_t si;
+	int fd;
+
+	(void)sig, (void)info;
+	if ((char *)uc->uc_mcontext.gregs[REG_RIP] != lost_store)
+		return;
+	fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+	if (fd < 0 || pwrite(fd, &v, sizeof(v),
+			     (off_t)(uintptr_t)&counter) != sizeof(v))
+		_exit(91);
+	close(fd);
+	uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)lost_after;
+	memset(&si, 0, sizeof(si));
+	si.si_signo = SIGTRAP;
+	si.si_code = TRAP_BRKPT;
+	si.si_addr = lost_after;
+	if (syscall(SYS_rt_tgsigqueueinfo, getpid(), syscall(SYS_gettid),
+		    SIGTRAP, &si))
+		_exit(90);
+}
+
+static void __attribute__((noinline)) lost_store_of(long v)
+{
+	static bool ready;
+	long ret, pid = getpid(), tid = syscall(SYS_gettid);
+
+	if (!ready) {
+		struct sigaction sa = { .sa_sigaction = on_lost_store,
+					.sa_flags = SA_SIGINFO };
+
+		sigemptyset(&sa.sa_mask);
+		sigaddset(&sa.sa_mask, SIGTRAP);
+		sigaction(SIGUSR1, &sa, NULL);
+		ready = true;
+	}
+	{
+		/* (set after every call: a call clobbers it) */
+		register long r8 asm("r8") = v;
+
+		asm volatile("syscall\n"
+			     ".globl lost_store\nlost_store:\n"
+			     "movq %%r8, counter(%%rip)\n"
+			     ".globl lost_after\nlost_after:"
+			     : "=a"(ret)
+			     : "0"((long)SYS_tgkill), "D"(pid), "S"(tid),
+			       "d"((long)SIGUSR1), "r"(r8)
+			     : "rcx", "r11", "memory");
+	}
+	if (ret)
+		_exit(92);
 }
 #else
 #error "cmd_guard: the fake trap is x86-64 (test_guard.c skips elsewhere)"
@@ -289,6 +362,16 @@ int main(int argc, char **argv)
 			fake_trap();
 		}
 		printf("survived %d\n", a);
+		return 0;
+	}
+	if (!strcmp(mode, "lost")) {
+		for (int i = 1; i <= 2 * a; i++) {
+			if (i == a + 1)
+				lost_store_of(i);
+			else
+				counter = i;
+		}
+		printf("counter %ld\n", counter);
 		return 0;
 	}
 	if (!strcmp(mode, "chain")) {

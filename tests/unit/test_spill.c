@@ -252,3 +252,117 @@ Test(spill, a_threads_loss_starts_after_its_newest_hit)
 	cr_assert_eq(loss_at, now - 10 * ms + 1);
 	stream_free(st);
 }
+
+/* A hit the guard recovered (stream_recover_outside) comes in time order
+ * as a hit of its own: after its thread's newest hit (its last store
+ * before the trap), with every part it was given; another location's
+ * hits do not make its order unsure.  The queue keeps its last slot for
+ * a loss: the 16th recovered hit waiting is refused. */
+Test(spill, a_recovered_hit_comes_after_its_threads_newest_hit)
+{
+	struct stream *st;
+	const struct rec *r;
+	uint64_t now = now_ns(), ms = 1000000, regs[18];
+	uint8_t stack[64];
+	struct hwbp_record hits[] = {
+		{ .kind = HWBP_REC_HIT, .pid = 7, .tid = 5, .ip = 0x1000,
+		  .time_ns = now - 15 * ms },
+		{ .kind = HWBP_REC_HIT, .pid = 7, .tid = 6, .ip = 0x1000,
+		  .time_ns = now - 12 * ms },
+		{ .kind = HWBP_REC_HIT, .pid = 7, .tid = 5, .ip = 0x1000,
+		  .time_ns = now - 10 * ms },
+		{ .kind = HWBP_REC_HIT, .pid = 7, .tid = 6, .ip = 0x1000,
+		  .time_ns = now - 5 * ms },
+	};
+	struct hwbp_record rec = { .kind = HWBP_REC_HIT, .pid = 7, .tid = 5,
+				   .cpu = 1, .ip = 0x2000, .addr = 0x5000,
+				   .regs_mask = SAMPLED_REGS_MASK, .regs = regs,
+				   .stack = stack, .stack_size = sizeof(stack) };
+	int n = 0, at = -1;
+
+	for (int i = 0; i < 18; i++)
+		regs[i] = 100 + (uint64_t)i;
+	memset(stack, 0xab, sizeof(stack));
+	cr_assert_eq(stream_new_replay(&st), 0);
+	for (size_t i = 0; i < sizeof(hits) / sizeof(hits[0]); i++)
+		stream_replay_put(st, &hits[i], 1); /* (location 1) */
+	cr_assert_eq(stream_recover_outside(st, &rec, 0, 20 * ms), 0);
+	while ((r = stream_next(st))) {
+		if (r->flags & REC_F_RECOVERED) {
+			at = n;
+			cr_assert_eq(r->kind, HWBP_REC_HIT);
+			cr_assert_eq(r->time_ns, now - 10 * ms + 1);
+			cr_assert_eq(r->loc, 0);
+			cr_assert_eq(r->tid, 5);
+			cr_assert_eq(r->cpu, 1);
+			cr_assert_eq(r->ip, 0x2000);
+			cr_assert_eq(r->addr, 0x5000);
+			cr_assert_eq(r->nregs, 18);
+			cr_assert_eq(rec_regs(r)[10], 110, "regs kept in order");
+			cr_assert_eq(r->nstack, sizeof(stack));
+			cr_assert_eq(rec_stack(r)[63], 0xab);
+			cr_assert_not(r->flags & REC_F_ORDER_UNSURE,
+				      "another location's hits raced it");
+		}
+		n++;
+	}
+	cr_assert_eq(n, 5);
+	cr_assert_eq(at, 3, "the recovered hit came as record %d", at);
+	stream_free(st);
+
+	cr_assert_eq(stream_new_replay(&st), 0);
+	for (int i = 0; i < 15; i++)
+		cr_assert_eq(stream_recover_outside(st, &rec, 0, 20 * ms), 0,
+			     "recovered hit %d", i);
+	cr_assert_eq(stream_recover_outside(st, &rec, 0, 20 * ms), -ENOSPC);
+	stream_lose_outside(st, 1, 20 * ms, 0); /* (the last slot: a loss) */
+	n = 0;
+	while ((r = stream_next(st)))
+		n += r->kind == REC_LOSS ? 100 : 1;
+	cr_assert_eq(n, 115);
+	stream_free(st);
+}
+
+/* Another thread's hit of the same location stamped inside the window
+ * (or up to ORDER_WINDOW_NS after its end) may have come on either side
+ * of the recovered one: its order is unsure, until y.  One stamped
+ * before its thread's newest hit came before it for sure. */
+Test(spill, a_recovered_hit_races_hits_in_its_window)
+{
+	uint64_t ms = 1000000;
+	const int64_t other_at[] = { -12, -5, 10, 30 }; /* ms from now */
+	const bool unsure[] = { false, true, true, false };
+
+	for (int k = 0; k < 4; k++) {
+		struct stream *st;
+		const struct rec *r;
+		uint64_t now = now_ns();
+		struct hwbp_record own = { .kind = HWBP_REC_HIT, .pid = 7,
+					   .tid = 5, .ip = 0x1000,
+					   .time_ns = now - 10 * ms };
+		struct hwbp_record other = own, rec = own;
+		bool seen = false;
+
+		other.tid = 6;
+		other.time_ns = now + (uint64_t)(other_at[k] * (int64_t)ms);
+		rec.time_ns = 0;
+		cr_assert_eq(stream_new_replay(&st), 0);
+		if (other_at[k] < -10)
+			stream_replay_put(st, &other, 0);
+		stream_replay_put(st, &own, 0);
+		if (other_at[k] >= -10)
+			stream_replay_put(st, &other, 0);
+		cr_assert_eq(stream_recover_outside(st, &rec, 0, 20 * ms), 0);
+		while ((r = stream_next(st))) {
+			if (!(r->flags & REC_F_RECOVERED))
+				continue;
+			seen = true;
+			cr_assert_eq(!!(r->flags & REC_F_ORDER_UNSURE),
+				     unsure[k], "another thread's hit at %lld ms",
+				     (long long)other_at[k]);
+			cr_assert_geq(r->y, now + 20 * ms, "the racers' end");
+		}
+		cr_assert(seen);
+		stream_free(st);
+	}
+}
