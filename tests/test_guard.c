@@ -209,7 +209,8 @@ Test(guard, drops_every_sigtrap_with_no_cause, .timeout = 30)
 	free_run(&r);
 }
 
-/* With records: the dropped SIGTRAP counts as a lost hit, and the value
+/* With records: a dropped SIGTRAP whose access cannot be told (the fake
+ * one follows a syscall, no store) counts as a lost hit, and the value
  * chain is unsure from its thread's last hit before it (the thread is
  * stopped in the SIGTRAP until the guard lets it go): the store after it
  * has an approximate old value, every one before it, all within the

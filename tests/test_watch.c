@@ -471,6 +471,42 @@ Test(watch, summary_on_stderr_count_too, .timeout = 60)
 	free_run(&r);
 }
 
+/* A launched program writes to the stdout it shares with hwbp (here a
+ * pipe, as `hwbp watch --json ... -- prog | jq`): its lines land between
+ * hwbp's, never inside one (a hit line was cut by the program's line in
+ * 2 of 8 runs of 1,000,000 hits before hwbp wrote whole lines). */
+Test(watch, the_programs_output_never_cuts_a_hit_line, .timeout = 120)
+{
+	char *save = NULL;
+	int hits = 0, chatty = 0, runs = 0;
+
+	TU_REQUIRE_HITS();
+	for (; runs < 3; runs++) {
+		struct run r = HWBP("watch", "--json", "counter", "--",
+				    target(), "chatty", "30000");
+
+		cr_assert_eq(r.status, 0, "%s", r.err);
+		for (char *l = strtok_r(r.out, "\n", &save); l;
+		     l = strtok_r(NULL, "\n", &save)) {
+			json_object *o;
+			int k;
+
+			if (sscanf(l, "chatty %d", &k) == 1 &&
+			    !strchr(l, '{')) {
+				chatty++;
+				continue;
+			}
+			o = json_tokener_parse(l);
+			cr_assert(o, "a line cut: %.300s", l);
+			hits += !strcmp(jstr(o, "type"), "hit");
+			json_object_put(o);
+		}
+		free_run(&r);
+	}
+	cr_assert_eq(chatty, runs * 300);
+	cr_assert_eq(hits, runs * 30000);
+}
+
 /* --count takes the ranges watch takes: buf+3:13 over byte stores counts
  * the 13 in it, none of the 3 beside it (it was refused). */
 Test(watch, count_takes_ranges, .timeout = 60)

@@ -10,9 +10,11 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tool.h"
 
@@ -28,22 +30,79 @@ static bool ob_ready(struct out *o)
 	return o->buf != NULL;
 }
 
+/* Out to the stream: through stdio, or for o->lines in whole lines,
+ * each write at most PIPE_BUF bytes where it can be (a line longer goes
+ * whole): a write that size to a pipe is atomic, and one to a file moves
+ * the shared offset at once, so a watched program writing to the same
+ * stdout (a launched one inherits it) lands between lines, never inside
+ * one (`hwbp watch --json ... -- prog | jq` keeps every line whole). */
+static void ob_out(struct out *o, const char *p, size_t n)
+{
+	if (!o->lines) {
+		if (fwrite(p, 1, n, o->f) != n && errno == EPIPE)
+			o->broken = true;
+		return;
+	}
+	if (fflush(o->f) && errno == EPIPE)
+		o->broken = true;
+	while (n && !o->broken) {
+		size_t k = n;
+		ssize_t w;
+
+		if (k > PIPE_BUF) {
+			const char *nl = memrchr(p, '\n', PIPE_BUF);
+
+			if (!nl)
+				nl = memchr(p + PIPE_BUF, '\n', n - PIPE_BUF);
+			k = nl ? (size_t)(nl + 1 - p) : n;
+		}
+		w = write(fileno(o->f), p, k);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			o->broken = errno == EPIPE;
+			return; /* (another error: the line is dropped, as
+				 * fwrite's would be) */
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* The first n bytes of the buffer out; the rest moves to its start. */
+static void ob_flush_upto(struct out *o, size_t n)
+{
+	if (n)
+		ob_out(o, o->buf, n);
+	memmove(o->buf, o->buf + n, o->len - n);
+	o->len -= n;
+	o->flushes++;
+}
+
 static void ob_flush(struct out *o)
 {
-	if (o->len && fwrite(o->buf, 1, o->len, o->f) != o->len &&
-	    errno == EPIPE)
-		o->broken = true;
-	o->len = 0;
-	o->flushes++;
+	ob_flush_upto(o, o->len);
+}
+
+/* Room for n more bytes: the whole lines out (o->lines: a line being
+ * written waits for its end), everything if that is not enough. */
+static void ob_room(struct out *o, size_t n)
+{
+	const char *nl = o->lines && o->len ? memrchr(o->buf, '\n', o->len)
+					    : NULL;
+
+	ob_flush_upto(o, nl ? (size_t)(nl + 1 - o->buf) : o->len);
+	if (o->len + n > OB_SIZE)
+		ob_flush(o);
 }
 
 static void ob_write(struct out *o, const char *s, size_t n)
 {
 	if (o->len + n > OB_SIZE) {
-		ob_flush(o);
+		ob_room(o, n);
 		if (n > OB_SIZE) {
-			if (fwrite(s, 1, n, o->f) != n && errno == EPIPE)
-				o->broken = true;
+			ob_flush(o);
+			ob_out(o, s, n);
 			return;
 		}
 	}
@@ -54,7 +113,7 @@ static void ob_write(struct out *o, const char *s, size_t n)
 static void ob_c(struct out *o, char c)
 {
 	if (o->len == OB_SIZE)
-		ob_flush(o);
+		ob_room(o, 1);
 	o->buf[o->len++] = c;
 }
 
@@ -366,7 +425,7 @@ static void ob_frame(struct out *o, const struct frame *f,
 		return;
 	}
 	if (o->len + FRAME_TEXT > OB_SIZE)
-		ob_flush(o);
+		ob_room(o, FRAME_TEXT);
 	start = o->len;
 	flushes = o->flushes;
 	render(o, f);

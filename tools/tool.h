@@ -438,6 +438,8 @@ struct out {
 	FILE *f;
 	bool json;
 	bool broken;            /* the reader went away (EPIPE) */
+	bool lines;             /* f is shared with the program (stdout):
+				 * written in whole lines (output.c) */
 	char *buf;              /* hit lines not written yet */
 	size_t len;
 	uint64_t flushes;       /* times buf went out */

@@ -1113,7 +1113,8 @@ static uint32_t bt_ring_pages(void)
 
 int watch_run(const struct watch_cfg *c)
 {
-	struct watch w = { .cfg = c, .out = { .f = c->out, .json = c->json },
+	struct watch w = { .cfg = c, .out = { .f = c->out, .json = c->json,
+					      .lines = c->out == stdout },
 			   .stop_fd = -1, .pause_fd = -1 };
 	sigset_t old;
 	int sfd = block_stop_signals(&old), rc;

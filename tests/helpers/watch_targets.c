@@ -17,6 +17,8 @@
  *   twovars N counter = 1..N from a thread on CPU 0 while another on CPU 1
  *             writes other = 1..N, a write every ~0.2 ms (exit 3: not
  *             pinned there)
+ *   chatty N  counter = 1..N, and "chatty I" on stdout (one write) after
+ *             every 100th store: hwbp's output and the program's share it
  *   hop N     counter = 1..N from one thread that moves between CPUs 0
  *             and 1 every 1,000 writes, now and then resting 30 ms
  *             (exit 3: not pinned there)
@@ -50,6 +52,19 @@ static void count(int n)
 {
 	for (int i = 1; i <= n; i++)
 		counter = i;
+}
+
+static void chatty(int n)
+{
+	char line[32];
+
+	for (int i = 1; i <= n; i++) {
+		counter = i;
+		if (i % 100 == 0 &&
+		    write(1, line, (size_t)snprintf(line, sizeof(line),
+						    "chatty %d\n", i)) < 0)
+			exit(4);
+	}
 }
 
 static void burst(int n)
@@ -184,6 +199,8 @@ int main(int argc, char **argv)
 	} else if (!strcmp(argv[1], "twovars")) {
 		two_n = n;
 		return on_cpus_0_and_1(one_var);
+	} else if (!strcmp(argv[1], "chatty")) {
+		chatty(n);
 	} else if (!strcmp(argv[1], "hop")) {
 		return hop(n);
 	} else {
