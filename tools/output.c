@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tool.h"
@@ -45,15 +46,22 @@ static void ob_out(struct out *o, const char *p, size_t n)
 	}
 	if (fflush(o->f) && errno == EPIPE)
 		o->broken = true;
+	if (!o->chunk) { /* (a file, a terminal: one write is enough) */
+		struct stat st;
+
+		o->chunk = !fstat(fileno(o->f), &st) &&
+			   (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) ?
+			   PIPE_BUF : SIZE_MAX;
+	}
 	while (n && !o->broken) {
 		size_t k = n;
 		ssize_t w;
 
-		if (k > PIPE_BUF) {
-			const char *nl = memrchr(p, '\n', PIPE_BUF);
+		if (k > o->chunk) {
+			const char *nl = memrchr(p, '\n', o->chunk);
 
 			if (!nl)
-				nl = memchr(p + PIPE_BUF, '\n', n - PIPE_BUF);
+				nl = memchr(p + o->chunk, '\n', n - o->chunk);
 			k = nl ? (size_t)(nl + 1 - p) : n;
 		}
 		w = write(fileno(o->f), p, k);

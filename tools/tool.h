@@ -439,7 +439,9 @@ struct out {
 	bool json;
 	bool broken;            /* the reader went away (EPIPE) */
 	bool lines;             /* f is shared with the program (stdout):
-				 * written in whole lines (output.c) */
+				 * written in whole lines (output.c), */
+	size_t chunk;           /* at most this much a write (0: not known
+				 * yet; PIPE_BUF to a pipe) */
 	char *buf;              /* hit lines not written yet */
 	size_t len;
 	uint64_t flushes;       /* times buf went out */
