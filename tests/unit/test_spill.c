@@ -5,7 +5,8 @@
  * and come back whole and in order; a spill file that cannot be written
  * keeps them in memory; one that cannot be read back loses the records of
  * its chunks, counted exactly and handed out as a loss in their place.
- * And losses from outside the rings, handed out in time order.
+ * And losses and recovered hits from outside the rings, handed out in
+ * time order.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
