@@ -635,6 +635,7 @@ static void cleanup(struct watch *w)
 	close_handles(w);
 	join_processor(w);
 	stream_free(w->stream);
+	free(w->recovered_at);
 	for (int i = 0; i < w->cfg->nlocs; i++) {
 		free(w->locs[i].type.enums);
 		free(w->armed_bytes[i]);
@@ -997,8 +998,6 @@ static void finish(struct watch *w)
 	w->sum.wall_ns = now_ns() - w->start_ns;
 	out_summary(&w->out, stderr, &w->sum);
 	free(w->counts);
-	free(w->recovered_at);
-	w->recovered_at = NULL;
 	w->counts = NULL;
 	w->sum.counts = NULL;
 	free((void *)w->sum.ptrs);
