@@ -801,6 +801,15 @@ static void poke_behind(struct stream *st, uint64_t t)
 	}
 }
 
+/* The consumer looks now (else at its 100 ms tick anyway). */
+static void wake_consumer(struct stream *st)
+{
+	uint64_t one = 1;
+
+	if (write(st->wake, &one, sizeof(one)) < 0)
+		return; /* (full or closed: it looks at its tick) */
+}
+
 /*
  * A loss from outside the rings: hits the kernel never recorded (the
  * guard's SIGTRAPs with no cause).  Dated window_ns before now, read
@@ -815,7 +824,7 @@ static void poke_behind(struct stream *st, uint64_t t)
 void stream_lose_outside(struct stream *st, uint64_t count,
 			 uint64_t window_ns, uint32_t tid)
 {
-	uint64_t now, one = 1;
+	uint64_t now;
 	unsigned n;
 
 	pthread_mutex_lock(&st->outside_lock);
@@ -840,8 +849,7 @@ void stream_lose_outside(struct stream *st, uint64_t count,
 							   : 0 } };
 	}
 	pthread_mutex_unlock(&st->outside_lock);
-	if (write(st->wake, &one, sizeof(one)) < 0)
-		return; /* (the consumer looks every 100 ms anyway) */
+	wake_consumer(st);
 }
 
 /* A copy of r as the stream keeps it, in memory of its own. */
@@ -877,7 +885,7 @@ int stream_recover_outside(struct stream *st, const struct hwbp_record *r,
 			   int loc, uint64_t window_ns)
 {
 	struct rec *hit = rec_copy(r, loc);
-	uint64_t now, one = 1;
+	uint64_t now;
 	unsigned n;
 
 	if (!hit)
@@ -899,45 +907,66 @@ int stream_recover_outside(struct stream *st, const struct hwbp_record *r,
 			.y = now,
 			.time_ns = now > window_ns ? now - window_ns : 0 } };
 	pthread_mutex_unlock(&st->outside_lock);
-	if (write(st->wake, &one, sizeof(one)) < 0)
-		return 0; /* (the consumer looks every 100 ms anyway) */
+	wake_consumer(st);
 	return 0;
 }
 
-/* The newest hit of thread tid in lane l stamped within [from, to] (0:
- * none seen).  Only in chunks in memory (a spilled one is passed over:
- * then less is narrowed, never wrongly); under the lane's lock, which
- * keeps the producer from moving the chunks. */
-static uint64_t newest_hit_of(struct lane *l, uint32_t tid, uint64_t from,
-			      uint64_t to)
+/* Visit lane l's records waiting in memory, from the consumer's place
+ * on, up to the first stamped after `to`, until visit returns true (then
+ * true); a chunk spilled to the file is visited as (NULL, chunk).  Under
+ * the lane's lock, which keeps the producer from moving the chunks. */
+static bool lane_scan(struct lane *l, uint64_t to,
+		      bool (*visit)(const struct rec *x,
+				    const struct chunk *spilled, void *ctx),
+		      void *ctx)
 {
-	uint64_t newest = 0;
 	size_t off = l->read_off;
+	bool stop = false;
 
 	pthread_mutex_lock(&l->lock);
-	for (struct chunk *c = l->first; c; c = c->next, off = 0) {
+	for (struct chunk *c = l->first; c && !stop; c = c->next, off = 0) {
 		const uint8_t *p, *end;
 
-		if (!c->data)
+		if (!c->data) {
+			stop = visit(NULL, c, ctx);
 			continue;
+		}
 		p = c->data + off;
 		end = c->data + atomic_load_explicit(&c->used,
 						     memory_order_acquire);
-		for (; p < end; p += ((const struct rec *)p)->size) {
+		for (; p < end && !stop; p += ((const struct rec *)p)->size) {
 			const struct rec *x = (const struct rec *)p;
 
 			if (!x->size || x->time_ns > to)
 				break;
-			/* (a user-mode store: none while its thread is
-			 * stopped in the SIGTRAP) */
-			if (x->kind == HWBP_REC_HIT && x->tid == tid &&
-			    x->time_ns >= from && (int64_t)x->ip >= 0 &&
-			    x->time_ns > newest)
-				newest = x->time_ns;
+			stop = visit(x, NULL, ctx);
 		}
 	}
 	pthread_mutex_unlock(&l->lock);
-	return newest;
+	return stop;
+}
+
+/* What narrow_outside and racer_within look for: x's thread (tid) or
+ * chain, from `from` on; newest the latest of tid's hits seen. */
+struct scan_for {
+	const struct rec *x;
+	uint32_t tid;
+	uint64_t from, to, newest;
+};
+
+/* (a user-mode store of tid: none while its thread is stopped in the
+ * SIGTRAP; a spilled chunk is passed over: then less is narrowed, never
+ * wrongly) */
+static bool newest_of_tid(const struct rec *x, const struct chunk *spilled,
+			  void *ctx)
+{
+	struct scan_for *f = ctx;
+
+	if (!spilled && x->kind == HWBP_REC_HIT && x->tid == f->tid &&
+	    x->time_ns >= f->from && (int64_t)x->ip >= 0 &&
+	    x->time_ns > f->newest)
+		f->newest = x->time_ns;
+	return false;
 }
 
 /*
@@ -949,51 +978,27 @@ static uint64_t newest_hit_of(struct lane *l, uint32_t tid, uint64_t from,
  */
 static void narrow_outside(struct stream *st, struct rec *x)
 {
-	uint64_t newest = 0;
+	struct scan_for f = { .tid = x->tid, .from = x->time_ns };
 
-	for (int i = 0; i < st->nlanes; i++) {
-		uint64_t n = newest_hit_of(&st->lanes[i], x->tid, x->time_ns,
-					   x->y);
-
-		if (n > newest)
-			newest = n;
-	}
-	if (newest >= x->time_ns)
-		x->time_ns = newest + 1;
+	for (int i = 0; i < st->nlanes; i++)
+		lane_scan(&st->lanes[i], x->y, newest_of_tid, &f);
+	if (f.newest >= x->time_ns)
+		x->time_ns = f.newest + 1;
 	x->tid = 0; /* (narrowed) */
 }
 
-/* Has lane l a hit of another thread in x's chain stamped within [from,
- * to]?  A spilled chunk that may hold one: yes (unsure is never wrong).
- * Under the lane's lock, as newest_hit_of. */
-static bool racer_within(struct lane *l, const struct rec *x, uint64_t from,
-			 uint64_t to)
+/* A hit of another thread in f->x's chain stamped from f->from to f->to;
+ * a spilled chunk that may hold one counts (unsure is never wrong). */
+static bool racer(const struct rec *h, const struct chunk *spilled,
+		  void *ctx)
 {
-	size_t off = l->read_off;
-	bool found = false;
+	const struct scan_for *f = ctx;
 
-	pthread_mutex_lock(&l->lock);
-	for (struct chunk *c = l->first; c && !found; c = c->next, off = 0) {
-		const uint8_t *p, *end;
-
-		if (!c->data) {
-			found = c->hits && c->t_first <= to && c->t_last >= from;
-			continue;
-		}
-		p = c->data + off;
-		end = c->data + atomic_load_explicit(&c->used,
-						     memory_order_acquire);
-		for (; p < end && !found; p += ((const struct rec *)p)->size) {
-			const struct rec *h = (const struct rec *)p;
-
-			if (!h->size || h->time_ns > to)
-				break;
-			found = h->kind == HWBP_REC_HIT && h->tid != x->tid &&
-				h->time_ns >= from && rec_same_chain(h, x);
-		}
-	}
-	pthread_mutex_unlock(&l->lock);
-	return found;
+	if (spilled)
+		return spilled->hits && spilled->t_first <= f->to &&
+		       spilled->t_last >= f->from;
+	return h->kind == HWBP_REC_HIT && h->tid != f->x->tid &&
+	       h->time_ns >= f->from && rec_same_chain(h, f->x);
 }
 
 /* A recovered hit, its window narrowed, as it is handed out: dated at
@@ -1004,11 +1009,12 @@ static struct rec *place_recovered(struct stream *st, struct outside *o)
 {
 	struct rec *hit = o->hit;
 	uint64_t end = o->r.y + ORDER_WINDOW_NS;
+	struct scan_for f = { .x = hit, .from = o->r.time_ns, .to = end };
 
 	hit->time_ns = o->r.time_ns;
 	hit->y = end;
 	for (int i = 0; i < st->nlanes; i++)
-		if (racer_within(&st->lanes[i], hit, o->r.time_ns, end)) {
+		if (lane_scan(&st->lanes[i], end, racer, &f)) {
 			hit->flags |= REC_F_ORDER_UNSURE;
 			break;
 		}
