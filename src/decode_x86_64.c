@@ -213,7 +213,8 @@ HWBP_API int hwbp_insn_before_pid(pid_t pid, uint64_t pc, uint64_t addr,
 				  struct hwbp_insn_info *out)
 {
 	uint8_t byte;
-	struct iovec local = { &byte, 1 }, remote = { (void *)(uintptr_t)(pc - 1), 1 };
+	struct iovec local = { &byte, 1 },
+		     remote = { (void *)(uintptr_t)(pc - 1), 1 };
 
 	if (pid < 0 || !out || !len || pc < 15)
 		return -EINVAL;

@@ -1027,7 +1027,6 @@ static void say_lost(FILE *f, const char *prefix, const struct summary *s)
 
 static void human_summary(FILE *f, const struct summary *s)
 {
-
 	fprintf(f, "\n--- hwbp: %" PRIu64 " hit%s in %.3f s", s->hits,
 		s->hits == 1 ? "" : "s", s->wall_ns / 1e9);
 	if (s->filtered)

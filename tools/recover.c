@@ -27,29 +27,19 @@
 #define PERF_REG_SP 7 /* PERF_REG_X86_SP */
 
 /* Does the access before trap->pc touch location l the way it watches?
- * *at: the first byte it touched (else l's address). */
+ * (Which of its bytes, the processor decodes again, as for any hit.) */
 static bool touches_location(const struct uncaused_trap *trap,
-			     const struct location *l, uint64_t *at)
+			     const struct location *l)
 {
 	struct hwbp_insn_info info;
-	int err, how = 0;
+	int how;
 
-	*at = l->addr;
 	if (l->access == HWBP_EXEC)
 		return trap->pc == l->addr;
-	err = hwbp_insn_before_pid(trap->pid, trap->pc, l->addr, l->len,
-				   trap->regs, &info);
-	if (err)
+	if (hwbp_insn_before_pid(trap->pid, trap->pc, l->addr, l->len,
+				 trap->regs, &info))
 		return false; /* (ENOENT: not this one; others: not sure) */
 	how = hwbp_insn_touches(&info, l->addr, l->len);
-	for (int k = 0; k < info.nmem; k++)
-		if (info.mem[k].addr_known &&
-		    hwbp_range_overlaps(info.mem[k].addr, info.mem[k].len,
-					l->addr, l->len)) {
-			*at = info.mem[k].addr > l->addr ? info.mem[k].addr
-							 : l->addr;
-			break;
-		}
 	if (how & HWBP_TOUCH_UNSURE)
 		return false; /* (an address the registers no longer tell) */
 	return l->access == HWBP_WRITE ? (how & HWBP_TOUCH_WRITE) != 0
@@ -59,7 +49,7 @@ static bool touches_location(const struct uncaused_trap *trap,
 /* The locations the access touched, at most max (a shared register's
  * riders are the stream's: then the first only); their count. */
 static int touched_locations(struct watch *w, const struct uncaused_trap *t,
-			     int *ids, uint64_t *ats, int max)
+			     int *ids, int max)
 {
 	int n = 0;
 
@@ -69,7 +59,7 @@ static int touched_locations(struct watch *w, const struct uncaused_trap *t,
 		const struct location *l = &w->locs[i];
 
 		if (l->resolved && !l->tls && !l->nderefs && l->len &&
-		    touches_location(t, l, &ats[n]))
+		    touches_location(t, l))
 			ids[n++] = i;
 	}
 	return n;
@@ -101,12 +91,12 @@ static size_t read_stack(pid_t pid, uint64_t sp, uint8_t *buf, size_t size)
 /* The hit as the rings would have carried it: registers in
  * SAMPLED_REGS_MASK's order, the stack where --bt copies it. */
 static int put_recovered(struct watch *w, const struct uncaused_trap *t,
-			 int loc, uint64_t at)
+			 int loc)
 {
 	uint64_t regs[HWBP_NREGS];
 	uint8_t *stack = NULL;
 	struct hwbp_record r = {
-		.kind = HWBP_REC_HIT, .ip = t->pc, .addr = at,
+		.kind = HWBP_REC_HIT, .ip = t->pc, .addr = w->locs[loc].addr,
 		.pid = (uint32_t)t->pid, .tid = (uint32_t)t->tid,
 		.cpu = t->cpu, .regs_mask = SAMPLED_REGS_MASK, .regs = regs,
 	};
@@ -139,12 +129,11 @@ static int count_recovered(struct watch *w, int loc)
 int recover_hits(struct watch *w, const struct uncaused_trap *t)
 {
 	int ids[4], n = 0, taken = 0;
-	uint64_t ats[4];
 
 	if (t->have_regs && t->pid && t->pc)
-		n = touched_locations(w, t, ids, ats, 4);
+		n = touched_locations(w, t, ids, 4);
 	for (int i = 0; i < n; i++)
-		if (!(w->stream ? put_recovered(w, t, ids[i], ats[i])
+		if (!(w->stream ? put_recovered(w, t, ids[i])
 				: count_recovered(w, ids[i])))
 			taken++;
 	w->recovered += (uint64_t)taken;

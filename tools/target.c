@@ -780,46 +780,42 @@ static bool job_control_sig(int sig)
 	return sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
-/* Field `field` (1: pid) of /proc/tid/stat, after the name; 0 if none. */
+/* Field `field` (1: pid) of /proc/tid/stat, after the name; UINT64_MAX
+ * if it cannot be read. */
 static uint64_t stat_field(pid_t tid, int field)
 {
 	char path[64], buf[1024], *p;
-	unsigned long long v = 0;
+	unsigned long long v;
 	ssize_t n;
 	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)tid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
+		return UINT64_MAX;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
-		return 0;
+		return UINT64_MAX;
 	buf[n] = '\0';
-	if (!(p = strrchr(buf, ')')))
-		return 0;
+	p = strrchr(buf, ')');
 	for (int f = 2; f < field && p; f++) /* (the name is field 2) */
 		p = strchr(p + 1, ' ');
-	if (p)
-		sscanf(p + 1, "%llu", &v);
-	return v;
+	return p && sscanf(p + 1, "%llu", &v) == 1 ? v : UINT64_MAX;
 }
 
-/* Tell the watch of a SIGTRAP with no cause, with what a stopped thread
- * shows of it: its PC, its registers (the access before the PC is
+/* Tell the watch of a SIGTRAP with no cause at pc, with what a stopped
+ * thread shows of it: its registers (the access before the PC is
  * decoded from them), its process and the CPU it stopped on. */
-static void report_uncaused(struct guard *g, pid_t tid)
+static void report_uncaused(struct guard *g, pid_t tid, uint64_t pc)
 {
-	struct uncaused_trap u = { .tid = tid, .cpu = UINT32_MAX };
+	struct uncaused_trap u = { .tid = tid, .pc = pc, .cpu = UINT32_MAX };
 	uint64_t cpu = stat_field(tid, 39); /* "processor" */
 	long tgid = status_field(tid, "Tgid:");
 
 	u.pid = tgid > 0 ? (pid_t)tgid : 0;
 	u.have_regs = !arch_get_regs(tid, u.regs);
-	if (arch_get_pc(tid, &u.pc))
-		u.pc = 0;
-	if (cpu < UINT32_MAX && u.pid)
+	if (cpu < UINT32_MAX)
 		u.cpu = (uint32_t)cpu;
 	g->uncaused(g->uncaused_ctx, &u);
 }
@@ -838,9 +834,10 @@ static int signal_to_pass(struct target *t, pid_t tid, int sig)
 				"with no cause at %p (the host lost the debug "
 				"status of a hit): suppressed\n", (int)tid,
 				si.si_addr);
-		/* (tid is still stopped: its next store comes after this) */
+		/* (tid is still stopped: its next store comes after this;
+		 * its PC is si_addr: spurious_trap) */
 		if (g->uncaused)
-			report_uncaused(g, tid);
+			report_uncaused(g, tid, (uint64_t)(uintptr_t)si.si_addr);
 		return 0;
 	}
 	if (job_control_sig(sig))
