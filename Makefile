@@ -132,6 +132,13 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 $(WARN) $(CFLAGS) -Iinclude -D_GNU_SOURCE -O0 $< -o $@ -lpthread
 
+# A stripped copy (only `counter` keeps a symbol): code no symbol names,
+# shown by its file and address in it.
+STRIPPED := $(BUILD)/tests/helpers/watch_targets-stripped
+tests: $(STRIPPED)
+$(STRIPPED): $(BUILD)/tests/helpers/watch_targets
+	strip --strip-all --keep-symbol=counter -o $@ $<
+
 # The oracle (tests/oracle/, run by tests/test_oracle.c): a program that
 # logs its own writes, built -O0 and -O2, PIE and not, linked with a library
 # of its own and dlopen'ing another; oracle-check holds hwbp's JSON against

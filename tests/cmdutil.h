@@ -453,6 +453,8 @@ static void check_summary(json_object *s, int hit_lines, bool count_mode)
 		(void)jstr(l, "location");
 		cr_assert_geq(jint(l, "hits"), count_mode ? 0 : 1);
 		(void)jstr(l, count_mode ? "addr" : "function");
+		if (!count_mode) /* where the code is */
+			(void)jstr(l, "ip"), (void)jstr(l, "module");
 	}
 	for (size_t i = 0; i < json_object_array_length(threads); i++) {
 		json_object *t = json_object_array_get_idx(threads, i);
@@ -488,6 +490,7 @@ static struct hits parse_json(const char *text, bool count_mode)
 			continue;
 		}
 		cr_assert_str_eq(jstr(o, "type"), "hit", "%s", l);
+		(void)jstr(o, "ip"), (void)jstr(o, "module");
 		h.hit = realloc(h.hit, (size_t)(h.n + 1) * sizeof(*h.hit));
 		h.hit[h.n++] = o;
 	}

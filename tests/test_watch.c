@@ -10,6 +10,8 @@
  * typeless :LEN value.  The targets are tests/helpers/watch_targets.c.
  */
 #include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <sched.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
@@ -715,4 +717,59 @@ Test(watch, bpf_and_perf_samples_give_the_same_hits, .timeout = 60)
 	cr_assert_eq(jint(bpf.summary, "lost"), 0);
 	cr_assert_not(json_object_object_get_ex(bpf.summary, "bpf_why", NULL),
 		      "a reason where none was needed");
+}
+
+/* Code no symbol names (a stripped program, a library without symbols):
+ * the hit and its frames name the file and the address in it, the same in
+ * every run (ASLR moves only the base), which addr2line, objdump or a
+ * debug file name later.  The address in the file is that of the copy
+ * with symbols. */
+static uint64_t jhex(json_object *o, const char *key)
+{
+	return strtoull(jstr(o, key), NULL, 16);
+}
+
+Test(watch, code_without_symbols_is_named_by_file_and_address, .timeout = 60)
+{
+	char stripped[4096], real[PATH_MAX], real_stripped[PATH_MAX], want[64];
+	struct watched a, b;
+	struct run r;
+
+	TU_REQUIRE_HITS();
+	snprintf(stripped, sizeof(stripped), "%s-stripped", target());
+	cr_assert(realpath(target(), real) && realpath(stripped, real_stripped));
+	a = WATCH_JSON("counter", "--", target(), "count", "3");
+	b = WATCH_JSON("--bt", "counter", "--", stripped, "count", "3");
+	cr_assert_eq(a.h.n, 3);
+	cr_assert_eq(b.h.n, 3);
+	for (int i = 0; i < 3; i++) {
+		json_object *ha = a.h.hit[i], *hb = b.h.hit[i], *f;
+		uint64_t ip = jhex(ha, "ip"), off = jhex(ha, "module_offset");
+
+		cr_assert_str_eq(jstr(ha, "function"), "count");
+		cr_assert_str_eq(jstr(ha, "module"), real);
+		/* a PIE: loaded at a page-aligned base above 0 */
+		cr_assert(ip > off && (ip - off) % 4096 == 0, "%s",
+			  json_object_to_json_string(ha));
+		cr_assert_str_eq(jstr(hb, "function"), "");
+		cr_assert_str_eq(jstr(hb, "module"), real_stripped);
+		cr_assert_eq(jhex(hb, "module_offset"), off, "%s",
+			     json_object_to_json_string(hb));
+		f = json_object_array_get_idx(jarray(hb, "backtrace"), 0);
+		cr_assert_not_null(f, "no frame: %s",
+				   json_object_to_json_string(hb));
+		cr_assert_str_eq(jstr(f, "module"), real_stripped);
+		cr_assert_eq(jhex(f, "ip") - jhex(f, "module_offset"),
+			     jhex(hb, "ip") - off, "one base: %s",
+			     json_object_to_json_string(hb));
+	}
+	snprintf(want, sizeof(want), "+0x%" PRIx64 "]",
+		 jhex(a.h.hit[0], "module_offset"));
+	free_run(&a.run);
+	free_run(&b.run);
+	r = HWBP("watch", "counter", "--", stripped, "count", "1");
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, real_stripped) && strstr(r.out, want),
+		  "no [%s%s] in: %s", real_stripped, want, r.out);
+	free_run(&r);
 }

@@ -392,11 +392,12 @@ static void hit_value(struct out *o, const struct hit_event *e, uint64_t v,
  * is kept (a direct-mapped cache, keyed by all it shows) and copied. */
 
 #define FRAME_CACHE 1024
-#define FRAME_TEXT 232
+#define FRAME_TEXT 360
 
 struct frame_text {
-	uint64_t ip, offset;
-	const char *function, *file; /* interned: a pointer is a name */
+	uint64_t ip, offset, module_base;
+	const char *function, *file, *module; /* interned: a pointer is a
+					       * name */
 	int line;
 	bool inlined;
 	uint16_t len;                /* 0: empty */
@@ -409,6 +410,7 @@ static bool same_frame(const struct frame_text *t, const struct frame *f)
 
 	return t->len && t->ip == f->ip && t->offset == w->offset &&
 	       t->function == w->function && t->file == w->file &&
+	       t->module == w->module && t->module_base == w->module_base &&
 	       t->line == w->line && t->inlined == f->inlined;
 }
 
@@ -440,9 +442,10 @@ static void ob_frame(struct out *o, const struct frame *f,
 	t->len = 0;
 	if (o->flushes != flushes || o->len - start > FRAME_TEXT)
 		return; /* too long to keep */
-	*t = (struct frame_text){ f->ip, f->where.offset, f->where.function,
-				  f->where.file, f->where.line, f->inlined,
-				  (uint16_t)(o->len - start) };
+	*t = (struct frame_text){ f->ip, f->where.offset,
+				  f->where.module_base, f->where.function,
+				  f->where.file, f->where.module, f->where.line,
+				  f->inlined, (uint16_t)(o->len - start) };
 	memcpy(t->text, o->buf + start, t->len);
 }
 
@@ -460,6 +463,12 @@ static const char *short_name(const char *full)
 		cache[k].full = full;
 	}
 	return cache[k].cut;
+}
+
+/* A module that is a file of the process ("[kernel]" is not). */
+static bool user_module(const struct code_loc *w)
+{
+	return w->module[0] && w->module[0] != '[';
 }
 
 static void human_where(struct out *o, const struct code_loc *w,
@@ -480,6 +489,17 @@ static void human_where(struct out *o, const struct code_loc *w,
 		ob_c(o, ':');
 		ob_i(o, w->line);
 		ob_c(o, ')');
+	}
+	/* no symbol: the file and the address in it (addr2line, objdump
+	 * and a debug file name it later) */
+	if (!w->function[0] && user_module(w)) {
+		ob_s(o, " [");
+		ob_s(o, w->module);
+		if (w->has_base) {
+			ob_c(o, '+');
+			ob_hex(o, ip - w->module_base);
+		}
+		ob_c(o, ']');
 	}
 }
 
@@ -555,9 +575,15 @@ static void human_hit(struct out *o, const struct hit_event *e)
 
 /* ---- JSON ---- */
 
-static void json_where(struct out *o, const struct code_loc *w)
+/* "ip", where it is, and the module ("module_offset": ip in its file);
+ * a backtrace frame has the module only where no function names it (on
+ * every frame it made JSON --bt 1.7 times the bytes). */
+static void json_where(struct out *o, const struct code_loc *w, uint64_t ip,
+		       bool module)
 {
-	ob_s(o, "\"function\":");
+	ob_s(o, "\"ip\":\"");
+	ob_hex(o, ip);
+	ob_s(o, "\",\"function\":");
 	ob_json_interned(o, w->function);
 	ob_s(o, ",\"offset\":");
 	ob_u(o, w->offset);
@@ -565,6 +591,15 @@ static void json_where(struct out *o, const struct code_loc *w)
 	ob_json_interned(o, w->file);
 	ob_s(o, ",\"line\":");
 	ob_i(o, w->line);
+	if (!module)
+		return;
+	ob_s(o, ",\"module\":");
+	ob_json_interned(o, w->module);
+	if (user_module(w) && w->has_base) {
+		ob_s(o, ",\"module_offset\":\"");
+		ob_hex(o, ip - w->module_base);
+		ob_c(o, '"');
+	}
 }
 
 static void json_value(struct out *o, const char *key,
@@ -594,10 +629,8 @@ static void json_sym(struct out *o, const struct code_loc *w, uint64_t ip)
 /* {"ip":..., where it is} */
 static void json_frame(struct out *o, const struct frame *f)
 {
-	ob_s(o, "{\"ip\":\"");
-	ob_hex(o, f->ip);
-	ob_s(o, "\",");
-	json_where(o, &f->where);
+	ob_c(o, '{');
+	json_where(o, &f->where, f->ip, !f->where.function[0]);
 	ob_s(o, f->inlined ? ",\"inlined\":true}" : "}");
 }
 
@@ -683,7 +716,7 @@ static void json_hit(struct out *o, const struct hit_event *e)
 	if (e->has_read)
 		json_value(o, "value", e, e->val.new_value, e->val.new_q);
 	ob_c(o, ',');
-	json_where(o, &e->where);
+	json_where(o, &e->where, e->where.ip, true);
 	if (e->recovered)
 		ob_s(o, ",\"recovered\":true");
 	json_extras(o, e);
@@ -940,7 +973,8 @@ static void json_summary(struct out *o, const struct summary *s)
 			ob_json_string(o, s->by_loc[i].member);
 		}
 		ob_c(o, ',');
-		json_where(o, &s->by_loc[i].where);
+		json_where(o, &s->by_loc[i].where, s->by_loc[i].where.ip,
+			   true);
 		ob_fmt(o, ",\"hits\":%" PRIu64 "}", s->by_loc[i].hits);
 	}
 	for (int i = 0; s->counts && i < s->nlocs; i++) {

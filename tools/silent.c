@@ -495,7 +495,12 @@ static void report_site(struct silent *s, const struct site *t)
 		fprintf(f, ",\"offset\":%llu,\"file\":",
 			(unsigned long long)where.offset);
 		out_json_string(f, where.file);
-		fprintf(f, ",\"line\":%d,\"variable\":", where.line);
+		fprintf(f, ",\"line\":%d,\"module\":", where.line);
+		out_json_string(f, where.module);
+		if (where.has_base && where.module[0] != '[')
+			fprintf(f, ",\"module_offset\":\"0x%llx\"",
+				(unsigned long long)(t->ip - where.module_base));
+		fprintf(f, ",\"variable\":");
 		out_json_string(f, c->name);
 		fprintf(f, ",\"addr\":\"0x%llx\",\"writes\":%llu,\"silent\":%llu,"
 			"\"unsure\":%llu,\"fraction\":%.4f}\n",
@@ -506,11 +511,18 @@ static void report_site(struct silent *s, const struct site *t)
 			fraction(t->silent, t->writes, t->unsure));
 		return;
 	}
-	fprintf(f, "%9llu/%-9llu %6.1f%%  %s+0x%llx", (unsigned long long)t->silent,
+	fprintf(f, "%9llu/%-9llu %6.1f%%  ", (unsigned long long)t->silent,
 		(unsigned long long)(t->writes - t->unsure),
-		100 * fraction(t->silent, t->writes, t->unsure),
-		where.function[0] ? where.function : "??",
-		(unsigned long long)where.offset);
+		100 * fraction(t->silent, t->writes, t->unsure));
+	if (where.function[0])
+		fprintf(f, "%s+0x%llx", where.function,
+			(unsigned long long)where.offset);
+	else if (where.has_base && where.module[0] != '[')
+		fprintf(f, "0x%llx [%s+0x%llx]", (unsigned long long)t->ip,
+			where.module,
+			(unsigned long long)(t->ip - where.module_base));
+	else
+		fprintf(f, "0x%llx", (unsigned long long)t->ip);
 	if (where.file[0])
 		fprintf(f, " (%s:%d)", where.file, where.line);
 	fprintf(f, "  %s", c->name[0] ? c->name : "?");

@@ -2313,29 +2313,15 @@ static Dwfl_Module *module_of(struct syms *s, uint64_t addr)
 void syms_describe(struct syms *s, uint64_t ip, struct code_loc *out)
 {
 	Dwfl_Module *mod = module_of(s, ip);
-	GElf_Off off = 0;
-	GElf_Sym sym;
-	Dwfl_Line *line;
-	const char *name, *file;
 
-	*out = (struct code_loc){ .ip = ip, .function = "", .file = "",
-				  .module = "" };
-	if (!mod) {
-		if (s->nksyms)
-			syms_describe_kernel(s, ip, out);
+	if (mod) {
+		codemap_describe_in(mod, ip, s->strings, out);
 		return;
 	}
-	name = dwfl_module_addrinfo(mod, ip, &off, &sym, NULL, NULL, NULL);
-	if (name) {
-		out->function = strpool_get(s->strings, name);
-		out->offset = off;
-	}
-	name = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
-	out->module = strpool_get(s->strings, name);
-	line = dwfl_module_getsrc(mod, ip);
-	if (line && (file = dwfl_lineinfo(line, NULL, &out->line, NULL, NULL,
-					  NULL)))
-		out->file = strpool_get(s->strings, file);
+	*out = (struct code_loc){ .ip = ip, .function = "", .file = "",
+				  .module = "" };
+	if (s->nksyms)
+		syms_describe_kernel(s, ip, out);
 }
 
 uint64_t syms_function_start(struct syms *s, uint64_t addr)

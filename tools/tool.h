@@ -90,7 +90,11 @@ struct code_loc {
 	uint64_t offset;      /* from the function's start */
 	const char *file;     /* source file of the line */
 	int line;
-	const char *module;
+	const char *module;   /* the file the code is in ("": unknown,
+			       * "[kernel]") */
+	uint64_t module_base; /* where the file's address 0 is: ip minus it
+			       * is ip in the file, as addr2line takes it */
+	bool has_base;        /* module_base is known (the file was read) */
 };
 
 /* ---- strings interned: equal strings, one pointer ---- */
@@ -128,6 +132,12 @@ uint64_t syms_function_start(struct syms *s, uint64_t addr);
 
 
 /* ---- codemap.c: code addresses to names, per address space ---- */
+
+typedef struct Dwfl_Module Dwfl_Module;
+/* ip in mod: its function (demangled) and offset, file:line, the module's
+ * file and base; strings interned in p. */
+void codemap_describe_in(Dwfl_Module *mod, uint64_t ip, struct strpool *p,
+			 struct code_loc *out);
 
 struct code_source; /* (values.c's, below) */
 
