@@ -411,37 +411,6 @@ static struct desc *cache_slot(struct layout *l, uint64_t ip)
 	return &l->cache[k];
 }
 
-void codemap_describe_in(Dwfl_Module *mod, uint64_t ip, struct strpool *p,
-			 struct code_loc *out)
-{
-	const char *s, *file = NULL;
-	char name[1024];
-	GElf_Off off = 0;
-	GElf_Addr bias = 0;
-	GElf_Sym sym;
-	Dwfl_Line *line;
-
-	*out = (struct code_loc){ .ip = ip, .function = "", .file = "",
-				  .module = "" };
-	s = dwfl_module_addrinfo(mod, ip, &off, &sym, NULL, NULL, NULL);
-	if (s) {
-		demangle(s, name, sizeof(name));
-		out->function = strpool_get(p, name);
-		out->offset = off;
-	}
-	/* the file's path (the module's name is its base name) */
-	s = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, &file, NULL);
-	out->module = strpool_get(p, file ? file : s);
-	if (dwfl_module_getelf(mod, &bias)) {
-		out->module_base = bias;
-		out->has_base = true;
-	}
-	line = dwfl_module_getsrc(mod, ip);
-	if (line && (s = dwfl_lineinfo(line, NULL, &out->line, NULL, NULL,
-				       NULL)))
-		out->file = strpool_get(p, s);
-}
-
 static void describe_uncached(struct codemap *m, struct layout *l,
 			      uint64_t ip, struct code_loc *out)
 {
@@ -449,7 +418,7 @@ static void describe_uncached(struct codemap *m, struct layout *l,
 	Dwfl_Module *mod = dwfl ? dwfl_addrmodule(dwfl, ip) : NULL;
 
 	if (mod)
-		codemap_describe_in(mod, ip, m->strings, out);
+		syms_describe_module(mod, ip, m->strings, out);
 	else
 		*out = (struct code_loc){ .ip = ip, .function = "",
 					  .file = "", .module = "" };

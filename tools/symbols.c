@@ -2310,12 +2310,43 @@ static Dwfl_Module *module_of(struct syms *s, uint64_t addr)
 	return dwfl_addrmodule(s->dwfl, addr);
 }
 
+void syms_describe_module(Dwfl_Module *mod, uint64_t ip, struct strpool *p,
+			  struct code_loc *out)
+{
+	const char *s, *file = NULL;
+	char name[1024];
+	GElf_Off off = 0;
+	GElf_Addr bias = 0;
+	GElf_Sym sym;
+	Dwfl_Line *line;
+
+	*out = (struct code_loc){ .ip = ip, .function = "", .file = "",
+				  .module = "" };
+	s = dwfl_module_addrinfo(mod, ip, &off, &sym, NULL, NULL, NULL);
+	if (s) {
+		demangle(s, name, sizeof(name));
+		out->function = strpool_get(p, name);
+		out->offset = off;
+	}
+	/* the file's path (the module's name is its base name) */
+	s = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, &file, NULL);
+	out->module = strpool_get(p, file ? file : s);
+	if (dwfl_module_getelf(mod, &bias)) {
+		out->module_base = bias;
+		out->has_base = true;
+	}
+	line = dwfl_module_getsrc(mod, ip);
+	if (line && (s = dwfl_lineinfo(line, NULL, &out->line, NULL, NULL,
+				       NULL)))
+		out->file = strpool_get(p, s);
+}
+
 void syms_describe(struct syms *s, uint64_t ip, struct code_loc *out)
 {
 	Dwfl_Module *mod = module_of(s, ip);
 
 	if (mod) {
-		codemap_describe_in(mod, ip, s->strings, out);
+		syms_describe_module(mod, ip, s->strings, out);
 		return;
 	}
 	*out = (struct code_loc){ .ip = ip, .function = "", .file = "",

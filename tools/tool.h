@@ -116,6 +116,11 @@ void syms_refresh(struct syms *s);
 int syms_resolve(struct syms *s, const char *spec, enum hwbp_access access,
 		 struct location *loc, char *msg, size_t msglen);
 void syms_describe(struct syms *s, uint64_t ip, struct code_loc *out);
+typedef struct Dwfl_Module Dwfl_Module;
+/* ip in mod: its function (demangled) and offset, file:line, the module's
+ * file and base; strings interned in p (codemap.c's and syms_describe). */
+void syms_describe_module(Dwfl_Module *mod, uint64_t ip, struct strpool *p,
+			  struct code_loc *out);
 /* A kernel address from /proc/kallsyms (ctx: the struct syms), as
  * codemap_kernel_fn. */
 void syms_describe_kernel(void *ctx, uint64_t ip, struct code_loc *out);
@@ -132,12 +137,6 @@ uint64_t syms_function_start(struct syms *s, uint64_t addr);
 
 
 /* ---- codemap.c: code addresses to names, per address space ---- */
-
-typedef struct Dwfl_Module Dwfl_Module;
-/* ip in mod: its function (demangled) and offset, file:line, the module's
- * file and base; strings interned in p. */
-void codemap_describe_in(Dwfl_Module *mod, uint64_t ip, struct strpool *p,
-			 struct code_loc *out);
 
 struct code_source; /* (values.c's, below) */
 
