@@ -103,6 +103,25 @@ void hwbp_fill_attr(struct perf_event_attr *a, const struct hwbp *bp,
 		a->read_format = PERF_FORMAT_LOST;
 }
 
+/* Why a kernel would refuse a breakpoint on its own addresses ("" for a
+ * user address).  x86 takes an execute one only where a kprobe could go
+ * (hw_breakpoint_arch_parse: within_kprobe_blacklist), which without
+ * CONFIG_KPROBES is nowhere; the kprobe PMU is there when it is on. */
+static const char *kernel_refusal(const struct hwbp_place *p)
+{
+	if (p->addr < hwbp_arch.user_top)
+		return "";
+#if defined(__x86_64__)
+	if (p->access == HWBP_EXEC &&
+	    access("/sys/bus/event_source/devices/kprobe", F_OK))
+		return " (this kernel has no kprobes - CONFIG_KPROBES is off, "
+		       "no kprobe PMU - and x86 then refuses every execute "
+		       "breakpoint on kernel code)";
+#endif
+	return " (it refuses breakpoints on parts of its own text and data, "
+	       "e.g. entry and noinstr code)";
+}
+
 /* ---- targets of a scope ---- */
 
 int hwbp_list_threads(pid_t pid, pid_t **tids, int *n)
@@ -683,9 +702,7 @@ int hwbp_explain_open_error(int err, const struct hwbp *bp,
 					 hwbp_access_name(p->access), p->len, a);
 		return hwbp_fail(EINVAL, "the kernel rejected %s len %u at "
 				 "0x%llx%s", hwbp_access_name(p->access), p->len,
-				 a, p->addr >= hwbp_arch.user_top ?
-				 " (it refuses breakpoints on parts of its own "
-				 "text and data, e.g. entry and noinstr code)" : "");
+				 a, kernel_refusal(p));
 	}
 	return hwbp_fail(err, "perf_event_open(%s len %u at 0x%llx, tid %d, "
 			 "cpu %d): %s", hwbp_access_name(p->access), p->len, a,

@@ -664,6 +664,32 @@ Test(cpuwide, watch_names_each_location, .timeout = 60)
 	free_run(&w.run);
 }
 
+/* A kernel function named from /proc/kallsyms (--exec; hwbp reads no
+ * kernel DWARF): its calls by the command's write(2)s, or the kernel's
+ * refusal said (x86 without kprobes refuses every kernel execute
+ * breakpoint).  It crashed: the name resolved with no module behind it. */
+Test(cpuwide, a_kernel_function_by_name, .timeout = 60)
+{
+	char cpus[32];
+	struct run r;
+
+	TU_REQUIRE_HITS();
+	TU_REQUIRE_CPU_WIDE();
+	TU_REQUIRE(tu_probe().kernel, "kernel addresses need CAP_PERFMON or "
+		   "perf_event_paranoid <= 1");
+	snprintf(cpus, sizeof(cpus), "0-%d", get_nprocs() - 1);
+	r = HWBP("watch", "--cpu", cpus, "--kernel", "--exec", "--max", "3",
+		 "ksys_write", "--", target(), "chatty", "300");
+	if (r.status == 1 && strstr(r.err, "the kernel rejected exec")) {
+		cr_assert(strstr(r.err, "ksys_write (0x"), "%s", r.err);
+		cr_skip_test("skipped: %s", r.err);
+	}
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.out, "exec ") && strstr(r.out, "ksys_write+0"),
+		  "%s", r.out);
+	free_run(&r);
+}
+
 /* The samples written by the BPF program (the default, as root) and by
  * perf (--no-bpf) give the same hits: every value exact, 1..N in order,
  * at the same line; the summary says which wrote them. */

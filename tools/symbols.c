@@ -2039,6 +2039,23 @@ static void raw_dotted_name(struct syms *s, struct spec *sp)
 	memmove(sp->path, sp->path + k, strlen(sp->path + k) + 1);
 }
 
+/* A kernel symbol: an address from /proc/kallsyms, without a type or a
+ * size (no DWARF for the kernel is read): a function for --exec, else
+ * name+OFFSET:LEN, natural length by default. */
+static int kernel_object(const struct spec *sp, struct location *loc,
+			 char *msg, size_t ml)
+{
+	if (sp->path[0] || sp->stars)
+		return refuse(msg, ml, "'%s': a kernel symbol has no type here "
+			      "(hwbp reads no kernel DWARF): give a member as "
+			      "%s+OFFSET:LEN", loc->spec, sp->ident);
+	if (loc->access == HWBP_EXEC)
+		return 0;
+	loc->len = sp->len ? sp->len : natural_len(loc->addr, 8);
+	loc->type.size = loc->len;
+	return 0;
+}
+
 static int resolve_symbol(struct syms *s, struct spec *sp,
 			  struct location *loc, char *msg, size_t ml)
 {
@@ -2051,6 +2068,8 @@ static int resolve_symbol(struct syms *s, struct spec *sp,
 	raw_dotted_name(s, sp);
 	if ((err = lookup(s, sp, loc->access == HWBP_EXEC, loc, &pk, msg, ml)))
 		return err;
+	if (!pk.m) /* /proc/kallsyms answered (resolve_kernel) */
+		return kernel_object(sp, loc, msg, ml);
 	cd = &pk.m->c[pk.ci];
 	snprintf(loc->module, sizeof(loc->module), "%s", pk.m->name);
 	if (loc->access == HWBP_EXEC) {
