@@ -123,6 +123,34 @@ Test(cmd, unknown_symbol_suggests_a_name)
 	free_run(&r);
 }
 
+/* A name the command's first program lacks, where that program is a
+ * wrapper or a script's interpreter: the one it starts is not watched,
+ * and the error says so (a plain typo does not get that). */
+Test(cmd, a_name_behind_a_wrapper_says_what_is_watched)
+{
+	char script[] = "/tmp/hwbp-wrap-XXXXXX";
+	int fd = mkstemp(script);
+	struct run r;
+
+	cr_assert(fd >= 0);
+	dprintf(fd, "#!/bin/sh\nexec %s count 1\n", helper("cmd_vars"));
+	close(fd);
+	chmod(script, 0700);
+	r = HWBP("watch", "counter", "--", "env", helper("cmd_vars"), "count",
+		 "1");
+	assert_error(&r, 2, "/env is what the command runs first: a "
+		     "program that a script or a wrapper");
+	free_run(&r);
+	r = HWBP("watch", "counter", "--", script);
+	assert_error(&r, 2, "is what the command runs first");
+	free_run(&r);
+	r = HWBP("watch", "countr", "--", helper("cmd_vars"), "count", "1");
+	assert_error(&r, 2, "unknown symbol 'countr'");
+	cr_assert_null(strstr(r.err, "runs first"), "%s", r.err);
+	free_run(&r);
+	unlink(script);
+}
+
 Test(cmd, bad_member_and_index)
 {
 	struct run r = HWBP("watch", "cfg.nosuch", "--", helper("cmd_vars"),

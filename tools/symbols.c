@@ -44,6 +44,7 @@ struct syms {
 	struct strpool *strings; /* names given out by syms_describe */
 	/* LOCATIONs (below): */
 	int exe_err;            /* errno reading /proc/PID/exe, or 0 */
+	bool missed;            /* the last LOCATION: no such name here */
 	bool kernel;            /* kernel symbols were asked for */
 	int kallsyms_err;       /* errno opening /proc/kallsyms, or 0 */
 	size_t kallsyms_zero;   /* its lines with address 0 (hidden) */
@@ -1823,6 +1824,7 @@ static int not_found(struct syms *s, const struct spec *sp,
 			snprintf(msg, ml, "'%s' is not loaded (yet)", sp->module);
 			return RESOLVE_PENDING;
 		}
+		s->missed = true;
 		return refuse(msg, ml, "'%s:%s': no module '%s' is loaded; a "
 			      "':' comes after a library's name (lib.so:name) "
 			      "or before a length (:LEN is " LEN_RULE ")",
@@ -1853,6 +1855,7 @@ static int not_found(struct syms *s, const struct spec *sp,
 	}
 	if (s->kernel)
 		return resolve_kernel(s, sp, loc, msg, ml);
+	s->missed = true;
 	if (s->pid > 0 && s->exe_err == EACCES) {
 		snprintf(msg, ml, "cannot read which program process %d runs "
 			 "(/proc/%d/exe: %s): the kernel hides a program "
@@ -2253,6 +2256,7 @@ int syms_resolve_mem(struct syms *s, const char *text, enum hwbp_access access,
 	int err = parse_spec(text, &sp, msg, ml);
 	char *colon;
 
+	s->missed = false;
 	if (err)
 		return err;
 	memset(loc, 0, sizeof(*loc));
@@ -2327,6 +2331,12 @@ static Dwfl_Module *module_of(struct syms *s, uint64_t addr)
 	s->last_refresh = now;
 	syms_refresh(s);
 	return dwfl_addrmodule(s->dwfl, addr);
+}
+
+bool syms_missed(const struct syms *s, const char **exe)
+{
+	*exe = s->exe;
+	return s->missed;
 }
 
 void syms_describe_module(Dwfl_Module *mod, uint64_t ip, struct strpool *p,

@@ -115,6 +115,9 @@ void syms_refresh(struct syms *s);
 /* 0, or an exit status (EXIT_USAGE for a bad name) with msg set. */
 int syms_resolve(struct syms *s, const char *spec, enum hwbp_access access,
 		 struct location *loc, char *msg, size_t msglen);
+/* The last syms_resolve found no such name in the process (exe: its
+ * program's path). */
+bool syms_missed(const struct syms *s, const char **exe);
 void syms_describe(struct syms *s, uint64_t ip, struct code_loc *out);
 typedef struct Dwfl_Module Dwfl_Module;
 /* ip in mod: its function (demangled) and offset, file:line, the module's

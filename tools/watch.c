@@ -697,6 +697,45 @@ static int start_target(struct watch *w)
 	return 0;
 }
 
+/* A command that starts the program in turn: a script (its interpreter
+ * runs: another name) or a wrapper that execs or forks its argument. */
+static bool wrapper_like(const char *command, const char *exe)
+{
+	static const char *const wrappers[] = {
+		"sh", "dash", "bash", "zsh", "env", "taskset", "nice", "nohup",
+		"timeout", "stdbuf", "setarch", "numactl", "chrt", "ionice",
+		"time", "sudo", "xargs", "make", "strace", "ltrace",
+	};
+	const char *c = strrchr(command, '/'), *e = strrchr(exe, '/');
+
+	c = c ? c + 1 : command;
+	e = e ? e + 1 : exe;
+	if (strcmp(c, e))
+		return true;
+	for (size_t i = 0; i < sizeof(wrappers) / sizeof(*wrappers); i++)
+		if (!strcmp(e, wrappers[i]))
+			return true;
+	return false;
+}
+
+/* A name the launched program lacks: it may be a script or a wrapper
+ * (sh -c, env, taskset) whose child has it, which is not watched. */
+static int wrapper_hint(struct watch *w, int err)
+{
+	const char *exe;
+	size_t n = strlen(w->msg);
+
+	if (w->target.launched && w->cfg->cmd && w->cfg->cmd[0] &&
+	    syms_missed(w->syms, &exe) && exe[0] &&
+	    wrapper_like(w->cfg->cmd[0], exe))
+		snprintf(w->msg + n, sizeof(w->msg) - n, " (%s is what the "
+			 "command runs first: a program that a script or a "
+			 "wrapper such as sh -c, env or taskset starts in turn "
+			 "is not watched; run it directly, or attach with -p "
+			 "once it runs)", exe);
+	return err;
+}
+
 static int resolve_all(struct watch *w)
 {
 	const struct watch_cfg *c = w->cfg;
@@ -721,7 +760,7 @@ static int resolve_all(struct watch *w)
 			if (err == RESOLVE_PENDING)
 				pending++;
 			else if (err)
-				return err;
+				return wrapper_hint(w, err);
 		}
 		/* lib.so:name before lib.so is mapped: run to the entry
 		 * point, where the libraries it needs are; later, dlopen. */
