@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -124,31 +125,84 @@ Test(cmd, unknown_symbol_suggests_a_name)
 }
 
 /* A name the command's first program lacks, where that program is a
- * wrapper or a script's interpreter: the one it starts is not watched,
- * and the error says so (a plain typo does not get that). */
-Test(cmd, a_name_behind_a_wrapper_says_what_is_watched)
+ * wrapper (env, taskset, sh) or a script's interpreter: followed, seized,
+ * from exec to exec into the program that has it; one that forks first
+ * is stopped and the error says why; a plain typo gets no hint. */
+/* The guard's ptrace of a child is allowed here (Yama, seccomp). */
+static bool tu_can_ptrace_children(void)
+{
+	pid_t child = fork();
+	bool ok;
+
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	ok = child > 0 && ptrace(PTRACE_SEIZE, child, NULL, NULL) == 0;
+	if (child > 0) {
+		kill(child, SIGKILL);
+		waitpid(child, NULL, __WALL);
+	}
+	return ok;
+}
+
+static void assert_watched_two(struct run *r)
+{
+	cr_assert_eq(r->status, 0, "exit %d: %s", r->status, r->err);
+	cr_assert(strstr(r->err, "which has the names: watching it"), "%s",
+		  r->err);
+	cr_assert(strstr(r->out, "write counter 0 -> 1") &&
+		  strstr(r->out, "write counter 1 -> 2"), "%s", r->out);
+	free_run(r);
+}
+
+Test(cmd, a_wrapper_is_followed_into_the_program_it_execs, .timeout = 60)
 {
 	char script[] = "/tmp/hwbp-wrap-XXXXXX";
 	int fd = mkstemp(script);
 	struct run r;
 
+	TU_REQUIRE_HITS();
+	TU_REQUIRE(tu_can_ptrace_children(), "no ptrace here: nothing is "
+		   "followed (tested by the hint below)");
 	cr_assert(fd >= 0);
-	dprintf(fd, "#!/bin/sh\nexec %s count 1\n", helper("cmd_vars"));
+	dprintf(fd, "#!/bin/sh\nexec %s count 2\n", helper("cmd_vars"));
 	close(fd);
 	chmod(script, 0700);
 	r = HWBP("watch", "counter", "--", "env", helper("cmd_vars"), "count",
-		 "1");
-	assert_error(&r, 2, "/env is what the command runs first: a "
-		     "program that a script or a wrapper");
-	free_run(&r);
+		 "2");
+	assert_watched_two(&r);
 	r = HWBP("watch", "counter", "--", script);
-	assert_error(&r, 2, "is what the command runs first");
+	assert_watched_two(&r);
+	unlink(script);
+}
+
+Test(cmd, a_name_behind_a_forking_wrapper_says_what_is_watched,
+     .timeout = 60)
+{
+	char cmd[4200];
+	struct run r;
+
+	TU_REQUIRE(tu_can_ptrace_children(), "no ptrace here: nothing is "
+		   "followed");
+	snprintf(cmd, sizeof(cmd), "%s count 1; true", helper("cmd_vars"));
+	r = HWBP("watch", "counter", "--", "sh", "-c", cmd);
+	assert_error(&r, 2, "started a process, and was stopped before it "
+		     "ran a program with the name");
+	free_run(&r);
+	r = HWBP("watch", "counter", "--", "env", "true");
+	assert_error(&r, 2, "true, which /usr/bin/env ran)");
+	free_run(&r);
+	r = HWBP("watch", "--no-guard", "counter", "--", "env",
+		 helper("cmd_vars"), "count", "1");
+	assert_error(&r, 2, "env is what the command runs first; hwbp follows "
+		     "a wrapper such as env, taskset or sh into the program it "
+		     "execs only with its guard, which is off");
 	free_run(&r);
 	r = HWBP("watch", "countr", "--", helper("cmd_vars"), "count", "1");
 	assert_error(&r, 2, "unknown symbol 'countr'");
 	cr_assert_null(strstr(r.err, "runs first"), "%s", r.err);
 	free_run(&r);
-	unlink(script);
 }
 
 Test(cmd, bad_member_and_index)

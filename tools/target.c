@@ -253,6 +253,62 @@ static uint64_t auxv_entry(pid_t pid)
  * passed on.  Killed at this moment, hwbp would leave the int3 behind: the
  * window is the loader's start-up, and only with `lib.so:` locations.
  */
+/* A fork, vfork or clone of pid's seen at its event stop: the new task
+ * (auto-attached, stopped) and pid are killed and reaped. */
+static void kill_with_child(pid_t pid)
+{
+	unsigned long child = 0;
+	int status;
+
+	if (!ptrace(PTRACE_GETEVENTMSG, pid, NULL, &child) && child) {
+		kill((pid_t)child, SIGKILL);
+		waitpid((pid_t)child, &status, __WALL);
+	}
+	kill(pid, SIGKILL);
+	while (waitpid(pid, &status, __WALL) == pid && !WIFEXITED(status) &&
+	       !WIFSIGNALED(status))
+		;
+}
+
+int target_next_exec(struct target *t, char *msg, size_t ml)
+{
+	int status, sig = 0, event;
+
+	if (!t->launched || !t->guard || t->exited)
+		return snprintf(msg, ml, "not a seized program at its exec"),
+		       EXIT_RUNTIME;
+	for (;;) {
+		if (ptrace(PTRACE_CONT, t->pid, NULL, (void *)(long)sig) ||
+		    waitpid(t->pid, &status, __WALL) != t->pid) {
+			snprintf(msg, ml, "lost the command: %s",
+				 strerror(errno));
+			return EXIT_RUNTIME;
+		}
+		sig = 0;
+		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			t->exited = true;
+			t->status = status;
+			snprintf(msg, ml, "ended");
+			return EXIT_RUNTIME;
+		}
+		event = status >> 16;
+		if (event == PTRACE_EVENT_EXEC)
+			return 0;
+		if (event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK ||
+		    event == PTRACE_EVENT_CLONE) {
+			kill_with_child(t->pid);
+			t->exited = true;
+			t->status = SIGKILL;
+			snprintf(msg, ml, "started a %s, and was stopped",
+				 event == PTRACE_EVENT_CLONE ? "thread"
+							     : "process");
+			return EXIT_RUNTIME;
+		}
+		if (!event) /* a signal for it: delivered */
+			sig = WSTOPSIG(status);
+	}
+}
+
 int target_run_to_entry(struct target *t, char *msg, size_t ml)
 {
 	uint64_t entry = auxv_entry(t->pid), pc;

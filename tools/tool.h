@@ -331,6 +331,11 @@ struct target {
 /* Start argv stopped at its first instruction (exec); 0 or exit status. */
 int target_launch(char **argv, bool no_aslr_change, struct target *t,
 		  char *msg, size_t ml);
+/* Run a launched, seized program at its exec stop to its next exec (a
+ * wrapper's, as env or taskset): 0 at that exec stop, else an exit
+ * status with msg saying what it did first (ended; forked or cloned:
+ * then it and the new task are killed). */
+int target_next_exec(struct target *t, char *msg, size_t ml);
 /* Run a launched program (still stopped at exec) to its entry point, so
  * the libraries it needs are mapped; it stays stopped there. */
 int target_run_to_entry(struct target *t, char *msg, size_t ml);

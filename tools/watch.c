@@ -14,6 +14,7 @@
  * reported on stderr as well as in the output.
  */
 #include <errno.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <sched.h>
 #include <signal.h>
@@ -697,46 +698,52 @@ static int start_target(struct watch *w)
 	return 0;
 }
 
-/* A command that starts the program in turn: a script (its interpreter
- * runs: another name) or a wrapper that execs or forks its argument. */
-static bool wrapper_like(const char *command, const char *exe)
+/* Programs that run the program given to them: interpreters of a script
+ * and wrappers.  Those that exec it (env, taskset, sh -c CMD, a script
+ * that ends in exec) are followed to it; one that forks is not. */
+static bool is_wrapper(const char *exe)
 {
 	static const char *const wrappers[] = {
 		"sh", "dash", "bash", "zsh", "env", "taskset", "nice", "nohup",
 		"timeout", "stdbuf", "setarch", "numactl", "chrt", "ionice",
-		"time", "sudo", "xargs", "make", "strace", "ltrace",
+		"time", "xargs", "make",
 	};
-	const char *c = strrchr(command, '/'), *e = strrchr(exe, '/');
+	const char *e = strrchr(exe, '/');
 
-	c = c ? c + 1 : command;
 	e = e ? e + 1 : exe;
-	if (strcmp(c, e))
-		return true;
 	for (size_t i = 0; i < sizeof(wrappers) / sizeof(*wrappers); i++)
 		if (!strcmp(e, wrappers[i]))
 			return true;
 	return false;
 }
 
-/* A name the launched program lacks: it may be a script or a wrapper
- * (sh -c, env, taskset) whose child has it, which is not watched. */
-static int wrapper_hint(struct watch *w, int err)
+/* The hint for a name the launched program lacks: which program that
+ * was (first: the wrapper that ran it, "" if none), and what is
+ * followed. */
+static int wrapper_hint(struct watch *w, int err, const char *exe,
+			const char *first)
 {
-	const char *exe;
+	const char *c = w->cfg->cmd && w->cfg->cmd[0] ? w->cfg->cmd[0] : "";
+	const char *base = strrchr(c, '/'), *ebase = strrchr(exe, '/');
 	size_t n = strlen(w->msg);
 
-	if (w->target.launched && w->cfg->cmd && w->cfg->cmd[0] &&
-	    syms_missed(w->syms, &exe) && exe[0] &&
-	    wrapper_like(w->cfg->cmd[0], exe))
+	base = base ? base + 1 : c;
+	ebase = ebase ? ebase + 1 : exe;
+	if (first[0])
+		snprintf(w->msg + n, sizeof(w->msg) - n, " (in %s, which %s "
+			 "ran)", exe, first);
+	else if (is_wrapper(exe) || strcmp(base, ebase))
 		snprintf(w->msg + n, sizeof(w->msg) - n, " (%s is what the "
-			 "command runs first: a program that a script or a "
-			 "wrapper such as sh -c, env or taskset starts in turn "
-			 "is not watched; run it directly, or attach with -p "
-			 "once it runs)", exe);
+			 "command runs first; hwbp follows a wrapper such as "
+			 "env, taskset or sh into the program it execs%s; run "
+			 "the program directly, or attach with -p once it "
+			 "runs)", exe, w->target.guard ? "" : " only with its "
+			 "guard, which is off");
 	return err;
 }
 
-static int resolve_all(struct watch *w)
+/* Every LOCATION in the program image the target runs now. */
+static int resolve_image(struct watch *w)
 {
 	const struct watch_cfg *c = w->cfg;
 	int err = syms_open(&w->syms, w->target.pid, c->kernel);
@@ -760,7 +767,7 @@ static int resolve_all(struct watch *w)
 			if (err == RESOLVE_PENDING)
 				pending++;
 			else if (err)
-				return wrapper_hint(w, err);
+				return err;
 		}
 		/* lib.so:name before lib.so is mapped: run to the entry
 		 * point, where the libraries it needs are; later, dlopen. */
@@ -776,6 +783,50 @@ static int resolve_all(struct watch *w)
 		syms_refresh(w->syms);
 	}
 	return 0;
+}
+
+#define MAX_WRAPPERS 8 /* execs followed to the program with the names */
+
+/* The LOCATIONs, in the program the command runs first or, where that
+ * is a wrapper without the name (env, taskset, sh -c, a #! script), in
+ * the program it execs: followed from exec to exec, seized (the guard's
+ * ptrace), before anything of ours is armed. */
+static int resolve_all(struct watch *w)
+{
+	char first[PATH_MAX] = "", what[160];
+	const char *exe = "";
+	int err;
+
+	for (int hops = 0;; hops++) {
+		err = resolve_image(w);
+		if (!err && hops) {
+			syms_missed(w->syms, &exe); /* (its path) */
+			fprintf(stderr, "hwbp: note: %s ran %s, which has the "
+				"names: watching it\n", first, exe);
+		}
+		if (!err || err == EXIT_RUNTIME || !w->target.launched ||
+		    !syms_missed(w->syms, &exe))
+			return err;
+		if (!w->target.guard || !is_wrapper(exe) || hops == MAX_WRAPPERS)
+			return wrapper_hint(w, err, exe, first);
+		if (!hops)
+			snprintf(first, sizeof(first), "%s", exe);
+		if (target_next_exec(&w->target, what, sizeof(what))) {
+			size_t n = strlen(w->msg);
+
+			snprintf(w->msg + n, sizeof(w->msg) - n, "; %s %s "
+				 "before it ran a program with the name (a "
+				 "program that a script or a wrapper execs is "
+				 "followed, one it starts as a child is not: run "
+				 "it directly, or attach with -p once it runs)",
+				 exe, what);
+			return EXIT_USAGE;
+		}
+		syms_close(w->syms);
+		w->syms = NULL;
+		for (int i = 0; i < w->cfg->nlocs; i++)
+			w->locs[i].resolved = false;
+	}
 }
 
 /* Two locations shown by one name (`counter` and `counter:4`) are shown
