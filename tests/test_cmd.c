@@ -124,12 +124,8 @@ Test(cmd, unknown_symbol_suggests_a_name)
 	free_run(&r);
 }
 
-/* A name the command's first program lacks, where that program is a
- * wrapper (env, taskset, sh) or a script's interpreter: followed, seized,
- * from exec to exec into the program that has it; one that forks first
- * is stopped and the error says why; a plain typo gets no hint. */
 /* The guard's ptrace of a child is allowed here (Yama, seccomp). */
-static bool tu_can_ptrace_children(void)
+static bool can_ptrace_children(void)
 {
 	pid_t child = fork();
 	bool ok;
@@ -156,6 +152,10 @@ static void assert_watched_two(struct run *r)
 	free_run(r);
 }
 
+/* A name the command's first program lacks, where that program is a
+ * wrapper (env, taskset, sh) or a script's interpreter: followed, seized,
+ * from exec to exec into the program that has it; one that forks first
+ * is stopped and the error says why; a plain typo gets no hint. */
 Test(cmd, a_wrapper_is_followed_into_the_program_it_execs, .timeout = 60)
 {
 	char script[] = "/tmp/hwbp-wrap-XXXXXX";
@@ -163,7 +163,7 @@ Test(cmd, a_wrapper_is_followed_into_the_program_it_execs, .timeout = 60)
 	struct run r;
 
 	TU_REQUIRE_HITS();
-	TU_REQUIRE(tu_can_ptrace_children(), "no ptrace here: nothing is "
+	TU_REQUIRE(can_ptrace_children(), "no ptrace here: nothing is "
 		   "followed (tested by the hint below)");
 	cr_assert(fd >= 0);
 	dprintf(fd, "#!/bin/sh\nexec %s count 2\n", helper("cmd_vars"));
@@ -183,7 +183,7 @@ Test(cmd, a_name_behind_a_forking_wrapper_says_what_is_watched,
 	char cmd[4200];
 	struct run r;
 
-	TU_REQUIRE(tu_can_ptrace_children(), "no ptrace here: nothing is "
+	TU_REQUIRE(can_ptrace_children(), "no ptrace here: nothing is "
 		   "followed");
 	snprintf(cmd, sizeof(cmd), "%s count 1; true", helper("cmd_vars"));
 	r = HWBP("watch", "counter", "--", "sh", "-c", cmd);

@@ -247,12 +247,6 @@ static uint64_t auxv_entry(pid_t pid)
 	return entry;
 }
 
-/*
- * A temporary trap (int3, brk: tools/arch.c) at the entry point: the loader has mapped every library
- * the program needs when it gets there.  Signals that arrive meanwhile are
- * passed on.  Killed at this moment, hwbp would leave the int3 behind: the
- * window is the loader's start-up, and only with `lib.so:` locations.
- */
 /* A fork, vfork or clone of pid's seen at its event stop: the new task
  * (auto-attached, stopped) and pid are killed and reaped. */
 static void kill_with_child(pid_t pid)
@@ -309,6 +303,12 @@ int target_next_exec(struct target *t, char *msg, size_t ml)
 	}
 }
 
+/*
+ * A temporary trap (int3, brk: tools/arch.c) at the entry point: the loader has mapped every library
+ * the program needs when it gets there.  Signals that arrive meanwhile are
+ * passed on.  Killed at this moment, hwbp would leave the int3 behind: the
+ * window is the loader's start-up, and only with `lib.so:` locations.
+ */
 int target_run_to_entry(struct target *t, char *msg, size_t ml)
 {
 	uint64_t entry = auxv_entry(t->pid), pc;
