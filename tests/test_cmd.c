@@ -1141,6 +1141,8 @@ Test(cmd, switches_name_the_thread_that_ran_before, .timeout = 60)
 	struct watched w = WATCH_JSON("--switches", "shared", "--",
 				      helper("cmd_threads"), "turns", "100");
 
+	int filled = 0;
+
 	TU_REQUIRE_HITS();
 	cr_assert_eq(w.h.n, 200);
 	for (int i = 1; i < w.h.n; i++) {
@@ -1160,6 +1162,10 @@ Test(cmd, switches_name_the_thread_that_ran_before, .timeout = 60)
 			!strncmp(jstr(json_object_array_get_idx(sw, k),
 				      "thread"), "cmd_threads", 11)))
 			k++;
+		/* on one CPU the main thread's runs can fill the 4 shown (the
+		 * QEMU guest: 3 of them between two turns, now and then) */
+		if (k == json_object_array_length(sw) && k == 4 && ++filled)
+			continue;
 		cr_assert_lt(k, json_object_array_length(sw), "%s", s);
 		cr_assert_str_eq(jstr(json_object_array_get_idx(sw, k), "thread"),
 				 other, "%s", s);
@@ -1169,6 +1175,8 @@ Test(cmd, switches_name_the_thread_that_ran_before, .timeout = 60)
 		cr_assert(jbool(json_object_array_get_idx(sw, k), "preempted"),
 			  "%s", s);
 	}
+	cr_assert_leq(filled, 10, "%d of 199 hits ran after only the main "
+		      "thread's and their own runs", filled);
 }
 
 Test(cmd, switches_human_line, .timeout = 60)
