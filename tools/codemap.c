@@ -224,11 +224,9 @@ static Dwfl *layout_dwfl(struct layout *l)
 	dwfl_report_begin_add(l->dwfl);
 	for (int i = l->reported; i < l->nmods; i++) {
 		const struct module_map *mm = &l->mods[i];
-		const char *base = strrchr(mm->path, '/');
-
 		if (!reported_before(l, i))
-			dwfl_report_elf(l->dwfl, base ? base + 1 : mm->path,
-					mm->path, -1, mm->bias, false);
+			dwfl_report_elf(l->dwfl, base_name(mm->path), mm->path,
+					-1, mm->bias, false);
 	}
 	dwfl_report_end(l->dwfl, NULL, NULL);
 	l->reported = l->nmods;

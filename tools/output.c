@@ -465,12 +465,6 @@ static const char *short_name(const char *full)
 	return cache[k].cut;
 }
 
-/* A module that is a file of the process ("[kernel]" is not). */
-static bool user_module(const struct code_loc *w)
-{
-	return w->module[0] && w->module[0] != '[';
-}
-
 static void human_where(struct out *o, const struct code_loc *w,
 			uint64_t ip, bool inlined)
 {
@@ -492,7 +486,7 @@ static void human_where(struct out *o, const struct code_loc *w,
 	}
 	/* no symbol: the file and the address in it (addr2line, objdump
 	 * and a debug file name it later) */
-	if (!w->function[0] && user_module(w)) {
+	if (!w->function[0] && code_loc_in_file(w)) {
 		ob_s(o, " [");
 		ob_s(o, w->module);
 		if (w->has_base) {
@@ -595,7 +589,7 @@ static void json_where(struct out *o, const struct code_loc *w, uint64_t ip,
 		return;
 	ob_s(o, ",\"module\":");
 	ob_json_interned(o, w->module);
-	if (user_module(w) && w->has_base) {
+	if (code_loc_in_file(w) && w->has_base) {
 		ob_s(o, ",\"module_offset\":\"");
 		ob_hex(o, ip - w->module_base);
 		ob_c(o, '"');

@@ -497,7 +497,7 @@ static void report_site(struct silent *s, const struct site *t)
 		out_json_string(f, where.file);
 		fprintf(f, ",\"line\":%d,\"module\":", where.line);
 		out_json_string(f, where.module);
-		if (where.has_base && where.module[0] != '[')
+		if (code_loc_in_file(&where) && where.has_base)
 			fprintf(f, ",\"module_offset\":\"0x%llx\"",
 				(unsigned long long)(t->ip - where.module_base));
 		fprintf(f, ",\"variable\":");
@@ -517,7 +517,7 @@ static void report_site(struct silent *s, const struct site *t)
 	if (where.function[0])
 		fprintf(f, "%s+0x%llx", where.function,
 			(unsigned long long)where.offset);
-	else if (where.has_base && where.module[0] != '[')
+	else if (code_loc_in_file(&where) && where.has_base)
 		fprintf(f, "0x%llx [%s+0x%llx]", (unsigned long long)t->ip,
 			where.module,
 			(unsigned long long)(t->ip - where.module_base));

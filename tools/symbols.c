@@ -381,13 +381,6 @@ static int parse_spec(const char *text, struct spec *sp, char *msg, size_t ml)
 	return parse_tail(text, end, sp, msg, ml);
 }
 
-static const char *base_name(const char *path)
-{
-	const char *b = strrchr(path, '/');
-
-	return b ? b + 1 : path;
-}
-
 /* Does the user's `lib.so` name this module? (prefix of the file name) */
 static bool module_matches(const char *want, const char *modname)
 {
@@ -2333,10 +2326,14 @@ static Dwfl_Module *module_of(struct syms *s, uint64_t addr)
 	return dwfl_addrmodule(s->dwfl, addr);
 }
 
-bool syms_missed(const struct syms *s, const char **exe)
+bool syms_missed(const struct syms *s)
 {
-	*exe = s->exe;
 	return s->missed;
+}
+
+const char *syms_exe(const struct syms *s)
+{
+	return s->exe;
 }
 
 void syms_describe_module(Dwfl_Module *mod, uint64_t ip, struct strpool *p,

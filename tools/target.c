@@ -141,15 +141,23 @@ static bool seize_child(pid_t pid)
 	return false;
 }
 
-/* The exec stop of a seized child; the signals before it pass on. */
+/* The exec stop of a seized child (0); the signals before it pass on.
+ * -1: it ended (or is gone); a fork, vfork or clone before it: that
+ * PTRACE_EVENT_*, the child stopped at it. */
 static int wait_exec_stop(pid_t pid, bool seized, int *status)
 {
 	for (;;) {
+		int event;
+
 		if (waitpid(pid, status, __WALL) != pid || !WIFSTOPPED(*status))
 			return -1;
 		if (!seized || *status >> 8 == (SIGTRAP | PTRACE_EVENT_EXEC << 8))
 			return 0;
-		ptrace(PTRACE_CONT, pid, NULL, (void *)(long)(*status >> 16 ? 0 :
+		event = *status >> 16;
+		if (event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK ||
+		    event == PTRACE_EVENT_CLONE)
+			return event;
+		ptrace(PTRACE_CONT, pid, NULL, (void *)(long)(event ? 0 :
 					   WSTOPSIG(*status)));
 	}
 }
@@ -266,41 +274,29 @@ static void kill_with_child(pid_t pid)
 
 int target_next_exec(struct target *t, char *msg, size_t ml)
 {
-	int status, sig = 0, event;
+	int status = 0, event;
 
 	if (!t->launched || !t->guard || t->exited)
 		return snprintf(msg, ml, "not a seized program at its exec"),
 		       EXIT_RUNTIME;
-	for (;;) {
-		if (ptrace(PTRACE_CONT, t->pid, NULL, (void *)(long)sig) ||
-		    waitpid(t->pid, &status, __WALL) != t->pid) {
-			snprintf(msg, ml, "lost the command: %s",
-				 strerror(errno));
-			return EXIT_RUNTIME;
-		}
-		sig = 0;
-		if (WIFEXITED(status) || WIFSIGNALED(status)) {
-			t->exited = true;
-			t->status = status;
-			snprintf(msg, ml, "ended");
-			return EXIT_RUNTIME;
-		}
-		event = status >> 16;
-		if (event == PTRACE_EVENT_EXEC)
-			return 0;
-		if (event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK ||
-		    event == PTRACE_EVENT_CLONE) {
-			kill_with_child(t->pid);
-			t->exited = true;
-			t->status = SIGKILL;
-			snprintf(msg, ml, "started a %s, and was stopped",
-				 event == PTRACE_EVENT_CLONE ? "thread"
-							     : "process");
-			return EXIT_RUNTIME;
-		}
-		if (!event) /* a signal for it: delivered */
-			sig = WSTOPSIG(status);
+	if (ptrace(PTRACE_CONT, t->pid, NULL, NULL)) {
+		snprintf(msg, ml, "lost the command: %s", strerror(errno));
+		return EXIT_RUNTIME;
 	}
+	event = wait_exec_stop(t->pid, true, &status);
+	if (!event)
+		return 0;
+	t->exited = true;
+	if (event < 0) {
+		t->status = status;
+		snprintf(msg, ml, "ended");
+		return EXIT_RUNTIME;
+	}
+	kill_with_child(t->pid);
+	t->status = SIGKILL;
+	snprintf(msg, ml, "started a %s, and was stopped",
+		 event == PTRACE_EVENT_CLONE ? "thread" : "process");
+	return EXIT_RUNTIME;
 }
 
 /*

@@ -13,10 +13,19 @@
 #include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/types.h>
 #include <time.h>
 
 #include <hwbp.h>
+
+/* The file name of a path (after its last '/'). */
+static inline const char *base_name(const char *path)
+{
+	const char *b = strrchr(path, '/');
+
+	return b ? b + 1 : path;
+}
 
 /* CLOCK_MONOTONIC in nanoseconds (the clock perf stamps records with). */
 static inline uint64_t now_ns(void)
@@ -97,6 +106,12 @@ struct code_loc {
 	bool has_base;        /* module_base is known (the file was read) */
 };
 
+/* The code is in a file of the process (not "[kernel]", not unknown). */
+static inline bool code_loc_in_file(const struct code_loc *w)
+{
+	return w->module[0] && w->module[0] != '[';
+}
+
 /* ---- strings interned: equal strings, one pointer ---- */
 struct strpool;
 struct strpool *strpool_new(void);
@@ -115,9 +130,10 @@ void syms_refresh(struct syms *s);
 /* 0, or an exit status (EXIT_USAGE for a bad name) with msg set. */
 int syms_resolve(struct syms *s, const char *spec, enum hwbp_access access,
 		 struct location *loc, char *msg, size_t msglen);
-/* The last syms_resolve found no such name in the process (exe: its
- * program's path). */
-bool syms_missed(const struct syms *s, const char **exe);
+/* The last syms_resolve found no such name in the process. */
+bool syms_missed(const struct syms *s);
+/* The path of the program the process runs. */
+const char *syms_exe(const struct syms *s);
 void syms_describe(struct syms *s, uint64_t ip, struct code_loc *out);
 typedef struct Dwfl_Module Dwfl_Module;
 /* ip in mod: its function (demangled) and offset, file:line, the module's

@@ -708,11 +708,8 @@ static bool is_wrapper(const char *exe)
 		"timeout", "stdbuf", "setarch", "numactl", "chrt", "ionice",
 		"time", "xargs", "make",
 	};
-	const char *e = strrchr(exe, '/');
-
-	e = e ? e + 1 : exe;
 	for (size_t i = 0; i < sizeof(wrappers) / sizeof(*wrappers); i++)
-		if (!strcmp(e, wrappers[i]))
+		if (!strcmp(base_name(exe), wrappers[i]))
 			return true;
 	return false;
 }
@@ -724,15 +721,12 @@ static int wrapper_hint(struct watch *w, int err, const char *exe,
 			const char *first)
 {
 	const char *c = w->cfg->cmd && w->cfg->cmd[0] ? w->cfg->cmd[0] : "";
-	const char *base = strrchr(c, '/'), *ebase = strrchr(exe, '/');
 	size_t n = strlen(w->msg);
 
-	base = base ? base + 1 : c;
-	ebase = ebase ? ebase + 1 : exe;
 	if (first[0])
 		snprintf(w->msg + n, sizeof(w->msg) - n, " (in %s, which %s "
 			 "ran)", exe, first);
-	else if (is_wrapper(exe) || strcmp(base, ebase))
+	else if (is_wrapper(exe) || strcmp(base_name(c), base_name(exe)))
 		snprintf(w->msg + n, sizeof(w->msg) - n, " (%s is what the "
 			 "command runs first; hwbp follows a wrapper such as "
 			 "env, taskset or sh into the program it execs%s; run "
@@ -794,18 +788,17 @@ static int resolve_image(struct watch *w)
 static int resolve_all(struct watch *w)
 {
 	char first[PATH_MAX] = "", what[160];
-	const char *exe = "";
+	const char *exe;
 	int err;
 
 	for (int hops = 0;; hops++) {
 		err = resolve_image(w);
-		if (!err && hops) {
-			syms_missed(w->syms, &exe); /* (its path) */
+		exe = w->syms ? syms_exe(w->syms) : "";
+		if (!err && hops)
 			fprintf(stderr, "hwbp: note: %s ran %s, which has the "
 				"names: watching it\n", first, exe);
-		}
 		if (!err || err == EXIT_RUNTIME || !w->target.launched ||
-		    !syms_missed(w->syms, &exe))
+		    !syms_missed(w->syms))
 			return err;
 		if (!w->target.guard || !is_wrapper(exe) || hops == MAX_WRAPPERS)
 			return wrapper_hint(w, err, exe, first);
