@@ -255,12 +255,8 @@ static void count_location(struct watch *w, const struct location *loc,
 	else if (where->function[0])
 		snprintf(l->key, sizeof(l->key), "%s+%" PRIu64, name,
 			 where->offset);
-	else if (code_loc_in_file(where) && where->has_base)
-		/* (as output.c's human_where) */
-		snprintf(l->key, sizeof(l->key), "0x%" PRIx64 " [%s+0x%" PRIx64
-			 "]", ip, where->module, ip - where->module_base);
 	else
-		snprintf(l->key, sizeof(l->key), "0x%" PRIx64, ip);
+		out_unnamed_code(l->key, sizeof(l->key), where, ip);
 	l->where = *where;
 	l->where.ip = ip;
 	l->location = loc->name;

@@ -569,6 +569,16 @@ static void human_hit(struct out *o, const struct hit_event *e)
 
 /* ---- JSON ---- */
 
+void out_unnamed_code(char *buf, size_t size, const struct code_loc *w,
+		      uint64_t ip)
+{
+	if (code_loc_in_file(w) && w->has_base)
+		snprintf(buf, size, "0x%" PRIx64 " [%s+0x%" PRIx64 "]", ip,
+			 w->module, ip - w->module_base);
+	else
+		snprintf(buf, size, "0x%" PRIx64, ip);
+}
+
 /* "ip", where it is, and the module ("module_offset": ip in its file);
  * a backtrace frame has the module only where no function names it (on
  * every frame it made JSON --bt 1.7 times the bytes). */

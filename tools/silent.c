@@ -22,6 +22,7 @@
  * each of which has the one before it as its old value, exactly.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -486,6 +487,7 @@ static void report_site(struct silent *s, const struct site *t)
 	const struct candidate *c = &s->cands[t->cand];
 	struct code_loc where;
 	FILE *f = s->cfg->out;
+	char at[PATH_MAX + 64];
 
 	syms_describe(s->syms, t->ip, &where);
 	if (s->cfg->json) {
@@ -514,15 +516,13 @@ static void report_site(struct silent *s, const struct site *t)
 	fprintf(f, "%9llu/%-9llu %6.1f%%  ", (unsigned long long)t->silent,
 		(unsigned long long)(t->writes - t->unsure),
 		100 * fraction(t->silent, t->writes, t->unsure));
-	if (where.function[0])
+	if (where.function[0]) {
 		fprintf(f, "%s+0x%llx", where.function,
 			(unsigned long long)where.offset);
-	else if (code_loc_in_file(&where) && where.has_base)
-		fprintf(f, "0x%llx [%s+0x%llx]", (unsigned long long)t->ip,
-			where.module,
-			(unsigned long long)(t->ip - where.module_base));
-	else
-		fprintf(f, "0x%llx", (unsigned long long)t->ip);
+	} else {
+		out_unnamed_code(at, sizeof(at), &where, t->ip);
+		fputs(at, f);
+	}
 	if (where.file[0])
 		fprintf(f, " (%s:%d)", where.file, where.line);
 	fprintf(f, "  %s", c->name[0] ? c->name : "?");

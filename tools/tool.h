@@ -504,6 +504,10 @@ void out_moved(struct out *o, const struct move_event *m);
 void out_flush(struct out *o);
 void out_close(struct out *o);
 void out_json_string(FILE *f, const char *s);
+/* Code no symbol names, as text: "0x<ip> [<file>+0x<ip in it>]", or
+ * "0x<ip>" where the file is not known. */
+void out_unnamed_code(char *buf, size_t size, const struct code_loc *w,
+		      uint64_t ip);
 
 /* The summary's rows. */
 struct loc_count {
